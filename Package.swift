@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+//
+// Kiln: train neural networks on any OpenCL device, or on the CPU through
+// OpenBLAS, with the same model code.
+//
+// Dependencies point one way:
+//   kiln (CLI) → Kiln (Frontend) → KilnBackend → KilnKernels → C modules.
+// The benchmarks live in their own package under bench/.
+import PackageDescription
+
+let package = Package(
+    name: "Kiln",
+    products: [
+        .library(name: "Kiln", targets: ["Kiln"]),
+        .library(name: "KilnBackend", targets: ["KilnBackend"]),
+        .library(name: "KilnKernels", targets: ["KilnKernels"]),
+        .executable(name: "kiln", targets: ["KilnCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config; the Makefile installs the apt packages.
+        .systemLibrary(
+            name: "COpenCL",
+            path: "Sources/COpenCL",
+            pkgConfig: "OpenCL",
+            providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        // Finds Kernels/*.cl, builds OpenCL programs and caches their binaries on disk.
+        .target(name: "KilnKernels", dependencies: ["COpenCL"], path: "Sources/Kernels"),
+        // The Backend protocol, CPUBackend (OpenBLAS + Swift loops), OpenCLBackend, devices.
+        .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS"], path: "Sources/Backend"),
+        // Tensors, autograd, layers, optimizers, data and the training loop.
+        .target(name: "Kiln", dependencies: ["KilnBackend"], path: "Sources/Frontend"),
+        // The `kiln` command-line tool.
+        .executableTarget(
+            name: "KilnCLI",
+            dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/CLI"
+        ),
+
+        // Shared test helpers: float64 references, tolerances, the list of backends to test.
+        .target(name: "KilnTestSupport", dependencies: ["KilnBackend"], path: "Tests/Support"),
+        .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTestSupport", "COpenCL"], path: "Tests/KilnKernelsTests"),
+        .testTarget(name: "KilnBackendTests", dependencies: ["KilnBackend", "KilnTestSupport"], path: "Tests/KilnBackendTests"),
+        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnTestSupport"], path: "Tests/KilnTests"),
+        .testTarget(name: "KilnCLITests", dependencies: ["KilnCLI", "KilnTestSupport"], path: "Tests/KilnCLITests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,166 @@
+import COpenCL
+import Foundation
+import KilnKernels
+import Testing
+
+/// A context on the first OpenCL device, for building programs directly.
+struct TestContext {
+    let device: cl_device_id
+    let context: cl_context
+
+    static func make() -> TestContext? {
+        var platformCount: cl_uint = 0
+        guard clGetPlatformIDs(0, nil, &platformCount) == CL_SUCCESS, platformCount > 0 else { return nil }
+        var platforms = [cl_platform_id?](repeating: nil, count: Int(platformCount))
+        clGetPlatformIDs(platformCount, &platforms, nil)
+        for case let platform? in platforms {
+            var device: cl_device_id?
+            guard clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), 1, &device, nil) == CL_SUCCESS, let device else { continue }
+            var status: cl_int = 0
+            var list: cl_device_id? = device
+            guard let context = clCreateContext(nil, 1, &list, nil, nil, &status), status == CL_SUCCESS else { continue }
+            return TestContext(device: device, context: context)
+        }
+        return nil
+    }
+
+    static var available: Bool { make() != nil }
+}
+
+/// A fresh folder under the temporary directory.
+func temporaryFolder(_ name: String) -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-tests-\(name)-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+@Suite("kernel programs: build once, cache on disk, report build logs", .enabled(if: TestContext.available, "no OpenCL platform: kernel build tests skipped"))
+struct KernelCacheTests {
+    static let probeSource = """
+        __kernel void probe(__global float* out) { out[get_global_id(0)] = SCALE * 2.0f; }
+        """
+
+    @Test("a cached program is reused; a changed source or option rebuilds")
+    func diskCache() throws {
+        let context = try #require(TestContext.make())
+        let kernels = temporaryFolder("kernels")
+        let cache = temporaryFolder("cache")
+        try Self.probeSource.write(to: kernels.appendingPathComponent("probe.cl"), atomically: true, encoding: .utf8)
+        let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
+        let programs = ProgramCache(cacheDirectory: cache)
+
+        let first = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+        #expect(first.origin == .source)
+        #expect(programs.statistics.sourceBuilds == 1)
+        let cached = try FileManager.default.contentsOfDirectory(atPath: cache.path).filter { $0.hasSuffix(".clbin") }
+        #expect(cached.count == 1)
+
+        // The same process asks again: the program object itself is reused.
+        let again = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+        #expect(again === first)
+        #expect(programs.statistics.memoryHits == 1)
+
+        // A new process (simulated by forgetting in-memory programs) loads the binary without compiling.
+        programs.removeAllInMemory()
+        let reloaded = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+        #expect(reloaded.origin == .diskCache)
+        #expect(programs.statistics.sourceBuilds == 1)
+        #expect(programs.statistics.diskLoads == 1)
+
+        // Another option set is another program.
+        let otherOptions = try programs.program(file: "probe.cl", options: "-D SCALE=3.0f", context: context.context, device: context.device, locator: locator)
+        #expect(otherOptions.origin == .source)
+        #expect(programs.statistics.sourceBuilds == 2)
+
+        // Editing the source invalidates both the in-memory and the on-disk entry.
+        try Self.probeSource.replacingOccurrences(of: "2.0f", with: "4.0f")
+            .write(to: kernels.appendingPathComponent("probe.cl"), atomically: true, encoding: .utf8)
+        let edited = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+        #expect(edited.origin == .source)
+        #expect(programs.statistics.sourceBuilds == 3)
+
+        // A corrupted cache entry is rebuilt from source rather than failing.
+        programs.removeAllInMemory()
+        for name in try FileManager.default.contentsOfDirectory(atPath: cache.path) {
+            try Data("not a binary".utf8).write(to: cache.appendingPathComponent(name))
+        }
+        let rebuilt = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+        #expect(rebuilt.origin == .source)
+    }
+
+    @Test("a syntax error is reported with the file name and the compiler's build log")
+    func buildFailure() throws {
+        let context = try #require(TestContext.make())
+        let kernels = temporaryFolder("broken")
+        try "__kernel void broken(__global float* out) { out[0] = undeclared_name + ; }"
+            .write(to: kernels.appendingPathComponent("broken.cl"), atomically: true, encoding: .utf8)
+        let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
+        let programs = ProgramCache(cacheDirectory: temporaryFolder("cache"))
+        do {
+            _ = try programs.program(file: "broken.cl", options: "", context: context.context, device: context.device, locator: locator)
+            Issue.record("a broken kernel should not build")
+        } catch {
+            let log = try #require(error.buildLog)
+            #expect(log.contains("undeclared_name"))
+            #expect(error.description.contains("broken.cl"))
+            #expect(error.description.contains("undeclared_name"))
+            #expect(!error.description.contains("\n"))
+        }
+    }
+
+    @Test("a missing kernel file names the folder searched")
+    func missingFile() throws {
+        let context = try #require(TestContext.make())
+        let kernels = temporaryFolder("empty")
+        let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
+        do {
+            _ = try ProgramCache(cacheDirectory: temporaryFolder("cache")).program(
+                file: "absent.cl", options: "", context: context.context, device: context.device, locator: locator)
+            Issue.record("a missing kernel should be an error")
+        } catch {
+            #expect(error.description.contains("absent.cl"))
+            #expect(error.description.contains(kernels.path))
+        }
+    }
+}
+
+@Suite("finding the kernel folder")
+struct ResourceLocatorTests {
+    @Test("the environment variable is the only place searched when set, and a missing folder lists it")
+    func environmentOverride() {
+        let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": "/nonexistent/kiln-kernels"])
+        #expect(locator.candidates.map(\.path) == ["/nonexistent/kiln-kernels"])
+        #expect(throws: ResourceError.folderNotFound(kind: .kernels, searched: ["/nonexistent/kiln-kernels"])) {
+            try locator.folder()
+        }
+    }
+
+    @Test("without the variable: beside the executable, then ../share/kiln, then the source tree; errors list all")
+    func searchOrder() throws {
+        let executable = URL(fileURLWithPath: "/opt/nowhere/bin")
+        let locator = ResourceLocator(.kernels, environment: [:], executableDirectory: executable, sourceTreeRoot: URL(fileURLWithPath: "/also/nowhere"))
+        #expect(locator.candidates.map(\.path) == ["/opt/nowhere/bin/Kernels", "/opt/nowhere/share/kiln/Kernels", "/also/nowhere/Kernels"])
+        do {
+            _ = try locator.folder()
+            Issue.record("no folder exists")
+        } catch {
+            for path in locator.candidates.map(\.path) { #expect(error.description.contains(path)) }
+            #expect(error.description.contains("KILN_KERNELS"))
+        }
+        // The real source tree holds the kernels.
+        let real = ResourceLocator(.kernels, environment: [:], executableDirectory: executable)
+        #expect(FileManager.default.fileExists(atPath: try real.file(named: "matmul.cl").path))
+    }
+}
+
+@Suite("SHA-256")
+struct SHA256Tests {
+    @Test("FIPS 180-4 test vectors")
+    func vectors() {
+        #expect(SHA256.hex(Array("".utf8)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+}
