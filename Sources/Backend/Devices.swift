@@ -35,6 +35,25 @@ public struct DeviceDescription: Sendable, Codable, Hashable {
         self.openclCVersion = openclCVersion
         self.driverVersion = driverVersion
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, backend, name, vendor, type, computeUnits, memoryBytes, isDefault, openclCVersion, driverVersion
+    }
+
+    /// Encodes every key, writing `null` for a missing OpenCL C version, so each object has the same keys.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(backend, forKey: .backend)
+        try container.encode(name, forKey: .name)
+        try container.encode(vendor, forKey: .vendor)
+        try container.encode(type, forKey: .type)
+        try container.encode(computeUnits, forKey: .computeUnits)
+        try container.encode(memoryBytes, forKey: .memoryBytes)
+        try container.encode(isDefault, forKey: .isDefault)
+        try container.encode(openclCVersion, forKey: .openclCVersion)
+        try container.encode(driverVersion, forKey: .driverVersion)
+    }
 }
 
 /// Device discovery and the one place a device name (`--device`, `KILN_DEVICE`) becomes a backend.

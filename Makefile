@@ -1,0 +1,33 @@
+# Kiln: `make run` trains the default model on the best device; `make test` runs the whole suite.
+# Each target first installs the Debian packages it needs (OpenBLAS, the OpenCL loader and headers,
+# PoCL so that OpenCL runs on CPU-only machines, and CLBlast for the benchmarks).
+
+SWIFT ?= swift
+PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd
+BENCH_PACKAGES = $(PACKAGES) libclblast-dev
+KILN = .build/release/kiln
+
+.PHONY: run test bench build packages bench-packages clean
+
+packages:
+	@./scripts/install-packages.sh $(PACKAGES)
+
+bench-packages:
+	@./scripts/install-packages.sh $(BENCH_PACKAGES)
+
+build: packages
+	$(SWIFT) build -c release --product kiln
+
+run: build
+	$(KILN) devices
+	$(SWIFT) run -c release --package-path bench kiln-bench matmul --quick
+
+test: packages
+	$(SWIFT) build -c release --build-tests
+	$(SWIFT) test -c release --skip-build
+
+bench: bench-packages
+	$(SWIFT) run -c release --package-path bench kiln-bench matmul --json bench/results/matmul.json
+
+clean:
+	rm -rf .build bench/.build

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import KilnBackend
+
+/// `kiln devices`: every device Kiln can use, with the one `auto` picks marked.
+struct DevicesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devices",
+        abstract: "List the CPU backend and every OpenCL device; * marks the one --device auto picks."
+    )
+
+    @Flag(help: "Print a JSON array of objects (id, backend, name, vendor, type, computeUnits, memoryBytes, isDefault, openclCVersion, driverVersion).")
+    var json = false
+
+    func run() throws {
+        let devices = Devices.all()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(devices), as: UTF8.self))
+            return
+        }
+        let header = ["", "id", "type", "name", "vendor", "units", "memory", "OpenCL C"]
+        let rows = devices.map { device in
+            [
+                device.isDefault ? "*" : "", device.id, device.type, device.name, device.vendor, String(device.computeUnits),
+                ByteCountText.format(device.memoryBytes), device.openclCVersion ?? "-",
+            ]
+        }
+        print(TextTable.render(header: header, rows: rows))
+        if !Devices.hasOpenCL {
+            print("No OpenCL platform found: install an OpenCL driver (or pocl-opencl-icd for the CPU) to use OpenCL devices.")
+        }
+    }
+}
+
+/// Left-aligned plain-text tables for terminal output.
+enum TextTable {
+    static func render(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.indices.map { column in
+                row[column].padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }.joined(separator: "\n")
+    }
+}

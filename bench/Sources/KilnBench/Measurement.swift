@@ -1,0 +1,79 @@
+import Foundation
+import KilnBackend
+
+/// One benchmark result, as written to `--json`.
+struct BenchRow: Codable {
+    var bench: String
+    var impl: String
+    var device: String
+    var shape: String
+    var medianSeconds: Double
+    var gflops: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case bench, impl, device, shape
+        case medianSeconds = "median_seconds"
+        case gflops
+    }
+
+    /// Encodes every key, with `null` for a missing GFLOP/s figure.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(bench, forKey: .bench)
+        try container.encode(impl, forKey: .impl)
+        try container.encode(device, forKey: .device)
+        try container.encode(shape, forKey: .shape)
+        try container.encode(medianSeconds, forKey: .medianSeconds)
+        try container.encode(gflops, forKey: .gflops)
+    }
+}
+
+enum Measure {
+    /// The median wall time of `body`, after one warm-up call, over at least `minimumRuns` runs and about
+    /// `budgetSeconds` of measuring (at most 200 runs).
+    static func median(budgetSeconds: Double, minimumRuns: Int = 5, warmUp: Int = 1, _ body: () throws -> Void) rethrows -> Double {
+        for _ in 0..<warmUp { try body() }
+        var samples: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        while samples.count < minimumRuns
+            || (samples.count < 200 && Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budgetSeconds)
+        {
+            let before = DispatchTime.now().uptimeNanoseconds
+            try body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - before) / 1e9)
+        }
+        samples.sort()
+        return samples.count % 2 == 1
+            ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
+    }
+}
+
+/// Writes rows as JSON to a file (creating its folder), through a temporary file and a rename.
+func writeJSON(_ rows: [BenchRow], to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let url = URL(fileURLWithPath: path)
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try encoder.encode(rows).write(to: url, options: .atomic)
+    print("wrote \(path)")
+}
+
+/// Left-aligned plain-text table.
+func renderTable(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    return all.map { row in
+        row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+/// Fixed-point text for a number.
+func formatted(_ value: Double, digits: Int = 1) -> String {
+    String(format: "%.\(digits)f", value)
+}
+
+/// A one-line description of the machine, for result tables.
+func machineDescription() -> String {
+    let cpu = Devices.cpuDescription
+    return "\(cpu.name), \(cpu.computeUnits) cores, \(ByteCountText.format(cpu.memoryBytes))"
+}
