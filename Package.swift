@@ -39,7 +39,7 @@ let package = Package(
         // The Backend protocol, CPUBackend (OpenBLAS + Swift loops), OpenCLBackend, devices.
         .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS"], path: "Sources/Backend"),
         // Tensors, autograd, layers, optimizers, data and the training loop.
-        .target(name: "Kiln", dependencies: ["KilnBackend"], path: "Sources/Frontend"),
+        .target(name: "Kiln", dependencies: ["KilnBackend", "KilnKernels"], path: "Sources/Frontend"),
         // The `kiln` command-line tool.
         .executableTarget(
             name: "KilnCLI",
