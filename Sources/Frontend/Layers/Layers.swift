@@ -59,8 +59,9 @@ public final class Sequential: Layer {
     public func callAsFunction(_ input: Tensor) -> Tensor { layers.reduce(input) { $1($0) } }
 }
 
-/// A multilayer perceptron: `depth` hidden layers of `width` units with an activation between them, then
-/// a linear readout. Parameters are `layers.0.weight`, `layers.2.weight`, … as in `nn.Sequential`.
+/// A multilayer perceptron: `depth` hidden layers of `width` units with an activation (and optional
+/// dropout) after each, then a linear readout. Parameters are `layers.0.weight`, `layers.2.weight`, … as
+/// in `nn.Sequential`.
 public final class MLP: Layer {
     public let layers: Sequential
     public let inputCount: Int
@@ -69,13 +70,17 @@ public final class MLP: Layer {
     public let outputCount: Int
     public let activation: ActivationKind
 
-    public init(inputCount: Int, width: Int, depth: Int, outputCount: Int, activation: ActivationKind = .relu, generator: inout RandomGenerator, on backend: any Backend) {
+    public init(
+        inputCount: Int, width: Int, depth: Int, outputCount: Int, activation: ActivationKind = .relu, dropout: Float = 0,
+        generator: inout RandomGenerator, on backend: any Backend
+    ) {
         precondition(inputCount > 0 && width > 0 && depth >= 0 && outputCount > 0, "MLP: sizes must be positive (input \(inputCount), width \(width), depth \(depth), output \(outputCount))")
         var layers: [any Layer] = []
         var features = inputCount
         for _ in 0..<depth {
             layers.append(Linear(features, width, generator: &generator, on: backend))
             layers.append(Activation(activation))
+            if dropout > 0 { layers.append(Dropout(probability: dropout, seed: generator.next())) }
             features = width
         }
         layers.append(Linear(features, outputCount, generator: &generator, on: backend))

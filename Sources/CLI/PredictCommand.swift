@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import Kiln
+
+/// `kiln predict`: rebuilds a model from a checkpoint and writes its outputs for every row of an input array.
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Write a trained model's outputs (logits or values) for every row of an .npy array."
+    )
+
+    @Option(help: "A checkpoint.safetensors written by kiln train.") var checkpoint: String
+    @Option(help: "Inputs, an .npy array [rows, features] (float32 or float64).") var input: String
+    @Option(help: "Where to write the outputs (.npy, float32 [rows, outputs]).") var output: String
+    @Option(help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
+
+    func run() throws {
+        let (file, _, modelConfiguration) = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
+        let backend = try Devices.makeBackend(device)
+        let model = try ModelFactory.make(modelConfiguration, on: backend)
+        let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
+        do { try model.load(values) } catch { throw CheckpointError(path: checkpoint, message: error.description) }
+
+        guard FileManager.default.isReadableFile(atPath: input) else { throw ValidationError("--input \(input): no such readable file") }
+        let array = try NpyArray.read(from: URL(fileURLWithPath: input))
+        let shape = array.shape.count == 1 ? [1, array.shape[0]] : array.shape
+        guard shape.count == 2 else {
+            throw ValidationError("--input \(input): expected a 2-D array [rows, features], got shape \(array.shape)")
+        }
+        guard shape[1] == modelConfiguration.inputCount else {
+            throw ValidationError("--input \(input): rows have \(shape[1]) features but the model takes \(modelConfiguration.inputCount)")
+        }
+        let batch = HostBatch(inputs: array.floats, rows: shape[0], features: shape[1])
+        let outputs = try Trainer.predict(model: model, batch, on: backend)
+        try NpyArray(shape: [shape[0], modelConfiguration.outputCount], floats: outputs).write(to: URL(fileURLWithPath: output))
+        print("wrote \(output): [\(shape[0]), \(modelConfiguration.outputCount)] outputs from \(backend.device.id)")
+    }
+}

@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import Kiln
+
+/// `kiln train`: trains a model on a task and writes metrics, a checkpoint, a summary and a loss plot.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model on a task and write metrics.jsonl, checkpoint.safetensors, summary.json and loss.svg.",
+        discussion: """
+            Tasks: digits (8×8 handwritten digits), teacher (labels from a random tanh network), modadd:P \
+            (a + b mod P), files (your .npy or CSV data via --train-x/--train-y, optionally --test-x/--test-y). \
+            The same seed gives the same initial weights, data order and results on every device.
+            """
+    )
+
+    @Option(help: "Task: digits, teacher, modadd:P or files.") var task = "digits"
+    @Option(help: "Model: mlp.") var model = "mlp"
+    @Option(help: "Hidden width.") var width = 128
+    @Option(help: "Number of hidden layers.") var depth = 2
+    @Option(help: "Activation: \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", ")).") var activation = "relu"
+    @Option(help: "Dropout probability after each hidden activation.") var dropout: Float = 0
+    @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var optimizer = "adam"
+    @Option(name: .customLong("lr"), help: "Base learning rate.") var learningRate: Float = 1e-3
+    @Option(help: "Learning-rate schedule: \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", ")).") var schedule = "constant"
+    @Option(help: "Warm-up steps for the cosine schedule.") var warmup = 0
+    @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw/adam-atan2; default 0, 0.01 for adamw).") var weightDecay: Float?
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Flag(help: "Use Nesterov momentum with SGD.") var nesterov = false
+    @Option(help: "Clip gradients to this global L2 norm.") var clip: Float?
+    @Option(help: "Examples per step.") var batchSize = 64
+    @Option(help: "Training steps.") var steps = 1000
+    @Option(help: "Evaluate on the test set (and write a checkpoint) every N steps.") var evalEvery = 100
+    @Option(help: "Log the training loss every N steps.") var logEvery = 10
+    @Option(help: "Seed for weights, data order and dropout.") var seed: UInt64 = 0
+    @Option(help: "Device: auto, cpu, opencl or opencl:N (default: $KILN_DEVICE, else auto).") var device: String?
+    @Option(help: "Output folder.") var out: String?
+    @Option(help: "Continue the run in this folder from its checkpoint (its configuration is reused; --steps may extend it).") var resume: String?
+    @Option(help: "Stop after this many steps, keeping the checkpoint, as if interrupted.") var stopAfter: Int?
+    @Option(help: "Training inputs (.npy or .csv) for --task files.") var trainX: String?
+    @Option(help: "Training labels or targets (.npy or .csv).") var trainY: String?
+    @Option(help: "Test inputs (optional; otherwise 20% of the training rows are held out).") var testX: String?
+    @Option(help: "Test labels or targets.") var testY: String?
+    @Option(help: "For file data: auto (integer labels are classes), classes or values.") var target = "auto"
+    @Flag(help: "Print plain lines instead of a progress bar.") var plain = false
+
+    func run() throws {
+        let backend = try Devices.makeBackend(device)
+        let directory: URL
+        if let resume {
+            directory = URL(fileURLWithPath: out ?? resume)
+            if let out, out != resume {
+                // Continue into a new folder: start from a copy of the old run's files.
+                try copyRun(from: URL(fileURLWithPath: resume), to: directory)
+            }
+        } else {
+            directory = URL(fileURLWithPath: out ?? "runs/\(task.replacingOccurrences(of: ":", with: "-"))-\(model)")
+        }
+        let progress = ProgressReporter(interactive: !plain && isatty(STDOUT_FILENO) != 0)
+        let summary = try TrainingRun.run(
+            configuration: try configuration(), backend: backend, directory: directory, resume: resume != nil,
+            overrideSteps: resume != nil && isSet("--steps") ? steps : nil, stopAfter: stopAfter, progress: progress)
+        _ = summary
+        print("wrote \(directory.path)/{\(TrainingRun.metricsFile),\(TrainingRun.checkpointFile),\(TrainingRun.summaryFile),\(TrainingRun.plotFile)}")
+    }
+
+    /// Whether a flag was given on the command line (to tell an explicit `--steps` from the default).
+    private func isSet(_ flag: String) -> Bool {
+        CommandLine.arguments.contains { $0 == flag || $0.hasPrefix(flag + "=") }
+    }
+
+    private func configuration() throws -> TrainingConfiguration {
+        var configuration = TrainingConfiguration()
+        configuration.task = task
+        configuration.model = model
+        configuration.width = width
+        configuration.depth = depth
+        guard let activationKind = ActivationKind(rawValue: activation) else {
+            throw ValidationError("unknown --activation '\(activation)'; use one of \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        configuration.activation = activationKind
+        configuration.dropout = dropout
+        guard let optimizerKind = OptimizerKind(rawValue: optimizer) else {
+            throw ValidationError("unknown --optimizer '\(optimizer)'; use one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        configuration.optimizer = optimizerKind
+        configuration.learningRate = learningRate
+        guard let scheduleKind = LearningRateSchedule(rawValue: schedule) else {
+            throw ValidationError("unknown --schedule '\(schedule)'; use one of \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        configuration.schedule = scheduleKind
+        configuration.warmupSteps = warmup
+        configuration.weightDecay = weightDecay
+        configuration.momentum = momentum
+        configuration.nesterov = nesterov
+        configuration.gradientClip = clip
+        configuration.batchSize = batchSize
+        configuration.steps = steps
+        configuration.evalEvery = evalEvery
+        configuration.logEvery = logEvery
+        configuration.seed = seed
+        configuration.trainX = trainX
+        configuration.trainY = trainY
+        configuration.testX = testX
+        configuration.testY = testY
+        configuration.targetKind = target
+        if trainX != nil && task == "digits" && !isSet("--task") { configuration.task = "files" }
+        try configuration.validate()
+        return configuration
+    }
+
+    private func copyRun(from source: URL, to destination: URL) throws {
+        try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: true)
+        for name in [TrainingRun.checkpointFile, TrainingRun.metricsFile] {
+            let from = source.appendingPathComponent(name), to = destination.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: from.path) else { continue }
+            try? FileManager.default.removeItem(at: to)
+            try FileManager.default.copyItem(at: from, to: to)
+        }
+    }
+}
+
+/// Draws a one-line progress bar on a terminal, or prints plain lines when output goes to a file or pipe.
+final class ProgressReporter: TrainingProgress {
+    let interactive: Bool
+    private var startStep = 0
+    private var lastTestAccuracy: Double?
+    private var lastTestLoss: Double?
+
+    init(interactive: Bool) { self.interactive = interactive }
+
+    func started(totalSteps: Int, fromStep: Int, device: String, parameters: Int) {
+        startStep = fromStep
+        let resumed = fromStep > 0 ? ", resuming at step \(fromStep)" : ""
+        print("training on \(device): \(parameters) parameters, \(totalSteps) steps\(resumed)")
+    }
+
+    func logged(_ record: MetricsRecord, totalSteps: Int, stepsPerSecond: Double) {
+        if let accuracy = record.testAccuracy { lastTestAccuracy = accuracy }
+        if let loss = record.testLoss { lastTestLoss = loss }
+        var parts = ["step \(record.step)/\(totalSteps)", "loss \(format(record.trainLoss, 4))"]
+        if let loss = lastTestLoss { parts.append("test \(format(loss, 4))") }
+        if let accuracy = lastTestAccuracy { parts.append("acc \(format(accuracy * 100, 1))%") }
+        if let rmse = record.testRootMeanSquaredError { parts.append("rmse \(format(rmse, 5))") }
+        parts.append("\(format(stepsPerSecond, 1)) steps/s")
+        let remaining = Double(totalSteps - record.step) / max(stepsPerSecond, 1e-9)
+        parts.append("ETA \(duration(remaining))")
+        if interactive {
+            let width = 24
+            let done = Int(Double(width) * Double(record.step) / Double(max(totalSteps, 1)))
+            let bar = String(repeating: "█", count: done) + String(repeating: "░", count: width - done)
+            FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(bar) \(parts.joined(separator: "  "))".utf8))
+        } else {
+            print(parts.joined(separator: "  "))
+        }
+    }
+
+    func finished(_ summary: TrainingSummary) {
+        if interactive { print("") }
+        var line = "done: \(summary.steps) steps in \(duration(summary.seconds)), final train loss \(format(summary.finalTrainLoss, 4))"
+        if let loss = summary.testLoss { line += ", test loss \(format(loss, 4))" }
+        if let accuracy = summary.testAccuracy { line += ", test accuracy \(format(accuracy * 100, 2))%" }
+        if let rmse = summary.testRootMeanSquaredError { line += ", test RMSE \(format(rmse, 6))" }
+        if summary.stoppedEarly { line += " (stopped early; continue with --resume)" }
+        print(line)
+    }
+
+    private func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+    private func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        if seconds < 60 { return "\(Int(seconds.rounded()))s" }
+        if seconds < 3600 { return "\(Int(seconds) / 60)m\(String(format: "%02d", Int(seconds) % 60))s" }
+        return "\(Int(seconds) / 3600)h\(String(format: "%02d", (Int(seconds) % 3600) / 60))m"
+    }
+}

@@ -1,0 +1,26 @@
+/// A model `kiln train` can train: maps a batch's inputs to outputs (logits or values).
+public protocol TaskModel: Module {
+    func outputs(for batch: HostBatch, on backend: any Backend) -> Tensor
+}
+
+extension MLP: TaskModel {
+    public func outputs(for batch: HostBatch, on backend: any Backend) -> Tensor {
+        self(Tensor(batch.inputs, shape: [batch.rows, batch.features], on: backend))
+    }
+}
+
+/// Builds models from their configuration, with weights drawn from the seed on the host.
+public enum ModelFactory {
+    /// - Throws: ``TaskError`` for an unknown model kind.
+    public static func make(_ configuration: ModelConfiguration, on backend: any Backend) throws -> any TaskModel {
+        var generator = RandomGenerator(seed: configuration.seed, stream: "model/\(configuration.kind)")
+        switch configuration.kind {
+        case "mlp":
+            return MLP(inputCount: configuration.inputCount, width: configuration.width, depth: configuration.depth,
+                       outputCount: configuration.outputCount, activation: configuration.activation, dropout: configuration.dropout,
+                       generator: &generator, on: backend)
+        default:
+            throw TaskError("unknown model '\(configuration.kind)'; known models: mlp")
+        }
+    }
+}

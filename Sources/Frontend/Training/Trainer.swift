@@ -1,0 +1,212 @@
+import Foundation
+
+/// Loss and accuracy on a task's test set.
+public struct Evaluation: Sendable, Equatable {
+    public var loss: Double
+    /// Fraction of correct argmax predictions (classification only).
+    public var accuracy: Double?
+    /// Root mean squared error (regression only).
+    public var rootMeanSquaredError: Double?
+}
+
+/// The training loop for one model on one task and device: forward, loss, backward, update.
+///
+/// Nothing in ``step()`` waits for the device: the loss stays on the device until it is logged.
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let backend: any Backend
+    public let task: any TrainingTask
+    public let modelConfiguration: ModelConfiguration
+    public let model: any TaskModel
+    public let optimizer: Optimizer
+    /// Steps completed so far (including those before a resume).
+    public private(set) var completedSteps = 0
+
+    /// - Throws: ``TaskError`` for bad settings or an unknown task or model; file errors for bad data.
+    public init(configuration: TrainingConfiguration, backend: any Backend, task: (any TrainingTask)? = nil) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.backend = backend
+        let task = try task ?? TaskCatalog.make(configuration)
+        self.task = task
+        modelConfiguration = ModelConfiguration(
+            kind: configuration.model, inputCount: task.inputCount, outputCount: task.targetKind.outputCount, width: configuration.width,
+            depth: configuration.depth, activation: configuration.activation, dropout: configuration.dropout, seed: configuration.seed,
+            targetKind: task.targetKind)
+        model = try ModelFactory.make(modelConfiguration, on: backend)
+        optimizer = Optimizer(settings: configuration.optimizerSettings, groups: [ParameterGroup(name: "all", parameters: model.parameters)])
+    }
+
+    /// The learning rate of a 1-based step under the schedule.
+    public func learningRate(atStep step: Int) -> Float {
+        configuration.learningRate * configuration.schedule.multiplier(step: step, totalSteps: configuration.steps, warmupSteps: configuration.warmupSteps)
+    }
+
+    /// The training loss of a batch's outputs.
+    func loss(_ outputs: Tensor, _ batch: HostBatch) -> Tensor {
+        switch task.targetKind {
+        case .classes:
+            return crossEntropy(outputs, labels: IndexTensor(batch.labels ?? [], shape: [batch.rows], on: backend))
+        case let .values(count):
+            return meanSquaredError(outputs, Tensor(batch.targets ?? [], shape: [batch.rows, count], on: backend))
+        }
+    }
+
+    /// Runs one training step and returns its loss, still on the device.
+    @discardableResult
+    public func step() -> Tensor {
+        let stepIndex = completedSteps
+        model.setTraining(true)
+        model.setStep(stepIndex)
+        let batch = task.trainBatch(step: stepIndex, batchSize: configuration.batchSize)
+        let loss = self.loss(model.outputs(for: batch, on: backend), batch)
+        loss.backward()
+        optimizer.step(learningRate: learningRate(atStep: stepIndex + 1))
+        model.zeroGradients()
+        completedSteps += 1
+        return loss.detached()
+    }
+
+    /// Loss (and accuracy or RMSE) on the test set, in evaluation mode and without recording gradients.
+    public func evaluate(chunkRows: Int = 1024) throws(BackendError) -> Evaluation {
+        try evaluate(task.testSet, chunkRows: chunkRows)
+    }
+
+    /// Loss (and accuracy or RMSE) on any examples of this task's kind.
+    public func evaluate(_ examples: HostBatch, chunkRows: Int = 1024) throws(BackendError) -> Evaluation {
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        var weightedLoss = 0.0
+        var correct = 0
+        var counted = 0
+        for start in stride(from: 0, to: examples.rows, by: chunkRows) {
+            let chunk = examples.rows(start..<min(start + chunkRows, examples.rows))
+            let (lossValue, outputs) = noGrad { () -> (Tensor, Tensor) in
+                let outputs = model.outputs(for: chunk, on: backend)
+                return (self.loss(outputs, chunk), outputs)
+            }
+            let value = Double(try lossValue.item())
+            if case let .classes(count) = task.targetKind, let labels = chunk.labels {
+                let logits = try outputs.toArray()
+                let valid = labels.filter { $0 >= 0 }.count
+                weightedLoss += value * Double(valid)
+                counted += valid
+                for row in 0..<chunk.rows where labels[row] >= 0 {
+                    let scores = logits[(row * count)..<((row + 1) * count)]
+                    let predicted = scores.indices.max { scores[$0] < scores[$1] }! - row * count
+                    if predicted == Int(labels[row]) { correct += 1 }
+                }
+            } else {
+                weightedLoss += value * Double(chunk.rows)
+                counted += chunk.rows
+            }
+        }
+        let loss = weightedLoss / Double(max(counted, 1))
+        switch task.targetKind {
+        case .classes: return Evaluation(loss: loss, accuracy: Double(correct) / Double(max(counted, 1)))
+        case .values: return Evaluation(loss: loss, rootMeanSquaredError: loss.squareRoot())
+        }
+    }
+
+    /// The model's outputs for host inputs, in evaluation mode.
+    public func predict(_ examples: HostBatch) throws(BackendError) -> [Float] {
+        try Trainer.predict(model: model, examples, on: backend)
+    }
+
+    public static func predict(model: any TaskModel, _ examples: HostBatch, on backend: any Backend, chunkRows: Int = 1024) throws(BackendError) -> [Float] {
+        model.setTraining(false)
+        var result: [Float] = []
+        for start in stride(from: 0, to: examples.rows, by: chunkRows) {
+            let chunk = examples.rows(start..<min(start + chunkRows, examples.rows))
+            result += try noGrad { model.outputs(for: chunk, on: backend) }.toArray()
+        }
+        return result
+    }
+
+    // MARK: Checkpoints
+
+    /// Parameters, optimizer state and the run's configuration, as a safetensors file.
+    public func checkpoint(elapsedSeconds: Double) throws(BackendError) -> SafeTensorsFile {
+        var tensors: [SafeTensorsFile.Tensor] = []
+        for (name, tensor) in model.parameters + optimizer.namedState {
+            tensors.append(SafeTensorsFile.Tensor(name: name, shape: tensor.shape, values: try tensor.toArray()))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let metadata: [String: String] = [
+            Checkpoint.formatKey: Checkpoint.formatVersion,
+            Checkpoint.trainingKey: String(decoding: (try? encoder.encode(configuration)) ?? Data(), as: UTF8.self),
+            Checkpoint.modelKey: String(decoding: (try? encoder.encode(modelConfiguration)) ?? Data(), as: UTF8.self),
+            Checkpoint.stepKey: String(completedSteps),
+            Checkpoint.optimizerStepKey: String(optimizer.stepCount),
+            Checkpoint.elapsedKey: String(elapsedSeconds),
+            Checkpoint.deviceKey: backend.device.id,
+        ]
+        return SafeTensorsFile(tensors: tensors, metadata: metadata)
+    }
+
+    /// Restores parameters, optimizer state and the step count from a checkpoint of this configuration.
+    ///
+    /// - Throws: ``CheckpointError`` when the checkpoint does not fit this model.
+    public func restore(from file: SafeTensorsFile, path: String) throws {
+        let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
+        do {
+            try model.load(values)
+            try optimizer.load(state: values, stepCount: Int(file.metadata[Checkpoint.optimizerStepKey] ?? "") ?? 0)
+        } catch {
+            throw CheckpointError(path: path, message: error.description)
+        }
+        guard let steps = Int(file.metadata[Checkpoint.stepKey] ?? "") else {
+            throw CheckpointError(path: path, message: "metadata lacks \(Checkpoint.stepKey); not a Kiln training checkpoint")
+        }
+        completedSteps = steps
+    }
+}
+
+/// Checkpoint metadata keys and reading.
+public enum Checkpoint {
+    public static let formatKey = "kiln.format"
+    public static let formatVersion = "1"
+    public static let trainingKey = "kiln.training"
+    public static let modelKey = "kiln.model"
+    public static let stepKey = "kiln.step"
+    public static let optimizerStepKey = "kiln.optimizer_step"
+    public static let elapsedKey = "kiln.elapsed_seconds"
+    public static let deviceKey = "kiln.device"
+
+    /// Reads a checkpoint and decodes its training and model configurations.
+    ///
+    /// - Throws: ``FormatError`` for a damaged file, ``CheckpointError`` for a safetensors file that is not
+    ///   a Kiln checkpoint.
+    public static func read(_ url: URL) throws -> (file: SafeTensorsFile, training: TrainingConfiguration, model: ModelConfiguration) {
+        guard FileManager.default.isReadableFile(atPath: url.path) else {
+            throw CheckpointError(path: url.path, message: "no such readable file")
+        }
+        let file = try SafeTensorsFile.read(from: url)
+        guard file.metadata[formatKey] == formatVersion,
+            let trainingText = file.metadata[trainingKey], let modelText = file.metadata[modelKey]
+        else {
+            throw CheckpointError(path: url.path, message: "not a Kiln checkpoint (its metadata lacks \(formatKey) \(formatVersion), \(trainingKey) or \(modelKey))")
+        }
+        do {
+            let training = try JSONDecoder().decode(TrainingConfiguration.self, from: Data(trainingText.utf8))
+            let model = try JSONDecoder().decode(ModelConfiguration.self, from: Data(modelText.utf8))
+            return (file, training, model)
+        } catch {
+            throw CheckpointError(path: url.path, message: "its configuration metadata cannot be read: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// A checkpoint that is readable but does not fit what it is used for.
+public struct CheckpointError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "checkpoint \(path): \(message)" }
+}

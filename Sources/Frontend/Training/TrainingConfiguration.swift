@@ -1,0 +1,82 @@
+/// Everything that defines a training run; stored in the checkpoint so that `--resume` and `kiln predict`
+/// rebuild the same run and model.
+public struct TrainingConfiguration: Codable, Equatable, Sendable {
+    // Task
+    public var task = "digits"
+    public var trainX: String?
+    public var trainY: String?
+    public var testX: String?
+    public var testY: String?
+    /// For file data: `auto` (integer labels are classes), `classes` or `values`.
+    public var targetKind = "auto"
+
+    // Model
+    public var model = "mlp"
+    public var width = 128
+    public var depth = 2
+    public var activation = ActivationKind.relu
+    public var dropout: Float = 0
+
+    // Optimization
+    public var optimizer = OptimizerKind.adam
+    public var learningRate: Float = 1e-3
+    public var schedule = LearningRateSchedule.constant
+    public var warmupSteps = 0
+    /// nil: the optimizer's default (0, or 0.01 for AdamW).
+    public var weightDecay: Float?
+    public var momentum: Float = 0.9
+    public var nesterov = false
+    public var gradientClip: Float?
+    public var batchSize = 64
+    public var steps = 1000
+
+    // Logging and evaluation
+    public var evalEvery = 100
+    public var logEvery = 10
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// Checks ranges, returning the first problem as a one-line message.
+    public func validate() throws(TaskError) {
+        if width < 1 { throw TaskError("--width must be at least 1, got \(width)") }
+        if depth < 0 { throw TaskError("--depth must be 0 or more, got \(depth)") }
+        if batchSize < 1 { throw TaskError("--batch-size must be at least 1, got \(batchSize)") }
+        if steps < 1 { throw TaskError("--steps must be at least 1, got \(steps)") }
+        if evalEvery < 1 { throw TaskError("--eval-every must be at least 1, got \(evalEvery)") }
+        if logEvery < 1 { throw TaskError("--log-every must be at least 1, got \(logEvery)") }
+        if !(learningRate > 0) || !learningRate.isFinite { throw TaskError("--lr must be a positive number, got \(learningRate)") }
+        if let weightDecay, !(weightDecay >= 0) { throw TaskError("--weight-decay must be 0 or more, got \(weightDecay)") }
+        if !(dropout >= 0 && dropout < 1) { throw TaskError("--dropout must be in [0, 1), got \(dropout)") }
+        if let gradientClip, !(gradientClip > 0) { throw TaskError("--clip must be positive, got \(gradientClip)") }
+        if warmupSteps < 0 { throw TaskError("--warmup must be 0 or more, got \(warmupSteps)") }
+        if !["auto", "classes", "values"].contains(targetKind) { throw TaskError("--target must be auto, classes or values, got \(targetKind)") }
+        if !(momentum >= 0 && momentum < 1) { throw TaskError("--momentum must be in [0, 1), got \(momentum)") }
+    }
+
+    /// The optimizer settings this configuration asks for.
+    public var optimizerSettings: OptimizerSettings {
+        var settings = OptimizerSettings(kind: optimizer)
+        if let weightDecay { settings.weightDecay = weightDecay }
+        if optimizer == .sgd {
+            settings.momentum = momentum
+            settings.nesterov = nesterov
+        }
+        settings.maximumGradientNorm = gradientClip
+        return settings
+    }
+}
+
+/// What `kiln predict` needs to rebuild a model: its kind and sizes.
+public struct ModelConfiguration: Codable, Equatable, Sendable {
+    public var kind: String
+    public var inputCount: Int
+    public var outputCount: Int
+    public var width: Int
+    public var depth: Int
+    public var activation: ActivationKind
+    public var dropout: Float
+    public var seed: UInt64
+    /// Classification (`classes`) or regression (`values`), for reading outputs.
+    public var targetKind: TargetKind
+}

@@ -1,0 +1,204 @@
+import Foundation
+
+/// One logged point of a run, as written to `metrics.jsonl`.
+public struct MetricsRecord: Sendable, Equatable {
+    public var step: Int
+    /// Mean training loss over the steps since the previous record.
+    public var trainLoss: Double
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    public var testRootMeanSquaredError: Double?
+    public var learningRate: Double
+    public var seconds: Double
+
+    var json: [String: JSONValue] {
+        var object: [String: JSONValue] = [
+            "step": .integer(step), "train_loss": .number(trainLoss), "lr": .number(learningRate), "seconds": .number(seconds),
+        ]
+        if let testLoss { object["test_loss"] = .number(testLoss) }
+        if let testAccuracy { object["test_accuracy"] = .number(testAccuracy) }
+        if let testRootMeanSquaredError { object["test_rmse"] = .number(testRootMeanSquaredError) }
+        return object
+    }
+}
+
+/// What a finished run reports (`summary.json`).
+public struct TrainingSummary: Sendable, Equatable {
+    public var task: String
+    public var model: String
+    public var device: String
+    public var steps: Int
+    public var finalTrainLoss: Double
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    public var testRootMeanSquaredError: Double?
+    public var seconds: Double
+    public var parameters: Int
+    /// True when the run stopped early at `--stop-after`.
+    public var stoppedEarly: Bool
+
+    public var json: [String: JSONValue] {
+        var object: [String: JSONValue] = [
+            "task": .string(task), "model": .string(model), "device": .string(device), "steps": .integer(steps),
+            "final_train_loss": .number(finalTrainLoss), "test_loss": testLoss.map(JSONValue.number) ?? .null,
+            "test_accuracy": testAccuracy.map(JSONValue.number) ?? .null, "seconds": .number(seconds), "parameters": .integer(parameters),
+        ]
+        if let testRootMeanSquaredError { object["test_rmse"] = .number(testRootMeanSquaredError) }
+        if stoppedEarly { object["stopped_early"] = .bool(true) }
+        return object
+    }
+}
+
+/// Receives a run's progress (the CLI draws a progress bar from it).
+public protocol TrainingProgress: AnyObject {
+    func started(totalSteps: Int, fromStep: Int, device: String, parameters: Int)
+    func logged(_ record: MetricsRecord, totalSteps: Int, stepsPerSecond: Double)
+    func finished(_ summary: TrainingSummary)
+}
+
+/// A complete `kiln train` run: trains, evaluates, logs metrics, writes checkpoints, the summary and the
+/// loss plot into an output folder, and resumes from one.
+///
+/// Files in the folder: `metrics.jsonl` (one JSON object per logged step), `checkpoint.safetensors`
+/// (parameters, optimizer state and configuration; written at every evaluation and at the end, through
+/// a temporary file and a rename), `summary.json` and `loss.svg`.
+public enum TrainingRun {
+    public static let metricsFile = "metrics.jsonl"
+    public static let checkpointFile = "checkpoint.safetensors"
+    public static let summaryFile = "summary.json"
+    public static let plotFile = "loss.svg"
+
+    /// Trains from scratch (`resume == false`) or continues the run whose checkpoint is in `directory`.
+    ///
+    /// - Parameters:
+    ///   - configuration: the run; ignored when resuming except for `steps` (which may extend the run)
+    ///     when `overrideSteps` is set.
+    ///   - backend: the device to train on (a resumed run may use another device).
+    ///   - directory: the output folder (created if needed).
+    ///   - resume: continue from `directory/checkpoint.safetensors`.
+    ///   - overrideSteps: when resuming, a new total step count.
+    ///   - stopAfter: stop (with a checkpoint) once this many steps are done, as if interrupted.
+    ///   - progress: receives progress events.
+    /// - Throws: configuration, data, checkpoint and device errors, each with a one-line description.
+    public static func run(
+        configuration: TrainingConfiguration, backend: any Backend, directory: URL, resume: Bool = false, overrideSteps: Int? = nil,
+        stopAfter: Int? = nil, progress: (any TrainingProgress)? = nil
+    ) throws -> TrainingSummary {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let checkpointURL = directory.appendingPathComponent(checkpointFile)
+        var settings = configuration
+        var restored: SafeTensorsFile?
+        var previousSeconds = 0.0
+        if resume {
+            let checkpoint = try Checkpoint.read(checkpointURL)
+            settings = checkpoint.training
+            restored = checkpoint.file
+            previousSeconds = Double(checkpoint.file.metadata[Checkpoint.elapsedKey] ?? "") ?? 0
+        }
+        if let overrideSteps { settings.steps = overrideSteps }
+        let trainer = try Trainer(configuration: settings, backend: backend)
+        if let restored { try trainer.restore(from: restored, path: checkpointURL.path) }
+        guard trainer.completedSteps < settings.steps || resume else {
+            throw TaskError("nothing to train: --steps \(settings.steps)")
+        }
+
+        let metricsURL = directory.appendingPathComponent(metricsFile)
+        var history = resume ? readMetrics(metricsURL, upToStep: trainer.completedSteps) : []
+        try rewriteMetrics(history, to: metricsURL)
+        let writer = try JSONLinesWriter(url: metricsURL, append: true)
+        defer { writer.close() }
+
+        let start = Date()
+        func elapsed() -> Double { previousSeconds + Date().timeIntervalSince(start) }
+        progress?.started(totalSteps: settings.steps, fromStep: trainer.completedSteps, device: backend.device.id, parameters: trainer.model.parameterCount)
+
+        let lastStep = min(settings.steps, stopAfter ?? Int.max)
+        let runningLoss = Tensor.zeros([], on: backend)
+        var stepsInInterval = 0
+        var intervalStart = Date()
+        var lastEvaluation: Evaluation?
+        var lastTrainLoss = history.last?.trainLoss ?? .nan
+        while trainer.completedSteps < lastStep {
+            let loss = trainer.step()
+            backend.binary(.add, runningLoss.storage, .contiguous([]), loss.storage, .contiguous([]), into: runningLoss.storage, shape: [])
+            stepsInInterval += 1
+            let step = trainer.completedSteps
+            let evaluateNow = step % settings.evalEvery == 0 || step == settings.steps || step == lastStep
+            guard evaluateNow || step % settings.logEvery == 0 else { continue }
+
+            // The only point where the host waits for the device.
+            let meanLoss = Double(try runningLoss.item()) / Double(stepsInInterval)
+            backend.fill(runningLoss.storage, offset: 0, count: 1, value: 0)
+            let stepsPerSecond = Double(stepsInInterval) / max(Date().timeIntervalSince(intervalStart), 1e-9)
+            stepsInInterval = 0
+            intervalStart = Date()
+            lastTrainLoss = meanLoss
+            if !meanLoss.isFinite {
+                throw TaskError("training diverged at step \(step) (loss \(meanLoss)); lower --lr or add --clip")
+            }
+            // The float's shortest decimal form, so 1e-3 is logged as 0.001 rather than 0.0010000000474974513.
+            let rate = Double("\(trainer.learningRate(atStep: step))") ?? 0
+            var record = MetricsRecord(step: step, trainLoss: meanLoss, learningRate: rate, seconds: elapsed())
+            if evaluateNow {
+                let evaluation = try trainer.evaluate()
+                lastEvaluation = evaluation
+                record.testLoss = evaluation.loss
+                record.testAccuracy = evaluation.accuracy
+                record.testRootMeanSquaredError = evaluation.rootMeanSquaredError
+                record.seconds = elapsed()
+                try trainer.checkpoint(elapsedSeconds: record.seconds).write(to: checkpointURL)
+            }
+            try writer.write(record.json)
+            history.append(record)
+            progress?.logged(record, totalSteps: settings.steps, stepsPerSecond: stepsPerSecond)
+        }
+
+        if lastEvaluation == nil {
+            lastEvaluation = try trainer.evaluate()
+        }
+        let summary = TrainingSummary(
+            task: settings.task, model: settings.model, device: backend.device.id, steps: trainer.completedSteps, finalTrainLoss: lastTrainLoss,
+            testLoss: lastEvaluation?.loss, testAccuracy: lastEvaluation?.accuracy, testRootMeanSquaredError: lastEvaluation?.rootMeanSquaredError,
+            seconds: elapsed(), parameters: trainer.model.parameterCount, stoppedEarly: trainer.completedSteps < settings.steps)
+        try writeAtomically(Array((JSONValue.object(summary.json).serialized() + "\n").utf8), to: directory.appendingPathComponent(summaryFile))
+        try lossPlot(history, title: "\(settings.model) on \(settings.task) (\(backend.device.id))").write(to: directory.appendingPathComponent(plotFile))
+        progress?.finished(summary)
+        return summary
+    }
+
+    /// Train and test loss against step, on a log scale.
+    static func lossPlot(_ history: [MetricsRecord], title: String) -> LinePlot {
+        let train = LinePlot.Series(name: "train loss", points: history.map { (Double($0.step), $0.trainLoss) })
+        let test = LinePlot.Series(name: "test loss", points: history.compactMap { record in record.testLoss.map { (Double(record.step), $0) } }, dashed: true)
+        return LinePlot(title: title, xLabel: "step", yLabel: "loss", logY: true, series: [train, test])
+    }
+
+    /// The records of an earlier run up to `step` (later ones were logged after the checkpoint and are redone).
+    static func readMetrics(_ url: URL, upToStep step: Int) -> [MetricsRecord] {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
+        var records: [MetricsRecord] = []
+        for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) where !line.isEmpty {
+            // A line cut short by a crash does not parse; it is dropped (and its step redone).
+            guard case let .object(object)? = try? JSONValue.parse(String(line), file: url.path),
+                case let .integer(recordStep)? = object["step"]
+            else { continue }
+            guard recordStep <= step else { break }
+            func number(_ key: String) -> Double? {
+                switch object[key] {
+                case let .number(value)?: value
+                case let .integer(value)?: Double(value)
+                default: nil
+                }
+            }
+            records.append(MetricsRecord(
+                step: recordStep, trainLoss: number("train_loss") ?? .nan, testLoss: number("test_loss"), testAccuracy: number("test_accuracy"),
+                testRootMeanSquaredError: number("test_rmse"), learningRate: number("lr") ?? 0, seconds: number("seconds") ?? 0))
+        }
+        return records
+    }
+
+    private static func rewriteMetrics(_ records: [MetricsRecord], to url: URL) throws {
+        let text = records.map { JSONValue.object($0.json).serialized() + "\n" }.joined()
+        try writeAtomically(Array(text.utf8), to: url)
+    }
+}
