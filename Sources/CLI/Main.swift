@@ -25,3 +25,9 @@ enum KilnMain {
         }
     }
 }
+
+/// A problem with what the user asked for, found while running a command; printed as one line.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -21,14 +21,14 @@ struct PredictCommand: ParsableCommand {
         let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
         do { try model.load(values) } catch { throw CheckpointError(path: checkpoint, message: error.description) }
 
-        guard FileManager.default.isReadableFile(atPath: input) else { throw ValidationError("--input \(input): no such readable file") }
+        guard FileManager.default.isReadableFile(atPath: input) else { throw CommandError("--input \(input): no such readable file") }
         let array = try NpyArray.read(from: URL(fileURLWithPath: input))
         let shape = array.shape.count == 1 ? [1, array.shape[0]] : array.shape
         guard shape.count == 2 else {
-            throw ValidationError("--input \(input): expected a 2-D array [rows, features], got shape \(array.shape)")
+            throw CommandError("--input \(input): expected a 2-D array [rows, features], got shape \(array.shape)")
         }
         guard shape[1] == modelConfiguration.inputCount else {
-            throw ValidationError("--input \(input): rows have \(shape[1]) features but the model takes \(modelConfiguration.inputCount)")
+            throw CommandError("--input \(input): rows have \(shape[1]) features but the model takes \(modelConfiguration.inputCount)")
         }
         let batch = HostBatch(inputs: array.floats, rows: shape[0], features: shape[1])
         let outputs = try Trainer.predict(model: model, batch, on: backend)

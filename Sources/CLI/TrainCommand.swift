@@ -76,17 +76,17 @@ struct TrainCommand: ParsableCommand {
         configuration.width = width
         configuration.depth = depth
         guard let activationKind = ActivationKind(rawValue: activation) else {
-            throw ValidationError("unknown --activation '\(activation)'; use one of \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CommandError("unknown --activation '\(activation)'; use one of \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         configuration.activation = activationKind
         configuration.dropout = dropout
         guard let optimizerKind = OptimizerKind(rawValue: optimizer) else {
-            throw ValidationError("unknown --optimizer '\(optimizer)'; use one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CommandError("unknown --optimizer '\(optimizer)'; use one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         configuration.optimizer = optimizerKind
         configuration.learningRate = learningRate
         guard let scheduleKind = LearningRateSchedule(rawValue: schedule) else {
-            throw ValidationError("unknown --schedule '\(schedule)'; use one of \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CommandError("unknown --schedule '\(schedule)'; use one of \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         configuration.schedule = scheduleKind
         configuration.warmupSteps = warmup

@@ -1,0 +1,153 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// Runs the built `kiln` executable (next to the test bundle) and captures its output.
+struct KilnProcess {
+    static var executable: URL {
+        let testBinary = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        return testBinary.deletingLastPathComponent().appendingPathComponent("kiln")
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+}
+
+func temporaryFolder(_ name: String) -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-cli-\(name)-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Writes an .npy file with numpy's exact header layout (version 1.0).
+func writeNpy(_ url: URL, descr: String, shape: [Int], bytes: [UInt8]) throws {
+    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(\(shape.map(String.init).joined(separator: ", ")))"
+    var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+    while (10 + header.count + 1) % 64 != 0 { header += " " }
+    header += "\n"
+    var data: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 0xFF), UInt8(header.count >> 8)]
+    data += Array(header.utf8) + bytes
+    try Data(data).write(to: url)
+}
+
+func floatBytes(_ values: [Float]) -> [UInt8] { values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) } }
+
+@Suite("the kiln command line")
+struct CLITests {
+    /// A user error: non-zero exit, exactly one line on standard error, no stack trace.
+    func expectOneLineError(_ result: (status: Int32, output: String, error: String), containing words: [String], _ comment: String) {
+        #expect(result.status != 0, "\(comment): exit status \(result.status)")
+        let lines = result.error.split(separator: "\n", omittingEmptySubsequences: true)
+        #expect(lines.count == 1, "\(comment): expected one line of error, got: \(result.error)")
+        #expect(!result.error.contains("Fatal error") && !result.error.contains("Backtrace") && !result.error.contains("0x0000"), "\(comment): crash output \(result.error)")
+        for word in words { #expect(result.error.contains(word), "\(comment): '\(word)' missing from: \(result.error)") }
+    }
+
+    @Test("kiln devices lists devices as text and JSON with the documented keys")
+    func devices() throws {
+        let text = try KilnProcess.run(["devices"])
+        #expect(text.status == 0 && text.output.contains("cpu") && text.output.contains("*"))
+        let json = try KilnProcess.run(["devices", "--json"])
+        #expect(json.status == 0)
+        let objects = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as! [[String: Any]]
+        #expect(objects.first?["id"] as? String == "cpu")
+        for object in objects {
+            for key in ["id", "backend", "name", "vendor", "type", "computeUnits", "memoryBytes", "isDefault"] {
+                #expect(object[key] != nil, "key \(key) missing")
+            }
+        }
+        #expect(objects.filter { $0["isDefault"] as? Bool == true }.count == 1)
+    }
+
+    @Test("an unknown device names the devices there are (flag and KILN_DEVICE)")
+    func unknownDevice() throws {
+        expectOneLineError(try KilnProcess.run(["train", "--device", "tpu:3", "--steps", "1"]), containing: ["unknown device 'tpu:3'", "cpu"], "--device tpu:3")
+        expectOneLineError(try KilnProcess.run(["train", "--steps", "1"], environment: ["KILN_DEVICE": "gpu9"]), containing: ["unknown device 'gpu9'"], "KILN_DEVICE")
+    }
+
+    @Test("bad flags and values are one-line errors")
+    func badFlags() throws {
+        let out = temporaryFolder("flags").path
+        expectOneLineError(try KilnProcess.run(["train", "--task", "imagenet", "--out", out]), containing: ["unknown task 'imagenet'", "digits"], "unknown task")
+        expectOneLineError(try KilnProcess.run(["train", "--optimizer", "lion", "--out", out]), containing: ["lion", "adam"], "unknown optimizer")
+        expectOneLineError(try KilnProcess.run(["train", "--activation", "swish2", "--out", out]), containing: ["swish2"], "unknown activation")
+        expectOneLineError(try KilnProcess.run(["train", "--lr=-1", "--out", out]), containing: ["--lr"], "negative lr")
+        expectOneLineError(try KilnProcess.run(["train", "--batch-size", "0", "--out", out]), containing: ["--batch-size"], "zero batch")
+        expectOneLineError(try KilnProcess.run(["train", "--task", "modadd:1", "--out", out]), containing: ["modulus"], "bad modulus")
+        let unknownFlag = try KilnProcess.run(["train", "--bogus"])
+        #expect(unknownFlag.status != 0 && unknownFlag.error.contains("--bogus") && !unknownFlag.error.contains("Backtrace"))
+    }
+
+    @Test("bad data files: wrong dtype, wrong shape, mismatched rows")
+    func badData() throws {
+        let folder = temporaryFolder("data")
+        let x = folder.appendingPathComponent("x.npy"), y = folder.appendingPathComponent("y.npy")
+        try writeNpy(x, descr: "<f4", shape: [10, 3], bytes: floatBytes((0..<30).map(Float.init)))
+        try writeNpy(y, descr: "<i8", shape: [9], bytes: (0..<9).flatMap { withUnsafeBytes(of: Int64($0 % 2).littleEndian, Array.init) })
+        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", x.path, "--train-y", y.path, "--out", folder.path]),
+                           containing: ["10 rows", "9"], "mismatched rows")
+        let strings = folder.appendingPathComponent("s.npy")
+        try writeNpy(strings, descr: "<U5", shape: [10], bytes: [UInt8](repeating: 65, count: 200))
+        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", x.path, "--train-y", strings.path, "--out", folder.path]),
+                           containing: ["s.npy", "<U5"], "wrong dtype")
+        let cube = folder.appendingPathComponent("cube.npy")
+        try writeNpy(cube, descr: "<f4", shape: [2, 2, 2], bytes: floatBytes([Float](repeating: 1, count: 8)))
+        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", cube.path, "--train-y", y.path, "--out", folder.path]),
+                           containing: ["cube.npy", "2-D"], "3-D inputs")
+        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", folder.appendingPathComponent("absent.npy").path, "--train-y", y.path]),
+                           containing: ["absent.npy"], "missing file")
+    }
+
+    @Test("train, predict, corrupted and truncated checkpoints")
+    func trainAndPredict() throws {
+        let run = temporaryFolder("run")
+        let trained = try KilnProcess.run(["train", "--steps", "60", "--eval-every", "30", "--width", "32", "--device", "cpu", "--out", run.path])
+        #expect(trained.status == 0, "\(trained.error)")
+        for file in ["metrics.jsonl", "checkpoint.safetensors", "summary.json", "loss.svg"] {
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(file) missing")
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as! [String: Any]
+        for key in ["task", "model", "device", "steps", "final_train_loss", "test_loss", "test_accuracy", "seconds", "parameters"] {
+            #expect(summary[key] != nil, "summary lacks \(key)")
+        }
+
+        let input = run.appendingPathComponent("x.npy"), output = run.appendingPathComponent("y.npy")
+        try writeNpy(input, descr: "<f4", shape: [5, 64], bytes: floatBytes((0..<320).map { Float($0 % 17) / 16 }))
+        let predicted = try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", input.path, "--output", output.path])
+        #expect(predicted.status == 0, "\(predicted.error)")
+        let written = try Data(contentsOf: output)
+        #expect(written.count > 5 * 10 * 4 && String(decoding: written.prefix(80), as: UTF8.self).contains("(5, 10)"))
+
+        let wrongWidth = run.appendingPathComponent("w.npy")
+        try writeNpy(wrongWidth, descr: "<f4", shape: [2, 3], bytes: floatBytes([Float](repeating: 0, count: 6)))
+        expectOneLineError(try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", wrongWidth.path, "--output", output.path]),
+                           containing: ["64"], "input of the wrong width")
+
+        let bytes = try Data(contentsOf: run.appendingPathComponent("checkpoint.safetensors"))
+        for (name, damaged) in [("truncated", bytes.prefix(bytes.count / 2)), ("header", Data([0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0, 0]) + bytes.dropFirst(8)), ("tiny", bytes.prefix(5))] {
+            let path = run.appendingPathComponent("\(name).safetensors")
+            try damaged.write(to: path)
+            expectOneLineError(try KilnProcess.run(["predict", "--checkpoint", path.path, "--input", input.path, "--output", output.path]),
+                               containing: ["\(name).safetensors"], "\(name) checkpoint")
+        }
+        expectOneLineError(try KilnProcess.run(["train", "--resume", temporaryFolder("empty").path]), containing: ["checkpoint"], "resume from an empty folder")
+    }
+
+    @Test("a missing kernel folder is a one-line error listing the place searched", .enabled(if: !BackendCase.openCL.isEmpty, "needs an OpenCL device"))
+    func missingKernels() throws {
+        let result = try KilnProcess.run(["train", "--device", "opencl:0", "--steps", "1"], environment: ["KILN_KERNELS": "/nonexistent/kernels"])
+        expectOneLineError(result, containing: ["/nonexistent/kernels", "KILN_KERNELS"], "missing kernels")
+    }
+}
