@@ -20,14 +20,16 @@ build: packages
 
 run: build
 	$(KILN) devices
-	$(SWIFT) run -c release --package-path bench kiln-bench matmul --quick
+	$(KILN) train --task digits --model mlp --out runs/digits-mlp
 
 test: packages
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 
 bench: bench-packages
-	$(SWIFT) run -c release --package-path bench kiln-bench matmul --json bench/results/matmul.json
+	$(SWIFT) build -c release --package-path bench
+	bench/.build/release/kiln-bench matmul --json bench/results/matmul.json
+	bench/.build/release/kiln-bench train-step --json bench/results/train-step.json
 
 clean:
 	rm -rf .build bench/.build

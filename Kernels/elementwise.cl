@@ -38,7 +38,7 @@ float unary_value(int op, float x, float a, float b) {
     switch (op) {
     case UNARY_NEGATE: return -x;
     case UNARY_RELU: return x > 0.0f ? x : 0.0f;
-    case UNARY_GELU: return 0.5f * x * (1.0f + erf(x * INV_SQRT2));
+    case UNARY_GELU: return 0.5f * x * erfc(-x * INV_SQRT2);  // erfc keeps precision for x << 0
     case UNARY_SILU: return x * sigmoid_of(x);
     case UNARY_SIGMOID: return sigmoid_of(x);
     case UNARY_LOG_SIGMOID: return fmin(x, 0.0f) - log1p(exp(-fabs(x)));
@@ -65,16 +65,21 @@ float unary_derivative(int op, float x, float y, float a, float b) {
     case UNARY_NEGATE: return -1.0f;
     case UNARY_RELU: return x > 0.0f ? 1.0f : 0.0f;
     case UNARY_GELU: {
-        float cdf = 0.5f * (1.0f + erf(x * INV_SQRT2));
+        float cdf = 0.5f * erfc(-x * INV_SQRT2);
         return cdf + x * INV_SQRT_2PI * exp(-0.5f * x * x);
     }
     case UNARY_SILU: {
+        // σ(x)(1 + x σ(−x)), with 1 − σ(x) computed as σ(−x) so it keeps its precision.
         float s = sigmoid_of(x);
-        return s * (1.0f + x * (1.0f - s));
+        return s * (1.0f + x * sigmoid_of(-x));
     }
-    case UNARY_SIGMOID: return y * (1.0f - y);
+    case UNARY_SIGMOID: return sigmoid_of(x) * sigmoid_of(-x);
     case UNARY_LOG_SIGMOID: return sigmoid_of(-x);
-    case UNARY_TANH: return 1.0f - y * y;
+    case UNARY_TANH: {
+        // sech²(x) from the input: 1 − y² loses precision where |y| is near 1.
+        float c = cosh(x);
+        return 1.0f / (c * c);
+    }
     case UNARY_EXP: return y;
     case UNARY_LOG: return 1.0f / x;
     case UNARY_SQRT: return 0.5f / y;

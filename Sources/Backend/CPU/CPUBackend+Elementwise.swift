@@ -174,7 +174,7 @@ enum CPUKernels {
         switch op {
         case .negate: map(x, y, count) { -$0 }
         case .relu: map(x, y, count) { $0 > 0 ? $0 : 0 }
-        case .gelu: map(x, y, count) { 0.5 * $0 * (1 + erf($0 * 0.707_106_781_186_547_5)) }
+        case .gelu: map(x, y, count) { 0.5 * $0 * erfc(-$0 * 0.707_106_781_186_547_5) }  // erfc keeps precision for x ≪ 0
         case .silu: map(x, y, count) { $0 * sigmoid($0) }
         case .sigmoid: map(x, y, count) { sigmoid($0) }
         case .logSigmoid: map(x, y, count) { Swift.min($0, 0) - log1p(Foundation.exp(-Swift.abs($0))) }
@@ -211,17 +211,23 @@ enum CPUKernels {
         case .gelu:
             scaleByDerivative(count, dy, dx) { index in
                 let v = x[index]
-                let cdf = 0.5 * (1 + erf(v * 0.707_106_781_186_547_5))
+                let cdf = 0.5 * erfc(-v * 0.707_106_781_186_547_5)
                 return cdf + v * 0.398_942_280_401_432_7 * Foundation.exp(-0.5 * v * v)
             }
         case .silu:
             scaleByDerivative(count, dy, dx) { index in
+                // σ(x)(1 + x σ(−x)), with 1 − σ(x) computed as σ(−x) so it keeps its precision.
                 let s = sigmoid(x[index])
-                return s * (1 + x[index] * (1 - s))
+                return s * (1 + x[index] * sigmoid(-x[index]))
             }
-        case .sigmoid: scaleByDerivative(count, dy, dx) { y[$0] * (1 - y[$0]) }
+        case .sigmoid: scaleByDerivative(count, dy, dx) { sigmoid(x[$0]) * sigmoid(-x[$0]) }
         case .logSigmoid: scaleByDerivative(count, dy, dx) { sigmoid(-x[$0]) }
-        case .tanh: scaleByDerivative(count, dy, dx) { 1 - y[$0] * y[$0] }
+        case .tanh:
+            // sech²(x) from the input: 1 − y² loses precision where |y| is near 1.
+            scaleByDerivative(count, dy, dx) { index in
+                let c = Foundation.cosh(x[index])
+                return 1 / (c * c)
+            }
         case .exp: scaleByDerivative(count, dy, dx) { y[$0] }
         case .log: scaleByDerivative(count, dy, dx) { 1 / x[$0] }
         case .sqrt: scaleByDerivative(count, dy, dx) { 0.5 / y[$0] }

@@ -3,7 +3,11 @@ import Foundation
 
 /// Splits loops over disjoint ranges across the machine's cores.
 enum Parallel {
-    static let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Threads for the CPU backend's own loops: `KILN_CPU_THREADS`, else the number of cores.
+    static let coreCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["KILN_CPU_THREADS"], let value = Int(text), value > 0 { return value }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Calls `body` on disjoint ranges that together cover `0..<count`, in parallel when there is enough
     /// work: each range holds at least `grain` items. Bodies must write only to their own range.

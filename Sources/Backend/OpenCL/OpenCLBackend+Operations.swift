@@ -198,9 +198,7 @@ extension OpenCLBackend {
         problem.validate(aCount: a.count, bCount: b.count, cCount: c.count)
         guard problem.m > 0, problem.n > 0, problem.batchCount > 0, isHealthy else { return }
         let matmul = tuning.matmul
-        let useDirect = problem.k == 0 || problem.m * problem.n * problem.k < matmul.directThreshold
-            || problem.m < matmul.tileRows / 2 || problem.n < matmul.tileColumns / 2
-        if useDirect {
+        if problem.k == 0 || matmul.usesDirectKernel(m: problem.m, n: problem.n, k: problem.k) {
             launchDirectGemm(problem, a: a, b: b, c: c)
             return
         }

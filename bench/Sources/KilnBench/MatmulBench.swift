@@ -75,7 +75,15 @@ struct MatmulBench: ParsableCommand {
             case "WG_N": tuning.matmul.groupColumns = value
             case "USE_LOCAL": tuning.matmul.useLocalMemory = value != 0
             case "TILE_K": tuning.matmul.tileK = value
-            default: throw ValidationError("unknown matmul option \(parts[0]); known: WPT_M, VW, WG_M, WG_N, USE_LOCAL, TILE_K")
+            case "A_VW": tuning.matmul.aVectorWidth = value
+            case "A_LOCAL_KMAJOR": tuning.matmul.aTileKMajor = value != 0
+            case "A_PAD": tuning.matmul.aTilePadding = value
+            case "NONUNIFORM_K_LOOP": tuning.matmul.nonuniformKLoop = value != 0
+            case "DIRECT_WG": tuning.matmul.directGroupSize = value
+            case "DIRECT_WM": tuning.matmul.directRowsPerItem = value
+            case "DIRECT_WN": tuning.matmul.directColumnsPerItem = value
+            default:
+                throw ValidationError("unknown matmul option \(parts[0]); known: WPT_M, VW, WG_M, WG_N, USE_LOCAL, TILE_K, A_VW, A_LOCAL_KMAJOR, A_PAD, NONUNIFORM_K_LOOP, DIRECT_WG, DIRECT_WM, DIRECT_WN")
             }
         }
         return tuning
