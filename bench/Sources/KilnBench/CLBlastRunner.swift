@@ -39,27 +39,41 @@ final class CLBlastRunner {
         clReleaseContext(context)
     }
 
-    /// Median seconds of `C = A·B` (row-major, m × k times k × n), or nil if CLBlast reports an error.
-    func timeSgemm(m: Int, n: Int, k: Int, budgetSeconds: Double) -> Double? {
+    /// A prepared `C = A·B` (row-major, m × k times k × n) on fresh random buffers.
+    final class Sgemm {
+        let run: () -> Void
+        private let buffers: [cl_mem]
+
+        fileprivate init(runner: CLBlastRunner, m: Int, n: Int, k: Int, a: cl_mem, b: cl_mem, c: cl_mem) {
+            buffers = [a, b, c]
+            var queue = runner.queue
+            // The first call succeeded (see sgemmRunner), so later calls are not checked while timing.
+            run = {
+                _ = CLBlastSgemm(
+                    CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1, a, 0, k, b, 0, n, 0, c, 0, n, &queue, nil)
+                clFinish(queue)
+            }
+        }
+
+        deinit { for buffer in buffers { clReleaseMemObject(buffer) } }
+    }
+
+    /// Prepares an SGEMM to time, or nil if the buffers cannot be made or CLBlast fails on a first call.
+    func sgemmRunner(m: Int, n: Int, k: Int) -> Sgemm? {
         var status: cl_int = 0
-        let a = random(m * k), b = random(k * n)
-        guard let aBuffer = makeBuffer(a, &status), let bBuffer = makeBuffer(b, &status),
-            let cBuffer = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), m * n * 4, nil, &status)
+        guard let a = makeBuffer(random(m * k), &status), let b = makeBuffer(random(k * n), &status),
+            let c = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), m * n * 4, nil, &status)
         else { return nil }
-        defer {
-            clReleaseMemObject(aBuffer)
-            clReleaseMemObject(bBuffer)
-            clReleaseMemObject(cBuffer)
+        var queue = self.queue
+        let first = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1, a, 0, k, b, 0, n, 0, c, 0, n, &queue, nil)
+        clFinish(queue)
+        guard first == CLBlastSuccess else {
+            clReleaseMemObject(a)
+            clReleaseMemObject(b)
+            clReleaseMemObject(c)
+            return nil
         }
-        var failed = false
-        let seconds = Measure.median(budgetSeconds: budgetSeconds) {
-            let code = CLBlastSgemm(
-                CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1, aBuffer, 0, k, bBuffer, 0, n, 0,
-                cBuffer, 0, n, &queue, nil)
-            if code != CLBlastSuccess { failed = true }
-            clFinish(queue)
-        }
-        return failed ? nil : seconds
+        return Sgemm(runner: self, m: m, n: n, k: k, a: a, b: b, c: c)
     }
 
     private func makeBuffer(_ values: [Float], _ status: inout cl_int) -> cl_mem? {

@@ -41,19 +41,30 @@ struct MatmulBench: ParsableCommand {
             rows.append(BenchRow(bench: "matmul", impl: impl, device: device.name, shape: shapeText(shape), medianSeconds: seconds, gflops: gflops))
             table.append([shapeText(shape), impl, device.id, formatted(seconds * 1e3, digits: 2), formatted(gflops)])
         }
+        // Each implementation is timed in alternation with its peer (see Measure.pairedMedians).
         for device in deviceList {
             if device.backend == "cpu" {
                 let backend = CPUBackend()
                 for shape in shapeList {
-                    record("cpu", device, shape, try timeBackend(backend, shape, budget: budget))
-                    record("openblas", device, shape, timeOpenBLAS(shape, budget: budget))
+                    let kiln = try backendRunner(backend, shape)
+                    let peer = openBLASRunner(shape)
+                    let (mine, theirs) = try Measure.pairedMedians(budgetSeconds: budget, kiln, peer)
+                    record("cpu", device, shape, mine)
+                    record("openblas", device, shape, theirs)
                 }
             } else {
                 let backend = try OpenCLBackend(deviceID: device.id, tuning: tuning(for: device))
                 let clblast = CLBlastRunner(deviceIndex: Int(device.id.dropFirst("opencl:".count)) ?? 0)
                 for shape in shapeList {
-                    record("opencl", device, shape, try timeBackend(backend, shape, budget: budget))
-                    record("clblast", device, shape, clblast?.timeSgemm(m: shape.0, n: shape.1, k: shape.2, budgetSeconds: budget))
+                    let kiln = try backendRunner(backend, shape)
+                    guard let clblast, let peer = clblast.sgemmRunner(m: shape.0, n: shape.1, k: shape.2) else {
+                        record("opencl", device, shape, try Measure.median(budgetSeconds: budget, kiln))
+                        record("clblast", device, shape, nil)
+                        continue
+                    }
+                    let (mine, theirs) = try Measure.pairedMedians(budgetSeconds: budget, kiln, peer.run)
+                    record("opencl", device, shape, mine)
+                    record("clblast", device, shape, theirs)
                 }
             }
         }
@@ -89,26 +100,28 @@ struct MatmulBench: ParsableCommand {
         return tuning
     }
 
-    private func timeBackend(_ backend: any Backend, _ shape: (Int, Int, Int), budget: Double) throws -> Double? {
+    /// One synchronized gemm on a backend, ready to time.
+    private func backendRunner(_ backend: any Backend, _ shape: (Int, Int, Int)) throws -> () throws -> Void {
         let (m, n, k) = shape
         let a = backend.makeBuffer((0..<(m * k)).map { _ in Float.random(in: -1...1) })
         let b = backend.makeBuffer((0..<(k * n)).map { _ in Float.random(in: -1...1) })
         let c = backend.allocate(m * n)
         let problem = GemmProblem(m: m, n: n, k: k)
         try backend.synchronize()
-        return try Measure.median(budgetSeconds: budget) {
+        return {
             backend.gemm(problem, a: a, b: b, c: c)
             try backend.synchronize()
         }
     }
 
-    private func timeOpenBLAS(_ shape: (Int, Int, Int), budget: Double) -> Double {
+    /// One raw `cblas_sgemm` of the same shape.
+    private func openBLASRunner(_ shape: (Int, Int, Int)) -> () -> Void {
         let (m, n, k) = shape
         let a = (0..<(m * k)).map { _ in Float.random(in: -1...1) }
         let b = (0..<(k * n)).map { _ in Float.random(in: -1...1) }
-        var c = [Float](repeating: 0, count: m * n)
-        return Measure.median(budgetSeconds: budget) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+        return {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
         }
     }
 

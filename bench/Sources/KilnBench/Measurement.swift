@@ -29,10 +29,16 @@ struct BenchRow: Codable {
 }
 
 enum Measure {
-    /// The median wall time of `body`, after one warm-up call, over at least `minimumRuns` runs and about
-    /// `budgetSeconds` of measuring (at most 200 runs).
-    static func median(budgetSeconds: Double, minimumRuns: Int = 5, warmUp: Int = 1, _ body: () throws -> Void) rethrows -> Double {
-        for _ in 0..<warmUp { try body() }
+    /// The median wall time of `body` over at least `minimumRuns` runs and about `budgetSeconds` of
+    /// measuring (at most 200 runs), after warming up for at least `warmUp` calls and a fifth of the budget
+    /// (cores idle a moment ago start slowly, and caches and thread pools need a first call).
+    static func median(budgetSeconds: Double, minimumRuns: Int = 5, warmUp: Int = 2, _ body: () throws -> Void) rethrows -> Double {
+        let warmUpStart = DispatchTime.now().uptimeNanoseconds
+        var warmUpCalls = 0
+        while warmUpCalls < warmUp || Double(DispatchTime.now().uptimeNanoseconds - warmUpStart) / 1e9 < budgetSeconds / 5 {
+            try body()
+            warmUpCalls += 1
+        }
         var samples: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
         while samples.count < minimumRuns
@@ -45,6 +51,39 @@ enum Measure {
         samples.sort()
         return samples.count % 2 == 1
             ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
+    }
+}
+
+extension Measure {
+    /// Median wall times of two bodies measured in alternation (a, b, a, b, …) after warming both up, so
+    /// that both see the same machine: on shared virtual machines a neighbour's load comes and goes,
+    /// and timing one implementation after the other turns that noise into a false ratio.
+    static func pairedMedians(budgetSeconds: Double, minimumRuns: Int = 5, _ first: () throws -> Void, _ second: () throws -> Void) rethrows -> (Double, Double) {
+        let warmUpStart = DispatchTime.now().uptimeNanoseconds
+        var warmUpCalls = 0
+        while warmUpCalls < 2 || Double(DispatchTime.now().uptimeNanoseconds - warmUpStart) / 1e9 < budgetSeconds / 5 {
+            try first()
+            try second()
+            warmUpCalls += 1
+        }
+        var firstSamples: [Double] = [], secondSamples: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        while firstSamples.count < minimumRuns
+            || (firstSamples.count < 200 && Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budgetSeconds)
+        {
+            var before = DispatchTime.now().uptimeNanoseconds
+            try first()
+            firstSamples.append(Double(DispatchTime.now().uptimeNanoseconds - before) / 1e9)
+            before = DispatchTime.now().uptimeNanoseconds
+            try second()
+            secondSamples.append(Double(DispatchTime.now().uptimeNanoseconds - before) / 1e9)
+        }
+        return (middle(firstSamples), middle(secondSamples))
+    }
+
+    static func middle(_ samples: [Double]) -> Double {
+        let sorted = samples.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }
 
