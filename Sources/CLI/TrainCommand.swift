@@ -20,8 +20,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Number of hidden layers.") var depth = 2
     @Option(help: "Activation: \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", ")).") var activation = "relu"
     @Option(help: "Dropout probability after each hidden activation.") var dropout: Float = 0
+    @Option(help: "Parametrization: sp or mup (Maximal Update Parametrization).") var param = "sp"
+    @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
+    @Option(help: "Readout initialization: zero or normal (N(0, 1/fan_in)).") var readoutInit = "zero"
     @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var optimizer = "adam"
-    @Option(name: .customLong("lr"), help: "Base learning rate.") var learningRate: Float = 1e-3
+    @Option(name: .customLong("lr"), help: "Base learning rate (default 1e-3 for adam/adamw/adam-atan2, 0.1 for sgd, 1 for lbfgs).") var learningRate: Float?
     @Option(help: "Learning-rate schedule: \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", ")).") var schedule = "constant"
     @Option(help: "Warm-up steps for the cosine schedule.") var warmup = 0
     @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw/adam-atan2; default 0, 0.01 for adamw).") var weightDecay: Float?
@@ -42,6 +45,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Test inputs (optional; otherwise 20% of the training rows are held out).") var testX: String?
     @Option(help: "Test labels or targets.") var testY: String?
     @Option(help: "For file data: auto (integer labels are classes), classes or values.") var target = "auto"
+    @Option(help: "For fit: tasks, the input range low,high.") var range = "-1,1"
     @Flag(help: "Print plain lines instead of a progress bar.") var plain = false
 
     func run() throws {
@@ -84,7 +88,7 @@ struct TrainCommand: ParsableCommand {
             throw CommandError("unknown --optimizer '\(optimizer)'; use one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         configuration.optimizer = optimizerKind
-        configuration.learningRate = learningRate
+        configuration.learningRate = learningRate ?? Self.defaultLearningRate(optimizerKind)
         guard let scheduleKind = LearningRateSchedule(rawValue: schedule) else {
             throw CommandError("unknown --schedule '\(schedule)'; use one of \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -104,9 +108,26 @@ struct TrainCommand: ParsableCommand {
         configuration.testX = testX
         configuration.testY = testY
         configuration.targetKind = target
+        configuration.range = range
+        guard let parametrizationKind = Parametrization.Kind(rawValue: param) else {
+            throw CommandError("unknown --param '\(param)'; use sp or mup")
+        }
+        guard readoutInit == "zero" || readoutInit == "normal" else {
+            throw CommandError("unknown --readout-init '\(readoutInit)'; use zero or normal")
+        }
+        configuration.parametrization = Parametrization(kind: parametrizationKind, baseWidth: baseWidth, readoutZeroInit: readoutInit == "zero")
         if trainX != nil && task == "digits" && !isSet("--task") { configuration.task = "files" }
         try configuration.validate()
         return configuration
+    }
+
+    /// The usual starting learning rate of each optimizer.
+    static func defaultLearningRate(_ kind: OptimizerKind) -> Float {
+        switch kind {
+        case .sgd: 0.1
+        case .lbfgs: 1
+        case .adam, .adamw, .adamAtan2: 1e-3
+        }
     }
 
     private func copyRun(from source: URL, to destination: URL) throws {

@@ -79,7 +79,7 @@ struct TrainingTests {
     func checkpointRoundTrip(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
         let trainer = try Trainer(configuration: Self.smallConfiguration(), backend: backend)
-        for _ in 0..<5 { trainer.step() }
+        for _ in 0..<5 { try trainer.step() }
         let url = temporaryFolder("checkpoint").appendingPathComponent("model.safetensors")
         try trainer.checkpoint(elapsedSeconds: 1.5).write(to: url)
 

@@ -1,20 +1,26 @@
+internal import COpenBLAS
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Splits loops over disjoint ranges across the machine's cores.
 enum Parallel {
-    /// Threads for the CPU backend's own loops: `KILN_CPU_THREADS`, else the number of cores.
-    static let coreCount: Int = {
+    /// Threads for the CPU backend's own loops: `KILN_CPU_THREADS`, else the number of cores, unless
+    /// changed with ``CPUBackend/setThreadCount(_:)``.
+    static let threads = Atomic<Int>({
         if let text = ProcessInfo.processInfo.environment["KILN_CPU_THREADS"], let value = Int(text), value > 0 { return value }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+    }())
+
+    static var coreCount: Int { threads.load(ordering: .relaxed) }
 
     /// Calls `body` on disjoint ranges that together cover `0..<count`, in parallel when there is enough
     /// work: each range holds at least `grain` items. Bodies must write only to their own range.
     static func forRanges(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let chunks = min(coreCount * 4, max(1, count / max(grain, 1)))
-        if chunks <= 1 || coreCount == 1 {
+        let cores = coreCount
+        let chunks = min(cores * 4, max(1, count / max(grain, 1)))
+        if chunks <= 1 || cores == 1 {
             body(0..<count)
             return
         }
@@ -28,5 +34,18 @@ enum Parallel {
                 if start < end { work(start..<end) }
             }
         }
+    }
+}
+
+extension CPUBackend {
+    /// Threads the CPU backend uses (for OpenBLAS and its own loops), process-wide.
+    public static var threadCount: Int { Parallel.coreCount }
+
+    /// Sets the threads every CPU backend in the process uses, for OpenBLAS and for Kiln's loops; runs
+    /// that train side by side (a learning-rate sweep) give each run one thread.
+    public static func setThreadCount(_ count: Int) {
+        let value = max(1, count)
+        Parallel.threads.store(value, ordering: .relaxed)
+        openblas_set_num_threads(Int32(value))
     }
 }

@@ -11,7 +11,7 @@ public struct TaskError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Builds the task a `--task` name refers to.
 public enum TaskCatalog {
     /// The names `--task` accepts (in help texts).
-    public static let names = ["digits", "teacher", "modadd:P", "files (with --train-x/--train-y)"]
+    public static let names = ["digits", "teacher", "modadd:P", "fit:EXPR", "files (with --train-x/--train-y)"]
 
     /// - Throws: ``TaskError`` for an unknown name or bad parameters, ``FormatError`` for unreadable files.
     public static func make(_ configuration: TrainingConfiguration) throws -> any TrainingTask {
@@ -23,6 +23,9 @@ public enum TaskCatalog {
                 throw TaskError("task '\(name)' needs a modulus between 2 and 1000, for example modadd:97")
             }
             return ModularAdditionTask.make(modulus: modulus, seed: configuration.seed)
+        }
+        if name.hasPrefix("fit:") {
+            return try FunctionFittingTask.make(formula: String(name.dropFirst("fit:".count)), range: try configuration.inputRange(), seed: configuration.seed)
         }
         if name == "files" {
             return try FileTask.make(configuration)

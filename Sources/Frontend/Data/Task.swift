@@ -98,6 +98,8 @@ public final class ArrayTask: TrainingTask {
 
     public func trainBatch(step: Int, batchSize: Int) -> HostBatch {
         let count = train.rows
+        // A batch as large as the training set is the whole set (full-batch training, as L-BFGS uses).
+        if batchSize >= count { return train }
         let indices = (0..<batchSize).map { offset -> Int in
             let position = step * batchSize + offset
             return permutation(epoch: position / count)[position % count]

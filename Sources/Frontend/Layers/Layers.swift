@@ -62,41 +62,83 @@ public final class Sequential: Layer {
 /// A multilayer perceptron: `depth` hidden layers of `width` units with an activation (and optional
 /// dropout) after each, then a linear readout. Parameters are `layers.0.weight`, `layers.2.weight`, … as
 /// in `nn.Sequential`.
-public final class MLP: Layer {
+///
+/// Without a parametrization, layers use PyTorch's default initialization. With one, weights and biases
+/// are drawn from N(0, 1/fan_in), the readout starts at zero (by default) and, under μP, its input is
+/// multiplied by 1/m (see ``Parametrization``).
+public final class MLP: Layer, ParametrizedModel {
     public let layers: Sequential
     public let inputCount: Int
     public let width: Int
     public let depth: Int
     public let outputCount: Int
     public let activation: ActivationKind
+    /// The readout's forward multiplier (1/m under μP, else 1).
+    public let readoutMultiplier: Float
 
     public init(
         inputCount: Int, width: Int, depth: Int, outputCount: Int, activation: ActivationKind = .relu, dropout: Float = 0,
-        generator: inout RandomGenerator, on backend: any Backend
+        parametrization: Parametrization? = nil, generator: inout RandomGenerator, on backend: any Backend
     ) {
         precondition(inputCount > 0 && width > 0 && depth >= 0 && outputCount > 0, "MLP: sizes must be positive (input \(inputCount), width \(width), depth \(depth), output \(outputCount))")
+        func makeLinear(_ fanIn: Int, _ fanOut: Int, readout: Bool, generator: inout RandomGenerator) -> Linear {
+            guard let parametrization else { return Linear(fanIn, fanOut, generator: &generator, on: backend) }
+            // A zero-initialized readout zeroes its bias too, as microsoft/mup's MuReadout does, so the
+            // logits start at exactly zero at every width.
+            let zero = readout && parametrization.readoutZeroInit
+            let weights = zero ? [Float](repeating: 0, count: fanIn * fanOut) : Parametrization.fanInNormal(fanIn * fanOut, fanIn: fanIn, generator: &generator)
+            let bias = zero ? [Float](repeating: 0, count: fanOut) : Parametrization.fanInNormal(fanOut, fanIn: fanIn, generator: &generator)
+            return Linear(weight: Tensor.parameter(weights, shape: [fanOut, fanIn], on: backend), bias: Tensor.parameter(bias, shape: [fanOut], on: backend))
+        }
         var layers: [any Layer] = []
         var features = inputCount
         for _ in 0..<depth {
-            layers.append(Linear(features, width, generator: &generator, on: backend))
+            layers.append(makeLinear(features, width, readout: false, generator: &generator))
             layers.append(Activation(activation))
             if dropout > 0 { layers.append(Dropout(probability: dropout, seed: generator.next())) }
             features = width
         }
-        layers.append(Linear(features, outputCount, generator: &generator, on: backend))
+        layers.append(makeLinear(features, outputCount, readout: true, generator: &generator))
         self.layers = Sequential(layers)
         self.inputCount = inputCount
         self.width = width
         self.depth = depth
         self.outputCount = outputCount
         self.activation = activation
+        self.readoutMultiplier = depth > 0 ? 1 / (parametrization?.widthMultiplier(width: width) ?? 1) : 1
     }
 
     /// The linear layers from input to readout.
     public var linearLayers: [Linear] { layers.layers.compactMap { $0 as? Linear } }
 
     public var children: [(name: String, module: any Module)] { [("layers", layers)] }
-    public func callAsFunction(_ input: Tensor) -> Tensor { layers(input) }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor { forward(input, recorder: nil) }
+
+    /// The forward pass; with a recorder, records each linear layer's output (pre-activations, then the
+    /// logits) under its parameter prefix, for coordinate checks.
+    public func forward(_ input: Tensor, recorder: ActivationRecorder?) -> Tensor {
+        var x = input
+        let all = layers.layers
+        for (index, layer) in all.enumerated() {
+            if index == all.count - 1 && readoutMultiplier != 1 { x = x * readoutMultiplier }
+            x = layer(x)
+            if layer is Linear { recorder?.record(index == all.count - 1 ? "logits" : "layers.\(index)", x) }
+        }
+        return x
+    }
+
+    /// Input weights, hidden weights, the readout and biases, for μP's per-role scaling.
+    public var parameterRoles: [(name: String, tensor: Tensor, role: ParameterRole)] {
+        let linears = layers.layers.enumerated().compactMap { index, layer in (layer as? Linear).map { (index, $0) } }
+        var result: [(name: String, tensor: Tensor, role: ParameterRole)] = []
+        for (position, (index, layer)) in linears.enumerated() {
+            let role: ParameterRole = position == linears.count - 1 ? .output : (position == 0 ? .input : .hidden)
+            result.append(("layers.\(index).weight", layer.weight, role))
+            if let bias = layer.bias { result.append(("layers.\(index).bias", bias, role == .output ? .outputBias : .bias)) }
+        }
+        return result
+    }
 }
 
 /// A table of learned vectors looked up by index, initialized from N(0, 1) like `nn.Embedding`.
@@ -166,4 +208,11 @@ public final class Dropout: Layer, TrainingModeDependent {
         let offset = UInt64(step) << 40 | callsThisStep << 32
         return dropout(input, probability: probability, seed: seed, offset: offset)
     }
+}
+
+/// Collects intermediate tensors of a forward pass by name (coordinate checks look at their sizes).
+public final class ActivationRecorder {
+    public private(set) var records: [(name: String, tensor: Tensor)] = []
+    public init() {}
+    public func record(_ name: String, _ tensor: Tensor) { records.append((name, tensor)) }
 }

@@ -6,6 +6,8 @@ public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
     case adam
     case adamw
     case adamAtan2 = "adam-atan2"
+    /// L-BFGS with a strong-Wolfe line search (``LBFGS``); full-batch, driven by a closure.
+    case lbfgs
 }
 
 /// Hyperparameters of an optimizer (PyTorch's defaults where it has them).
@@ -38,6 +40,7 @@ public struct OptimizerSettings: Codable, Equatable, Sendable {
         case .adam: return .adam(beta1: beta1, beta2: beta2, epsilon: epsilon * group.epsilonScale, weightDecay: decay, decoupledWeightDecay: false)
         case .adamw: return .adam(beta1: beta1, beta2: beta2, epsilon: epsilon * group.epsilonScale, weightDecay: decay, decoupledWeightDecay: true)
         case .adamAtan2: return .adamAtan2(beta1: beta1, beta2: beta2, a: atan2Scale, b: atan2Divisor, weightDecay: decay)
+        case .lbfgs: preconditionFailure("L-BFGS is not a per-parameter update rule; use the LBFGS optimizer")
         }
     }
 }

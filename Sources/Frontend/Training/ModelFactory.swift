@@ -18,7 +18,7 @@ public enum ModelFactory {
         case "mlp":
             return MLP(inputCount: configuration.inputCount, width: configuration.width, depth: configuration.depth,
                        outputCount: configuration.outputCount, activation: configuration.activation, dropout: configuration.dropout,
-                       generator: &generator, on: backend)
+                       parametrization: configuration.parametrization, generator: &generator, on: backend)
         default:
             throw TaskError("unknown model '\(configuration.kind)'; known models: mlp")
         }

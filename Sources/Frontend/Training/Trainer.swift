@@ -18,7 +18,10 @@ public final class Trainer {
     public let task: any TrainingTask
     public let modelConfiguration: ModelConfiguration
     public let model: any TaskModel
-    public let optimizer: Optimizer
+    /// The first-order optimizer (nil when training with L-BFGS).
+    public let optimizer: Optimizer?
+    /// The L-BFGS optimizer (nil for first-order optimizers).
+    public let lbfgs: LBFGS?
     /// Steps completed so far (including those before a resume).
     public private(set) var completedSteps = 0
 
@@ -31,10 +34,24 @@ public final class Trainer {
         self.task = task
         modelConfiguration = ModelConfiguration(
             kind: configuration.model, inputCount: task.inputCount, outputCount: task.targetKind.outputCount, width: configuration.width,
-            depth: configuration.depth, activation: configuration.activation, dropout: configuration.dropout, seed: configuration.seed,
-            targetKind: task.targetKind)
+            depth: configuration.depth, activation: configuration.activation, dropout: configuration.dropout,
+            parametrization: configuration.parametrization, seed: configuration.seed, targetKind: task.targetKind)
         model = try ModelFactory.make(modelConfiguration, on: backend)
-        optimizer = Optimizer(settings: configuration.optimizerSettings, groups: [ParameterGroup(name: "all", parameters: model.parameters)])
+        if configuration.optimizer == .lbfgs {
+            var settings = LBFGS.Settings.pykan
+            settings.learningRate = Double(configuration.learningRate)
+            lbfgs = LBFGS(parameters: model.parameters.map(\.tensor), settings: settings)
+            optimizer = nil
+        } else {
+            let groups: [ParameterGroup]
+            if let parametrized = model as? any ParametrizedModel {
+                groups = configuration.parametrization.parameterGroups(parametrized.parameterRoles, width: parametrized.width, optimizer: configuration.optimizer)
+            } else {
+                groups = [ParameterGroup(name: "all", parameters: model.parameters)]
+            }
+            optimizer = Optimizer(settings: configuration.optimizerSettings, groups: groups)
+            lbfgs = nil
+        }
     }
 
     /// The learning rate of a 1-based step under the schedule.
@@ -52,19 +69,40 @@ public final class Trainer {
         }
     }
 
-    /// Runs one training step and returns its loss, still on the device.
+    /// Runs one training step and returns its loss, still on the device (for L-BFGS, the loss at the
+    /// start of the step, which L-BFGS has read already).
+    ///
+    /// - Throws: ``BackendError`` only for L-BFGS, whose line search reads values back.
     @discardableResult
-    public func step() -> Tensor {
+    public func step() throws -> Tensor {
         let stepIndex = completedSteps
         model.setTraining(true)
         model.setStep(stepIndex)
         let batch = task.trainBatch(step: stepIndex, batchSize: configuration.batchSize)
+        defer { completedSteps += 1 }
+        if let lbfgs {
+            let value = try lbfgs.step {
+                let loss = self.loss(model.outputs(for: batch, on: backend), batch)
+                loss.backward()
+                return Double(try loss.item())
+            }
+            model.zeroGradients()
+            return Tensor(scalar: Float(value), on: backend)
+        }
         let loss = self.loss(model.outputs(for: batch, on: backend), batch)
         loss.backward()
-        optimizer.step(learningRate: learningRate(atStep: stepIndex + 1))
+        optimizer?.step(learningRate: learningRate(atStep: stepIndex + 1))
         model.zeroGradients()
-        completedSteps += 1
         return loss.detached()
+    }
+
+    /// The model's outputs for a batch, recording intermediate tensors where the model supports it
+    /// (coordinate checks).
+    public func recordedOutputs(for batch: HostBatch, recorder: ActivationRecorder) -> Tensor {
+        if let mlp = model as? MLP {
+            return mlp.forward(Tensor(batch.inputs, shape: [batch.rows, batch.features], on: backend), recorder: recorder)
+        }
+        return model.outputs(for: batch, on: backend)
     }
 
     /// Loss (and accuracy or RMSE) on the test set, in evaluation mode and without recording gradients.
@@ -128,7 +166,7 @@ public final class Trainer {
     /// Parameters, optimizer state and the run's configuration, as a safetensors file.
     public func checkpoint(elapsedSeconds: Double) throws(BackendError) -> SafeTensorsFile {
         var tensors: [SafeTensorsFile.Tensor] = []
-        for (name, tensor) in model.parameters + optimizer.namedState {
+        for (name, tensor) in model.parameters + (optimizer?.namedState ?? []) {
             tensors.append(SafeTensorsFile.Tensor(name: name, shape: tensor.shape, values: try tensor.toArray()))
         }
         let encoder = JSONEncoder()
@@ -138,7 +176,7 @@ public final class Trainer {
             Checkpoint.trainingKey: String(decoding: (try? encoder.encode(configuration)) ?? Data(), as: UTF8.self),
             Checkpoint.modelKey: String(decoding: (try? encoder.encode(modelConfiguration)) ?? Data(), as: UTF8.self),
             Checkpoint.stepKey: String(completedSteps),
-            Checkpoint.optimizerStepKey: String(optimizer.stepCount),
+            Checkpoint.optimizerStepKey: String(optimizer?.stepCount ?? 0),
             Checkpoint.elapsedKey: String(elapsedSeconds),
             Checkpoint.deviceKey: backend.device.id,
         ]
@@ -152,7 +190,7 @@ public final class Trainer {
         let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
         do {
             try model.load(values)
-            try optimizer.load(state: values, stepCount: Int(file.metadata[Checkpoint.optimizerStepKey] ?? "") ?? 0)
+            try optimizer?.load(state: values, stepCount: Int(file.metadata[Checkpoint.optimizerStepKey] ?? "") ?? 0)
         } catch {
             throw CheckpointError(path: path, message: error.description)
         }

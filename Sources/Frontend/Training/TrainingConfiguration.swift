@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that defines a training run; stored in the checkpoint so that `--resume` and `kiln predict`
 /// rebuild the same run and model.
 public struct TrainingConfiguration: Codable, Equatable, Sendable {
@@ -9,6 +11,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var testY: String?
     /// For file data: `auto` (integer labels are classes), `classes` or `values`.
     public var targetKind = "auto"
+    /// For `fit:` tasks: the input range, `low,high` (default `-1,1`).
+    public var range = "-1,1"
 
     // Model
     public var model = "mlp"
@@ -16,6 +20,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var depth = 2
     public var activation = ActivationKind.relu
     public var dropout: Float = 0
+    /// SP or μP, the width where they coincide, and whether the readout starts at zero.
+    public var parametrization = Parametrization()
 
     // Optimization
     public var optimizer = OptimizerKind.adam
@@ -52,6 +58,16 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         if warmupSteps < 0 { throw TaskError("--warmup must be 0 or more, got \(warmupSteps)") }
         if !["auto", "classes", "values"].contains(targetKind) { throw TaskError("--target must be auto, classes or values, got \(targetKind)") }
         if !(momentum >= 0 && momentum < 1) { throw TaskError("--momentum must be in [0, 1), got \(momentum)") }
+        if parametrization.baseWidth < 1 { throw TaskError("--base-width must be at least 1, got \(parametrization.baseWidth)") }
+    }
+
+    /// The parsed `range`.
+    public func inputRange() throws(TaskError) -> ClosedRange<Double> {
+        let parts = range.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], low < high, low.isFinite, high.isFinite else {
+            throw TaskError("--range must be two numbers low,high with low < high, got '\(range)'")
+        }
+        return low...high
     }
 
     /// The optimizer settings this configuration asks for.
@@ -76,6 +92,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     public var depth: Int
     public var activation: ActivationKind
     public var dropout: Float
+    public var parametrization: Parametrization
     public var seed: UInt64
     /// Classification (`classes`) or regression (`values`), for reading outputs.
     public var targetKind: TargetKind

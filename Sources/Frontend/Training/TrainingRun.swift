@@ -119,7 +119,7 @@ public enum TrainingRun {
         var lastEvaluation: Evaluation?
         var lastTrainLoss = history.last?.trainLoss ?? .nan
         while trainer.completedSteps < lastStep {
-            let loss = trainer.step()
+            let loss = try trainer.step()
             backend.binary(.add, runningLoss.storage, .contiguous([]), loss.storage, .contiguous([]), into: runningLoss.storage, shape: [])
             stepsInInterval += 1
             let step = trainer.completedSteps

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import Kiln
+import Synchronization
+
+/// Comma-separated positive integers.
+func parseIntegers(_ text: String, flag: String) throws -> [Int] {
+    let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        throw CommandError("\(flag) must be comma-separated positive integers, got '\(text)'")
+    }
+    return values.map { $0! }
+}
+
+/// `kiln coord-check`: mean |x| of every layer's output across widths, and its slope against width.
+struct CoordinateCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coord-check",
+        abstract: "Check a parametrization: do layer outputs keep their size as width grows? Exit 0 when every |slope| ≤ 0.15.",
+        discussion: """
+            Trains each width for --steps steps on one fixed batch (MLP 32 → w → … → 10 on the teacher task, or the \
+            lm model on mqar), --seeds times, recording the mean |x| of every layer's output before each update. \
+            For each tensor and step ≥ 2 it fits log2(mean |x|) against log2(width) and reports the slope. Writes \
+            coord-check.svg (one panel per step) and, with --json, the slopes.
+            """
+    )
+
+    @Option(help: "Model: mlp or lm.") var model = "mlp"
+    @Option(help: "Parametrization: sp or mup.") var param = "mup"
+    @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
+    @Option(help: "Comma-separated widths.") var widths = "64,128,256,512,1024"
+    @Option(help: "Training steps recorded per width.") var steps = 5
+    @Option(help: "Seeds averaged per width.") var seeds = 3
+    @Option(help: "Optimizer: adam or sgd.") var optimizer = "adam"
+    @Option(name: .customLong("lr"), help: "Learning rate.") var learningRate: Float = 1e-2
+    @Option(help: "Hidden layers of the MLP.") var depth = 3
+    @Option(help: "Examples in the fixed batch.") var batchSize = 64
+    @Option(help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
+    @Option(help: "Write the slopes as JSON to this file.") var json: String?
+    @Option(help: "Where to write the plot.") var plot = "coord-check.svg"
+
+    func run() throws {
+        var settings = CoordinateCheck.Configuration()
+        settings.model = model
+        guard let kind = Parametrization.Kind(rawValue: param) else { throw CommandError("unknown --param '\(param)'; use sp or mup") }
+        settings.parametrization = Parametrization(kind: kind, baseWidth: baseWidth)
+        settings.widths = try parseIntegers(widths, flag: "--widths")
+        settings.steps = steps
+        settings.seeds = seeds
+        guard let optimizerKind = OptimizerKind(rawValue: optimizer), optimizerKind == .adam || optimizerKind == .sgd else {
+            throw CommandError("coord-check takes --optimizer adam or sgd, got '\(optimizer)'")
+        }
+        settings.optimizer = optimizerKind
+        settings.learningRate = learningRate
+        settings.depth = depth
+        settings.batchSize = batchSize
+        let deviceName = device
+        _ = try Devices.resolve(deviceName)
+        let result = try CoordinateCheck.run(settings, makeBackend: { try Devices.makeBackend(deviceName) }) { message in
+            FileHandle.standardError.write(Data("\(message)\n".utf8))
+        }
+        printTable(result)
+        try result.plot.write(to: URL(fileURLWithPath: plot))
+        if let json { try writeAtomically(Array((result.json.serialized() + "\n").utf8), to: URL(fileURLWithPath: json)) }
+        let worst = result.worst
+        let verdict = result.maximumAbsoluteSlope <= 0.15 ? "passed" : "failed"
+        print("coordinate check \(verdict): max |slope| \(String(format: "%.3f", result.maximumAbsoluteSlope))"
+              + (worst.map { " (\($0.tensor), step \($0.step))" } ?? "") + "; plot in \(plot)")
+        if result.maximumAbsoluteSlope > 0.15 || result.maximumAbsoluteSlope.isNaN { throw ExitCode(1) }
+    }
+
+    private func printTable(_ result: CoordinateCheck.Result) {
+        let steps = Array(2...result.configuration.steps)
+        var rows: [[String]] = []
+        for tensor in result.tensors {
+            rows.append([tensor] + steps.map { step in
+                let slope = result.slopes.first { $0.tensor == tensor && $0.step == step }!.slope
+                return String(format: "%+.3f", slope)
+            })
+        }
+        print("slope of log2(mean |x|) against log2(width), \(result.configuration.parametrization.kind.rawValue), widths \(result.configuration.widths.map(String.init).joined(separator: ","))")
+        print(TextTable.render(header: ["tensor"] + steps.map { "step \($0)" }, rows: rows))
+    }
+}
+
+/// `kiln sweep`: every width × learning rate, and the best learning rate per width.
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Train every width × learning rate and report the best learning rate per width (μP's transfer test).",
+        discussion: """
+            Each run's loss is the mean training loss over its last 10% of steps; a diverged run counts as infinite. \
+            Runs share nothing: --jobs runs train at once (on the CPU each gets cores/jobs threads), spread over \
+            --devices. Writes sweep.svg and, with --json, {"param", "widths", "log2_lrs", "loss", "best_log2_lr"}.
+            """
+    )
+
+    @Option(help: "Task.") var task = "teacher"
+    @Option(help: "Model: mlp.") var model = "mlp"
+    @Option(help: "Parametrization: sp or mup.") var param = "mup"
+    @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
+    @Option(help: "Comma-separated widths.") var widths = "64,256,1024"
+    @Option(help: "Learning rates as powers of two, low:high, e.g. 2^-14:2^-4.") var lrs = "2^-14:2^-4"
+    @Option(help: "Training steps per run.") var steps = 300
+    @Option(help: "Seeds per width and learning rate.") var seeds = 2
+    @Option(help: "Optimizer.") var optimizer = "adam"
+    @Option(help: "Hidden layers.") var depth = 3
+    @Option(help: "Examples per step.") var batchSize = 128
+    @Option(help: "Runs at once.") var jobs = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Comma-separated devices to spread runs over (default: the auto device).") var devices: String?
+    @Option(help: "Write the results as JSON to this file.") var json: String?
+    @Option(help: "Where to write the plot.") var plot = "sweep.svg"
+
+    func run() throws {
+        var settings = LearningRateSweep.Configuration()
+        settings.training.task = task
+        settings.training.model = model
+        settings.training.depth = depth
+        settings.training.steps = steps
+        settings.training.batchSize = batchSize
+        settings.training.evalEvery = steps
+        settings.training.logEvery = steps
+        guard let kind = Parametrization.Kind(rawValue: param) else { throw CommandError("unknown --param '\(param)'; use sp or mup") }
+        settings.training.parametrization = Parametrization(kind: kind, baseWidth: baseWidth)
+        guard let optimizerKind = OptimizerKind(rawValue: optimizer), optimizerKind != .lbfgs else {
+            throw CommandError("unknown --optimizer '\(optimizer)' for a sweep; use sgd, adam, adamw or adam-atan2")
+        }
+        settings.training.optimizer = optimizerKind
+        try settings.training.validate()
+        settings.widths = try parseIntegers(widths, flag: "--widths")
+        settings.log2LearningRates = try LearningRateSweep.parseRange(lrs)
+        settings.seeds = seeds
+        settings.jobs = max(1, jobs)
+        let deviceIDs = try (devices.map { $0.split(separator: ",").map(String.init) } ?? [Devices.resolve().id]).map { try Devices.resolve($0).id }
+        settings.devices = deviceIDs
+        let total = settings.widths.count * settings.log2LearningRates.count * settings.seeds
+        let finished = Counter()
+        let result = try LearningRateSweep.run(settings) { message in
+            let done = finished.increment()
+            FileHandle.standardError.write(Data("[\(done)/\(total)] \(message)\n".utf8))
+        }
+        var rows: [[String]] = []
+        for (index, width) in settings.widths.enumerated() {
+            rows.append(["\(width)", "2^\(result.bestLog2LearningRate[index])", String(format: "%.4f", result.bestLoss[index])]
+                        + result.loss[index].map { $0.isFinite ? String(format: "%.3f", $0) : "inf" })
+        }
+        print(TextTable.render(header: ["width", "best lr", "best loss"] + settings.log2LearningRates.map { "2^\($0)" }, rows: rows))
+        let spread = (result.bestLog2LearningRate.max() ?? 0) - (result.bestLog2LearningRate.min() ?? 0)
+        print("best log2 learning rate moves by \(spread) across widths (\(kind.rawValue)); plot in \(plot)")
+        try result.plot.write(to: URL(fileURLWithPath: plot))
+        if let json { try writeAtomically(Array((result.json.serialized() + "\n").utf8), to: URL(fileURLWithPath: json)) }
+    }
+}
+
+/// A thread-safe counter for progress lines.
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func increment() -> Int {
+        value.withLock { count in
+            count += 1
+            return count
+        }
+    }
+}

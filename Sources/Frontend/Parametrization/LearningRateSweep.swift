@@ -1,0 +1,124 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Trains every width × learning rate (× seed) and finds the best learning rate per width: the test of
+/// μP's promise that the best hyperparameters of a narrow model hold for a wide one.
+public struct LearningRateSweep {
+    public struct Configuration: Sendable {
+        public var training = TrainingConfiguration()
+        public var widths = [64, 256, 1024]
+        /// Base-2 logarithms of the learning rates tried.
+        public var log2LearningRates = Array(-14 ... -4)
+        public var seeds = 2
+        /// Runs at once (each on its own backend); on the CPU each gets cores / jobs threads.
+        public var jobs = 1
+        public var devices = ["cpu"]
+        public init() {}
+    }
+
+    public struct Result: Sendable {
+        public var configuration: Configuration
+        /// `loss[width][lr]`: mean over seeds of the mean training loss over the last 10% of steps;
+        /// infinity where a run diverged.
+        public var loss: [[Double]]
+        public var bestLog2LearningRate: [Int]
+        public var bestLoss: [Double]
+    }
+
+    /// Parses `2^-14:2^-4` (or `-14:-4`) into exponents with step 1.
+    public static func parseRange(_ text: String) throws(TaskError) -> [Int] {
+        let parts = text.split(separator: ":").map { $0.replacingOccurrences(of: "2^", with: "").trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high else {
+            throw TaskError("--lrs must look like 2^-14:2^-4 (powers of two, low:high), got '\(text)'")
+        }
+        return Array(low...high)
+    }
+
+    /// The loss a run is scored by: the mean training loss over its last 10% of steps.
+    static func score(_ configuration: TrainingConfiguration, backend: any Backend) throws -> Double {
+        let trainer = try Trainer(configuration: configuration, backend: backend)
+        let tail = max(1, configuration.steps / 10)
+        let total = Tensor.zeros([], on: backend)
+        for step in 0..<configuration.steps {
+            let loss = try trainer.step()
+            if step >= configuration.steps - tail {
+                backend.binary(.add, total.storage, .contiguous([]), loss.storage, .contiguous([]), into: total.storage, shape: [])
+            }
+        }
+        let mean = Double(try total.item()) / Double(tail)
+        return mean.isFinite ? mean : .infinity
+    }
+
+    /// Runs the sweep.
+    public static func run(_ configuration: Configuration, progress: @escaping @Sendable (String) -> Void = { _ in }) throws -> Result {
+        guard !configuration.widths.isEmpty, !configuration.log2LearningRates.isEmpty, configuration.seeds >= 1 else {
+            throw TaskError("sweep needs widths, learning rates and at least one seed")
+        }
+        struct Job: Sendable { let width: Int, rate: Int, seed: Int }
+        let jobs = configuration.widths.flatMap { width in configuration.log2LearningRates.flatMap { rate in (0..<configuration.seeds).map { Job(width: width, rate: rate, seed: $0) } } }
+        let scores = Mutex<[Int: Double]>([:])
+        let failure = Mutex<String?>(nil)
+        let next = Atomic<Int>(0)
+        let workers = max(1, min(configuration.jobs, jobs.count))
+        let previousThreads = CPUBackend.threadCount
+        if workers > 1 { CPUBackend.setThreadCount(max(1, previousThreads / workers)) }
+        defer { CPUBackend.setThreadCount(previousThreads) }
+        let settings = configuration
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let device = settings.devices[worker % settings.devices.count]
+            while true {
+                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < jobs.count, failure.withLock({ $0 == nil }) else { return }
+                let job = jobs[index]
+                var training = settings.training
+                training.width = job.width
+                training.learningRate = Float(Foundation.pow(2.0, Double(job.rate)))
+                training.seed = UInt64(job.seed)
+                do {
+                    let backend = try Devices.makeBackend(device)
+                    let value = try score(training, backend: backend)
+                    scores.withLock { $0[index] = value }
+                    progress("width \(job.width) lr 2^\(job.rate) seed \(job.seed): \(value.isFinite ? String(format: "%.4f", value) : "diverged")")
+                } catch {
+                    failure.withLock { $0 = $0 ?? String(describing: error) }
+                }
+            }
+        }
+        if let message = failure.withLock({ $0 }) { throw TaskError(message) }
+        let values = scores.withLock { $0 }
+        var loss: [[Double]] = []
+        for width in configuration.widths {
+            loss.append(configuration.log2LearningRates.map { rate in
+                let runs = jobs.indices.filter { jobs[$0].width == width && jobs[$0].rate == rate }.map { values[$0] ?? .infinity }
+                return runs.reduce(0, +) / Double(runs.count)
+            })
+        }
+        let best = loss.map { row in row.indices.min { row[$0] < row[$1] }! }
+        return Result(configuration: configuration, loss: loss, bestLog2LearningRate: best.map { configuration.log2LearningRates[$0] },
+                      bestLoss: zip(loss, best).map { $0[$1] })
+    }
+}
+
+extension LearningRateSweep.Result {
+    /// `{"param", "widths", "log2_lrs", "loss": [[…] per width], "best_log2_lr": [… per width]}`.
+    public var json: JSONValue {
+        .object([
+            "param": .string(configuration.training.parametrization.kind.rawValue),
+            "widths": .array(configuration.widths.map { .integer($0) }),
+            "log2_lrs": .array(configuration.log2LearningRates.map { .integer($0) }),
+            "loss": .array(loss.map { row in .array(row.map { $0.isFinite ? .number($0) : .null }) }),
+            "best_log2_lr": .array(bestLog2LearningRate.map { .integer($0) }),
+        ])
+    }
+
+    /// Loss against log2 learning rate, one curve per width.
+    public var plot: LinePlot {
+        LinePlot(
+            title: "\(configuration.training.task), \(configuration.training.parametrization.kind.rawValue), \(configuration.training.optimizer.rawValue), \(configuration.training.steps) steps",
+            xLabel: "log2 learning rate", yLabel: "training loss (last 10%)", logY: true,
+            series: configuration.widths.indices.map { index in
+                LinePlot.Series(name: "width \(configuration.widths[index])", points: configuration.log2LearningRates.indices.map { (Double(configuration.log2LearningRates[$0]), loss[index][$0]) })
+            })
+    }
+}
