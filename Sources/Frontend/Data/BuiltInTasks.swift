@@ -11,7 +11,7 @@ public struct TaskError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Builds the task a `--task` name refers to.
 public enum TaskCatalog {
     /// The names `--task` accepts (in help texts).
-    public static let names = ["digits", "teacher", "modadd:P", "fit:EXPR", "files (with --train-x/--train-y)"]
+    public static let names = ["digits", "teacher", "modadd:P", "fit:EXPR", "mqar", "text:FILE", "files (with --train-x/--train-y)"]
 
     /// - Throws: ``TaskError`` for an unknown name or bad parameters, ``FormatError`` for unreadable files.
     public static func make(_ configuration: TrainingConfiguration) throws -> any TrainingTask {
@@ -26,6 +26,12 @@ public enum TaskCatalog {
         }
         if name.hasPrefix("fit:") {
             return try FunctionFittingTask.make(formula: String(name.dropFirst("fit:".count)), range: try configuration.inputRange(), seed: configuration.seed)
+        }
+        if name == "mqar" {
+            return try AssociativeRecallTask(pairs: configuration.pairs, length: configuration.sequenceLength, vocabulary: configuration.vocabulary, seed: configuration.seed)
+        }
+        if name.hasPrefix("text:") {
+            return try TextTask(path: String(name.dropFirst("text:".count)), length: configuration.sequenceLength, seed: configuration.seed)
         }
         if name == "files" {
             return try FileTask.make(configuration)

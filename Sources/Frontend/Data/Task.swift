@@ -15,12 +15,17 @@ public enum TargetKind: Codable, Equatable, Sendable {
     }
 }
 
-/// Examples on the host: inputs `[rows, features]` and either class labels or target values.
+/// Examples on the host: inputs `[rows, features]` (or token sequences `[rows, length]`) and either class
+/// labels or target values.
 public struct HostBatch: Sendable {
+    /// Real-valued inputs `[rows, features]` (empty for token tasks).
     public var inputs: [Float]
     public var rows: Int
+    /// Features per row, or the sequence length for token tasks.
     public var features: Int
-    /// Class labels (`[rows]`), for classification.
+    /// Token ids `[rows, length]`, for sequence tasks.
+    public var tokens: [Int32]?
+    /// Class labels: `[rows]`, or `[rows, length]` (one per token, negative where no prediction is scored).
     public var labels: [Int32]?
     /// Target values (`[rows, outputs]`), for regression.
     public var targets: [Float]?
@@ -34,8 +39,22 @@ public struct HostBatch: Sendable {
         self.targets = targets
     }
 
+    /// Token sequences `[rows, length]` with one label per token.
+    public init(tokens: [Int32], rows: Int, length: Int, labels: [Int32]) {
+        precondition(tokens.count == rows * length && labels.count == rows * length, "HostBatch: \(tokens.count) tokens, \(labels.count) labels for \(rows) × \(length)")
+        self.inputs = []
+        self.rows = rows
+        self.features = length
+        self.tokens = tokens
+        self.labels = labels
+    }
+
     /// Rows `range` of this batch.
     public func rows(_ range: Range<Int>) -> HostBatch {
+        if let tokens, let labels {
+            let span = (range.lowerBound * features)..<(range.upperBound * features)
+            return HostBatch(tokens: Array(tokens[span]), rows: range.count, length: features, labels: Array(labels[span]))
+        }
         let outputs = (targets?.count ?? 0) / max(rows, 1)
         return HostBatch(
             inputs: Array(inputs[(range.lowerBound * features)..<(range.upperBound * features)]), rows: range.count, features: features,
@@ -45,6 +64,11 @@ public struct HostBatch: Sendable {
 
     /// The rows at `indices`, in that order.
     public func gathering(_ indices: [Int]) -> HostBatch {
+        if let tokens, let labels {
+            let gatheredTokens = indices.flatMap { tokens[($0 * features)..<(($0 + 1) * features)] }
+            let gatheredLabels = indices.flatMap { labels[($0 * features)..<(($0 + 1) * features)] }
+            return HostBatch(tokens: gatheredTokens, rows: indices.count, length: features, labels: gatheredLabels)
+        }
         let outputs = (targets?.count ?? 0) / max(rows, 1)
         var gatheredInputs = [Float]()
         gatheredInputs.reserveCapacity(indices.count * features)

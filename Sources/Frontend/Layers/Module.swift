@@ -7,11 +7,14 @@ public protocol Module: AnyObject {
     var ownParameters: [(name: String, tensor: Tensor)] { get }
     /// Submodules in a fixed order, with local names (`0`, `embedding`).
     var children: [(name: String, module: any Module)] { get }
+    /// State that is saved with the parameters but not trained (a KAN layer's knots).
+    var ownBuffers: [(name: String, tensor: Tensor)] { get }
 }
 
 extension Module {
     public var ownParameters: [(name: String, tensor: Tensor)] { [] }
     public var children: [(name: String, module: any Module)] { [] }
+    public var ownBuffers: [(name: String, tensor: Tensor)] { [] }
 
     /// Every parameter of this module and its descendants, with dotted names, in a stable order.
     public var parameters: [(name: String, tensor: Tensor)] {
@@ -21,6 +24,18 @@ extension Module {
         }
         return result
     }
+
+    /// Every buffer of this module and its descendants, with dotted names.
+    public var buffers: [(name: String, tensor: Tensor)] {
+        var result = ownBuffers
+        for (childName, child) in children {
+            result += child.buffers.map { ("\(childName).\($0.name)", $0.tensor) }
+        }
+        return result
+    }
+
+    /// Parameters and buffers: everything a checkpoint stores for the model.
+    public var state: [(name: String, tensor: Tensor)] { parameters + buffers }
 
     /// Total number of trainable scalars.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.elementCount } }
@@ -46,11 +61,11 @@ extension Module {
         for (_, tensor) in parameters { tensor.zeroGradient() }
     }
 
-    /// Copies parameter values from `values` by name.
+    /// Copies parameter and buffer values from `values` by name.
     ///
     /// - Throws: ``ModelLoadingError`` naming a missing tensor or a shape that differs.
     public func load(_ values: [String: (shape: [Int], values: [Float])]) throws(ModelLoadingError) {
-        for (name, tensor) in parameters {
+        for (name, tensor) in state {
             guard let entry = values[name] else { throw .missingTensor(name) }
             guard entry.shape == tensor.shape else { throw .shapeMismatch(name, expected: tensor.shape, found: entry.shape) }
             tensor.assign(entry.values)

@@ -63,7 +63,8 @@ public final class Trainer {
     func loss(_ outputs: Tensor, _ batch: HostBatch) -> Tensor {
         switch task.targetKind {
         case .classes:
-            return crossEntropy(outputs, labels: IndexTensor(batch.labels ?? [], shape: [batch.rows], on: backend))
+            let labels = batch.labels ?? []
+            return crossEntropy(outputs, labels: IndexTensor(labels, shape: [labels.count], on: backend))
         case let .values(count):
             return meanSquaredError(outputs, Tensor(batch.targets ?? [], shape: [batch.rows, count], on: backend))
         }
@@ -129,7 +130,8 @@ public final class Trainer {
                 let valid = labels.filter { $0 >= 0 }.count
                 weightedLoss += value * Double(valid)
                 counted += valid
-                for row in 0..<chunk.rows where labels[row] >= 0 {
+                // One label per row, or per token for sequence models (logits [rows, length, classes]).
+                for row in 0..<labels.count where labels[row] >= 0 {
                     let scores = logits[(row * count)..<((row + 1) * count)]
                     let predicted = scores.indices.max { scores[$0] < scores[$1] }! - row * count
                     if predicted == Int(labels[row]) { correct += 1 }
@@ -166,7 +168,7 @@ public final class Trainer {
     /// Parameters, optimizer state and the run's configuration, as a safetensors file.
     public func checkpoint(elapsedSeconds: Double) throws(BackendError) -> SafeTensorsFile {
         var tensors: [SafeTensorsFile.Tensor] = []
-        for (name, tensor) in model.parameters + (optimizer?.namedState ?? []) {
+        for (name, tensor) in model.state + (optimizer?.namedState ?? []) {
             tensors.append(SafeTensorsFile.Tensor(name: name, shape: tensor.shape, values: try tensor.toArray()))
         }
         let encoder = JSONEncoder()

@@ -13,6 +13,11 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var targetKind = "auto"
     /// For `fit:` tasks: the input range, `low,high` (default `-1,1`).
     public var range = "-1,1"
+    /// For `mqar`: key–value pairs per sequence, and the vocabulary size.
+    public var pairs = 16
+    public var vocabulary = 256
+    /// Sequence length of `mqar` and `text:` tasks.
+    public var sequenceLength = 128
 
     // Model
     public var model = "mlp"
@@ -58,6 +63,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         if warmupSteps < 0 { throw TaskError("--warmup must be 0 or more, got \(warmupSteps)") }
         if !["auto", "classes", "values"].contains(targetKind) { throw TaskError("--target must be auto, classes or values, got \(targetKind)") }
         if !(momentum >= 0 && momentum < 1) { throw TaskError("--momentum must be in [0, 1), got \(momentum)") }
+        if pairs < 1 { throw TaskError("--pairs must be at least 1, got \(pairs)") }
+        if sequenceLength < 2 { throw TaskError("--seq-len must be at least 2, got \(sequenceLength)") }
         if parametrization.baseWidth < 1 { throw TaskError("--base-width must be at least 1, got \(parametrization.baseWidth)") }
     }
 
