@@ -290,3 +290,58 @@ public struct CoalescedLayouts: Sendable, Equatable {
         self.layouts = layouts
     }
 }
+
+/// Sizes of a KAN layer's spline evaluation (see `Backend.splineForward`).
+///
+/// A layer maps `x [batch, inputs]` to `y [batch, outputs]`. Input `i` has `knotCount = G + 2k + 1`
+/// ascending knots (pykan's grid of `G + 1` points extended by `k` knots on each side), and each edge
+/// `(i, j)` has `coefficientCount = G + k` B-spline coefficients.
+public struct SplineShape: Sendable, Equatable, Hashable {
+    public var batch: Int
+    public var inputs: Int
+    public var outputs: Int
+    /// Grid intervals G and spline order k (1...5).
+    public var intervals: Int
+    public var order: Int
+    /// True when every input's knots are equally spaced (enables the closed form for k = 3).
+    public var uniform: Bool
+
+    public init(batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool) {
+        self.batch = batch
+        self.inputs = inputs
+        self.outputs = outputs
+        self.intervals = intervals
+        self.order = order
+        self.uniform = uniform
+    }
+
+    /// G + k coefficients per edge.
+    public var coefficientCount: Int { intervals + order }
+    /// G + 2k + 1 knots per input.
+    public var knotCount: Int { intervals + 2 * order + 1 }
+
+    /// Traps with a message naming `operation` when the sizes are malformed or a buffer holds fewer
+    /// elements than its role needs.
+    func validate(_ operation: String, _ buffers: [(name: String, buffer: DeviceBuffer?, needed: Int)]) {
+        precondition(batch >= 0 && inputs >= 0 && outputs >= 0, "\(operation): negative size in \(self)")
+        precondition((1...5).contains(order), "\(operation): spline order \(order) is outside 1...5")
+        precondition(intervals >= 1, "\(operation): \(intervals) grid intervals; a grid needs at least 1")
+        for (name, buffer, needed) in buffers {
+            guard let buffer else { continue }
+            precondition(buffer.count >= needed, "\(operation): \(name) holds \(buffer.count) elements but \(self) needs \(needed)")
+        }
+    }
+
+    /// The operand sizes shared by ``Backend/splineForward`` and ``Backend/splineBackward``.
+    func parameterBuffers(x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer)
+        -> [(name: String, buffer: DeviceBuffer?, needed: Int)]
+    {
+        [
+            ("x [batch, in]", x, batch * inputs),
+            ("knots [in, G+2k+1]", knots, inputs * knotCount),
+            ("coefficients [in, out, G+k]", coefficients, inputs * outputs * coefficientCount),
+            ("scaleBase [in, out]", scaleBase, inputs * outputs),
+            ("scaleSpline [in, out]", scaleSpline, inputs * outputs),
+        ]
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import KilnBackend
+import KilnTestSupport
+import Testing
+
+/// The KAN spline primitives (`splineForward`, `splineBackward`) on every backend against
+/// `SplineReference`, a float64 layer written from the Cox–de Boor definition.
+@Suite("KAN spline kernels against float64 references")
+struct SplineTests {
+    /// One layer to check: sizes, order, grid and whether the knots are uniform.
+    struct Case: CustomStringConvertible {
+        var batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool
+        var shape: SplineShape { SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform) }
+        var description: String { "batch \(batch), \(inputs) → \(outputs), G \(intervals), k \(order), \(uniform ? "uniform" : "non-uniform")" }
+    }
+
+    /// k = 1…5 × G ∈ {1, 3, 5, 20} × uniform and non-uniform knots, with sizes cycling through odd values.
+    static let cases: [Case] = {
+        let batches = [1, 7, 33, 127], widths = [1, 3, 7]
+        var cases: [Case] = []
+        for order in 1...5 {
+            for intervals in [1, 3, 5, 20] {
+                for uniform in [true, false] {
+                    let n = cases.count
+                    cases.append(Case(batch: batches[n % 4], inputs: widths[n % 3], outputs: widths[(n / 3) % 3], intervals: intervals, order: order, uniform: uniform))
+                }
+            }
+        }
+        // Outputs that fill whole SIMD vectors and leave a tail, on the closed-form path and the general one.
+        cases.append(Case(batch: 33, inputs: 7, outputs: 45, intervals: 5, order: 3, uniform: true))
+        cases.append(Case(batch: 7, inputs: 3, outputs: 45, intervals: 20, order: 2, uniform: false))
+        return cases
+    }()
+
+    /// A layer with random float32 parameters and points inside, on the knots of, and outside the grid.
+    struct Problem {
+        var layer: SplineReference.Layer
+        var x: [Float], knots: [Float], coefficients: [Float], scaleBase: [Float], scaleSpline: [Float]
+
+        init(_ c: Case, random: inout TestRandom, points: ((Int, [Float], inout TestRandom) -> [Float])? = nil) {
+            knots = SplineReference.knots(inputs: c.inputs, intervals: c.intervals, order: c.order, uniform: c.uniform, random: &random)
+            let knotCount = c.intervals + 2 * c.order + 1
+            var columns: [[Float]] = []
+            for i in 0..<c.inputs {
+                let row = Array(knots[(i * knotCount)..<((i + 1) * knotCount)])
+                columns.append(points?(i, row, &random) ?? SplineReference.points(count: c.batch, knots: row, random: &random))
+            }
+            x = (0..<(c.batch * c.inputs)).map { columns[$0 % c.inputs][$0 / c.inputs] }
+            coefficients = random.floats(c.inputs * c.outputs * (c.intervals + c.order))
+            scaleBase = random.floats(c.inputs * c.outputs)
+            scaleSpline = random.floats(c.inputs * c.outputs, in: 0.5...1.5)
+            layer = SplineReference.Layer(batch: c.batch, inputs: c.inputs, outputs: c.outputs, intervals: c.intervals, order: c.order,
+                                          x: x.map(Double.init), knots: knots.map(Double.init), coefficients: coefficients.map(Double.init),
+                                          scaleBase: scaleBase.map(Double.init), scaleSpline: scaleSpline.map(Double.init))
+        }
+
+        struct Buffers {
+            var x, knots, coefficients, scaleBase, scaleSpline: DeviceBuffer
+        }
+
+        func upload(to backend: any Backend) -> Buffers {
+            Buffers(x: backend.makeBuffer(x), knots: backend.makeBuffer(knots), coefficients: backend.makeBuffer(coefficients),
+                    scaleBase: backend.makeBuffer(scaleBase), scaleSpline: backend.makeBuffer(scaleSpline))
+        }
+    }
+
+    /// Runs forward and backward on poisoned outputs; returns y, dx, dc, dScaleBase, dScaleSpline.
+    static func run(_ c: Case, _ problem: Problem, dy: [Float], on backend: any Backend) throws -> [[Float]] {
+        let buffers = problem.upload(to: backend)
+        let shape = c.shape
+        let y = backend.poisoned(c.batch * c.outputs)
+        backend.splineForward(buffers.x, knots: buffers.knots, coefficients: buffers.coefficients, scaleBase: buffers.scaleBase, scaleSpline: buffers.scaleSpline, into: y, shape: shape)
+        let dx = backend.poisoned(c.batch * c.inputs), dc = backend.poisoned(c.inputs * c.outputs * shape.coefficientCount)
+        let dBase = backend.poisoned(c.inputs * c.outputs), dSpline = backend.poisoned(c.inputs * c.outputs)
+        backend.splineBackward(buffers.x, knots: buffers.knots, coefficients: buffers.coefficients, scaleBase: buffers.scaleBase, scaleSpline: buffers.scaleSpline,
+                               outputGradient: backend.makeBuffer(dy), shape: shape, inputGradient: dx, coefficientGradient: dc, scaleBaseGradient: dBase, scaleSplineGradient: dSpline)
+        return try [y, dx, dc, dBase, dSpline].map { try backend.download($0) }
+    }
+
+    // Forward: relative error below 1e-5 (float32 element-wise work); gradients: below 1e-4 (sums over
+    // the batch and over outputs).
+    @Test("forward and all four gradients against the float64 layer, k = 1…5, G ∈ {1, 3, 5, 20}", arguments: BackendCase.all)
+    func layerAgainstReference(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        for c in Self.cases {
+            let problem = Problem(c, random: &random)
+            let dy = random.floats(c.batch * c.outputs)
+            let results = try Self.run(c, problem, dy: dy, on: backend)
+            let expected = problem.layer.backward(dy.map(Double.init))
+            let label = "\(c) on \(backendCase), seed \(random.seed)"
+            #expect(relativeError(results[0], problem.layer.forward()) < 1e-5, "forward: \(label)")
+            #expect(relativeError(results[1], expected.x) < 1e-4, "input gradient: \(label)")
+            #expect(relativeError(results[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
+            #expect(relativeError(results[3], expected.scaleBase) < 1e-4, "scaleBase gradient: \(label)")
+            #expect(relativeError(results[4], expected.scaleSpline) < 1e-4, "scaleSpline gradient: \(label)")
+        }
+    }
+
+    // Gradients of L = Σ y ⊙ R against central finite differences of the float64 layer (step 1e-6):
+    // relative error below 1e-4. Points avoid the knots, where the derivative of a linear spline jumps.
+    @Test("gradients against central finite differences in float64", arguments: BackendCase.all)
+    func gradientsAgainstFiniteDifferences(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        for order in 1...5 {
+            for (intervals, uniform) in [(3, true), (5, false)] {
+                let c = Case(batch: 7, inputs: 3, outputs: 2, intervals: intervals, order: order, uniform: uniform)
+                let problem = Problem(c, random: &random) { _, t, random in
+                    (0..<7).map { _ in Float.random(in: (t[0] - 0.2)...(t[t.count - 1] + 0.2), using: &random) }
+                }
+                let projection = random.floats(c.batch * c.outputs).map(Double.init)
+                let results = try Self.run(c, problem, dy: projection.map(Float.init), on: backend)
+                let layer = problem.layer
+                func loss(_ changed: SplineReference.Layer) -> Double { zip(changed.forward(), projection).map(*).reduce(0, +) }
+                let numeric: [[Double]] = [
+                    finiteDifferenceGradient(layer.x) { var l = layer; l.x = $0; return loss(l) },
+                    finiteDifferenceGradient(layer.coefficients) { var l = layer; l.coefficients = $0; return loss(l) },
+                    finiteDifferenceGradient(layer.scaleBase) { var l = layer; l.scaleBase = $0; return loss(l) },
+                    finiteDifferenceGradient(layer.scaleSpline) { var l = layer; l.scaleSpline = $0; return loss(l) },
+                ]
+                for (name, (analytic, expected)) in zip(["x", "coefficients", "scaleBase", "scaleSpline"], zip(results[1...], numeric)) {
+                    let error = relativeError(analytic, expected)
+                    #expect(error < 1e-4, "\(name) gradient of \(c) on \(backendCase): error \(error), seed \(random.seed)")
+                }
+            }
+        }
+    }
+
+    // One-hot coefficients make each output a single basis: y[b, n] = B_n(x[b]) and, with dy = e_n,
+    // dx[b] = B_n′(x[b]). Relative error below 1e-5 for the bases, below 1e-4 for their derivatives.
+    @Test("each basis and its derivative against Cox–de Boor, on knots, at both ends and outside", arguments: BackendCase.all)
+    func basesAgainstCoxDeBoor(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        for order in 1...5 {
+            for intervals in [1, 3, 20] {
+                for uniform in [true, false] {
+                    let knots = SplineReference.knots(inputs: 1, intervals: intervals, order: order, uniform: uniform, random: &random)
+                    let t = knots.map(Double.init)
+                    let count = intervals + order
+                    let points = SplineReference.points(count: 2 * knots.count + 14, knots: knots, random: &random)
+                    // Each point once per basis n: sample (p, n) has dy = e_n.
+                    let x = points.flatMap { [Float](repeating: $0, count: count) }
+                    let batch = x.count
+                    let shape = SplineShape(batch: batch, inputs: 1, outputs: count, intervals: intervals, order: order, uniform: uniform)
+                    var identity = [Float](repeating: 0, count: count * count)
+                    for n in 0..<count { identity[n * count + n] = 1 }
+                    var dy = [Float](repeating: 0, count: batch * count)
+                    for sample in 0..<batch { dy[sample * count + sample % count] = 1 }
+                    let xBuffer = backend.makeBuffer(x), knotBuffer = backend.makeBuffer(knots), c = backend.makeBuffer(identity)
+                    let zeros = backend.makeBuffer([Float](repeating: 0, count: count)), ones = backend.makeBuffer([Float](repeating: 1, count: count))
+                    let y = backend.poisoned(batch * count), dx = backend.poisoned(batch)
+                    backend.splineForward(xBuffer, knots: knotBuffer, coefficients: c, scaleBase: zeros, scaleSpline: ones, into: y, shape: shape)
+                    backend.splineBackward(xBuffer, knots: knotBuffer, coefficients: c, scaleBase: zeros, scaleSpline: ones, outputGradient: backend.makeBuffer(dy),
+                                           shape: shape, inputGradient: dx, coefficientGradient: nil, scaleBaseGradient: nil, scaleSplineGradient: nil)
+                    let expectedBases = x.flatMap { SplineReference.bases(order: order, at: Double($0), knots: t) }
+                    let expectedSlopes = (0..<batch).map { SplineReference.basisDerivative($0 % count, order: order, at: Double(x[$0]), knots: t) }
+                    let label = "k \(order), G \(intervals), \(uniform ? "uniform" : "non-uniform") on \(backendCase), seed \(random.seed)"
+                    let values = try backend.download(y)
+                    #expect(relativeError(values, expectedBases) < 1e-5, "bases: \(label)")
+                    #expect(maximumAbsoluteError(values, expectedBases) < 1e-5, "bases: \(label)")
+                    #expect(relativeError(try backend.download(dx), expectedSlopes) < 1e-4, "derivatives: \(label)")
+                }
+            }
+        }
+    }
+
+    // Coefficients all 1: the bases sum to 1 on [t_k, t_{G+k}), so every output equals the input count
+    // (relative error below 1e-5).
+    @Test("partition of unity inside the original grid", arguments: BackendCase.all)
+    func partitionOfUnity(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        for order in 1...5 {
+            for uniform in [true, false] {
+                let (batch, inputs, outputs, intervals) = (33, 3, 2, 5)
+                let knots = SplineReference.knots(inputs: inputs, intervals: intervals, order: order, uniform: uniform, random: &random)
+                let count = knots.count / inputs
+                let x = (0..<(batch * inputs)).map { index -> Float in
+                    let row = index % inputs
+                    let low = knots[row * count + order], high = knots[row * count + intervals + order]
+                    return index / inputs == 0 ? low : Float.random(in: low..<high, using: &random)
+                }
+                let shape = SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform)
+                let y = backend.poisoned(batch * outputs)
+                backend.splineForward(backend.makeBuffer(x), knots: backend.makeBuffer(knots), coefficients: backend.makeBuffer([Float](repeating: 1, count: inputs * outputs * shape.coefficientCount)),
+                                      scaleBase: backend.makeBuffer([Float](repeating: 0, count: inputs * outputs)), scaleSpline: backend.makeBuffer([Float](repeating: 1, count: inputs * outputs)),
+                                      into: y, shape: shape)
+                #expect(relativeError(try backend.download(y), [Double](repeating: Double(inputs), count: batch * outputs)) < 1e-5,
+                        "k \(order), \(uniform ? "uniform" : "non-uniform") on \(backendCase), seed \(random.seed)")
+            }
+        }
+    }
+
+    // 513 samples in one grid interval: every update of the coefficient gradient lands on the same k + 1
+    // coefficients. Relative error below 1e-4; two runs agree bit for bit (the sum order is fixed).
+    @Test("coefficient gradient when every sample falls into one interval", arguments: BackendCase.all)
+    func allSamplesInOneInterval(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        for (order, uniform) in [(3, true), (3, false), (1, false), (5, true)] {
+            let c = Case(batch: 513, inputs: 3, outputs: 7, intervals: 5, order: order, uniform: uniform)
+            let problem = Problem(c, random: &random) { i, t, random in
+                let m = order + (i % 5)  // an interval inside the grid, different per input
+                return (0..<513).map { _ in Float.random(in: t[m]..<t[m + 1], using: &random) }
+            }
+            let dy = random.floats(c.batch * c.outputs)
+            let first = try Self.run(c, problem, dy: dy, on: backend)
+            let second = try Self.run(c, problem, dy: dy, on: backend)
+            let expected = problem.layer.backward(dy.map(Double.init))
+            let label = "\(c) on \(backendCase), seed \(random.seed)"
+            #expect(relativeError(first[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
+            #expect(relativeError(first[4], expected.scaleSpline) < 1e-4, "scaleSpline gradient: \(label)")
+            #expect(relativeError(first[1], expected.x) < 1e-4, "input gradient: \(label)")
+            #expect(first[2] == second[2] && first[4] == second[4], "repeated runs differ: \(label)")
+        }
+    }
+
+    // Empty batches and layers without inputs or outputs write zeros (empty sums), never stale values.
+    @Test("empty sizes write zeros", arguments: BackendCase.all)
+    func emptySizes(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        for (batch, inputs, outputs) in [(0, 3, 2), (4, 0, 2), (4, 3, 0)] {
+            let shape = SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: 3, order: 3, uniform: true)
+            let knots = SplineReference.knots(inputs: inputs, intervals: 3, order: 3, uniform: true, random: &random)
+            func buffer(_ count: Int) -> DeviceBuffer { backend.makeBuffer([Float](repeating: 0.5, count: max(count, 1))) }
+            let x = buffer(batch * inputs), k = backend.makeBuffer(knots.isEmpty ? [0] : knots), c = buffer(inputs * outputs * 6)
+            let sb = buffer(inputs * outputs), ss = buffer(inputs * outputs), dy = buffer(batch * outputs)
+            let y = backend.poisoned(max(batch * outputs, 1)), dx = backend.poisoned(max(batch * inputs, 1))
+            let dc = backend.poisoned(max(inputs * outputs * 6, 1)), dsb = backend.poisoned(max(inputs * outputs, 1)), dss = backend.poisoned(max(inputs * outputs, 1))
+            backend.splineForward(x, knots: k, coefficients: c, scaleBase: sb, scaleSpline: ss, into: y, shape: shape)
+            backend.splineBackward(x, knots: k, coefficients: c, scaleBase: sb, scaleSpline: ss, outputGradient: dy, shape: shape,
+                                   inputGradient: dx, coefficientGradient: dc, scaleBaseGradient: dsb, scaleSplineGradient: dss)
+            let label = "batch \(batch), \(inputs) → \(outputs) on \(backendCase)"
+            #expect(try backend.download(y, count: batch * outputs).allSatisfy { $0 == 0 }, "y: \(label)")
+            #expect(try backend.download(dx, count: batch * inputs).allSatisfy { $0 == 0 }, "dx: \(label)")
+            #expect(try backend.download(dc, count: inputs * outputs * 6).allSatisfy { $0 == 0 }, "dc: \(label)")
+            #expect(try backend.download(dsb, count: inputs * outputs).allSatisfy { $0 == 0 }, "dScaleBase: \(label)")
+            #expect(try backend.download(dss, count: inputs * outputs).allSatisfy { $0 == 0 }, "dScaleSpline: \(label)")
+        }
+    }
+}
