@@ -15,11 +15,20 @@ struct TrainCommand: ParsableCommand {
     )
 
     @Option(help: "Task: digits, teacher, modadd:P or files.") var task = "digits"
-    @Option(help: "Model: mlp.") var model = "mlp"
+    @Option(help: "Model: mlp or kan.") var model = "mlp"
     @Option(help: "Hidden width.") var width = 128
     @Option(help: "Number of hidden layers.") var depth = 2
     @Option(help: "Activation: \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", ")).") var activation = "relu"
     @Option(help: "Dropout probability after each hidden activation.") var dropout: Float = 0
+    @Option(help: "KAN layer widths, e.g. 2,5,1 (default: inputs,width,outputs).") var arch: String?
+    @Option(help: "KAN grid sizes trained in turn, --steps each, e.g. 3,10,20.") var grid = "5"
+    @Option(help: "KAN spline order k (1-5).") var splineOrder = 3
+    @Option(help: "KAN grid updates: 1 uniform, 0 sample percentiles (pykan's grid_eps).") var gridEps = 0.02
+    @Option(help: "Update KAN grids from the data during the first N steps of each grid size (0: never).") var gridUpdateUntil = 50
+    @Option(help: "How many KAN grid updates in that window.") var gridUpdates = 10
+    @Option(help: "mqar: key-value pairs per sequence.") var pairs = 16
+    @Option(help: "mqar and text: sequence length.") var seqLen = 128
+    @Option(help: "mqar: vocabulary size.") var vocab = 256
     @Option(help: "Parametrization: sp or mup (Maximal Update Parametrization).") var param = "sp"
     @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
     @Option(help: "Readout initialization: zero or normal (N(0, 1/fan_in)).") var readoutInit = "zero"
@@ -109,6 +118,15 @@ struct TrainCommand: ParsableCommand {
         configuration.testY = testY
         configuration.targetKind = target
         configuration.range = range
+        if let arch { configuration.architecture = try parseIntegers(arch, flag: "--arch") }
+        configuration.gridSchedule = try parseIntegers(grid, flag: "--grid")
+        configuration.splineOrder = splineOrder
+        configuration.gridEpsilon = gridEps
+        configuration.gridUpdateUntil = gridUpdateUntil
+        configuration.gridUpdates = gridUpdates
+        configuration.pairs = pairs
+        configuration.sequenceLength = seqLen
+        configuration.vocabulary = vocab
         guard let parametrizationKind = Parametrization.Kind(rawValue: param) else {
             throw CommandError("unknown --param '\(param)'; use sp or mup")
         }

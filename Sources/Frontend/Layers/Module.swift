@@ -9,12 +9,15 @@ public protocol Module: AnyObject {
     var children: [(name: String, module: any Module)] { get }
     /// State that is saved with the parameters but not trained (a KAN layer's knots).
     var ownBuffers: [(name: String, tensor: Tensor)] { get }
+    /// Called after ``load(_:)`` replaced this module's tensors, to refresh anything derived from them.
+    func stateDidLoad() throws(BackendError)
 }
 
 extension Module {
     public var ownParameters: [(name: String, tensor: Tensor)] { [] }
     public var children: [(name: String, module: any Module)] { [] }
     public var ownBuffers: [(name: String, tensor: Tensor)] { [] }
+    public func stateDidLoad() throws(BackendError) {}
 
     /// Every parameter of this module and its descendants, with dotted names, in a stable order.
     public var parameters: [(name: String, tensor: Tensor)] {
@@ -70,6 +73,11 @@ extension Module {
             guard entry.shape == tensor.shape else { throw .shapeMismatch(name, expected: tensor.shape, found: entry.shape) }
             tensor.assign(entry.values)
         }
+        var failure: BackendError?
+        visit { module in
+            do throws(BackendError) { try module.stateDidLoad() } catch { failure = failure ?? error }
+        }
+        if let failure { throw .device(failure.description) }
     }
 }
 
@@ -88,11 +96,13 @@ public protocol TrainingModeDependent: Module {
 public enum ModelLoadingError: Error, CustomStringConvertible, Equatable {
     case missingTensor(String)
     case shapeMismatch(String, expected: [Int], found: [Int])
+    case device(String)
 
     public var description: String {
         switch self {
         case let .missingTensor(name): "the checkpoint has no tensor '\(name)'; was it written for another model?"
         case let .shapeMismatch(name, expected, found): "tensor '\(name)' has shape \(found) in the checkpoint but the model needs \(expected)"
+        case let .device(message): message
         }
     }
 }

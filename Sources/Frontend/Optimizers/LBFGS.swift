@@ -51,6 +51,8 @@ public final class LBFGS {
     private var hessianDiagonal = 1.0
     private var previousGradient: [Double]?
     private var previousLoss = 0.0
+    /// Set when a line search found no decrease: the next iteration starts over from steepest descent.
+    private var restartPending = false
 
     public init(parameters: [Tensor], settings: Settings = .pykan) {
         self.parameters = parameters
@@ -72,7 +74,8 @@ public final class LBFGS {
         while iteration < settings.maximumIterations {
             iteration += 1
             iterations += 1
-            if iterations == 1 {
+            let restarted = restartPending
+            if iterations == 1 || restarted {
                 direction = gradient.map { -$0 }
                 oldDirections.removeAll()
                 oldSteps.removeAll()
@@ -84,12 +87,25 @@ public final class LBFGS {
             previousGradient = gradient
             previousLoss = loss
 
-            let firstStep = iterations == 1 ? min(1, 1 / gradient.map(Swift.abs).reduce(0, +)) * settings.learningRate : settings.learningRate
+            let firstStep = iterations == 1 || restarted ? min(1, 1 / gradient.map(Swift.abs).reduce(0, +)) * settings.learningRate : settings.learningRate
+            restartPending = false
             let directional = dot(gradient, direction)
             if directional > -settings.changeTolerance { break }
 
             let start = try flatParameters()
             let search = try strongWolfe(objective, start: start, step: firstStep, loss: loss, gradient: gradient, directional: directional)
+            if search.step == 0 || !(search.loss < loss) {
+                // No decrease along this direction. In float32 the loss is noisy near a minimum, and a
+                // quasi-Newton direction built from noisy gradients can stop being a descent direction in
+                // practice; PyTorch's L-BFGS would then retry the same direction forever. Restart from
+                // steepest descent (in this step if the budget allows, else in the next); if steepest descent
+                // fails too, the step is done.
+                try setParameters(start)
+                currentEvaluations += search.evaluations
+                restartPending = true
+                if restarted || currentEvaluations >= maximumEvaluations { break }
+                continue
+            }
             stepLength = search.step
             loss = search.loss
             gradient = search.gradient

@@ -19,8 +19,12 @@ public enum ModelFactory {
             return MLP(inputCount: configuration.inputCount, width: configuration.width, depth: configuration.depth,
                        outputCount: configuration.outputCount, activation: configuration.activation, dropout: configuration.dropout,
                        parametrization: configuration.parametrization, generator: &generator, on: backend)
+        case "kan":
+            return KANModel(architecture: configuration.architecture ?? [configuration.inputCount, configuration.width, configuration.outputCount],
+                            intervals: configuration.gridIntervals ?? 5, order: configuration.splineOrder ?? 3,
+                            gridEpsilon: configuration.gridEpsilon ?? 0.02, generator: &generator, on: backend)
         default:
-            throw TaskError("unknown model '\(configuration.kind)'; known models: mlp")
+            throw TaskError("unknown model '\(configuration.kind)'; known models: mlp, kan")
         }
     }
 }

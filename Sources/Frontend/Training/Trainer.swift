@@ -16,12 +16,13 @@ public final class Trainer {
     public let configuration: TrainingConfiguration
     public let backend: any Backend
     public let task: any TrainingTask
-    public let modelConfiguration: ModelConfiguration
-    public let model: any TaskModel
+    /// The model's kind and sizes (for a KAN, its current grid size, which grows with the grid schedule).
+    public private(set) var modelConfiguration: ModelConfiguration
+    public private(set) var model: any TaskModel
     /// The first-order optimizer (nil when training with L-BFGS).
-    public let optimizer: Optimizer?
+    public private(set) var optimizer: Optimizer?
     /// The L-BFGS optimizer (nil for first-order optimizers).
-    public let lbfgs: LBFGS?
+    public private(set) var lbfgs: LBFGS?
     /// Steps completed so far (including those before a resume).
     public private(set) var completedSteps = 0
 
@@ -32,31 +33,39 @@ public final class Trainer {
         self.backend = backend
         let task = try task ?? TaskCatalog.make(configuration)
         self.task = task
-        modelConfiguration = ModelConfiguration(
-            kind: configuration.model, inputCount: task.inputCount, outputCount: task.targetKind.outputCount, width: configuration.width,
-            depth: configuration.depth, activation: configuration.activation, dropout: configuration.dropout,
-            parametrization: configuration.parametrization, seed: configuration.seed, targetKind: task.targetKind)
+        modelConfiguration = try ModelConfiguration(configuration, task: task, stage: 0)
         model = try ModelFactory.make(modelConfiguration, on: backend)
+        (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
+    }
+
+    /// A fresh optimizer for a model's parameters: L-BFGS, or a fused first-order optimizer with one group
+    /// per μP role when the model has roles.
+    static func makeOptimizer(_ configuration: TrainingConfiguration, model: any TaskModel) -> (Optimizer?, LBFGS?) {
         if configuration.optimizer == .lbfgs {
             var settings = LBFGS.Settings.pykan
             settings.learningRate = Double(configuration.learningRate)
-            lbfgs = LBFGS(parameters: model.parameters.map(\.tensor), settings: settings)
-            optimizer = nil
-        } else {
-            let groups: [ParameterGroup]
-            if let parametrized = model as? any ParametrizedModel {
-                groups = configuration.parametrization.parameterGroups(parametrized.parameterRoles, width: parametrized.width, optimizer: configuration.optimizer)
-            } else {
-                groups = [ParameterGroup(name: "all", parameters: model.parameters)]
-            }
-            optimizer = Optimizer(settings: configuration.optimizerSettings, groups: groups)
-            lbfgs = nil
+            return (nil, LBFGS(parameters: model.parameters.map(\.tensor), settings: settings))
         }
+        let groups: [ParameterGroup]
+        if let parametrized = model as? any ParametrizedModel {
+            groups = configuration.parametrization.parameterGroups(parametrized.parameterRoles, width: parametrized.width, optimizer: configuration.optimizer)
+        } else {
+            groups = [ParameterGroup(name: "all", parameters: model.parameters)]
+        }
+        return (Optimizer(settings: configuration.optimizerSettings, groups: groups), nil)
     }
+
+    /// Training steps over the whole run: `steps` for each grid size of a KAN's grid schedule.
+    public var totalSteps: Int { configuration.steps * configuration.stageCount }
+
+    /// The grid-schedule stage a 0-based step belongs to.
+    public func stage(ofStep step: Int) -> Int { min(step / configuration.steps, configuration.stageCount - 1) }
 
     /// The learning rate of a 1-based step under the schedule.
     public func learningRate(atStep step: Int) -> Float {
-        configuration.learningRate * configuration.schedule.multiplier(step: step, totalSteps: configuration.steps, warmupSteps: configuration.warmupSteps)
+        // Each grid size of a schedule runs the learning-rate schedule afresh.
+        let local = (step - 1) % configuration.steps + 1
+        return configuration.learningRate * configuration.schedule.multiplier(step: local, totalSteps: configuration.steps, warmupSteps: configuration.warmupSteps)
     }
 
     /// The training loss of a batch's outputs.
@@ -77,6 +86,7 @@ public final class Trainer {
     @discardableResult
     public func step() throws -> Tensor {
         let stepIndex = completedSteps
+        try prepareStep(stepIndex)
         model.setTraining(true)
         model.setStep(stepIndex)
         let batch = task.trainBatch(step: stepIndex, batchSize: configuration.batchSize)
@@ -104,6 +114,24 @@ public final class Trainer {
             return mlp.forward(Tensor(batch.inputs, shape: [batch.rows, batch.features], on: backend), recorder: recorder)
         }
         return model.outputs(for: batch, on: backend)
+    }
+
+    /// Moves a KAN to the next grid size at a stage boundary, and updates its grids from the training
+    /// inputs during the first `gridUpdateUntil` steps of each stage (pykan: every
+    /// `gridUpdateUntil / gridUpdates` steps).
+    func prepareStep(_ stepIndex: Int) throws {
+        guard let kan = model as? KANModel else { return }
+        let stage = stage(ofStep: stepIndex)
+        if stage > 0 && stepIndex == stage * configuration.steps {
+            try kan.refine(intervals: configuration.gridSchedule[stage])
+            modelConfiguration.gridIntervals = configuration.gridSchedule[stage]
+            (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
+        }
+        let local = stepIndex - stage * configuration.steps
+        let every = max(1, configuration.gridUpdateUntil / max(configuration.gridUpdates, 1))
+        if configuration.gridUpdateUntil > 0 && local < configuration.gridUpdateUntil && local % every == 0, let all = task.trainCount {
+            try kan.updateGrids(inputs: task.trainBatch(step: 0, batchSize: all))
+        }
     }
 
     /// Loss (and accuracy or RMSE) on the test set, in evaluation mode and without recording gradients.
@@ -189,6 +217,14 @@ public final class Trainer {
     ///
     /// - Throws: ``CheckpointError`` when the checkpoint does not fit this model.
     public func restore(from file: SafeTensorsFile, path: String) throws {
+        // A KAN saved after a grid refinement has a finer grid than a fresh model: rebuild it to match.
+        if let text = file.metadata[Checkpoint.modelKey], let saved = try? JSONDecoder().decode(ModelConfiguration.self, from: Data(text.utf8)),
+            saved != modelConfiguration
+        {
+            modelConfiguration = saved
+            model = try ModelFactory.make(saved, on: backend)
+            (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
+        }
         let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
         do {
             try model.load(values)

@@ -27,6 +27,18 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var dropout: Float = 0
     /// SP or μP, the width where they coincide, and whether the readout starts at zero.
     public var parametrization = Parametrization()
+    /// KAN layer widths (`--arch 2,5,1`); nil: input, width, output.
+    public var architecture: [Int]?
+    /// KAN grid sizes trained in turn, `steps` each, each initialized from the previous (`--grid 3,10,20`).
+    public var gridSchedule = [5]
+    /// KAN spline order k.
+    public var splineOrder = 3
+    /// KAN grid updates mix uniform (1) and percentile (0) grids by this (pykan's grid_eps).
+    public var gridEpsilon = 0.02
+    /// Update KAN grids from the training inputs during the first this many steps of each grid size
+    /// (0: never), `gridUpdates` times (pykan: 50 and 10).
+    public var gridUpdateUntil = 50
+    public var gridUpdates = 10
 
     // Optimization
     public var optimizer = OptimizerKind.adam
@@ -63,10 +75,19 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         if warmupSteps < 0 { throw TaskError("--warmup must be 0 or more, got \(warmupSteps)") }
         if !["auto", "classes", "values"].contains(targetKind) { throw TaskError("--target must be auto, classes or values, got \(targetKind)") }
         if !(momentum >= 0 && momentum < 1) { throw TaskError("--momentum must be in [0, 1), got \(momentum)") }
+        if gridSchedule.isEmpty || gridSchedule.contains(where: { $0 < 1 }) { throw TaskError("--grid must be positive grid sizes, e.g. 3,10,20") }
+        if !(1...5).contains(splineOrder) { throw TaskError("--spline-order must be 1 to 5, got \(splineOrder)") }
+        if !(gridEpsilon >= 0 && gridEpsilon <= 1) { throw TaskError("--grid-eps must be in [0, 1], got \(gridEpsilon)") }
+        if let architecture, architecture.count < 2 || architecture.contains(where: { $0 < 1 }) {
+            throw TaskError("--arch must list at least two positive widths, e.g. 2,5,1")
+        }
         if pairs < 1 { throw TaskError("--pairs must be at least 1, got \(pairs)") }
         if sequenceLength < 2 { throw TaskError("--seq-len must be at least 2, got \(sequenceLength)") }
         if parametrization.baseWidth < 1 { throw TaskError("--base-width must be at least 1, got \(parametrization.baseWidth)") }
     }
+
+    /// Grid sizes of the schedule (1 for models without grids).
+    public var stageCount: Int { model == "kan" ? gridSchedule.count : 1 }
 
     /// The parsed `range`.
     public func inputRange() throws(TaskError) -> ClosedRange<Double> {
@@ -100,7 +121,38 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     public var activation: ActivationKind
     public var dropout: Float
     public var parametrization: Parametrization
+    /// KAN: layer widths, current grid size, spline order and grid_eps.
+    public var architecture: [Int]?
+    public var gridIntervals: Int?
+    public var splineOrder: Int?
+    public var gridEpsilon: Double?
     public var seed: UInt64
     /// Classification (`classes`) or regression (`values`), for reading outputs.
     public var targetKind: TargetKind
+}
+
+extension ModelConfiguration {
+    /// The model a training configuration asks for on a task, at a grid-schedule stage.
+    ///
+    /// - Throws: ``TaskError`` when a KAN architecture does not fit the task.
+    public init(_ configuration: TrainingConfiguration, task: any TrainingTask, stage: Int) throws {
+        let outputs = task.targetKind.outputCount
+        var architecture: [Int]?
+        if configuration.model == "kan" {
+            let arch = configuration.architecture ?? [task.inputCount, configuration.width, outputs]
+            guard arch.first == task.inputCount else {
+                throw TaskError("--arch starts with \(arch.first ?? 0) inputs but task \(task.name) has \(task.inputCount)")
+            }
+            guard arch.last == outputs else {
+                throw TaskError("--arch ends with \(arch.last ?? 0) outputs but task \(task.name) needs \(outputs)")
+            }
+            architecture = arch
+        }
+        self.init(
+            kind: configuration.model, inputCount: task.inputCount, outputCount: outputs, width: configuration.width, depth: configuration.depth,
+            activation: configuration.activation, dropout: configuration.dropout, parametrization: configuration.parametrization,
+            architecture: architecture, gridIntervals: configuration.model == "kan" ? configuration.gridSchedule[stage] : nil,
+            splineOrder: configuration.model == "kan" ? configuration.splineOrder : nil,
+            gridEpsilon: configuration.model == "kan" ? configuration.gridEpsilon : nil, seed: configuration.seed, targetKind: task.targetKind)
+    }
 }

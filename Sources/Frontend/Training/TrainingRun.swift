@@ -23,7 +23,7 @@ public struct MetricsRecord: Sendable, Equatable {
 }
 
 /// What a finished run reports (`summary.json`).
-public struct TrainingSummary: Sendable, Equatable {
+public struct TrainingSummary: Sendable {
     public var task: String
     public var model: String
     public var device: String
@@ -36,6 +36,8 @@ public struct TrainingSummary: Sendable, Equatable {
     public var parameters: Int
     /// True when the run stopped early at `--stop-after`.
     public var stoppedEarly: Bool
+    /// With a KAN grid schedule: the test RMSE after each grid size.
+    public var gridRootMeanSquaredErrors: [(grid: Int, rmse: Double)] = []
 
     public var json: [String: JSONValue] {
         var object: [String: JSONValue] = [
@@ -45,6 +47,9 @@ public struct TrainingSummary: Sendable, Equatable {
         ]
         if let testRootMeanSquaredError { object["test_rmse"] = .number(testRootMeanSquaredError) }
         if stoppedEarly { object["stopped_early"] = .bool(true) }
+        if !gridRootMeanSquaredErrors.isEmpty {
+            object["grid_rmse"] = .array(gridRootMeanSquaredErrors.map { .object(["grid": .integer($0.grid), "test_rmse": .number($0.rmse)]) })
+        }
         return object
     }
 }
@@ -98,7 +103,8 @@ public enum TrainingRun {
         if let overrideSteps { settings.steps = overrideSteps }
         let trainer = try Trainer(configuration: settings, backend: backend)
         if let restored { try trainer.restore(from: restored, path: checkpointURL.path) }
-        guard trainer.completedSteps < settings.steps || resume else {
+        let totalSteps = trainer.totalSteps
+        guard trainer.completedSteps < totalSteps || resume else {
             throw TaskError("nothing to train: --steps \(settings.steps)")
         }
 
@@ -110,9 +116,9 @@ public enum TrainingRun {
 
         let start = Date()
         func elapsed() -> Double { previousSeconds + Date().timeIntervalSince(start) }
-        progress?.started(totalSteps: settings.steps, fromStep: trainer.completedSteps, device: backend.device.id, parameters: trainer.model.parameterCount)
+        progress?.started(totalSteps: totalSteps, fromStep: trainer.completedSteps, device: backend.device.id, parameters: trainer.model.parameterCount)
 
-        let lastStep = min(settings.steps, stopAfter ?? Int.max)
+        let lastStep = min(totalSteps, stopAfter ?? Int.max)
         let runningLoss = Tensor.zeros([], on: backend)
         var stepsInInterval = 0
         var intervalStart = Date()
@@ -123,7 +129,8 @@ public enum TrainingRun {
             backend.binary(.add, runningLoss.storage, .contiguous([]), loss.storage, .contiguous([]), into: runningLoss.storage, shape: [])
             stepsInInterval += 1
             let step = trainer.completedSteps
-            let evaluateNow = step % settings.evalEvery == 0 || step == settings.steps || step == lastStep
+            let stageEnd = settings.stageCount > 1 && step % settings.steps == 0
+            let evaluateNow = step % settings.evalEvery == 0 || step == totalSteps || step == lastStep || stageEnd
             guard evaluateNow || step % settings.logEvery == 0 else { continue }
 
             // The only point where the host waits for the device.
@@ -150,16 +157,24 @@ public enum TrainingRun {
             }
             try writer.write(record.json)
             history.append(record)
-            progress?.logged(record, totalSteps: settings.steps, stepsPerSecond: stepsPerSecond)
+            progress?.logged(record, totalSteps: totalSteps, stepsPerSecond: stepsPerSecond)
         }
 
         if lastEvaluation == nil {
             lastEvaluation = try trainer.evaluate()
         }
-        let summary = TrainingSummary(
+        var summary = TrainingSummary(
             task: settings.task, model: settings.model, device: backend.device.id, steps: trainer.completedSteps, finalTrainLoss: lastTrainLoss,
             testLoss: lastEvaluation?.loss, testAccuracy: lastEvaluation?.accuracy, testRootMeanSquaredError: lastEvaluation?.rootMeanSquaredError,
-            seconds: elapsed(), parameters: trainer.model.parameterCount, stoppedEarly: trainer.completedSteps < settings.steps)
+            seconds: elapsed(), parameters: trainer.model.parameterCount, stoppedEarly: trainer.completedSteps < totalSteps)
+        if settings.stageCount > 1 {
+            // The test RMSE logged at the end of each grid size.
+            for (stage, grid) in settings.gridSchedule.enumerated() {
+                if let record = history.first(where: { $0.step == (stage + 1) * settings.steps }), let rmse = record.testRootMeanSquaredError {
+                    summary.gridRootMeanSquaredErrors.append((grid, rmse))
+                }
+            }
+        }
         try writeAtomically(Array((JSONValue.object(summary.json).serialized() + "\n").utf8), to: directory.appendingPathComponent(summaryFile))
         try lossPlot(history, title: "\(settings.model) on \(settings.task) (\(backend.device.id))").write(to: directory.appendingPathComponent(plotFile))
         progress?.finished(summary)
