@@ -345,3 +345,119 @@ public struct SplineShape: Sendable, Equatable, Hashable {
         ]
     }
 }
+
+/// Sizes of a linear-attention scan: q and k [batch, length, heads, keyDimension], v and the output [batch, length, heads, valueDimension], states [batch, heads, keyDimension, valueDimension].
+public struct ScanShape: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var batch: Int
+    public var length: Int
+    public var heads: Int
+    public var keyDimension: Int
+    public var valueDimension: Int
+
+    public init(batch: Int, length: Int, heads: Int, keyDimension: Int, valueDimension: Int) {
+        self.batch = batch
+        self.length = length
+        self.heads = heads
+        self.keyDimension = keyDimension
+        self.valueDimension = valueDimension
+    }
+
+    /// Elements of q, k and a per-key gate: `batch · length · heads · keyDimension`.
+    public var keyCount: Int { batch * length * heads * keyDimension }
+    /// Elements of v and the output: `batch · length · heads · valueDimension`.
+    public var valueCount: Int { batch * length * heads * valueDimension }
+    /// Elements of one state: `batch · heads · keyDimension · valueDimension`.
+    public var stateCount: Int { batch * heads * keyDimension * valueDimension }
+    /// Elements of beta and a per-head gate: `batch · length · heads`.
+    public var headStepCount: Int { batch * length * heads }
+
+    public var description: String {
+        "[B \(batch), T \(length), H \(heads), K \(keyDimension), V \(valueDimension)]"
+    }
+
+    /// Traps with a message naming the op when a size is negative or a buffer is too small.
+    func validate(_ op: String, _ buffers: [(name: String, buffer: DeviceBuffer?, count: Int)]) {
+        precondition(batch >= 0 && length >= 0 && heads >= 0 && keyDimension >= 1 && valueDimension >= 1,
+                     "\(op): invalid shape \(self) (every size ≥ 0, keyDimension and valueDimension ≥ 1)")
+        for (name, buffer, count) in buffers {
+            guard let buffer else { continue }
+            precondition(buffer.count >= count, "\(op): \(name) holds \(buffer.count) elements, shape \(self) needs \(count)")
+        }
+    }
+}
+
+/// The forget gate of a scan, in log space (every value ≤ 0).
+public enum ScanGate {
+    /// No gate: plain causal linear attention (every decay is 1).
+    case none
+    /// One log-decay per head and step, `[batch, length, heads]`, broadcast over the key dimension.
+    case perHead(DeviceBuffer)
+    /// One log-decay per key, `[batch, length, heads, keyDimension]` (GLA).
+    case perKey(DeviceBuffer)
+
+    /// The gate's buffer, if any.
+    public var buffer: DeviceBuffer? {
+        switch self {
+        case .none: nil
+        case let .perHead(buffer), let .perKey(buffer): buffer
+        }
+    }
+
+    /// Whether the gate has one value per key.
+    public var isPerKey: Bool {
+        if case .perKey = self { return true }
+        return false
+    }
+
+    /// Elements of the gate (and of its gradient) for a shape.
+    public func count(_ shape: ScanShape) -> Int {
+        switch self {
+        case .none: 0
+        case .perHead: shape.headStepCount
+        case .perKey: shape.keyCount
+        }
+    }
+}
+
+/// The size checks every backend's scan methods share (programming errors: they trap with the op's name).
+enum ScanValidation {
+    static func linear(_ shape: ScanShape, query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, initialState: DeviceBuffer?, output: DeviceBuffer, finalState: DeviceBuffer?) {
+        shape.validate("linearScan", [
+            ("query", query, shape.keyCount), ("key", key, shape.keyCount), ("value", value, shape.valueCount),
+            ("gate", gate.buffer, gate.count(shape)), ("initialState", initialState, shape.stateCount),
+            ("output", output, shape.valueCount), ("finalState", finalState, shape.stateCount),
+        ])
+    }
+
+    static func linearBackward(_ shape: ScanShape, query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
+        precondition(gate.buffer != nil || gateGradient == nil, "linearScanBackward: a gate gradient was asked for, but there is no gate")
+        shape.validate("linearScanBackward", [
+            ("query", query, shape.keyCount), ("key", key, shape.keyCount), ("value", value, shape.valueCount),
+            ("gate", gate.buffer, gate.count(shape)), ("initialState", initialState, shape.stateCount),
+            ("outputGradient", outputGradient, shape.valueCount), ("finalStateGradient", finalStateGradient, shape.stateCount),
+            ("queryGradient", queryGradient, shape.keyCount), ("keyGradient", keyGradient, shape.keyCount),
+            ("valueGradient", valueGradient, shape.valueCount), ("gateGradient", gateGradient, gate.count(shape)),
+            ("initialStateGradient", initialStateGradient, shape.stateCount),
+        ])
+    }
+
+    static func delta(_ shape: ScanShape, query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, initialState: DeviceBuffer?, output: DeviceBuffer, finalState: DeviceBuffer?) {
+        shape.validate("deltaScan", [
+            ("query", query, shape.keyCount), ("key", key, shape.keyCount), ("value", value, shape.valueCount),
+            ("beta", beta, shape.headStepCount), ("gate", gate, shape.headStepCount), ("initialState", initialState, shape.stateCount),
+            ("output", output, shape.valueCount), ("finalState", finalState, shape.stateCount),
+        ])
+    }
+
+    static func deltaBackward(_ shape: ScanShape, query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, betaGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
+        precondition(gate != nil || gateGradient == nil, "deltaScanBackward: a gate gradient was asked for, but there is no gate")
+        shape.validate("deltaScanBackward", [
+            ("query", query, shape.keyCount), ("key", key, shape.keyCount), ("value", value, shape.valueCount),
+            ("beta", beta, shape.headStepCount), ("gate", gate, shape.headStepCount), ("initialState", initialState, shape.stateCount),
+            ("outputGradient", outputGradient, shape.valueCount), ("finalStateGradient", finalStateGradient, shape.stateCount),
+            ("queryGradient", queryGradient, shape.keyCount), ("keyGradient", keyGradient, shape.keyCount),
+            ("valueGradient", valueGradient, shape.valueCount), ("betaGradient", betaGradient, shape.headStepCount),
+            ("gateGradient", gateGradient, shape.headStepCount), ("initialStateGradient", initialStateGradient, shape.stateCount),
+        ])
+    }
+}

@@ -9,21 +9,24 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var rowsPerGroup: Int
     /// SGEMM parameters (`Kernels/matmul.cl`).
     public var matmul: MatmulTuning
+    /// Linear-attention scan parameters (`Kernels/linear_attention.cl`).
+    public var scan: ScanTuning
 
-    public init(elementwiseGroupSize: Int, rowGroupSize: Int, rowsPerGroup: Int, matmul: MatmulTuning) {
+    public init(elementwiseGroupSize: Int, rowGroupSize: Int, rowsPerGroup: Int, matmul: MatmulTuning, scan: ScanTuning = .gpuDevice) {
         self.elementwiseGroupSize = elementwiseGroupSize
         self.rowGroupSize = rowGroupSize
         self.rowsPerGroup = rowsPerGroup
         self.matmul = matmul
+        self.scan = scan
     }
 
     /// The defaults for a device: CPU devices (PoCL) get barrier-free, register-blocked variants; GPUs get
     /// work-group reductions and a local-memory tiled SGEMM.
     public static func defaults(for device: DeviceDescription) -> OpenCLTuning {
         if device.type == "cpu" {
-            return OpenCLTuning(elementwiseGroupSize: 64, rowGroupSize: 1, rowsPerGroup: 16, matmul: .cpuDevice)
+            return OpenCLTuning(elementwiseGroupSize: 64, rowGroupSize: 1, rowsPerGroup: 16, matmul: .cpuDevice, scan: .cpuDevice)
         }
-        return OpenCLTuning(elementwiseGroupSize: 256, rowGroupSize: 128, rowsPerGroup: 1, matmul: .gpuDevice)
+        return OpenCLTuning(elementwiseGroupSize: 256, rowGroupSize: 128, rowsPerGroup: 1, matmul: .gpuDevice, scan: .gpuDevice)
     }
 }
 
@@ -113,5 +116,35 @@ public struct MatmulTuning: Sendable, Equatable {
             "-D TRANS_A=\(transposeA ? 1 : 0)",
             "-D DIRECT_WG=\(directGroupSize)", "-D DIRECT_WM=\(directRowsPerItem)", "-D DIRECT_WN=\(directColumnsPerItem)",
         ].joined(separator: " ")
+    }
+}
+
+/// Parameters of `Kernels/linear_attention.cl` (see the comment at the top of that file).
+public struct ScanTuning: Sendable, Equatable {
+    /// Value columns per work-item, the vector width of its state tile (`VW`: 1, 2, 4, 8 or 16).
+    public var columnsPerItem: Int
+    /// Work-items (value tiles) per work-group.
+    public var groupSize: Int
+    /// Steps between state checkpoints in backward passes: memory holds `⌈T / chunk⌉ + chunk` states
+    /// per (batch, head).
+    public var chunkLength: Int
+
+    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int) {
+        precondition([1, 2, 4, 8, 16].contains(columnsPerItem), "ScanTuning: columnsPerItem must be 1, 2, 4, 8 or 16, got \(columnsPerItem)")
+        precondition(groupSize >= 1 && chunkLength >= 1, "ScanTuning: groupSize and chunkLength must be at least 1")
+        self.columnsPerItem = columnsPerItem
+        self.groupSize = groupSize
+        self.chunkLength = chunkLength
+    }
+
+    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group.
+    public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32)
+
+    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet).
+    public static let gpuDevice = ScanTuning(columnsPerItem: 4, groupSize: 16, chunkLength: 32)
+
+    /// The `-D` options for `linear_attention.cl` at key dimension `keyDimension`.
+    public func buildOptions(keyDimension: Int) -> String {
+        "-D KEY_DIM=\(keyDimension) -D VW=\(columnsPerItem)"
     }
 }

@@ -1,0 +1,698 @@
+import Foundation
+
+// Linear-attention scans on the CPU: recurrent kernels over raw memory, one (batch, head) pair at a
+// time, the pairs split across cores. The state of a pair (keyDimension × valueDimension floats, with
+// rows padded to a multiple of eight columns) stays in the core's cache for the whole sequence.
+//
+// Backward passes recompute states instead of storing all of them: a first forward sweep keeps the
+// state at the start of every chunk of `CPUScanProblem.chunkLength` steps (the checkpoints), then the
+// chunks are visited last to first, each recomputing its own states from its checkpoint before the
+// reverse sweep through its steps. Memory: one checkpoint per chunk, so `⌈T / C⌉ · K · V` floats per
+// pair, plus `(C + 1) · K · V` floats of chunk states per thread; the work is about three forward
+// passes' worth. The math is in the doc comments of `Backend.linearScan` and `Backend.deltaScan`.
+
+extension CPUBackend {
+    public func linearScan(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, into output: DeviceBuffer, finalState: DeviceBuffer?) {
+        ScanValidation.linear(shape, query: query, key: key, value: value, gate: gate, initialState: initialState, output: output, finalState: finalState)
+        let buffers = [query, key, value, output] + [gate.buffer, initialState, finalState].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let decay = CPUScanDecay(gate: gate.buffer.map(floats), perKey: gate.isPerKey, shape: shape)
+        let problem = CPUScanProblem(
+            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: nil,
+            decay: decay, initialState: initialState.map(floats))
+        let out = floats(output)
+        let final = finalState.map(floats)
+        problem.forEachPair { pair, workspace in
+            problem.forward(pair: pair, delta: false, workspace: workspace, output: out, finalState: final)
+        }
+        decay.deallocate()
+    }
+
+    public func linearScanBackward(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
+        ScanValidation.linearBackward(
+            shape, query: query, key: key, value: value, gate: gate, initialState: initialState, outputGradient: outputGradient,
+            finalStateGradient: finalStateGradient, queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
+            gateGradient: gateGradient, initialStateGradient: initialStateGradient)
+        let buffers = [query, key, value, outputGradient, queryGradient, keyGradient, valueGradient]
+            + [gate.buffer, initialState, finalStateGradient, gateGradient, initialStateGradient].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let decay = CPUScanDecay(gate: gate.buffer.map(floats), perKey: gate.isPerKey, shape: shape)
+        let problem = CPUScanProblem(
+            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: nil,
+            decay: decay, initialState: initialState.map(floats))
+        let gradients = CPUScanGradients(
+            output: floats(outputGradient), finalState: finalStateGradient.map(floats), query: floats(queryGradient),
+            key: floats(keyGradient), value: floats(valueGradient), beta: nil, gate: gateGradient.map(floats),
+            initialState: initialStateGradient.map(floats))
+        problem.forEachPair(backward: true) { pair, workspace in
+            problem.backward(pair: pair, delta: false, workspace: workspace, gradients: gradients)
+        }
+        decay.deallocate()
+    }
+
+    public func deltaScan(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, into output: DeviceBuffer, finalState: DeviceBuffer?) {
+        ScanValidation.delta(shape, query: query, key: key, value: value, beta: beta, gate: gate, initialState: initialState, output: output, finalState: finalState)
+        let buffers = [query, key, value, beta, output] + [gate, initialState, finalState].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let decay = CPUScanDecay(gate: gate.map(floats), perKey: false, shape: shape)
+        let problem = CPUScanProblem(
+            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: floats(beta),
+            decay: decay, initialState: initialState.map(floats))
+        let out = floats(output)
+        let final = finalState.map(floats)
+        problem.forEachPair { pair, workspace in
+            problem.forward(pair: pair, delta: true, workspace: workspace, output: out, finalState: final)
+        }
+        decay.deallocate()
+    }
+
+    public func deltaScanBackward(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, betaGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
+        ScanValidation.deltaBackward(
+            shape, query: query, key: key, value: value, beta: beta, gate: gate, initialState: initialState, outputGradient: outputGradient,
+            finalStateGradient: finalStateGradient, queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
+            betaGradient: betaGradient, gateGradient: gateGradient, initialStateGradient: initialStateGradient)
+        let buffers = [query, key, value, beta, outputGradient, queryGradient, keyGradient, valueGradient, betaGradient]
+            + [gate, initialState, finalStateGradient, gateGradient, initialStateGradient].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let decay = CPUScanDecay(gate: gate.map(floats), perKey: false, shape: shape)
+        let problem = CPUScanProblem(
+            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: floats(beta),
+            decay: decay, initialState: initialState.map(floats))
+        let gradients = CPUScanGradients(
+            output: floats(outputGradient), finalState: finalStateGradient.map(floats), query: floats(queryGradient),
+            key: floats(keyGradient), value: floats(valueGradient), beta: floats(betaGradient), gate: gateGradient.map(floats),
+            initialState: initialStateGradient.map(floats))
+        problem.forEachPair(backward: true) { pair, workspace in
+            problem.backward(pair: pair, delta: true, workspace: workspace, gradients: gradients)
+        }
+        decay.deallocate()
+    }
+}
+
+/// The decays `exp(g)` of a scan's gate, computed once per call (eight lanes at a time) so the sweeps
+/// multiply instead of calling `exp` on every step.
+struct CPUScanDecay {
+    /// `exp(gate)` in the gate's layout, or nil without a gate.
+    let values: UnsafeMutablePointer<Float>?
+    let perKey: Bool
+
+    init(gate: UnsafeMutablePointer<Float>?, perKey: Bool, shape: ScanShape) {
+        self.perKey = perKey
+        guard let gate else {
+            values = nil
+            return
+        }
+        let count = perKey ? shape.keyCount : shape.headStepCount
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        // Each range of the split writes only its own elements.
+        nonisolated(unsafe) let target = values
+        Parallel.forRanges(count, grain: 32_768) { range in
+            var i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                Lanes.store(Lanes.exp(Lanes.load(gate, i)), target, i)
+                i += 8
+            }
+            while i < range.upperBound {
+                target[i] = Foundation.exp(gate[i])
+                i += 1
+            }
+        }
+        self.values = values
+    }
+
+    func deallocate() { values?.deallocate() }
+}
+
+/// Where a backward pass writes its gradients (nil: not wanted).
+struct CPUScanGradients {
+    let output: UnsafeMutablePointer<Float>
+    let finalState: UnsafeMutablePointer<Float>?
+    let query: UnsafeMutablePointer<Float>
+    let key: UnsafeMutablePointer<Float>
+    let value: UnsafeMutablePointer<Float>
+    let beta: UnsafeMutablePointer<Float>?
+    let gate: UnsafeMutablePointer<Float>?
+    let initialState: UnsafeMutablePointer<Float>?
+}
+
+/// Per-thread scratch memory of a scan, zeroed once (padding columns stay zero).
+struct CPUScanWorkspace {
+    /// The running state, or the running state gradient `G` in backward passes: `[K, paddedV]`.
+    let state: UnsafeMutablePointer<Float>
+    let gradient: UnsafeMutablePointer<Float>
+    /// Rows of `paddedV` floats: the step's value (or `u`), output, output gradient, and the delta rule's
+    /// `du` and `dw`, and value-gradient accumulators.
+    let valueRow: UnsafeMutablePointer<Float>
+    let outputRow: UnsafeMutablePointer<Float>
+    let outputGradientRow: UnsafeMutablePointer<Float>
+    let updateGradientRow: UnsafeMutablePointer<Float>
+    let removalGradientRow: UnsafeMutablePointer<Float>
+    let sumRow: UnsafeMutablePointer<Float>
+    /// Rows of K floats: the step's decays, scaled query, and per-key gate-gradient terms.
+    let decayRow: UnsafeMutablePointer<Float>
+    let queryRow: UnsafeMutablePointer<Float>
+    let gateRow: UnsafeMutablePointer<Float>
+    /// Backward only: the checkpoints `[chunks, K, paddedV]`, the chunk's states `[C + 1, K, paddedV]`,
+    /// and the delta rule's per-step `w = S′ᵀk` and `u` `[C, paddedV]`.
+    let checkpoints: UnsafeMutablePointer<Float>?
+    let slots: UnsafeMutablePointer<Float>?
+    let removed: UnsafeMutablePointer<Float>?
+    let updates: UnsafeMutablePointer<Float>?
+    private let memory: UnsafeMutablePointer<Float>
+
+    init(keys: Int, paddedValues: Int, length: Int, chunkLength: Int, backward: Bool) {
+        let stateSize = keys * paddedValues
+        let chunks = (length + chunkLength - 1) / chunkLength
+        var total = 2 * stateSize + 6 * paddedValues + 3 * keys
+        if backward { total += chunks * stateSize + (chunkLength + 1) * stateSize + 2 * chunkLength * paddedValues }
+        memory = .allocate(capacity: total)
+        memory.initialize(repeating: 0, count: total)
+        var next = memory
+        func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+            defer { next += count }
+            return next
+        }
+        state = take(stateSize)
+        gradient = take(stateSize)
+        valueRow = take(paddedValues)
+        outputRow = take(paddedValues)
+        outputGradientRow = take(paddedValues)
+        updateGradientRow = take(paddedValues)
+        removalGradientRow = take(paddedValues)
+        sumRow = take(paddedValues)
+        decayRow = take(keys)
+        queryRow = take(keys)
+        gateRow = take(keys)
+        if backward {
+            checkpoints = take(chunks * stateSize)
+            slots = take((chunkLength + 1) * stateSize)
+            removed = take(chunkLength * paddedValues)
+            updates = take(chunkLength * paddedValues)
+        } else {
+            checkpoints = nil
+            slots = nil
+            removed = nil
+            updates = nil
+        }
+    }
+
+    func deallocate() { memory.deallocate() }
+}
+
+/// One scan's sizes and inputs, read by every thread; each thread works on its own (batch, head) pairs.
+struct CPUScanProblem {
+    /// Steps per checkpoint in backward passes.
+    static let chunkLength = 16
+
+    let batch: Int, length: Int, heads: Int, keys: Int, values: Int
+    /// `values` rounded up to a multiple of 8: the row length of states in workspaces.
+    let paddedValues: Int
+    let scale: Float
+    let query: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>
+    let beta: UnsafeMutablePointer<Float>?
+    let decay: CPUScanDecay
+    let initialState: UnsafeMutablePointer<Float>?
+
+    init(shape: ScanShape, scale: Float, query: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>, beta: UnsafeMutablePointer<Float>?, decay: CPUScanDecay, initialState: UnsafeMutablePointer<Float>?) {
+        batch = shape.batch
+        length = shape.length
+        heads = shape.heads
+        keys = shape.keyDimension
+        values = shape.valueDimension
+        paddedValues = (shape.valueDimension + 7) / 8 * 8
+        self.scale = scale
+        self.query = query
+        self.key = key
+        self.value = value
+        self.beta = beta
+        self.decay = decay
+        self.initialState = initialState
+    }
+
+    /// Offset of `(b, t, h, 0)` in q and k.
+    @inline(__always) func keyOffset(_ b: Int, _ t: Int, _ h: Int) -> Int { ((b * length + t) * heads + h) * keys }
+    /// Offset of `(b, t, h, 0)` in v and o.
+    @inline(__always) func valueOffset(_ b: Int, _ t: Int, _ h: Int) -> Int { ((b * length + t) * heads + h) * values }
+    /// Offset of `(b, t, h)` in beta and per-head gates.
+    @inline(__always) func headOffset(_ b: Int, _ t: Int, _ h: Int) -> Int { (b * length + t) * heads + h }
+
+    /// Runs `body` for every (batch, head) pair, the pairs split across cores, each thread with its own
+    /// workspace.
+    func forEachPair(backward: Bool = false, _ body: (Int, CPUScanWorkspace) -> Void) {
+        let isBackward = backward
+        // Threads read the shared inputs and write disjoint (batch, head) slices of the outputs.
+        nonisolated(unsafe) let problem = self
+        Parallel.forRanges(batch * heads, grain: 1) { range in
+            let workspace = CPUScanWorkspace(
+                keys: problem.keys, paddedValues: problem.paddedValues, length: problem.length,
+                chunkLength: CPUScanProblem.chunkLength, backward: isBackward)
+            for pair in range { body(pair, workspace) }
+            workspace.deallocate()
+        }
+    }
+
+    // MARK: Per-step inputs
+
+    /// The decays of step t, one per key: the gate's row, or a row filled with the per-head decay (or 1).
+    @inline(__always)
+    func decayRow(_ b: Int, _ t: Int, _ h: Int, _ workspace: CPUScanWorkspace) -> UnsafeMutablePointer<Float> {
+        guard let values = decay.values else {
+            workspace.decayRow.update(repeating: 1, count: keys)
+            return workspace.decayRow
+        }
+        if decay.perKey { return values + keyOffset(b, t, h) }
+        workspace.decayRow.update(repeating: values[headOffset(b, t, h)], count: keys)
+        return workspace.decayRow
+    }
+
+    /// The per-head decay of step t (delta rule), 1 without a gate.
+    @inline(__always)
+    func headDecay(_ b: Int, _ t: Int, _ h: Int) -> Float {
+        decay.values.map { $0[headOffset(b, t, h)] } ?? 1
+    }
+
+    /// `scale · q_t` into the workspace's query row.
+    @inline(__always)
+    func scaledQuery(_ b: Int, _ t: Int, _ h: Int, _ workspace: CPUScanWorkspace) -> UnsafeMutablePointer<Float> {
+        let source = query + keyOffset(b, t, h)
+        for k in 0..<keys { workspace.queryRow[k] = scale * source[k] }
+        return workspace.queryRow
+    }
+
+    /// Copies a row of `values` floats into a padded row (whose padding stays zero).
+    @inline(__always)
+    func loadRow(_ source: UnsafeMutablePointer<Float>, into row: UnsafeMutablePointer<Float>) {
+        row.update(from: source, count: values)
+    }
+
+    /// Copies the pair's `[K, V]` slice of a state buffer into a padded state, or zeroes it.
+    func loadState(_ source: UnsafeMutablePointer<Float>?, pair: Int, into state: UnsafeMutablePointer<Float>) {
+        for k in 0..<keys {
+            let row = state + k * paddedValues
+            if let source {
+                row.update(from: source + (pair * keys + k) * values, count: values)
+            } else {
+                row.update(repeating: 0, count: values)
+            }
+        }
+    }
+
+    func storeState(_ state: UnsafeMutablePointer<Float>, pair: Int, into target: UnsafeMutablePointer<Float>) {
+        for k in 0..<keys { (target + (pair * keys + k) * values).update(from: state + k * paddedValues, count: values) }
+    }
+
+    // MARK: Forward
+
+    /// The forward scan of one pair: outputs (when `output` is given), and the final state.
+    func forward(pair: Int, delta: Bool, workspace: CPUScanWorkspace, output: UnsafeMutablePointer<Float>, finalState: UnsafeMutablePointer<Float>?) {
+        let b = pair / heads, h = pair % heads
+        let state = workspace.state
+        loadState(initialState, pair: pair, into: state)
+        for t in 0..<length {
+            let queryRow = scaledQuery(b, t, h, workspace)
+            if delta {
+                let gamma = headDecay(b, t, h)
+                deltaUpdate(state: state, b, t, h, gamma: gamma, removed: workspace.sumRow, update: workspace.valueRow)
+                workspace.decayRow.update(repeating: gamma, count: keys)
+                ScanLoops.decayAddAndRead(
+                    state: state, rows: keys, width: paddedValues, decay: workspace.decayRow, key: key + keyOffset(b, t, h),
+                    update: workspace.valueRow, query: queryRow, output: workspace.outputRow)
+            } else {
+                loadRow(value + valueOffset(b, t, h), into: workspace.valueRow)
+                ScanLoops.decayAddAndRead(
+                    state: state, rows: keys, width: paddedValues, decay: decayRow(b, t, h, workspace), key: key + keyOffset(b, t, h),
+                    update: workspace.valueRow, query: queryRow, output: workspace.outputRow)
+            }
+            (output + valueOffset(b, t, h)).update(from: workspace.outputRow, count: values)
+        }
+        if let finalState { storeState(state, pair: pair, into: finalState) }
+    }
+
+    /// The delta rule's removal and update of step t from the state before it: `w = γ Sᵀk` into
+    /// `removed` and `u = beta (v − w)` into `update`.
+    @inline(__always)
+    func deltaUpdate(state: UnsafeMutablePointer<Float>, _ b: Int, _ t: Int, _ h: Int, gamma: Float, removed: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>) {
+        ScanLoops.columnSums(state: state, rows: keys, width: paddedValues, weights: key + keyOffset(b, t, h), scale: gamma, into: removed)
+        let strength = beta![headOffset(b, t, h)]
+        let source = value + valueOffset(b, t, h)
+        for j in 0..<values { update[j] = strength * (source[j] - removed[j]) }
+    }
+
+    // MARK: Backward
+
+    /// The backward scan of one pair (see the comment at the top of this file).
+    func backward(pair: Int, delta: Bool, workspace: CPUScanWorkspace, gradients: CPUScanGradients) {
+        let b = pair / heads, h = pair % heads
+        let stateSize = keys * paddedValues
+        let chunkLength = CPUScanProblem.chunkLength
+        let checkpoints = workspace.checkpoints!, slots = workspace.slots!
+        let removedRows = workspace.removed!, updateRows = workspace.updates!
+
+        // Sweep 1: the state at the start of every chunk.
+        let state = workspace.state
+        loadState(initialState, pair: pair, into: state)
+        var chunkCount = 0
+        for t in 0..<length {
+            if t % chunkLength == 0 {
+                (checkpoints + chunkCount * stateSize).update(from: state, count: stateSize)
+                chunkCount += 1
+            }
+            if delta {
+                let gamma = headDecay(b, t, h)
+                deltaUpdate(state: state, b, t, h, gamma: gamma, removed: workspace.sumRow, update: workspace.valueRow)
+                workspace.decayRow.update(repeating: gamma, count: keys)
+                ScanLoops.decayAdd(state: state, rows: keys, width: paddedValues, decay: workspace.decayRow, key: key + keyOffset(b, t, h), update: workspace.valueRow)
+            } else {
+                loadRow(value + valueOffset(b, t, h), into: workspace.valueRow)
+                ScanLoops.decayAdd(state: state, rows: keys, width: paddedValues, decay: decayRow(b, t, h, workspace), key: key + keyOffset(b, t, h), update: workspace.valueRow)
+            }
+        }
+
+        // G = dS_T, then backwards through the chunks.
+        let gradient = workspace.gradient
+        loadState(gradients.finalState, pair: pair, into: gradient)
+        let perKeyGateGradient = !delta && decay.perKey
+        for chunk in stride(from: chunkCount - 1, through: 0, by: -1) {
+            let start = chunk * chunkLength
+            let steps = min(chunkLength, length - start)
+            // Recompute the chunk's states (slot i holds the state before step start + i) and dq.
+            slots.update(from: checkpoints + chunk * stateSize, count: stateSize)
+            for i in 0..<steps {
+                let t = start + i
+                let previous = slots + i * stateSize, next = slots + (i + 1) * stateSize
+                let update: UnsafeMutablePointer<Float>
+                let decays: UnsafeMutablePointer<Float>
+                if delta {
+                    let gamma = headDecay(b, t, h)
+                    deltaUpdate(state: previous, b, t, h, gamma: gamma, removed: removedRows + i * paddedValues, update: updateRows + i * paddedValues)
+                    update = updateRows + i * paddedValues
+                    workspace.decayRow.update(repeating: gamma, count: keys)
+                    decays = workspace.decayRow
+                } else {
+                    loadRow(value + valueOffset(b, t, h), into: workspace.valueRow)
+                    update = workspace.valueRow
+                    decays = decayRow(b, t, h, workspace)
+                }
+                loadRow(gradients.output + valueOffset(b, t, h), into: workspace.outputGradientRow)
+                ScanLoops.decayAddAndDot(
+                    previous: previous, next: next, rows: keys, width: paddedValues, decay: decays, key: key + keyOffset(b, t, h),
+                    update: update, against: workspace.outputGradientRow, scale: scale, dots: gradients.query + keyOffset(b, t, h))
+            }
+            // Reverse through the chunk.
+            for i in stride(from: steps - 1, through: 0, by: -1) {
+                let t = start + i
+                let before = slots + i * stateSize
+                let queryRow = scaledQuery(b, t, h, workspace)
+                loadRow(gradients.output + valueOffset(b, t, h), into: workspace.outputGradientRow)
+                let keyRow = key + keyOffset(b, t, h)
+                if delta {
+                    let gamma = headDecay(b, t, h)
+                    let strength = beta![headOffset(b, t, h)]
+                    // G += (scale·q) dOᵀ, du = Gᵀk.
+                    ScanLoops.addOuterAndColumnSums(
+                        gradient: gradient, rows: keys, width: paddedValues, query: queryRow, outputGradient: workspace.outputGradientRow,
+                        key: keyRow, into: workspace.updateGradientRow)
+                    let du = workspace.updateGradientRow, dw = workspace.removalGradientRow
+                    let removed = removedRows + i * paddedValues
+                    let source = value + valueOffset(b, t, h)
+                    let valueGradient = gradients.value + valueOffset(b, t, h)
+                    var betaGradient: Float = 0
+                    for j in 0..<values {
+                        valueGradient[j] = strength * du[j]
+                        dw[j] = -strength * du[j]
+                        betaGradient += du[j] * (source[j] - removed[j])
+                    }
+                    gradients.beta![headOffset(b, t, h)] = betaGradient
+                    let gateGradient = ScanLoops.deltaReverse(
+                        gradient: gradient, before: before, rows: keys, width: paddedValues, gamma: gamma, key: keyRow,
+                        update: updateRows + i * paddedValues, removalGradient: dw, keyGradient: gradients.key + keyOffset(b, t, h))
+                    gradients.gate?[headOffset(b, t, h)] = gateGradient
+                } else {
+                    loadRow(value + valueOffset(b, t, h), into: workspace.valueRow)
+                    let decays = decayRow(b, t, h, workspace)
+                    let gateRow: UnsafeMutablePointer<Float>? = gradients.gate.map { perKeyGateGradient ? $0 + keyOffset(b, t, h) : workspace.gateRow }
+                    ScanLoops.linearReverse(
+                        gradient: gradient, before: before, rows: keys, width: paddedValues, decay: decays, query: queryRow,
+                        outputGradient: workspace.outputGradientRow, key: keyRow, value: workspace.valueRow,
+                        valueSums: workspace.sumRow, keyGradient: gradients.key + keyOffset(b, t, h), gateGradient: gateRow)
+                    (gradients.value + valueOffset(b, t, h)).update(from: workspace.sumRow, count: values)
+                    if let gateGradient = gradients.gate, !perKeyGateGradient {
+                        // A per-head gate's gradient is the sum of the per-key terms.
+                        var total: Float = 0
+                        for k in 0..<keys { total += workspace.gateRow[k] }
+                        gateGradient[headOffset(b, t, h)] = total
+                    }
+                }
+            }
+        }
+        if let initialStateGradient = gradients.initialState { storeState(gradient, pair: pair, into: initialStateGradient) }
+    }
+}
+
+/// The inner loops of the scans over padded `[rows, width]` states (width a multiple of 8), eight
+/// columns per SIMD vector and four vectors per block where a value is carried across rows.
+enum ScanLoops {
+    /// `S[k] = d[k]·S[k] + key[k]·update` for every row k, and `output = Sᵀ query` of the new state.
+    @inline(__always)
+    static func decayAddAndRead(state: UnsafeMutablePointer<Float>, rows: Int, width: Int, decay: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>, query: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        var j = 0
+        while j + 32 <= width {
+            let u0 = Lanes.load(update, j), u1 = Lanes.load(update, j + 8), u2 = Lanes.load(update, j + 16), u3 = Lanes.load(update, j + 24)
+            var o0 = SIMD8<Float>(), o1 = SIMD8<Float>(), o2 = SIMD8<Float>(), o3 = SIMD8<Float>()
+            var row = state + j
+            for k in 0..<rows {
+                let d = decay[k], kk = key[k], qq = query[k]
+                let s0 = Lanes.load(row, 0) * d + u0 * kk
+                let s1 = Lanes.load(row, 8) * d + u1 * kk
+                let s2 = Lanes.load(row, 16) * d + u2 * kk
+                let s3 = Lanes.load(row, 24) * d + u3 * kk
+                Lanes.store(s0, row, 0)
+                Lanes.store(s1, row, 8)
+                Lanes.store(s2, row, 16)
+                Lanes.store(s3, row, 24)
+                o0 += s0 * qq
+                o1 += s1 * qq
+                o2 += s2 * qq
+                o3 += s3 * qq
+                row += width
+            }
+            Lanes.store(o0, output, j)
+            Lanes.store(o1, output, j + 8)
+            Lanes.store(o2, output, j + 16)
+            Lanes.store(o3, output, j + 24)
+            j += 32
+        }
+        while j < width {
+            let u0 = Lanes.load(update, j)
+            var o0 = SIMD8<Float>()
+            var row = state + j
+            for k in 0..<rows {
+                let s0 = Lanes.load(row, 0) * decay[k] + u0 * key[k]
+                Lanes.store(s0, row, 0)
+                o0 += s0 * query[k]
+                row += width
+            }
+            Lanes.store(o0, output, j)
+            j += 8
+        }
+    }
+
+    /// `S[k] = d[k]·S[k] + key[k]·update` for every row k.
+    @inline(__always)
+    static func decayAdd(state: UnsafeMutablePointer<Float>, rows: Int, width: Int, decay: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>) {
+        for k in 0..<rows {
+            let row = state + k * width
+            let d = decay[k], kk = key[k]
+            var j = 0
+            while j < width {
+                Lanes.store(Lanes.load(row, j) * d + Lanes.load(update, j) * kk, row, j)
+                j += 8
+            }
+        }
+    }
+
+    /// `next[k] = d[k]·previous[k] + key[k]·update` for every row k, and `dots[k] = scale · next[k] · against`.
+    @inline(__always)
+    static func decayAddAndDot(previous: UnsafeMutablePointer<Float>, next: UnsafeMutablePointer<Float>, rows: Int, width: Int, decay: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>, against: UnsafeMutablePointer<Float>, scale: Float, dots: UnsafeMutablePointer<Float>) {
+        for k in 0..<rows {
+            let from = previous + k * width, to = next + k * width
+            let d = decay[k], kk = key[k]
+            var sum = SIMD8<Float>()
+            var j = 0
+            while j < width {
+                let s = Lanes.load(from, j) * d + Lanes.load(update, j) * kk
+                Lanes.store(s, to, j)
+                sum += s * Lanes.load(against, j)
+                j += 8
+            }
+            dots[k] = scale * Lanes.sum(sum)
+        }
+    }
+
+    /// `sums = scale · Sᵀ weights`: the weighted sum of the rows.
+    @inline(__always)
+    static func columnSums(state: UnsafeMutablePointer<Float>, rows: Int, width: Int, weights: UnsafeMutablePointer<Float>, scale: Float, into sums: UnsafeMutablePointer<Float>) {
+        var j = 0
+        while j + 32 <= width {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var row = state + j
+            for k in 0..<rows {
+                let w = weights[k]
+                a0 += Lanes.load(row, 0) * w
+                a1 += Lanes.load(row, 8) * w
+                a2 += Lanes.load(row, 16) * w
+                a3 += Lanes.load(row, 24) * w
+                row += width
+            }
+            Lanes.store(a0 * scale, sums, j)
+            Lanes.store(a1 * scale, sums, j + 8)
+            Lanes.store(a2 * scale, sums, j + 16)
+            Lanes.store(a3 * scale, sums, j + 24)
+            j += 32
+        }
+        while j < width {
+            var a0 = SIMD8<Float>()
+            var row = state + j
+            for k in 0..<rows {
+                a0 += Lanes.load(row, 0) * weights[k]
+                row += width
+            }
+            Lanes.store(a0 * scale, sums, j)
+            j += 8
+        }
+    }
+
+    /// The delta rule's first reverse pass: `G[k] += query[k]·dO` for every row, and `sums = Gᵀ key`.
+    @inline(__always)
+    static func addOuterAndColumnSums(gradient: UnsafeMutablePointer<Float>, rows: Int, width: Int, query: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, into sums: UnsafeMutablePointer<Float>) {
+        var j = 0
+        while j + 32 <= width {
+            let d0 = Lanes.load(outputGradient, j), d1 = Lanes.load(outputGradient, j + 8)
+            let d2 = Lanes.load(outputGradient, j + 16), d3 = Lanes.load(outputGradient, j + 24)
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var row = gradient + j
+            for k in 0..<rows {
+                let qq = query[k], kk = key[k]
+                let g0 = Lanes.load(row, 0) + d0 * qq
+                let g1 = Lanes.load(row, 8) + d1 * qq
+                let g2 = Lanes.load(row, 16) + d2 * qq
+                let g3 = Lanes.load(row, 24) + d3 * qq
+                Lanes.store(g0, row, 0)
+                Lanes.store(g1, row, 8)
+                Lanes.store(g2, row, 16)
+                Lanes.store(g3, row, 24)
+                a0 += g0 * kk
+                a1 += g1 * kk
+                a2 += g2 * kk
+                a3 += g3 * kk
+                row += width
+            }
+            Lanes.store(a0, sums, j)
+            Lanes.store(a1, sums, j + 8)
+            Lanes.store(a2, sums, j + 16)
+            Lanes.store(a3, sums, j + 24)
+            j += 32
+        }
+        while j < width {
+            let d0 = Lanes.load(outputGradient, j)
+            var a0 = SIMD8<Float>()
+            var row = gradient + j
+            for k in 0..<rows {
+                let g0 = Lanes.load(row, 0) + d0 * query[k]
+                Lanes.store(g0, row, 0)
+                a0 += g0 * key[k]
+                row += width
+            }
+            Lanes.store(a0, sums, j)
+            j += 8
+        }
+    }
+
+    /// One reverse step of (gated) linear attention. With `G` the gradient of the state after the step:
+    /// `G[k] += query[k]·dO`, `dk[k] = G[k]·v`, `dv = Gᵀ key` (into `valueSums`),
+    /// `dg[k] = d[k] · G[k]·S_before[k]` (into `gateGradient` when given), then `G[k] *= d[k]`.
+    @inline(__always)
+    static func linearReverse(gradient: UnsafeMutablePointer<Float>, before: UnsafeMutablePointer<Float>, rows: Int, width: Int, decay: UnsafeMutablePointer<Float>, query: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>, valueSums: UnsafeMutablePointer<Float>, keyGradient: UnsafeMutablePointer<Float>, gateGradient: UnsafeMutablePointer<Float>?) {
+        valueSums.update(repeating: 0, count: width)
+        for k in 0..<rows {
+            let row = gradient + k * width, old = before + k * width
+            let qq = query[k], kk = key[k], d = decay[k]
+            var keySum = SIMD8<Float>(), gateSum = SIMD8<Float>()
+            var j = 0
+            while j < width {
+                let g = Lanes.load(row, j) + Lanes.load(outputGradient, j) * qq
+                keySum += g * Lanes.load(value, j)
+                gateSum += g * Lanes.load(old, j)
+                Lanes.store(Lanes.load(valueSums, j) + g * kk, valueSums, j)
+                Lanes.store(g * d, row, j)
+                j += 8
+            }
+            keyGradient[k] = Lanes.sum(keySum)
+            gateGradient?[k] = d * Lanes.sum(gateSum)
+        }
+    }
+
+    /// The delta rule's second reverse pass over rows, with `G` already including the step's output term:
+    /// `dk[k] = G[k]·u + γ·S_before[k]·dw`, `dS′[k] = G[k] + key[k]·dw`, then `G[k] = γ·dS′[k]`.
+    /// Returns the gate gradient `γ · Σ_k dS′[k]·S_before[k]`.
+    @inline(__always)
+    static func deltaReverse(gradient: UnsafeMutablePointer<Float>, before: UnsafeMutablePointer<Float>, rows: Int, width: Int, gamma: Float, key: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>, removalGradient: UnsafeMutablePointer<Float>, keyGradient: UnsafeMutablePointer<Float>) -> Float {
+        var gateSum = SIMD8<Float>()
+        for k in 0..<rows {
+            let row = gradient + k * width, old = before + k * width
+            let kk = key[k]
+            var updateSum = SIMD8<Float>(), removalSum = SIMD8<Float>()
+            var j = 0
+            while j < width {
+                let g = Lanes.load(row, j), s = Lanes.load(old, j), dw = Lanes.load(removalGradient, j)
+                updateSum += g * Lanes.load(update, j)
+                removalSum += s * dw
+                let ds = g + dw * kk
+                gateSum += ds * s
+                Lanes.store(ds * gamma, row, j)
+                j += 8
+            }
+            keyGradient[k] = Lanes.sum(updateSum) + gamma * Lanes.sum(removalSum)
+        }
+        return gamma * Lanes.sum(gateSum)
+    }
+}
+
+extension Lanes {
+    /// The sum of the eight lanes.
+    @inline(__always)
+    static func sum(_ value: SIMD8<Float>) -> Float {
+        let four = value.lowHalf + value.highHalf
+        let two = four.lowHalf + four.highHalf
+        return two[0] + two[1]
+    }
+
+    /// `exp(x)` lane by lane, to about 2 ulp: `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2`, a degree-7 Taylor
+    /// polynomial for `exp(r)`, and `2ⁿ` assembled in the exponent bits. Inputs below −87.3 give 0
+    /// (the true value is below the smallest normal float); above 88.37, infinity (scans only exponentiate
+    /// gates ≤ 0).
+    @inline(__always)
+    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.37))
+        // Round x·log2(e) to the nearest integer by adding and subtracting 1.5·2²³.
+        let shifter = SIMD8<Float>(repeating: 12_582_912)
+        let shifted = clamped * 1.442_695_04 + shifter
+        let n = shifted - shifter
+        let r = (clamped - n * 0.693_145_75) - n * 1.428_606_8e-6
+        var p = SIMD8<Float>(repeating: 1.0 / 5040)
+        p = p * r + 1.0 / 720
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1
+        p = p * r + 1
+        // The low bits of `shifted` hold n; move n + 127 into the exponent field.
+        let bits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let power = unsafeBitCast((bits &+ 127) &<< 23, to: SIMD8<Float>.self)
+        var result = p * power
+        result.replace(with: 0, where: x .< -87.3)
+        result.replace(with: .infinity, where: x .> 88.37)
+        return result
+    }
+}

@@ -1,0 +1,290 @@
+import Foundation
+import KilnBackend
+import KilnTestSupport
+import Testing
+
+/// The linear-attention scan primitives against `ScanReference` (float64, every state kept), whose own
+/// gradients are checked against central finite differences here first.
+///
+/// Bound: every kernel here is recurrent (float32 state, one step at a time), so forward outputs, final
+/// states and every gradient must be within relative RMS error 1e-5 of the float64 reference.
+@Suite("linear-attention scans against a float64 reference")
+struct ScanTests {
+    /// The relative RMS error bound of the recurrent kernels (DESIGN.md: scan work in float32).
+    static let recurrentTolerance = 1e-5
+
+    /// Sizes (B, T, H, K, V): T in {1, 15, 63, 64, 65, 127, 1000} around the checkpoint chunks (16 on
+    /// the CPU backend, 32 on OpenCL), D in {16, 60, 64, 100, 128}, some with K ≠ V. The one long case
+    /// keeps the suite fast.
+    static let shapes: [(Int, Int, Int, Int, Int)] = [
+        (2, 1, 2, 16, 16), (1, 15, 3, 60, 60), (2, 63, 2, 64, 64), (1, 64, 2, 100, 100), (1, 65, 1, 128, 128),
+        (1, 127, 2, 16, 60), (2, 33, 1, 60, 16), (1, 1000, 1, 64, 100),
+    ]
+    /// Gate normalizers: g = logsigmoid(x) / n; 0.1 is strong (decays to e^−30), 16 weak.
+    static let normalizers: [Double] = [0.1, 1, 16]
+
+    /// One scan problem's inputs on the host, in float32 and as the float64 reference sees them.
+    struct Problem {
+        var reference: ScanReference
+        var query: [Float], key: [Float], value: [Float], gate: [Float], beta: [Float]
+        var initialState: [Float]?
+        var outputGradient: [Float]
+        var finalStateGradient: [Float]?
+
+        var inputs: ScanReference.Inputs {
+            ScanReference.Inputs(
+                query: query.map(Double.init), key: key.map(Double.init), value: value.map(Double.init),
+                gate: gate.map(Double.init), beta: beta.map(Double.init), initialState: initialState?.map(Double.init))
+        }
+
+        var shape: ScanShape {
+            ScanShape(batch: reference.batch, length: reference.length, heads: reference.heads, keyDimension: reference.keys, valueDimension: reference.values)
+        }
+
+        init(_ reference: ScanReference, normalizer: Double, initialState: Bool, finalStateGradient: Bool, random: inout TestRandom) {
+            self.reference = reference
+            query = random.floats(reference.keyCount)
+            key = reference.rule == .delta ? random.unitRows(reference.keyCount, rowLength: reference.keys) : random.floats(reference.keyCount)
+            value = random.floats(reference.valueCount)
+            gate = random.logGates(reference.gateCount, normalizer: normalizer)
+            beta = reference.rule == .delta ? random.floats(reference.headStepCount, in: 0.05...0.95) : []
+            self.initialState = initialState ? random.floats(reference.stateCount) : nil
+            outputGradient = random.floats(reference.valueCount)
+            self.finalStateGradient = finalStateGradient ? random.floats(reference.stateCount) : nil
+        }
+    }
+
+    /// What a backend computed for a problem.
+    struct Results {
+        var output: [Float], finalState: [Float]?
+        var query: [Float], key: [Float], value: [Float], gate: [Float]?, beta: [Float]?, initialState: [Float]?
+    }
+
+    /// Runs the forward and backward primitives on a backend, every output poisoned with NaN first.
+    /// `omit` leaves out the optional outputs (final state, gate and initial-state gradients).
+    static func run(_ problem: Problem, on backend: any Backend, omit: Bool = false) throws -> Results {
+        let r = problem.reference, shape = problem.shape
+        let query = backend.makeBuffer(problem.query), key = backend.makeBuffer(problem.key), value = backend.makeBuffer(problem.value)
+        let gateBuffer = problem.gate.isEmpty ? nil : backend.makeBuffer(problem.gate)
+        let initial = problem.initialState.map { backend.makeBuffer($0) }
+        let outputGradient = backend.makeBuffer(problem.outputGradient)
+        let finalGradient = problem.finalStateGradient.map { backend.makeBuffer($0) }
+        let output = backend.poisoned(r.valueCount)
+        let finalState = omit ? nil : backend.poisoned(r.stateCount)
+        let dq = backend.poisoned(r.keyCount), dk = backend.poisoned(r.keyCount), dv = backend.poisoned(r.valueCount)
+        let dg = omit || gateBuffer == nil ? nil : backend.poisoned(r.gateCount)
+        let dh0 = omit ? nil : backend.poisoned(r.stateCount)
+        var dbeta: DeviceBuffer?
+        switch r.rule {
+        case .linear:
+            let gate: ScanGate = switch r.gate {
+            case .none: .none
+            case .perHead: .perHead(gateBuffer!)
+            case .perKey: .perKey(gateBuffer!)
+            }
+            backend.linearScan(query: query, key: key, value: value, gate: gate, shape: shape, scale: Float(r.scale), initialState: initial, into: output, finalState: finalState)
+            backend.linearScanBackward(
+                query: query, key: key, value: value, gate: gate, shape: shape, scale: Float(r.scale), initialState: initial,
+                outputGradient: outputGradient, finalStateGradient: finalGradient, queryGradient: dq, keyGradient: dk, valueGradient: dv,
+                gateGradient: dg, initialStateGradient: dh0)
+        case .delta:
+            let beta = backend.makeBuffer(problem.beta)
+            dbeta = backend.poisoned(r.headStepCount)
+            backend.deltaScan(query: query, key: key, value: value, beta: beta, gate: gateBuffer, shape: shape, scale: Float(r.scale), initialState: initial, into: output, finalState: finalState)
+            backend.deltaScanBackward(
+                query: query, key: key, value: value, beta: beta, gate: gateBuffer, shape: shape, scale: Float(r.scale), initialState: initial,
+                outputGradient: outputGradient, finalStateGradient: finalGradient, queryGradient: dq, keyGradient: dk, valueGradient: dv,
+                betaGradient: dbeta!, gateGradient: dg, initialStateGradient: dh0)
+        }
+        return Results(
+            output: try backend.download(output), finalState: try finalState.map { try backend.download($0) },
+            query: try backend.download(dq), key: try backend.download(dk), value: try backend.download(dv),
+            gate: try dg.map { try backend.download($0) }, beta: try dbeta.map { try backend.download($0) },
+            initialState: try dh0.map { try backend.download($0) })
+    }
+
+    /// Compares a backend's results with the reference's, each within `tolerance`.
+    static func check(_ problem: Problem, on backend: any Backend, omit: Bool = false, tolerance: Double, label: String) throws {
+        let results = try run(problem, on: backend, omit: omit)
+        let reference = problem.reference
+        let (output, finalState) = reference.forward(problem.inputs)
+        let gradients = reference.backward(problem.inputs, outputGradient: problem.outputGradient.map(Double.init), finalStateGradient: problem.finalStateGradient?.map(Double.init))
+        var comparisons: [(String, [Float]?, [Double])] = [
+            ("output", results.output, output), ("final state", results.finalState, finalState),
+            ("dq", results.query, gradients.query), ("dk", results.key, gradients.key), ("dv", results.value, gradients.value),
+            ("dh0", results.initialState, gradients.initialState),
+        ]
+        if reference.gate != .none { comparisons.append(("dgate", results.gate, gradients.gate)) }
+        if reference.rule == .delta { comparisons.append(("dbeta", results.beta, gradients.beta)) }
+        for (name, values, expected) in comparisons {
+            guard let values else { continue }
+            let error = relativeError(values, expected)
+            #expect(error < tolerance, "\(name) of \(reference) on \(backend.device.id): relative error \(error) (\(label))")
+        }
+    }
+
+    // MARK: The reference itself
+
+    @Test("the float64 reference's gradients match central finite differences")
+    func referenceGradients() {
+        var random = TestRandom()
+        let tiny: [(ScanReference.Rule, ScanReference.GateLayout)] = [(.linear, .none), (.linear, .perHead), (.linear, .perKey), (.delta, .none), (.delta, .perHead)]
+        for (index, (rule, gate)) in tiny.enumerated() {
+            let reference = ScanReference(batch: 2, length: 4, heads: 2, keys: 3, values: 2, rule: rule, gate: gate, scale: 0.7)
+            let problem = Problem(reference, normalizer: Self.normalizers[index % 3], initialState: true, finalStateGradient: true, random: &random)
+            let inputs = problem.inputs
+            let outputWeights = problem.outputGradient.map(Double.init), stateWeights = problem.finalStateGradient!.map(Double.init)
+            let analytic = reference.backward(inputs, outputGradient: outputWeights, finalStateGradient: stateWeights)
+            func numeric(_ field: WritableKeyPath<ScanReference.Inputs, [Double]>) -> [Double] {
+                finiteDifferenceGradient(inputs[keyPath: field]) { point in
+                    var perturbed = inputs
+                    perturbed[keyPath: field] = point
+                    return reference.loss(perturbed, outputWeights: outputWeights, stateWeights: stateWeights)
+                }
+            }
+            let initialNumeric = finiteDifferenceGradient(inputs.initialState!) { point in
+                var perturbed = inputs
+                perturbed.initialState = point
+                return reference.loss(perturbed, outputWeights: outputWeights, stateWeights: stateWeights)
+            }
+            var checks: [(String, [Double], [Double])] = [
+                ("dq", analytic.query, numeric(\.query)), ("dk", analytic.key, numeric(\.key)), ("dv", analytic.value, numeric(\.value)),
+                ("dh0", analytic.initialState, initialNumeric),
+            ]
+            if gate != .none { checks.append(("dgate", analytic.gate, numeric(\.gate))) }
+            if rule == .delta { checks.append(("dbeta", analytic.beta, numeric(\.beta))) }
+            for (name, value, expected) in checks {
+                let error = relativeError(value.map { Float($0) }, expected)
+                #expect(error < 1e-6, "reference \(name) of \(reference): relative error \(error) against finite differences, seed \(random.seed)")
+            }
+            if rule == .linear && gate != .none {
+                // DESIGN.md's form of the gate gradient (a reverse cumulative sum) agrees with the direct one.
+                let cumulative = reference.gateGradientByCumulativeSum(inputs, gradients: analytic, finalStateGradient: stateWeights)
+                let error = relativeError(cumulative.map { Float($0) }, analytic.gate)
+                #expect(error < 1e-6, "cumulative-sum gate gradient of \(reference): relative error \(error), seed \(random.seed)")
+            }
+        }
+    }
+
+    // MARK: Backends
+
+    @Test("(gated) linear attention forward and backward, per-key, per-head and no gate", arguments: BackendCase.all)
+    func linearAttention(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        let gates: [ScanReference.GateLayout] = [.none, .perHead, .perKey]
+        for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
+            for (gateIndex, gate) in gates.enumerated() {
+                let normalizer = Self.normalizers[(shapeIndex + gateIndex) % 3]
+                let reference = ScanReference(batch: b, length: t, heads: h, keys: k, values: v, rule: .linear, gate: gate, scale: 1 / Double(k).squareRoot())
+                let problem = Problem(reference, normalizer: normalizer, initialState: gateIndex != 1, finalStateGradient: (shapeIndex + gateIndex) % 2 == 0, random: &random)
+                try Self.check(problem, on: backend, omit: shapeIndex == 2, tolerance: Self.recurrentTolerance, label: "gate normalizer \(normalizer), seed \(random.seed)")
+            }
+        }
+    }
+
+    @Test("(gated) delta rule forward and backward", arguments: BackendCase.all)
+    func deltaRule(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        let gates: [ScanReference.GateLayout] = [.none, .perHead]
+        for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
+            for (gateIndex, gate) in gates.enumerated() {
+                let normalizer = Self.normalizers[(shapeIndex + gateIndex) % 3]
+                let reference = ScanReference(batch: b, length: t, heads: h, keys: k, values: v, rule: .delta, gate: gate, scale: 1 / Double(k).squareRoot())
+                let problem = Problem(reference, normalizer: normalizer, initialState: gateIndex == 0, finalStateGradient: (shapeIndex + gateIndex) % 2 == 1, random: &random)
+                try Self.check(problem, on: backend, omit: shapeIndex == 3, tolerance: Self.recurrentTolerance, label: "gate normalizer \(normalizer), seed \(random.seed)")
+            }
+        }
+    }
+
+    @Test("gates whose decays underflow to zero, and gates of exactly zero", arguments: BackendCase.all)
+    func extremeGates(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.linear, .perHead), (.delta, .perHead)] {
+            let reference = ScanReference(batch: 1, length: 40, heads: 2, keys: 16, values: 24, rule: rule, gate: gate, scale: 0.25)
+            var problem = Problem(reference, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
+            // Every third gate is −200 (exp underflows to 0: the state is wiped), every third 0 (no decay).
+            for i in problem.gate.indices where i % 3 != 2 { problem.gate[i] = i % 3 == 0 ? -200 : 0 }
+            try Self.check(problem, on: backend, tolerance: Self.recurrentTolerance, label: "seed \(random.seed)")
+        }
+    }
+
+    @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.all)
+    func stateContinuity(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.delta, .perHead)] {
+            let (batch, length, heads, keys, values, split) = (2, 70, 2, 16, 20, 37)
+            let full = ScanReference(batch: batch, length: length, heads: heads, keys: keys, values: values, rule: rule, gate: gate, scale: 0.25)
+            let problem = Problem(full, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
+            let whole = try Self.run(problem, on: backend)
+
+            // The halves: [B, T, ...] arrays cut along T.
+            func cut(_ array: [Float], rowLength: Int, _ range: Range<Int>) -> [Float] {
+                (0..<batch).flatMap { b in array[((b * length + range.lowerBound) * rowLength)..<((b * length + range.upperBound) * rowLength)] }
+            }
+            func half(_ range: Range<Int>, initialState: [Float]?, finalStateGradient: [Float]?) -> Problem {
+                var part = problem
+                part.reference.length = range.count
+                part.query = cut(problem.query, rowLength: heads * keys, range)
+                part.key = cut(problem.key, rowLength: heads * keys, range)
+                part.value = cut(problem.value, rowLength: heads * values, range)
+                part.gate = cut(problem.gate, rowLength: gate == .perKey ? heads * keys : heads, range)
+                part.beta = rule == .delta ? cut(problem.beta, rowLength: heads, range) : []
+                part.outputGradient = cut(problem.outputGradient, rowLength: heads * values, range)
+                part.initialState = initialState
+                part.finalStateGradient = finalStateGradient
+                return part
+            }
+            // Forward: the first half's final state starts the second half. Backward: the second half's
+            // initial-state gradient is the first half's final-state gradient.
+            let firstForward = try Self.run(half(0..<split, initialState: problem.initialState, finalStateGradient: nil), on: backend)
+            let second = try Self.run(half(split..<length, initialState: firstForward.finalState, finalStateGradient: problem.finalStateGradient), on: backend)
+            let first = try Self.run(half(0..<split, initialState: problem.initialState, finalStateGradient: second.initialState), on: backend)
+            func joined(_ a: [Float], _ b: [Float], rowLength: Int) -> [Double] {
+                let firstRows = split * rowLength, secondRows = (length - split) * rowLength
+                var result: [Double] = []
+                for index in 0..<batch {
+                    let firstPart: ArraySlice<Float> = a[(index * firstRows)..<((index + 1) * firstRows)]
+                    let secondPart: ArraySlice<Float> = b[(index * secondRows)..<((index + 1) * secondRows)]
+                    result += firstPart.map(Double.init)
+                    result += secondPart.map(Double.init)
+                }
+                return result
+            }
+            var comparisons: [(String, [Float], [Double])] = [
+                ("output", whole.output, joined(first.output, second.output, rowLength: heads * values)),
+                ("final state", whole.finalState!, second.finalState!.map(Double.init)),
+                ("dq", whole.query, joined(first.query, second.query, rowLength: heads * keys)),
+                ("dk", whole.key, joined(first.key, second.key, rowLength: heads * keys)),
+                ("dv", whole.value, joined(first.value, second.value, rowLength: heads * values)),
+                ("dgate", whole.gate!, joined(first.gate!, second.gate!, rowLength: gate == .perKey ? heads * keys : heads)),
+                ("dh0", whole.initialState!, first.initialState!.map(Double.init)),
+            ]
+            if rule == .delta { comparisons.append(("dbeta", whole.beta!, joined(first.beta!, second.beta!, rowLength: heads))) }
+            for (name, value, expected) in comparisons {
+                let error = relativeError(value, expected)
+                #expect(error < Self.recurrentTolerance, "\(rule) \(name): one run against two halves, relative error \(error), seed \(random.seed)")
+            }
+        }
+    }
+
+    @Test("a zero-length sequence passes the state through", arguments: BackendCase.all)
+    func emptySequence(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = TestRandom()
+        let shape = ScanShape(batch: 2, length: 0, heads: 3, keyDimension: 16, valueDimension: 5)
+        let initial = random.floats(shape.stateCount), finalGradient = random.floats(shape.stateCount)
+        let empty = backend.allocate(1)
+        let finalState = backend.poisoned(shape.stateCount), dh0 = backend.poisoned(shape.stateCount)
+        backend.linearScan(query: empty, key: empty, value: empty, gate: .none, shape: shape, scale: 1, initialState: backend.makeBuffer(initial), into: empty, finalState: finalState)
+        #expect(try backend.download(finalState) == initial)
+        backend.deltaScanBackward(
+            query: empty, key: empty, value: empty, beta: empty, gate: nil, shape: shape, scale: 1, initialState: nil, outputGradient: empty,
+            finalStateGradient: backend.makeBuffer(finalGradient), queryGradient: empty, keyGradient: empty, valueGradient: empty,
+            betaGradient: empty, gateGradient: nil, initialStateGradient: dh0)
+        #expect(try backend.download(dh0) == finalGradient)
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import KilnBackend
+
+/// `kiln-bench scan`: forward + backward of the linear-attention scans (GLA with per-key gates, DeltaNet,
+/// gated DeltaNet) on each device, and GLA's tokens per second against the sequence length.
+struct ScanBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Linear-attention scans, forward + backward: GLA (per-key gates) and DeltaNet on each device, and tokens/s against T."
+    )
+
+    @OptionGroup var common: CommonBenchOptions
+
+    @Option(help: "Comma-separated device ids (default: cpu and every OpenCL device).") var devices: String?
+    @Option(help: "Sequence length of the main table.") var length = 1024
+    @Option(help: "Heads.") var heads = 4
+    @Option(help: "Key and value dimension.") var dimension = 64
+    @Option(help: "Comma-separated sequence lengths of the tokens/s table (empty: skip it).") var lengths = "256,512,1024,2048,4096,8192"
+    @Option(help: "OpenCL: value columns per work-item (1, 2, 4, 8, 16), overriding the device's default.") var columnsPerItem: Int?
+    @Option(help: "OpenCL: work-items per work-group, overriding the device's default.") var groupSize: Int?
+    @Option(help: "OpenCL: steps per checkpoint in backward passes, overriding the device's default.") var chunkLength: Int?
+
+    /// The scans measured.
+    enum Kind: String, CaseIterable {
+        case gla = "gla-per-key"
+        case delta = "deltanet"
+        case gatedDelta = "gated-deltanet"
+    }
+
+    func run() throws {
+        let wanted = devices.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
+        let deviceList = Devices.all().filter { wanted?.contains($0.id) ?? true }
+        print("Linear-attention scans, forward + backward (one synchronized call of each primitive), B = 1, H = \(heads), K = V = \(dimension)")
+        print("Machine: \(machineDescription()); median of ≥5 runs and about \(common.seconds) s per case")
+        var rows: [BenchRow] = []
+        var table: [[String]] = []
+        let lengthList = lengths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        var scaling: [[String]] = []
+        for device in deviceList {
+            let backend = try makeBackend(device)
+            for kind in Kind.allCases {
+                let shape = ScanShape(batch: 1, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
+                let forward = try runner(kind, shape: shape, backend: backend, backward: false)
+                let step = try runner(kind, shape: shape, backend: backend)
+                let (forwardSeconds, seconds) = try Measure.pairedMedians(budgetSeconds: common.seconds, forward, step)
+                rows.append(BenchRow(bench: "scan", impl: "kiln-\(kind.rawValue)-fwd", device: device.name, shape: shapeText(shape), medianSeconds: forwardSeconds, gflops: nil))
+                rows.append(BenchRow(bench: "scan", impl: "kiln-\(kind.rawValue)-fwd-bwd", device: device.name, shape: shapeText(shape), medianSeconds: seconds, gflops: nil))
+                table.append([kind.rawValue, device.id, shapeText(shape), formatted(forwardSeconds * 1e3, digits: 2), formatted(seconds * 1e3, digits: 2),
+                              formatted(Double(length) / seconds / 1e3, digits: 1)])
+            }
+            var previous: Double?
+            for length in lengthList {
+                let shape = ScanShape(batch: 1, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
+                let step = try runner(.gla, shape: shape, backend: backend)
+                let seconds = try Measure.median(budgetSeconds: common.seconds, minimumRuns: 3, step)
+                rows.append(BenchRow(bench: "scan", impl: "kiln-gla-per-key-fwd-bwd", device: device.name, shape: shapeText(shape), medianSeconds: seconds, gflops: nil))
+                let perToken = seconds / Double(length) * 1e6
+                scaling.append([device.id, "\(length)", formatted(seconds * 1e3, digits: 2), formatted(Double(length) / seconds / 1e3, digits: 1),
+                                formatted(perToken, digits: 2), previous.map { formatted(seconds / $0, digits: 2) } ?? "-"])
+                previous = seconds
+            }
+        }
+        print(renderTable(["scan", "device", "shape", "ms fwd", "ms fwd+bwd", "k tokens/s (fwd+bwd)"], table))
+        if !scaling.isEmpty {
+            print("\nGLA (per-key gates) forward + backward against the sequence length (B = 1, H = \(heads), K = V = \(dimension)):")
+            print(renderTable(["device", "T", "ms", "k tokens/s", "µs/token", "× previous T"], scaling))
+        }
+        if let path = common.json { try writeJSON(rows, to: path) }
+    }
+
+    private func shapeText(_ shape: ScanShape) -> String {
+        "B\(shape.batch)-T\(shape.length)-H\(shape.heads)-K\(shape.keyDimension)-V\(shape.valueDimension)"
+    }
+
+    private func makeBackend(_ device: DeviceDescription) throws -> any Backend {
+        guard device.backend == "opencl" else { return try Devices.makeBackend(for: device) }
+        var tuning = OpenCLTuning.defaults(for: device)
+        tuning.scan = ScanTuning(
+            columnsPerItem: columnsPerItem ?? tuning.scan.columnsPerItem, groupSize: groupSize ?? tuning.scan.groupSize,
+            chunkLength: chunkLength ?? tuning.scan.chunkLength)
+        return try OpenCLBackend(deviceID: device.id, tuning: tuning)
+    }
+
+    /// One synchronized forward + backward of a scan on fixed random inputs (the forward's output and
+    /// final state, then every gradient, with dO and dS_T given), or the forward alone.
+    private func runner(_ kind: Kind, shape: ScanShape, backend: any Backend, backward: Bool = true) throws -> () throws -> Void {
+        var random = SystemRandomNumberGenerator()
+        func buffer(_ count: Int, in range: ClosedRange<Float> = -1...1) -> DeviceBuffer {
+            backend.makeBuffer((0..<count).map { _ in Float.random(in: range, using: &random) })
+        }
+        func logGates(_ count: Int) -> DeviceBuffer {
+            backend.makeBuffer((0..<count).map { _ in Float(-log(1 + exp(-Double.random(in: -3...3, using: &random)))) })
+        }
+        let query = buffer(shape.keyCount), value = buffer(shape.valueCount)
+        // The delta rule expects unit-norm keys (its layers normalize them).
+        var keys = (0..<shape.keyCount).map { _ in Float.random(in: -1...1, using: &random) }
+        if kind != .gla {
+            for row in stride(from: 0, to: keys.count, by: shape.keyDimension) {
+                let norm = keys[row..<(row + shape.keyDimension)].map { $0 * $0 }.reduce(0, +).squareRoot()
+                for i in row..<(row + shape.keyDimension) { keys[i] /= norm }
+            }
+        }
+        let key = backend.makeBuffer(keys)
+        let initial = buffer(shape.stateCount), outputGradient = buffer(shape.valueCount), finalGradient = buffer(shape.stateCount)
+        let output = backend.allocate(shape.valueCount), finalState = backend.allocate(shape.stateCount)
+        let dq = backend.allocate(shape.keyCount), dk = backend.allocate(shape.keyCount), dv = backend.allocate(shape.valueCount)
+        let dh0 = backend.allocate(shape.stateCount)
+        let scale = 1 / Float(shape.keyDimension).squareRoot()
+        try backend.synchronize()
+        switch kind {
+        case .gla:
+            let gate = logGates(shape.keyCount), dg = backend.allocate(shape.keyCount)
+            return {
+                backend.linearScan(query: query, key: key, value: value, gate: .perKey(gate), shape: shape, scale: scale, initialState: initial, into: output, finalState: finalState)
+                guard backward else { return try backend.synchronize() }
+                backend.linearScanBackward(
+                    query: query, key: key, value: value, gate: .perKey(gate), shape: shape, scale: scale, initialState: initial,
+                    outputGradient: outputGradient, finalStateGradient: finalGradient, queryGradient: dq, keyGradient: dk, valueGradient: dv,
+                    gateGradient: dg, initialStateGradient: dh0)
+                try backend.synchronize()
+            }
+        case .delta, .gatedDelta:
+            let beta = buffer(shape.headStepCount, in: 0.05...0.95), dbeta = backend.allocate(shape.headStepCount)
+            let gate = kind == .gatedDelta ? logGates(shape.headStepCount) : nil
+            let dg = kind == .gatedDelta ? backend.allocate(shape.headStepCount) : nil
+            return {
+                backend.deltaScan(query: query, key: key, value: value, beta: beta, gate: gate, shape: shape, scale: scale, initialState: initial, into: output, finalState: finalState)
+                guard backward else { return try backend.synchronize() }
+                backend.deltaScanBackward(
+                    query: query, key: key, value: value, beta: beta, gate: gate, shape: shape, scale: scale, initialState: initial,
+                    outputGradient: outputGradient, finalStateGradient: finalGradient, queryGradient: dq, keyGradient: dk, valueGradient: dv,
+                    betaGradient: dbeta, gateGradient: dg, initialStateGradient: dh0)
+                try backend.synchronize()
+            }
+        }
+    }
+}
