@@ -15,7 +15,10 @@ struct TrainCommand: ParsableCommand {
     )
 
     @Option(help: "Task: digits, teacher, modadd:P or files.") var task = "digits"
-    @Option(help: "Model: mlp or kan.") var model = "mlp"
+    @Option(help: "Model: mlp, kan or lm.") var model = "mlp"
+    @Option(help: "lm token mixer: \(MixerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var mixer = "delta"
+    @Option(help: "lm blocks.") var layers = 2
+    @Option(help: "lm attention heads (the width must be a multiple).") var heads = 4
     @Option(help: "Hidden width.") var width = 128
     @Option(help: "Number of hidden layers.") var depth = 2
     @Option(help: "Activation: \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", ")).") var activation = "relu"
@@ -124,6 +127,12 @@ struct TrainCommand: ParsableCommand {
         configuration.gridEpsilon = gridEps
         configuration.gridUpdateUntil = gridUpdateUntil
         configuration.gridUpdates = gridUpdates
+        guard let mixerKind = MixerKind(rawValue: mixer) else {
+            throw CommandError("unknown --mixer '\(mixer)'; use one of \(MixerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        configuration.mixer = mixerKind
+        configuration.layers = layers
+        configuration.heads = heads
         configuration.pairs = pairs
         configuration.sequenceLength = seqLen
         configuration.vocabulary = vocab
@@ -191,6 +200,8 @@ final class ProgressReporter: TrainingProgress {
             FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(bar) \(parts.joined(separator: "  "))".utf8))
         } else {
             print(parts.joined(separator: "  "))
+            // Lines go out as they are made even when standard output is a file or a pipe.
+            fflush(nil)
         }
     }
 

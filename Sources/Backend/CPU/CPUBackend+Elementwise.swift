@@ -175,11 +175,11 @@ enum CPUKernels {
         case .negate: map(x, y, count) { -$0 }
         case .relu: map(x, y, count) { $0 > 0 ? $0 : 0 }
         case .gelu: map(x, y, count) { 0.5 * $0 * erfc(-$0 * 0.707_106_781_186_547_5) }  // erfc keeps precision for x ≪ 0
-        case .silu: map(x, y, count) { $0 * sigmoid($0) }
-        case .sigmoid: map(x, y, count) { sigmoid($0) }
+        case .silu: VectorMath.map(x, y, count, lanes: { $0 * VectorMath.sigmoid($0) }, scalar: { $0 * sigmoid($0) })
+        case .sigmoid: VectorMath.map(x, y, count, lanes: VectorMath.sigmoid, scalar: sigmoid)
         case .logSigmoid: map(x, y, count) { Swift.min($0, 0) - log1p(Foundation.exp(-Swift.abs($0))) }
         case .tanh: map(x, y, count) { Foundation.tanh($0) }
-        case .exp: map(x, y, count) { Foundation.exp($0) }
+        case .exp: VectorMath.map(x, y, count, lanes: VectorMath.exp, scalar: { Foundation.exp($0) })
         case .log: map(x, y, count) { Foundation.log($0) }
         case .sqrt: map(x, y, count) { $0.squareRoot() }
         case .reciprocalSqrt: map(x, y, count) { 1 / $0.squareRoot() }
@@ -215,12 +215,13 @@ enum CPUKernels {
                 return cdf + v * 0.398_942_280_401_432_7 * Foundation.exp(-0.5 * v * v)
             }
         case .silu:
-            scaleByDerivative(count, dy, dx) { index in
-                // σ(x)(1 + x σ(−x)), with 1 − σ(x) computed as σ(−x) so it keeps its precision.
-                let s = sigmoid(x[index])
-                return s * (1 + x[index] * sigmoid(-x[index]))
-            }
-        case .sigmoid: scaleByDerivative(count, dy, dx) { sigmoid(x[$0]) * sigmoid(-x[$0]) }
+            // σ(x)(1 + x σ(−x)), with 1 − σ(x) computed as σ(−x) so it keeps its precision.
+            VectorMath.scaleByDerivative(
+                x, dy, dx, count,
+                lanes: { v in VectorMath.sigmoid(v) * (1 + v * VectorMath.sigmoid(-v)) },
+                scalar: { v in sigmoid(v) * (1 + v * sigmoid(-v)) })
+        case .sigmoid:
+            VectorMath.scaleByDerivative(x, dy, dx, count, lanes: { VectorMath.sigmoid($0) * VectorMath.sigmoid(-$0) }, scalar: { sigmoid($0) * sigmoid(-$0) })
         case .logSigmoid: scaleByDerivative(count, dy, dx) { sigmoid(-x[$0]) }
         case .tanh:
             // sech²(x) from the input: 1 − y² loses precision where |y| is near 1.

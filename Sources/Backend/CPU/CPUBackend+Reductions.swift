@@ -96,14 +96,43 @@ extension CPUBackend {
         }
     }
 
-    /// The maximum of a row and the sum of `exp(x − max)`, the two passes every softmax-like op needs.
+    /// The maximum of a row and the sum of `exp(x − max)`, the two passes every softmax-like op needs
+    /// (eight lanes at a time).
     @inline(__always)
     private static func maxAndExpSum(_ row: UnsafePointer<Float>, _ columns: Int) -> (Float, Double) {
         var largest = -Float.infinity
-        for column in 0..<columns { largest = Swift.max(largest, row[column]) }
-        var total = 0.0
-        for column in 0..<columns { total += Double(Foundation.exp(row[column] - largest)) }
+        var column = 0
+        if columns >= 8 {
+            var lanes = SIMD8<Float>(repeating: -.infinity)
+            while column + 8 <= columns {
+                lanes = pointwiseMax(lanes, UnsafeRawPointer(row + column).loadUnaligned(as: SIMD8<Float>.self))
+                column += 8
+            }
+            largest = lanes.max()
+        }
+        while column < columns {
+            largest = Swift.max(largest, row[column])
+            column += 1
+        }
+        var sums = SIMD8<Float>(repeating: 0)
+        column = 0
+        let shift = SIMD8<Float>(repeating: largest)
+        while column + 8 <= columns {
+            sums += VectorMath.exp(UnsafeRawPointer(row + column).loadUnaligned(as: SIMD8<Float>.self) - shift)
+            column += 8
+        }
+        var total = (0..<8).reduce(0.0) { $0 + Double(sums[$1]) }
+        while column < columns {
+            total += Double(Foundation.exp(row[column] - largest))
+            column += 1
+        }
         return (largest, total)
+    }
+
+    /// `out[c] = exp(in[c] − shift) · factor` for a row.
+    @inline(__always)
+    private static func writeExp(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ columns: Int, shift: Float, factor: Float) {
+        VectorMath.map(input, output, columns, lanes: { VectorMath.exp($0 - SIMD8(repeating: shift)) * factor }, scalar: { Foundation.exp($0 - shift) * factor })
     }
 
     public func softmax(_ x: DeviceBuffer, into y: DeviceBuffer, rows: Int, columns: Int) {
@@ -114,8 +143,7 @@ extension CPUBackend {
         forEachRow(rows, columns: columns) { row in
             let inRow = input + row * columns, outRow = output + row * columns
             let (largest, total) = CPUBackend.maxAndExpSum(inRow, columns)
-            let inverse = Float(1 / total)
-            for column in 0..<columns { outRow[column] = Foundation.exp(inRow[column] - largest) * inverse }
+            CPUBackend.writeExp(inRow, outRow, columns, shift: largest, factor: Float(1 / total))
         }
     }
 
@@ -193,8 +221,7 @@ extension CPUBackend {
             }
             let (largest, total) = CPUBackend.maxAndExpSum(inRow, columns)
             let gradient = upstream[row]
-            let scale = gradient / Float(total)
-            for column in 0..<columns { outRow[column] = Foundation.exp(inRow[column] - largest) * scale }
+            CPUBackend.writeExp(inRow, outRow, columns, shift: largest, factor: gradient / Float(total))
             outRow[label] -= gradient
         }
     }

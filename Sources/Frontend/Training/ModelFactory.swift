@@ -23,8 +23,16 @@ public enum ModelFactory {
             return KANModel(architecture: configuration.architecture ?? [configuration.inputCount, configuration.width, configuration.outputCount],
                             intervals: configuration.gridIntervals ?? 5, order: configuration.splineOrder ?? 3,
                             gridEpsilon: configuration.gridEpsilon ?? 0.02, generator: &generator, on: backend)
+        case "lm":
+            guard case let .classes(vocabulary) = configuration.targetKind else {
+                throw TaskError("model lm needs a token task (mqar or text:FILE)")
+            }
+            let heads = configuration.heads ?? 4
+            guard configuration.width % heads == 0 else { throw TaskError("--width \(configuration.width) must be a multiple of --heads \(heads)") }
+            return LanguageModel(vocabulary: vocabulary, width: configuration.width, layers: configuration.layers ?? 2, heads: heads,
+                                 mixer: configuration.mixer ?? .delta, parametrization: configuration.parametrization, generator: &generator, on: backend)
         default:
-            throw TaskError("unknown model '\(configuration.kind)'; known models: mlp, kan")
+            throw TaskError("unknown model '\(configuration.kind)'; known models: mlp, kan, lm")
         }
     }
 }

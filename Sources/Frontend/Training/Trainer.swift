@@ -113,6 +113,9 @@ public final class Trainer {
         if let mlp = model as? MLP {
             return mlp.forward(Tensor(batch.inputs, shape: [batch.rows, batch.features], on: backend), recorder: recorder)
         }
+        if let language = model as? LanguageModel {
+            return language.forward(IndexTensor(batch.tokens ?? [], shape: [batch.rows, batch.features], on: backend), recorder: recorder)
+        }
         return model.outputs(for: batch, on: backend)
     }
 
@@ -265,11 +268,32 @@ public enum Checkpoint {
             throw CheckpointError(path: url.path, message: "not a Kiln checkpoint (its metadata lacks \(formatKey) \(formatVersion), \(trainingKey) or \(modelKey))")
         }
         do {
-            let training = try JSONDecoder().decode(TrainingConfiguration.self, from: Data(trainingText.utf8))
+            // Settings added after a checkpoint was written take their defaults.
+            let training = try decodeOverDefaults(trainingText, defaults: TrainingConfiguration())
             let model = try JSONDecoder().decode(ModelConfiguration.self, from: Data(modelText.utf8))
             return (file, training, model)
-        } catch {
-            throw CheckpointError(path: url.path, message: "its configuration metadata cannot be read: \(error.localizedDescription)")
+        } catch let error as DecodingError {
+            throw CheckpointError(path: url.path, message: "its configuration metadata cannot be read (\(describe(error)))")
+        }
+    }
+
+    /// Decodes JSON over the encoded defaults, so keys missing from `text` keep their default values.
+    static func decodeOverDefaults<Value: Codable>(_ text: String, defaults: Value) throws -> Value {
+        let base = try JSONSerialization.jsonObject(with: JSONEncoder().encode(defaults)) as? [String: Any] ?? [:]
+        guard let stored = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not a JSON object"))
+        }
+        let merged = base.merging(stored) { _, new in new }
+        return try JSONDecoder().decode(Value.self, from: JSONSerialization.data(withJSONObject: merged))
+    }
+
+    /// Which key or value of a configuration could not be read.
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case let .keyNotFound(key, _): "missing \(key.stringValue)"
+        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
+            "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        @unknown default: "\(error)"
         }
     }
 }

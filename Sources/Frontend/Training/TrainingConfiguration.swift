@@ -27,6 +27,10 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var dropout: Float = 0
     /// SP or μP, the width where they coincide, and whether the readout starts at zero.
     public var parametrization = Parametrization()
+    /// `lm` models: the token mixer, the number of blocks and attention heads.
+    public var mixer = MixerKind.delta
+    public var layers = 2
+    public var heads = 4
     /// KAN layer widths (`--arch 2,5,1`); nil: input, width, output.
     public var architecture: [Int]?
     /// KAN grid sizes trained in turn, `steps` each, each initialized from the previous (`--grid 3,10,20`).
@@ -81,6 +85,10 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         if let architecture, architecture.count < 2 || architecture.contains(where: { $0 < 1 }) {
             throw TaskError("--arch must list at least two positive widths, e.g. 2,5,1")
         }
+        if model == "lm" {
+            if layers < 1 { throw TaskError("--layers must be at least 1, got \(layers)") }
+            if heads < 1 || width % heads != 0 { throw TaskError("--width \(width) must be a positive multiple of --heads \(heads)") }
+        }
         if pairs < 1 { throw TaskError("--pairs must be at least 1, got \(pairs)") }
         if sequenceLength < 2 { throw TaskError("--seq-len must be at least 2, got \(sequenceLength)") }
         if parametrization.baseWidth < 1 { throw TaskError("--base-width must be at least 1, got \(parametrization.baseWidth)") }
@@ -121,6 +129,11 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     public var activation: ActivationKind
     public var dropout: Float
     public var parametrization: Parametrization
+    /// `lm`: mixer, blocks, heads, and for text tasks the characters of the vocabulary in token order.
+    public var mixer: MixerKind?
+    public var layers: Int?
+    public var heads: Int?
+    public var characters: [String]?
     /// KAN: layer widths, current grid size, spline order and grid_eps.
     public var architecture: [Int]?
     public var gridIntervals: Int?
@@ -151,6 +164,8 @@ extension ModelConfiguration {
         self.init(
             kind: configuration.model, inputCount: task.inputCount, outputCount: outputs, width: configuration.width, depth: configuration.depth,
             activation: configuration.activation, dropout: configuration.dropout, parametrization: configuration.parametrization,
+            mixer: configuration.model == "lm" ? configuration.mixer : nil, layers: configuration.model == "lm" ? configuration.layers : nil,
+            heads: configuration.model == "lm" ? configuration.heads : nil, characters: (task as? TextTask)?.characters.map(String.init),
             architecture: architecture, gridIntervals: configuration.model == "kan" ? configuration.gridSchedule[stage] : nil,
             splineOrder: configuration.model == "kan" ? configuration.splineOrder : nil,
             gridEpsilon: configuration.model == "kan" ? configuration.gridEpsilon : nil, seed: configuration.seed, targetKind: task.targetKind)
