@@ -42,8 +42,9 @@ struct ParametrizationTests {
         #expect(scales(.adam)[.hidden]!.1 == 1, "coupled L2 weight decay is not rescaled")
         let sgd = scales(.sgd)
         #expect(sgd[.input]!.0 == m && sgd[.bias]!.0 == m && sgd[.output]!.0 == m && sgd[.hidden]!.0 == 1 && sgd[.outputBias]!.0 == 1)
-        #expect(parametrization.attentionScale(headDimension: 16) == 1.0 / 16)
-        #expect(Parametrization(kind: .sp).attentionScale(headDimension: 16) == 0.25)
+        #expect(parametrization.attentionScale(headDimension: 64, baseHeadDimension: 16) == 4.0 / 64, "√d_base / d_head")
+        #expect(parametrization.attentionScale(headDimension: 16, baseHeadDimension: 16) == 0.25, "equal to SP at the base width")
+        #expect(Parametrization(kind: .sp).attentionScale(headDimension: 64, baseHeadDimension: 16) == 0.125)
         #expect(Parametrization(kind: .sp).widthMultiplier(width: 256) == 1)
     }
 

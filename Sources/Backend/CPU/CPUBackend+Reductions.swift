@@ -105,7 +105,7 @@ extension CPUBackend {
         if columns >= 8 {
             var lanes = SIMD8<Float>(repeating: -.infinity)
             while column + 8 <= columns {
-                lanes = pointwiseMax(lanes, UnsafeRawPointer(row + column).loadUnaligned(as: SIMD8<Float>.self))
+                lanes = VectorMath.maximum(lanes, UnsafeRawPointer(row + column).loadUnaligned(as: SIMD8<Float>.self))
                 column += 8
             }
             largest = lanes.max()

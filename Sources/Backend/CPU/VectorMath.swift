@@ -8,13 +8,20 @@ enum VectorMath {
     private static let ln2High = SIMD8<Float>(repeating: 0.693_359_375)
     private static let ln2Low = SIMD8<Float>(repeating: -2.121_944_4e-4)
 
+    /// 1.5 · 2²³: adding it rounds a float to an integer held in the low mantissa bits.
+    private static let roundingMagic = SIMD8<Float>(repeating: 12_582_912)
+
     /// e^x with a relative error of about 2 ulp: x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by a degree-7
     /// polynomial (Cephes' `expf` coefficients), then scaled by 2^n through the exponent bits. Overflow
-    /// gives +∞, underflow 0, NaN stays NaN.
+    /// gives +∞, underflow 0, NaN stays NaN. Written with bit casts only: Swift's generic conversions
+    /// between vector types are scalar loops.
     @inline(__always)
     static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.33), upperBound: SIMD8(repeating: 88.72))
-        let n = (clamped * log2e).rounded(.toNearestOrEven)
+        var clamped = x
+        clamped.replace(with: SIMD8(repeating: -87.33), where: x .< -87.33)
+        clamped.replace(with: SIMD8(repeating: 88.72), where: x .> 88.72)
+        let shifted = clamped * log2e + roundingMagic
+        let n = shifted - roundingMagic
         let r = clamped - n * ln2High - n * ln2Low
         var p = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
         p = p * r + 1.398_199_950_7e-3
@@ -23,11 +30,20 @@ enum VectorMath {
         p = p * r + 1.666_666_545_9e-1
         p = p * r + 5.000_000_120_1e-1
         let er = 1 + r + r * r * p
-        let exponent = (SIMD8<Int32>(n) &+ 127) &<< 23
+        let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(roundingMagic, to: SIMD8<Int32>.self)
+        let exponent = (integer &+ SIMD8(repeating: 127)) &<< SIMD8(repeating: 23)
         var result = er * unsafeBitCast(exponent, to: SIMD8<Float>.self)
         result.replace(with: .infinity, where: x .> 88.72)
         result.replace(with: 0, where: x .< -87.33)
         result.replace(with: x, where: x .!= x)
+        return result
+    }
+
+    /// The larger of two vectors, lane by lane.
+    @inline(__always)
+    static func maximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        var result = a
+        result.replace(with: b, where: b .> a)
         return result
     }
 

@@ -8,7 +8,7 @@
 ///     readout's bias, whose size does not grow, keeps LR η as in mup);
 ///   - hidden weights: init variance 1/fan_in; Adam LR η/m; SGD LR η;
 ///   - output (readout) weights: zero init by default, forward multiplier 1/m; Adam LR η; SGD LR η·m;
-///   - attention logits scaled by 1/d_head instead of 1/√d_head;
+///   - attention logits scaled by 1/d_head instead of 1/√d_head (normalized to agree at the base width);
 ///   - decoupled weight decay scaled by m where the LR is divided by m, so lr·wd per group stays as at the
 ///     base width; Adam's ε scaled by 1/m (Adam-atan2 has none).
 ///
@@ -37,9 +37,15 @@ public struct Parametrization: Codable, Equatable, Sendable {
         kind == .mup ? Float(width) / Float(baseWidth) : 1
     }
 
-    /// The multiplier on attention logits (q·k): 1/d_head under μP, 1/√d_head under SP.
-    public func attentionScale(headDimension: Int) -> Float {
-        kind == .mup ? 1 / Float(headDimension) : 1 / Float(headDimension).squareRoot()
+    /// The multiplier on attention logits (q·k): 1/√d_head under SP; under μP it falls as 1/d_head,
+    /// normalized to equal SP's at the base width, `√(d_base) / d_head` (microsoft/mup's GPT-2 example
+    /// uses 8/d_head with d_base = 64).
+    ///
+    /// - Parameters:
+    ///   - headDimension: features per head at this width.
+    ///   - baseHeadDimension: features per head at the base width.
+    public func attentionScale(headDimension: Int, baseHeadDimension: Int) -> Float {
+        kind == .mup ? Float(baseHeadDimension).squareRoot() / Float(headDimension) : 1 / Float(headDimension).squareRoot()
     }
 
     /// The role-specific scales of the optimizer's learning rate, weight decay and ε.

@@ -42,7 +42,7 @@ public final class TokenMixer: Module {
         self.width = width
         self.heads = heads
         headDimension = width / heads
-        attentionScale = parametrization.attentionScale(headDimension: headDimension)
+        attentionScale = parametrization.attentionScale(headDimension: headDimension, baseHeadDimension: max(1, parametrization.baseWidth / heads))
         fixedOutputMultiplier = 1 / parametrization.widthMultiplier(width: width)
         func linear(_ fanIn: Int, _ fanOut: Int, bias: Bool = false) -> Linear {
             let weight = Tensor.parameter(Parametrization.fanInNormal(fanIn * fanOut, fanIn: fanIn, generator: &generator), shape: [fanOut, fanIn], on: backend)
