@@ -145,6 +145,35 @@ struct CLITests {
         expectOneLineError(try KilnProcess.run(["train", "--resume", temporaryFolder("empty").path]), containing: ["checkpoint"], "resume from an empty folder")
     }
 
+    @Test("a text model trains, reports bits per character, and generates from a prompt; a KAN plots")
+    func textAndKAN() throws {
+        let folder = temporaryFolder("textkan")
+        let corpus = folder.appendingPathComponent("corpus.txt")
+        try String(repeating: "abcabd abcabe. ", count: 120).write(to: corpus, atomically: true, encoding: .utf8)
+        let run = folder.appendingPathComponent("text")
+        let trained = try KilnProcess.run(["train", "--task", "text:\(corpus.path)", "--model", "lm", "--mixer", "gla", "--width", "16", "--heads", "2",
+                                           "--layers", "1", "--seq-len", "16", "--steps", "30", "--eval-every", "30", "--device", "cpu", "--out", run.path])
+        #expect(trained.status == 0, "\(trained.error)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as! [String: Any]
+        let bits = try #require(summary["test_bpc"] as? Double)
+        #expect(abs(bits - (summary["test_loss"] as! Double) / log(2)) < 1e-9)
+        let generated = try KilnProcess.run(["generate", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--prompt", "abc", "--tokens", "12"])
+        #expect(generated.status == 0, "\(generated.error)")
+        #expect(generated.output.trimmingCharacters(in: .newlines).count == 15 && generated.output.hasPrefix("abc"))
+        expectOneLineError(try KilnProcess.run(["generate", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--prompt", "xyz"]),
+                           containing: ["x"], "unknown prompt character")
+
+        let kan = folder.appendingPathComponent("kan")
+        let fitted = try KilnProcess.run(["train", "--task", "fit:x1*x2", "--model", "kan", "--arch", "2,2,1", "--optimizer", "lbfgs", "--batch-size", "1000",
+                                          "--grid", "3,5", "--steps", "5", "--eval-every", "5", "--device", "cpu", "--out", kan.path])
+        #expect(fitted.status == 0, "\(fitted.error)")
+        let plotted = try KilnProcess.run(["plot", "--checkpoint", kan.appendingPathComponent("checkpoint.safetensors").path])
+        #expect(plotted.status == 0 && plotted.output.contains("6 edge activations"), "\(plotted.output) \(plotted.error)")
+        let svg = try String(contentsOf: kan.appendingPathComponent("kan.svg"), encoding: .utf8)
+        #expect(svg.contains("layer 1: x2 → y1"))
+        expectOneLineError(try KilnProcess.run(["plot", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path]), containing: ["not a KAN"], "plot of an lm")
+    }
+
     @Test("a missing kernel folder is a one-line error listing the place searched", .enabled(if: !BackendCase.openCL.isEmpty, "needs an OpenCL device"))
     func missingKernels() throws {
         let result = try KilnProcess.run(["train", "--device", "opencl:0", "--steps", "1"], environment: ["KILN_KERNELS": "/nonexistent/kernels"])

@@ -46,6 +46,10 @@ public struct TrainingSummary: Sendable {
             "test_accuracy": testAccuracy.map(JSONValue.number) ?? .null, "seconds": .number(seconds), "parameters": .integer(parameters),
         ]
         if let testRootMeanSquaredError { object["test_rmse"] = .number(testRootMeanSquaredError) }
+        if task.hasPrefix("text:"), let testLoss {
+            // Bits per character: the cross-entropy in nats over ln 2.
+            object["test_bpc"] = .number(testLoss / Foundation.log(2))
+        }
         if stoppedEarly { object["stopped_early"] = .bool(true) }
         if !gridRootMeanSquaredErrors.isEmpty {
             object["grid_rmse"] = .array(gridRootMeanSquaredErrors.map { .object(["grid": .integer($0.grid), "test_rmse": .number($0.rmse)]) })
