@@ -34,6 +34,9 @@ struct CoordinateCheckCommand: ParsableCommand {
     @Option(help: "Optimizer: adam or sgd.") var optimizer = "adam"
     @Option(name: .customLong("lr"), help: "Learning rate.") var learningRate: Float = 1e-2
     @Option(help: "Hidden layers of the MLP.") var depth = 3
+    @Option(help: "lm token mixer: linear, gla or delta.") var mixer = "delta"
+    @Option(help: "lm blocks.") var layers = 2
+    @Option(help: "lm attention heads.") var heads = 4
     @Option(help: "Examples in the fixed batch.") var batchSize = 64
     @Option(help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
     @Option(help: "Write the slopes as JSON to this file.") var json: String?
@@ -53,6 +56,10 @@ struct CoordinateCheckCommand: ParsableCommand {
         settings.optimizer = optimizerKind
         settings.learningRate = learningRate
         settings.depth = depth
+        guard let mixerKind = MixerKind(rawValue: mixer) else { throw CommandError("unknown --mixer '\(mixer)'; use linear, gla or delta") }
+        settings.mixer = mixerKind
+        settings.layers = layers
+        settings.heads = heads
         settings.batchSize = batchSize
         let deviceName = device
         _ = try Devices.resolve(deviceName)

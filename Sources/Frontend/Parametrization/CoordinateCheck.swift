@@ -15,6 +15,10 @@ public struct CoordinateCheck {
         public var batchSize = 64
         /// Hidden layers of the MLP.
         public var depth = 3
+        /// The lm model's token mixer, blocks and heads.
+        public var mixer = MixerKind.delta
+        public var layers = 2
+        public var heads = 4
         public init() {}
     }
 
@@ -106,6 +110,9 @@ public struct CoordinateCheck {
         training.model = configuration.model
         training.width = width
         training.depth = configuration.depth
+        training.mixer = configuration.mixer
+        training.layers = configuration.layers
+        training.heads = configuration.heads
         training.optimizer = configuration.optimizer
         training.learningRate = configuration.learningRate
         training.batchSize = configuration.batchSize
