@@ -9,21 +9,24 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var rowsPerGroup: Int
     /// SGEMM parameters (`Kernels/matmul.cl`).
     public var matmul: MatmulTuning
+    /// KAN spline kernel parameters (`Kernels/spline.cl`).
+    public var spline: SplineTuning
 
-    public init(elementwiseGroupSize: Int, rowGroupSize: Int, rowsPerGroup: Int, matmul: MatmulTuning) {
+    public init(elementwiseGroupSize: Int, rowGroupSize: Int, rowsPerGroup: Int, matmul: MatmulTuning, spline: SplineTuning = .gpuDevice) {
         self.elementwiseGroupSize = elementwiseGroupSize
         self.rowGroupSize = rowGroupSize
         self.rowsPerGroup = rowsPerGroup
         self.matmul = matmul
+        self.spline = spline
     }
 
     /// The defaults for a device: CPU devices (PoCL) get barrier-free, register-blocked variants; GPUs get
     /// work-group reductions and a local-memory tiled SGEMM.
     public static func defaults(for device: DeviceDescription) -> OpenCLTuning {
         if device.type == "cpu" {
-            return OpenCLTuning(elementwiseGroupSize: 64, rowGroupSize: 1, rowsPerGroup: 16, matmul: .cpuDevice)
+            return OpenCLTuning(elementwiseGroupSize: 64, rowGroupSize: 1, rowsPerGroup: 16, matmul: .cpuDevice, spline: .cpuDevice)
         }
-        return OpenCLTuning(elementwiseGroupSize: 256, rowGroupSize: 128, rowsPerGroup: 1, matmul: .gpuDevice)
+        return OpenCLTuning(elementwiseGroupSize: 256, rowGroupSize: 128, rowsPerGroup: 1, matmul: .gpuDevice, spline: .gpuDevice)
     }
 }
 
