@@ -164,16 +164,20 @@ __kernel void spline_basis(int batch, int inputs, int intervals, int uniform, in
     float lower[K + 1];
 #if K == 3
     if (uniform) {
-        // Cubic bases at m−3…m in u = (x − t_m)/h, and the quadratic ones at m−2…m.
+        // Cubic bases at m−3…m in u = (x − t_m)/h and v = (t_{m+1} − x)/h (= 1 − u, but both exact
+        // differences, so bases near either end of an interval keep their relative precision), in the
+        // symmetric forms v³/6, (3u³ − 6u² + 4)/6, (3v³ − 6v² + 4)/6, u³/6; the quadratic ones at
+        // m−2…m are v²/2, (1 + 2uv)/2, u²/2.
         float h = (t[last] - t[0]) / (float)last;
         float u = clamp((value - t[m]) / h, 0.0f, 1.0f);
-        float v = 1.0f - u, u2 = u * u, u3 = u2 * u;
-        bases[0] = v * v * v * (1.0f / 6.0f);
+        float v = clamp((t[m + 1] - value) / h, 0.0f, 1.0f);
+        float u2 = u * u, u3 = u2 * u, v2 = v * v, v3 = v2 * v;
+        bases[0] = v3 * (1.0f / 6.0f);
         bases[1] = (3.0f * u3 - 6.0f * u2 + 4.0f) * (1.0f / 6.0f);
-        bases[2] = (-3.0f * u3 + 3.0f * u2 + 3.0f * u + 1.0f) * (1.0f / 6.0f);
+        bases[2] = (3.0f * v3 - 6.0f * v2 + 4.0f) * (1.0f / 6.0f);
         bases[3] = u3 * (1.0f / 6.0f);
-        lower[0] = v * v * 0.5f;
-        lower[1] = (-2.0f * u2 + 2.0f * u + 1.0f) * 0.5f;
+        lower[0] = v2 * 0.5f;
+        lower[1] = (1.0f + 2.0f * u * v) * 0.5f;
         lower[2] = u2 * 0.5f;
         lower[3] = 0.0f;
     } else

@@ -444,12 +444,13 @@ struct SplineBasisEvaluator {
         return (window(m, level: k, rows: intervals + k, from: bases, into: values), lowerStart)
     }
 
-    /// Cubic bases on uniform knots for `count` points `x[b · stride]`, in closed form: with
-    /// p = (x − t_0)/h, m = ⌊p⌋ and u = p − m, the bases at m−3…m are (1−u)³/6, (3u³ − 6u² + 4)/6,
-    /// (−3u³ + 3u² + 3u + 1)/6, u³/6, and the quadratic bases at m−2…m are (1−u)²/2, (−2u² + 2u + 1)/2,
-    /// u²/2. Writes the same tables as `evaluate` (four values and three lower values per point). A point
-    /// on a knot may land at u = 1 of the interval before: the splines are continuous with continuous
-    /// derivatives, so the sums are the same.
+    /// Cubic bases on uniform knots for `count` points `x[b · stride]`, in closed form. With m the interval
+    /// (index arithmetic, corrected against the knots so points on a knot follow the half-open rule),
+    /// u = (x − t_m)/h and v = (t_{m+1} − x)/h (= 1 − u, but both exact differences, so bases near either
+    /// end of an interval keep their relative precision), the bases at m−3…m are v³/6,
+    /// (3u³ − 6u² + 4)/6, (3v³ − 6v² + 4)/6, u³/6, and the quadratic bases at m−2…m are v²/2,
+    /// (1 + 2uv)/2, u²/2. Writes the same tables as `evaluate` (four values and three lower values per
+    /// point).
     func uniformCubic(_ x: UnsafePointer<Float>, stride: Int, count: Int, knots t: UnsafePointer<Float>, starts: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, lowerStarts: UnsafeMutablePointer<Int32>?, lowerValues: UnsafeMutablePointer<Float>?) {
         let last = knotCount - 1
         let first = t[0], end = t[last]
@@ -462,21 +463,22 @@ struct SplineBasisEvaluator {
                 lowerStarts?[b] = -1
                 continue
             }
-            let position = (value - first) * inverse
-            let m = min(Int(position), last - 1)
-            let u = min(max(position - Float(m), 0), 1)
-            let v = 1 - u, u2 = u * u, u3 = u2 * u
+            var m = min(Int((value - first) * inverse), last - 1)
+            while m > 0 && value < t[m] { m -= 1 }
+            while m < last - 1 && value >= t[m + 1] { m += 1 }
+            let u = min((value - t[m]) * inverse, 1), v = min((t[m + 1] - value) * inverse, 1)
+            let u2 = u * u, u3 = u2 * u, v2 = v * v, v3 = v2 * v
             let out = values + b &* 4
             if m >= 3 && m <= intervals + 2 {
                 starts[b] = Int32(m - 3)
-                out[0] = v * v * v * (1.0 / 6)
+                out[0] = v3 * (1.0 / 6)
                 out[1] = (3 * u3 - 6 * u2 + 4) * (1.0 / 6)
-                out[2] = (-3 * u3 + 3 * u2 + 3 * u + 1) * (1.0 / 6)
+                out[2] = (3 * v3 - 6 * v2 + 4) * (1.0 / 6)
                 out[3] = u3 * (1.0 / 6)
             } else {
-                bases[0] = v * v * v * (1.0 / 6)
+                bases[0] = v3 * (1.0 / 6)
                 bases[1] = (3 * u3 - 6 * u2 + 4) * (1.0 / 6)
-                bases[2] = (-3 * u3 + 3 * u2 + 3 * u + 1) * (1.0 / 6)
+                bases[2] = (3 * v3 - 6 * v2 + 4) * (1.0 / 6)
                 bases[3] = u3 * (1.0 / 6)
                 starts[b] = Int32(window(m, level: 3, rows: intervals + 3, from: bases, into: out))
             }
@@ -484,12 +486,12 @@ struct SplineBasisEvaluator {
             let lowerOut = lowerValues + b &* 3
             if m >= 2 && m <= intervals + 3 {
                 lowerStarts[b] = Int32(m - 2)
-                lowerOut[0] = v * v * 0.5
-                lowerOut[1] = (-2 * u2 + 2 * u + 1) * 0.5
+                lowerOut[0] = v2 * 0.5
+                lowerOut[1] = (1 + 2 * u * v) * 0.5
                 lowerOut[2] = u2 * 0.5
             } else {
-                lower[0] = v * v * 0.5
-                lower[1] = (-2 * u2 + 2 * u + 1) * 0.5
+                lower[0] = v2 * 0.5
+                lower[1] = (1 + 2 * u * v) * 0.5
                 lower[2] = u2 * 0.5
                 lowerStarts[b] = Int32(window(m, level: 2, rows: intervals + 4, from: lower, into: lowerOut))
             }
