@@ -14,7 +14,8 @@ import Foundation
 //    sits together in L1, instead of 1 KiB apart (a power-of-two stride that maps every row to the same
 //    few cache sets); the sums over the batch read dy in the same tiles.
 // Sums over the batch (the coefficient and scale gradients) run in a fixed order: per input (one thread
-// each), samples grouped by their window of bases in sample order, then the SiLU row in sample order.
+// each), samples grouped by their window of bases, in sample order within a group; the SiLU row over
+// all samples in sample order.
 
 extension CPUBackend {
     public func splineForward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, into y: DeviceBuffer, shape: SplineShape) {
@@ -42,76 +43,13 @@ extension CPUBackend {
         let width = order + 1
         let inputBlock = max(1, 24_576 / (rowsPerInput * 32 * 4))
         Parallel.forRanges(batch, grain: max(1, 4096 / max(inputs * outputs / 64, 1))) { range in
-            for blockStart in stride(from: 0, to: inputs, by: inputBlock) {
-                let blockEnd = min(inputs, blockStart + inputBlock)
-                var column = 0
-                while column < outputs {
-                    let tile = CPUSpline.tileWidth(at: column, outputs: outputs)
-                    let tileRows = w + inputs &* rowsPerInput &* column
-                    for b in range {
-                        let target = out + (b &* outputs &+ column)
-                        switch tile {
-                        case 32:
-                            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                            if blockStart > 0 { (a0, a1, a2, a3) = (Lanes.load(target, 0), Lanes.load(target, 8), Lanes.load(target, 16), Lanes.load(target, 24)) }
-                            for i in blockStart..<blockEnd {
-                                let index = i &* batch &+ b
-                                let inputRows = tileRows + i &* rowsPerInput &* 32
-                                var c = SIMD8<Float>(repeating: silu[index])
-                                var line = inputRows + rows &* 32
-                                a0 += c * Lanes.load(line, 0)
-                                a1 += c * Lanes.load(line, 8)
-                                a2 += c * Lanes.load(line, 16)
-                                a3 += c * Lanes.load(line, 24)
-                                let start = Int(starts[index])
-                                if start < 0 { continue }
-                                let weight = values + index &* width
-                                line = inputRows + start &* 32
-                                for r in 0..<width {
-                                    c = SIMD8<Float>(repeating: weight[r])
-                                    a0 += c * Lanes.load(line, 0)
-                                    a1 += c * Lanes.load(line, 8)
-                                    a2 += c * Lanes.load(line, 16)
-                                    a3 += c * Lanes.load(line, 24)
-                                    line += 32
-                                }
-                            }
-                            Lanes.store(a0, target, 0)
-                            Lanes.store(a1, target, 8)
-                            Lanes.store(a2, target, 16)
-                            Lanes.store(a3, target, 24)
-                        case 8:
-                            var a0 = blockStart > 0 ? Lanes.load(target, 0) : SIMD8<Float>()
-                            for i in blockStart..<blockEnd {
-                                let index = i &* batch &+ b
-                                let inputRows = tileRows + i &* rowsPerInput &* 8
-                                a0 += SIMD8<Float>(repeating: silu[index]) * Lanes.load(inputRows + rows &* 8, 0)
-                                let start = Int(starts[index])
-                                if start < 0 { continue }
-                                let weight = values + index &* width
-                                var line = inputRows + start &* 8
-                                for r in 0..<width {
-                                    a0 += SIMD8<Float>(repeating: weight[r]) * Lanes.load(line, 0)
-                                    line += 8
-                                }
-                            }
-                            Lanes.store(a0, target, 0)
-                        default:
-                            var a0: Float = blockStart > 0 ? target[0] : 0
-                            for i in blockStart..<blockEnd {
-                                let index = i &* batch &+ b
-                                let inputRows = tileRows + i &* rowsPerInput
-                                a0 += silu[index] * inputRows[rows]
-                                let start = Int(starts[index])
-                                if start < 0 { continue }
-                                let weight = values + index &* width
-                                for r in 0..<width { a0 += weight[r] * inputRows[start &+ r] }
-                            }
-                            target[0] = a0
-                        }
-                    }
-                    column += tile
-                }
+            // A literal width lets the compiler unroll the loop over the k + 1 rows.
+            switch width {
+            case 2: CPUSpline.forwardRange(range, width: 2, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
+            case 3: CPUSpline.forwardRange(range, width: 3, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
+            case 4: CPUSpline.forwardRange(range, width: 4, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
+            case 5: CPUSpline.forwardRange(range, width: 5, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
+            default: CPUSpline.forwardRange(range, width: width, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
             }
         }
     }
@@ -529,6 +467,84 @@ enum CPUSpline {
         let narrow = wide + (outputs - wide) / 8 * 8
         if column < narrow { return (wide + (column - wide) / 8 * 8, 8) }
         return (column, 1)
+    }
+
+    /// The forward for the samples in `range`: y[b, :] = Σ_i silu(x[b, i]) · row G+k of input i + Σ_r values_r ·
+    /// row start + r, for a block of inputs and one tile of outputs at a time (see `forwardRows`).
+    @inline(__always)
+    static func forwardRange(_ range: Range<Int>, width: Int, rows: Int, inputBlock: Int, batch: Int, inputs: Int, outputs: Int, weights w: UnsafeMutablePointer<Float>, starts: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, silu: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let rowsPerInput = rows + 1
+        for blockStart in stride(from: 0, to: inputs, by: inputBlock) {
+            let blockEnd = min(inputs, blockStart + inputBlock)
+            var column = 0
+            while column < outputs {
+                let tile = CPUSpline.tileWidth(at: column, outputs: outputs)
+                let tileRows = w + inputs &* rowsPerInput &* column
+                for b in range {
+                    let target = out + (b &* outputs &+ column)
+                    switch tile {
+                    case 32:
+                        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                        if blockStart > 0 { (a0, a1, a2, a3) = (Lanes.load(target, 0), Lanes.load(target, 8), Lanes.load(target, 16), Lanes.load(target, 24)) }
+                        for i in blockStart..<blockEnd {
+                            let index = i &* batch &+ b
+                            let inputRows = tileRows + i &* rowsPerInput &* 32
+                            var c = SIMD8<Float>(repeating: silu[index])
+                            var line = inputRows + rows &* 32
+                            a0 += c * Lanes.load(line, 0)
+                            a1 += c * Lanes.load(line, 8)
+                            a2 += c * Lanes.load(line, 16)
+                            a3 += c * Lanes.load(line, 24)
+                            let start = Int(starts[index])
+                            if start < 0 { continue }
+                            let weight = values + index &* width
+                            line = inputRows + start &* 32
+                            for r in 0..<width {
+                                c = SIMD8<Float>(repeating: weight[r])
+                                a0 += c * Lanes.load(line, 0)
+                                a1 += c * Lanes.load(line, 8)
+                                a2 += c * Lanes.load(line, 16)
+                                a3 += c * Lanes.load(line, 24)
+                                line += 32
+                            }
+                        }
+                        Lanes.store(a0, target, 0)
+                        Lanes.store(a1, target, 8)
+                        Lanes.store(a2, target, 16)
+                        Lanes.store(a3, target, 24)
+                    case 8:
+                        var a0 = blockStart > 0 ? Lanes.load(target, 0) : SIMD8<Float>()
+                        for i in blockStart..<blockEnd {
+                            let index = i &* batch &+ b
+                            let inputRows = tileRows + i &* rowsPerInput &* 8
+                            a0 += SIMD8<Float>(repeating: silu[index]) * Lanes.load(inputRows + rows &* 8, 0)
+                            let start = Int(starts[index])
+                            if start < 0 { continue }
+                            let weight = values + index &* width
+                            var line = inputRows + start &* 8
+                            for r in 0..<width {
+                                a0 += SIMD8<Float>(repeating: weight[r]) * Lanes.load(line, 0)
+                                line += 8
+                            }
+                        }
+                        Lanes.store(a0, target, 0)
+                    default:
+                        var a0: Float = blockStart > 0 ? target[0] : 0
+                        for i in blockStart..<blockEnd {
+                            let index = i &* batch &+ b
+                            let inputRows = tileRows + i &* rowsPerInput
+                            a0 += silu[index] * inputRows[rows]
+                            let start = Int(starts[index])
+                            if start < 0 { continue }
+                            let weight = values + index &* width
+                            for r in 0..<width { a0 += weight[r] * inputRows[start &+ r] }
+                        }
+                        target[0] = a0
+                    }
+                }
+                column += tile
+            }
+        }
     }
 
     /// The forward's rows in column tiles: for input i, rows n < G+k hold scaleSpline[i, j] · c[i, j, n] and

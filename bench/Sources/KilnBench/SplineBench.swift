@@ -21,6 +21,7 @@ struct SplineBench: ParsableCommand {
     @Option(help: "Spline order k (1...5).") var order = 3
     @Flag(help: "Use non-uniform knots (the general path) instead of pykan's uniform initial grid.") var nonUniform = false
     @Option(help: "Comma-separated device ids (default: cpu and every OpenCL device).") var devices: String?
+    @Option(help: "At least this many timed runs per case (with --seconds 0: exactly this many, after two warm-up runs).") var runs = 7
     @Flag(help: "First check that no scratch of batch × in × (G+k) floats is allocated: peak resident memory during one large-G call on each device.") var memoryCheck = false
 
     func run() throws {
@@ -39,7 +40,7 @@ struct SplineBench: ParsableCommand {
             for device in deviceList {
                 let backend = try Devices.makeBackend(for: device)
                 let layer = try Layer(backend: backend, batch: batch, inputs: inputs, outputs: outputs, intervals: grid, order: order, uniform: !nonUniform)
-                let (both, forward) = try Measure.pairedMedians(budgetSeconds: max(common.seconds, 1), minimumRuns: 7, {
+                let (both, forward) = try Measure.pairedMedians(budgetSeconds: common.seconds, minimumRuns: runs, {
                     layer.forward()
                     layer.backward()
                     try backend.synchronize()
