@@ -65,11 +65,17 @@
 #ifndef ROWS
 #define ROWS 1
 #endif
+#if ROWS < 1
+#error "ROWS must be at least 1"
+#endif
 #ifndef TILE
 #define TILE 32
 #endif
 #ifndef PARTS
 #define PARTS 1
+#endif
+#if PARTS < 1
+#error "PARTS must be at least 1"
 #endif
 #if TILE % VW != 0
 #error "TILE must be a multiple of VW"

@@ -123,6 +123,30 @@ struct SplineTests {
         }
     }
 
+    // spline.cl is built on first use: a build that fails (here TILE 12 is not a multiple of VW 8, which
+    // the kernel file rejects with #error) is recorded and reported by the next synchronize, naming the
+    // file, and the backend keeps working afterwards.
+    @Test("a failed build of spline.cl is a reported error, not a crash", arguments: BackendCase.openCL)
+    func buildFailureIsReported(_ backendCase: BackendCase) throws {
+        let description = try #require(Devices.all().first { $0.id == backendCase.deviceID })
+        var tuning = OpenCLTuning.defaults(for: description)
+        tuning.spline = SplineTuning(vectorWidth: 8, rowsPerItem: 1, tile: 12, parts: 1, forwardGroup: [1, 1], inputGradientGroup: [1, 1], batchSumGroup: [1, 1])
+        let backend = try OpenCLBackend(deviceID: backendCase.deviceID, tuning: tuning)
+        var random = TestRandom()
+        let c = Case(batch: 3, inputs: 2, outputs: 5, intervals: 3, order: 3, uniform: true)
+        let buffers = Problem(c, random: &random).upload(to: backend)
+        let y = backend.poisoned(c.batch * c.outputs)
+        backend.splineForward(buffers.x, knots: buffers.knots, coefficients: buffers.coefficients, scaleBase: buffers.scaleBase, scaleSpline: buffers.scaleSpline, into: y, shape: c.shape)
+        do {
+            try backend.synchronize()
+            Issue.record("a spline.cl that does not build should be reported")
+        } catch {
+            #expect(error.description.contains("spline.cl"), "\(error)")
+        }
+        backend.fill(y, offset: 0, count: c.batch * c.outputs, value: 2)
+        #expect(try backend.download(y).allSatisfy { $0 == 2 })
+    }
+
     // Gradients of L = Σ y ⊙ R against central finite differences of the float64 layer (step 1e-6):
     // relative error below 1e-4. Points avoid the knots, where the derivative of a linear spline jumps.
     @Test("gradients against central finite differences in float64", arguments: BackendCase.all)

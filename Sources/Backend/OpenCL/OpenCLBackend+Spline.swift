@@ -18,9 +18,9 @@ public struct SplineTuning: Sendable, Equatable {
     public var inputGradientGroup: [Int]
     public var batchSumGroup: [Int]
 
+    /// `spline.cl` checks the values when it is built (VW in {1, 4, 8}, TILE a multiple of VW): a
+    /// combination it rejects is a build error, recorded by the backend like any other.
     public init(vectorWidth: Int, rowsPerItem: Int, tile: Int, parts: Int, forwardGroup: [Int], inputGradientGroup: [Int], batchSumGroup: [Int]) {
-        precondition([1, 4, 8].contains(vectorWidth) && rowsPerItem >= 1 && tile % vectorWidth == 0 && parts >= 1,
-                      "SplineTuning: VW \(vectorWidth), ROWS \(rowsPerItem), TILE \(tile), PARTS \(parts) are not valid")
         self.vectorWidth = vectorWidth
         self.rowsPerItem = rowsPerItem
         self.tile = tile
