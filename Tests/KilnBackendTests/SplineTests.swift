@@ -97,6 +97,56 @@ struct SplineTests {
         }
     }
 
+    // The other launch shapes of spline.cl on every OpenCL device (PoCL included): the GPU one (VW 1,
+    // TILE 32) and float4 with three samples per work-item and three partial sums. Same bounds: 1e-5 forward, 1e-4 gradients.
+    @Test("spline.cl's GPU and float4 launch shapes against the float64 layer", arguments: BackendCase.openCL)
+    func otherLaunchShapes(_ backendCase: BackendCase) throws {
+        let description = try #require(Devices.all().first { $0.id == backendCase.deviceID })
+        let shapes = [SplineTuning.gpuDevice, SplineTuning(vectorWidth: 4, rowsPerItem: 3, tile: 12, parts: 3, forwardGroup: [2, 3], inputGradientGroup: [4, 2], batchSumGroup: [2, 2])]
+        var random = TestRandom()
+        for spline in shapes {
+            var tuning = OpenCLTuning.defaults(for: description)
+            tuning.spline = spline
+            let backend = try OpenCLBackend(deviceID: backendCase.deviceID, tuning: tuning)
+            for c in Self.cases where c.order == 3 || c.order == 2 || c.intervals == 1 {
+                let problem = Problem(c, random: &random)
+                let dy = random.floats(c.batch * c.outputs)
+                let results = try Self.run(c, problem, dy: dy, on: backend)
+                let expected = problem.layer.backward(dy.map(Double.init))
+                let label = "\(c) on \(backendCase) with \(spline), seed \(random.seed)"
+                #expect(relativeError(results[0], problem.layer.forward()) < 1e-5, "forward: \(label)")
+                #expect(relativeError(results[1], expected.x) < 1e-4, "input gradient: \(label)")
+                #expect(relativeError(results[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
+                #expect(relativeError(results[3], expected.scaleBase) < 1e-4, "scaleBase gradient: \(label)")
+                #expect(relativeError(results[4], expected.scaleSpline) < 1e-4, "scaleSpline gradient: \(label)")
+            }
+        }
+    }
+
+    // spline.cl is built on first use: a build that fails (here TILE 12 is not a multiple of VW 8, which
+    // the kernel file rejects with #error) is recorded and reported by the next synchronize, naming the
+    // file, and the backend keeps working afterwards.
+    @Test("a failed build of spline.cl is a reported error, not a crash", arguments: BackendCase.openCL)
+    func buildFailureIsReported(_ backendCase: BackendCase) throws {
+        let description = try #require(Devices.all().first { $0.id == backendCase.deviceID })
+        var tuning = OpenCLTuning.defaults(for: description)
+        tuning.spline = SplineTuning(vectorWidth: 8, rowsPerItem: 1, tile: 12, parts: 1, forwardGroup: [1, 1], inputGradientGroup: [1, 1], batchSumGroup: [1, 1])
+        let backend = try OpenCLBackend(deviceID: backendCase.deviceID, tuning: tuning)
+        var random = TestRandom()
+        let c = Case(batch: 3, inputs: 2, outputs: 5, intervals: 3, order: 3, uniform: true)
+        let buffers = Problem(c, random: &random).upload(to: backend)
+        let y = backend.poisoned(c.batch * c.outputs)
+        backend.splineForward(buffers.x, knots: buffers.knots, coefficients: buffers.coefficients, scaleBase: buffers.scaleBase, scaleSpline: buffers.scaleSpline, into: y, shape: c.shape)
+        do {
+            try backend.synchronize()
+            Issue.record("a spline.cl that does not build should be reported")
+        } catch {
+            #expect(error.description.contains("spline.cl"), "\(error)")
+        }
+        backend.fill(y, offset: 0, count: c.batch * c.outputs, value: 2)
+        #expect(try backend.download(y).allSatisfy { $0 == 2 })
+    }
+
     // Gradients of L = Σ y ⊙ R against central finite differences of the float64 layer (step 1e-6):
     // relative error below 1e-4. Points avoid the knots, where the derivative of a linear spline jumps.
     @Test("gradients against central finite differences in float64", arguments: BackendCase.all)

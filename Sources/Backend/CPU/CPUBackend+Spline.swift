@@ -3,14 +3,19 @@ import Foundation
 // KAN spline layers on the CPU (see `Backend.splineForward` for the math).
 //
 // Only k + 1 bases are non-zero at any x, so nothing of size batch × in × (G+k) is ever built. Each call:
-// 1. evaluates, once per (b, i), the k + 1 non-zero order-k bases (and, for the backward, the k non-zero
-//    order-(k−1) bases of the derivative), windowed so they index coefficient rows that exist
-//    (`SplineBasisEvaluator`), into tables of batch × in × (k+1) floats;
-// 2. moves the coefficients into an [in, row, out] layout with outputs contiguous, so the work per (b, i)
-//    is k + 1 scaled rows of `out` floats added together: SIMD8 over outputs;
-// 3. leaves the SiLU branch (a dense product) to OpenBLAS.
-// Sums over the batch (the coefficient and scale gradients) run over samples in a fixed order: per input
-// (one thread each), samples sorted by grid interval, then by index.
+// 1. evaluates, once per (b, i), silu(x) and the k + 1 non-zero order-k bases (for the backward also
+//    silu′(x) and the k non-zero order-(k−1) bases of the derivative), windowed so they index coefficient
+//    rows that exist (`SplineTable`), into tables of in × batch × (k+1) floats;
+// 2. lays the scaled coefficients out as rows of outputs, followed by one more row per input holding
+//    scaleBase[i, :], so the work per (b, i) is k + 2 rows of outputs scaled and added: SIMD8 over
+//    outputs. The SiLU branch is that extra row: no BLAS call, whose worker threads would keep spinning
+//    on the cores these loops run on.
+// 3. The forward stores its rows in column tiles ([tile][in][row][32 outputs]) so a block of inputs' rows
+//    sits together in L1, instead of 1 KiB apart (a power-of-two stride that maps every row to the same
+//    few cache sets); the sums over the batch read dy in the same tiles.
+// Sums over the batch (the coefficient and scale gradients) run in a fixed order: per input (one thread
+// each), samples grouped by their window of bases, in sample order within a group; the SiLU row over
+// all samples in sample order.
 
 extension CPUBackend {
     public func splineForward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, into y: DeviceBuffer, shape: SplineShape) {
@@ -22,84 +27,29 @@ extension CPUBackend {
             return
         }
         let (batch, inputs, outputs, order) = (shape.batch, shape.inputs, shape.outputs, shape.order)
-        let rows = shape.coefficientCount
+        let rows = shape.coefficientCount, rowsPerInput = rows + 1
 
-        // w[i, n, j] = scaleSpline[i, j] · c[i, j, n].
-        let weights = allocate(inputs * rows * outputs)
+        // Rows 0..<G+k of input i: scaleSpline[i, j] · c[i, j, n]; row G+k: scaleBase[i, j]; in column tiles.
+        let weights = allocate(inputs * rowsPerInput * outputs)
         let table = SplineTable(backend: self, shape: shape, derivatives: false)
         guard ready(weights), table.isReady else { return }
-        CPUSpline.scaledRows(coefficients: floats(coefficients), scaleSpline: floats(scaleSpline), into: floats(weights), shape: shape)
+        CPUSpline.forwardRows(coefficients: floats(coefficients), scaleSpline: floats(scaleSpline), scaleBase: floats(scaleBase), into: floats(weights), shape: shape)
         table.fill(x: floats(x), knots: floats(knots))
 
-        // The SiLU branch: y = silu(x) · scaleBase, [batch, in] × [in, out].
-        gemm(GemmProblem(m: batch, n: outputs, k: inputs), a: table.silu, b: scaleBase, c: y)
-
-        // The spline branch, added in blocks of inputs × 32 outputs small enough to stay in L1 while a
-        // thread's rows of the batch stream past. Threads own disjoint rows of y.
+        // For a block of inputs and one tile of outputs at a time: the block's rows (at most 24 KiB) stay in
+        // L1 while the thread's samples pass. Threads own disjoint rows of y.
         nonisolated(unsafe) let out = floats(y), w = floats(weights)
-        nonisolated(unsafe) let starts = integers(table.starts), values = floats(table.values)
+        nonisolated(unsafe) let starts = integers(table.starts), values = floats(table.values), silu = floats(table.silu)
         let width = order + 1
-        let inputBlock = max(1, 24_576 / (rows * 32 * 4))
+        let inputBlock = max(1, 24_576 / (rowsPerInput * 32 * 4))
         Parallel.forRanges(batch, grain: max(1, 4096 / max(inputs * outputs / 64, 1))) { range in
-            for blockStart in stride(from: 0, to: inputs, by: inputBlock) {
-                let blockEnd = min(inputs, blockStart + inputBlock)
-                var column = 0
-                while column < outputs {
-                    let tile = outputs - column >= 32 ? 32 : (outputs - column >= 8 ? 8 : 1)
-                    for b in range {
-                        let target = out + (b &* outputs &+ column)
-                        let rowBase = b &* inputs
-                        switch tile {
-                        case 32:
-                            var a0 = Lanes.load(target, 0), a1 = Lanes.load(target, 8), a2 = Lanes.load(target, 16), a3 = Lanes.load(target, 24)
-                            for i in blockStart..<blockEnd {
-                                let start = Int(starts[rowBase &+ i])
-                                if start < 0 { continue }
-                                let weight = values + (rowBase &+ i) &* width
-                                var line = w + ((i &* rows &+ start) &* outputs &+ column)
-                                for r in 0..<width {
-                                    let c = SIMD8<Float>(repeating: weight[r])
-                                    a0 += c * Lanes.load(line, 0)
-                                    a1 += c * Lanes.load(line, 8)
-                                    a2 += c * Lanes.load(line, 16)
-                                    a3 += c * Lanes.load(line, 24)
-                                    line += outputs
-                                }
-                            }
-                            Lanes.store(a0, target, 0)
-                            Lanes.store(a1, target, 8)
-                            Lanes.store(a2, target, 16)
-                            Lanes.store(a3, target, 24)
-                        case 8:
-                            var a0 = Lanes.load(target, 0)
-                            for i in blockStart..<blockEnd {
-                                let start = Int(starts[rowBase &+ i])
-                                if start < 0 { continue }
-                                let weight = values + (rowBase &+ i) &* width
-                                var line = w + ((i &* rows &+ start) &* outputs &+ column)
-                                for r in 0..<width {
-                                    a0 += SIMD8<Float>(repeating: weight[r]) * Lanes.load(line, 0)
-                                    line += outputs
-                                }
-                            }
-                            Lanes.store(a0, target, 0)
-                        default:
-                            var a0 = target[0]
-                            for i in blockStart..<blockEnd {
-                                let start = Int(starts[rowBase &+ i])
-                                if start < 0 { continue }
-                                let weight = values + (rowBase &+ i) &* width
-                                var line = w + ((i &* rows &+ start) &* outputs &+ column)
-                                for r in 0..<width {
-                                    a0 += weight[r] * line[0]
-                                    line += outputs
-                                }
-                            }
-                            target[0] = a0
-                        }
-                    }
-                    column += tile
-                }
+            // A literal width lets the compiler unroll the loop over the k + 1 rows.
+            switch width {
+            case 2: CPUSpline.forwardRange(range, width: 2, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
+            case 3: CPUSpline.forwardRange(range, width: 3, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
+            case 4: CPUSpline.forwardRange(range, width: 4, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
+            case 5: CPUSpline.forwardRange(range, width: 5, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
+            default: CPUSpline.forwardRange(range, width: width, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
             }
         }
     }
@@ -124,126 +74,145 @@ extension CPUBackend {
             if let scaleSplineGradient { fill(scaleSplineGradient, offset: 0, count: inputs * outputs, value: 0) }
             return
         }
+        guard !outputsToWrite.isEmpty else { return }
         let table = SplineTable(backend: self, shape: shape, derivatives: inputGradient != nil)
         guard table.isReady else { return }
         table.fill(x: floats(x), knots: floats(knots))
-
-        if let scaleBaseGradient {
-            // Σ_b silu(x[b, i]) · dy[b, j] = silu(x)ᵀ · dy, summed by OpenBLAS in its fixed blocking order.
-            gemm(GemmProblem(m: inputs, n: outputs, k: batch, transposeA: true), a: table.silu, b: dy, c: scaleBaseGradient)
-        }
         if let inputGradient {
             inputGradientPass(table: table, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline, dy: dy, into: inputGradient, shape: shape)
         }
-        if coefficientGradient != nil || scaleSplineGradient != nil {
-            coefficientGradientPass(table: table, coefficients: coefficients, scaleSpline: scaleSpline, dy: dy, coefficientGradient: coefficientGradient, scaleSplineGradient: scaleSplineGradient, shape: shape)
+        if coefficientGradient != nil || scaleSplineGradient != nil || scaleBaseGradient != nil {
+            batchSumPass(table: table, coefficients: coefficients, scaleSpline: scaleSpline, dy: dy, coefficientGradient: coefficientGradient,
+                         scaleBaseGradient: scaleBaseGradient, scaleSplineGradient: scaleSplineGradient, shape: shape)
         }
     }
 
-    /// dx[b, i] = silu′(x) · (dy · scaleBaseᵀ)[b, i] + Σ_j dy[b, j] · Σ_r D_r(x[b, i]) · v[i, s + r, j], where
-    /// `v` are the coefficients of the spline's derivative (an order-(k−1) spline) and `D_r` its k bases.
+    /// dx[b, i] = silu′(x) · Σ_j dy[b, j] · scaleBase[i, j] + Σ_r D_r(x) · Σ_j dy[b, j] · v[i, s + r, j]: dot
+    /// products of dy's row with k + 1 rows per input, where `v` are the coefficients of the derivative of
+    /// the scaled spline (an order-(k−1) spline, G + k + 1 rows) and `D_r` its k non-zero bases; the last
+    /// row of each input is scaleBase[i, :].
     private func inputGradientPass(table: SplineTable, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, dy: DeviceBuffer, into dx: DeviceBuffer, shape: SplineShape) {
         let (batch, inputs, outputs, order) = (shape.batch, shape.inputs, shape.outputs, shape.order)
-        let derivativeRows = shape.coefficientCount + 1
-        let derivativeWeights = allocate(inputs * derivativeRows * outputs)
+        let rowsPerInput = shape.coefficientCount + 2, baseRow = shape.coefficientCount + 1
+        let derivativeWeights = allocate(inputs * rowsPerInput * outputs)
         guard ready(derivativeWeights) else { return }
-        CPUSpline.derivativeRows(coefficients: floats(coefficients), scaleSpline: floats(scaleSpline), knots: floats(knots), into: floats(derivativeWeights), shape: shape)
-        gemm(GemmProblem(m: batch, n: inputs, k: outputs, transposeB: true), a: dy, b: scaleBase, c: dx)
+        CPUSpline.derivativeRows(coefficients: floats(coefficients), scaleSpline: floats(scaleSpline), scaleBase: floats(scaleBase), knots: floats(knots), into: floats(derivativeWeights), shape: shape)
 
-        // Threads own disjoint rows of dx. A block of inputs' derivative rows stays in L2 while the
-        // thread's samples pass; each sample's dy row stays in L1 across the block.
+        // Threads own disjoint rows of dx. A block of inputs' rows stays in L2 while the thread's samples
+        // pass; each sample's dy row stays in L1 across the block. Up to four rows share each load of dy.
         nonisolated(unsafe) let gradient = floats(dx), upstream = floats(dy), v = floats(derivativeWeights)
         nonisolated(unsafe) let starts = integers(table.lowerStarts!), values = floats(table.lowerValues!), siluGradient = floats(table.siluGradient!)
-        let inputBlock = max(1, 196_608 / (derivativeRows * outputs * 4))
+        let inputBlock = max(1, 196_608 / (rowsPerInput * outputs * 4))
         Parallel.forRanges(batch, grain: max(1, 4096 / max(inputs * outputs / 64, 1))) { range in
             for blockStart in stride(from: 0, to: inputs, by: inputBlock) {
                 let blockEnd = min(inputs, blockStart + inputBlock)
                 for b in range {
                     let dyRow = upstream + b &* outputs
                     for i in blockStart..<blockEnd {
-                        let index = b &* inputs &+ i
-                        var total = gradient[index] * siluGradient[index]
+                        let index = i &* batch &+ b
+                        let inputRows = v + i &* rowsPerInput &* outputs
+                        let base = inputRows + baseRow &* outputs
                         let start = Int(starts[index])
-                        if start >= 0 {
-                            let weight = values + index &* order
-                            let first = v + (i &* derivativeRows &+ start) &* outputs
-                            var r = 0
-                            while r < order {
-                                // Up to three rows share each load of dy.
-                                let count = min(3, order - r)
-                                let dots = CPUSpline.dots(dyRow, first + r &* outputs, outputs, count: count)
-                                total += weight[r] * dots[0]
-                                if count > 1 { total += weight[r + 1] * dots[1] }
-                                if count > 2 { total += weight[r + 2] * dots[2] }
-                                r += count
-                            }
+                        if start < 0 {
+                            gradient[b &* inputs &+ i] = siluGradient[index] * CPUSpline.dots(dyRow, base, base, base, base, outputs, count: 1)[0]
+                            continue
                         }
-                        gradient[index] = total
+                        let weight = values + index &* order
+                        let first = inputRows + start &* outputs
+                        // The SiLU row and the first three derivative rows, then four at a time.
+                        let head = min(order, 3)
+                        var dots = CPUSpline.dots(dyRow, base, first, first + (head > 1 ? outputs : 0), first + (head > 2 ? 2 &* outputs : 0), outputs, count: head + 1)
+                        var total = siluGradient[index] * dots[0] + weight[0] * dots[1]
+                        if head > 1 { total += weight[1] * dots[2] }
+                        if head > 2 { total += weight[2] * dots[3] }
+                        var r = head
+                        while r < order {
+                            let count = min(4, order - r)
+                            let line = first + r &* outputs
+                            dots = CPUSpline.dots(dyRow, line, line + (count > 1 ? outputs : 0), line + (count > 2 ? 2 &* outputs : 0), line + (count > 3 ? 3 &* outputs : 0), outputs, count: count)
+                            for q in 0..<count { total += weight[r + q] * dots[q] }
+                            r += count
+                        }
+                        gradient[b &* inputs &+ i] = total
                     }
                 }
             }
         }
     }
 
-    /// The sums over the batch. Per input i (one thread each), with S[n, j] = Σ_b B_n(x[b, i]) · dy[b, j]:
+    /// The sums over the batch, per input i (one thread each): S[n, j] = Σ_b B_n(x[b, i]) · dy[b, j] gives
     /// coefficientGradient[i, j, n] = scaleSpline[i, j] · S[n, j] and scaleSplineGradient[i, j] =
-    /// Σ_n c[i, j, n] · S[n, j]. Samples are visited grouped by their window of bases (a counting sort), so
-    /// each group's k + 1 rows of S are summed in registers; the order depends only on the data.
-    private func coefficientGradientPass(table: SplineTable, coefficients: DeviceBuffer, scaleSpline: DeviceBuffer, dy: DeviceBuffer, coefficientGradient: DeviceBuffer?, scaleSplineGradient: DeviceBuffer?, shape: SplineShape) {
+    /// Σ_n c[i, j, n] · S[n, j]; scaleBaseGradient[i, j] = Σ_b silu(x[b, i]) · dy[b, j]. For S, samples are
+    /// visited grouped by their window of bases (a counting sort that keeps sample order), so each group's
+    /// k + 1 rows of S are summed in registers; the order depends only on the data. dy is first copied into
+    /// column tiles ([tile][batch][32]) so a group's slices of a tile are 128 bytes apart, not 1 KiB.
+    private func batchSumPass(table: SplineTable, coefficients: DeviceBuffer, scaleSpline: DeviceBuffer, dy: DeviceBuffer, coefficientGradient: DeviceBuffer?, scaleBaseGradient: DeviceBuffer?, scaleSplineGradient: DeviceBuffer?, shape: SplineShape) {
         let (batch, inputs, outputs, order) = (shape.batch, shape.inputs, shape.outputs, shape.order)
         let rows = shape.coefficientCount, width = order + 1
         let windows = shape.intervals  // window starts run over 0..<G
-        nonisolated(unsafe) let upstream = floats(dy), c = floats(coefficients), scale = floats(scaleSpline)
-        nonisolated(unsafe) let starts = integers(table.starts), values = floats(table.values)
-        nonisolated(unsafe) let dc = coefficientGradient.map { floats($0) }, dScale = scaleSplineGradient.map { floats($0) }
+        let needsSplineSums = coefficientGradient != nil || scaleSplineGradient != nil
+        let tiled = allocate(batch * outputs)
+        guard ready(tiled) else { return }
+        CPUSpline.tileColumns(floats(dy), rows: batch, columns: outputs, into: floats(tiled))
+        nonisolated(unsafe) let upstream = floats(tiled), c = floats(coefficients), scale = floats(scaleSpline)
+        nonisolated(unsafe) let starts = integers(table.starts), values = floats(table.values), silu = floats(table.silu)
+        nonisolated(unsafe) let dc = coefficientGradient.map { floats($0) }, dBase = scaleBaseGradient.map { floats($0) }, dScale = scaleSplineGradient.map { floats($0) }
         Parallel.forRanges(inputs, grain: 1) { range in
-            let sums = UnsafeMutablePointer<Float>.allocate(capacity: rows * outputs)
-            let order32 = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
+            // S in rows 0..<G+k, the SiLU sums in row G+k.
+            let sums = UnsafeMutablePointer<Float>.allocate(capacity: (rows + 1) * outputs)
+            let samples = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
             let sortedValues = UnsafeMutablePointer<Float>.allocate(capacity: width * batch)
-            let groupStart = UnsafeMutablePointer<Int>.allocate(capacity: windows + 1)
+            let groupEnd = UnsafeMutablePointer<Int>.allocate(capacity: windows + 1)
             defer {
                 sums.deallocate()
-                order32.deallocate()
+                samples.deallocate()
                 sortedValues.deallocate()
-                groupStart.deallocate()
+                groupEnd.deallocate()
             }
             for i in range {
-                sums.update(repeating: 0, count: rows * outputs)
-                // Counting sort of the samples inside the grid by window start, keeping sample order.
-                groupStart.update(repeating: 0, count: windows + 1)
-                for b in 0..<batch {
-                    let start = Int(starts[b &* inputs &+ i])
-                    if start >= 0 { groupStart[start + 1] += 1 }
+                sums.update(repeating: 0, count: (rows + 1) * outputs)
+                if dBase != nil {
+                    for b in 0..<batch { samples[b] = Int32(b) }
+                    CPUSpline.accumulateGroup(samples: samples, count: batch, values: silu + i &* batch, valueStride: 0, width: 1,
+                                              tiledGradient: upstream, batch: batch, outputs: outputs, into: sums + rows &* outputs)
                 }
-                for s in 0..<windows { groupStart[s + 1] += groupStart[s] }
-                let inside = groupStart[windows]
-                for b in 0..<batch {
-                    let index = b &* inputs &+ i
-                    let start = Int(starts[index])
-                    if start < 0 { continue }
-                    let slot = groupStart[start]
-                    groupStart[start] = slot + 1
-                    order32[slot] = Int32(b)
-                    for r in 0..<width { sortedValues[r &* batch &+ slot] = values[index &* width &+ r] }
-                }
-                // groupStart[s] now holds the end of group s; group s begins where group s − 1 ends.
-                var begin = 0
-                for s in 0..<windows {
-                    let end = groupStart[s]
-                    if end > begin {
-                        CPUSpline.accumulateGroup(samples: order32 + begin, count: end - begin, values: sortedValues + begin, valueStride: batch, width: width, dy: upstream, outputs: outputs, into: sums + s &* outputs)
+                if needsSplineSums {
+                    let inputStarts = starts + i &* batch, inputValues = values + i &* batch &* width
+                    // Counting sort of the samples inside the grid by window start, keeping sample order.
+                    groupEnd.update(repeating: 0, count: windows + 1)
+                    for b in 0..<batch {
+                        let start = Int(inputStarts[b])
+                        if start >= 0 { groupEnd[start + 1] += 1 }
                     }
-                    begin = end
+                    for s in 0..<windows { groupEnd[s + 1] += groupEnd[s] }
+                    for b in 0..<batch {
+                        let start = Int(inputStarts[b])
+                        if start < 0 { continue }
+                        let slot = groupEnd[start]
+                        groupEnd[start] = slot + 1
+                        samples[slot] = Int32(b)
+                        for r in 0..<width { sortedValues[r &* batch &+ slot] = inputValues[b &* width &+ r] }
+                    }
+                    // groupEnd[s] is now the end of group s, which begins where group s − 1 ends.
+                    var begin = 0
+                    for s in 0..<windows {
+                        let end = groupEnd[s]
+                        if end > begin {
+                            CPUSpline.accumulateGroup(samples: samples + begin, count: end - begin, values: sortedValues + begin, valueStride: batch, width: width,
+                                                      tiledGradient: upstream, batch: batch, outputs: outputs, into: sums + s &* outputs)
+                        }
+                        begin = end
+                    }
                 }
-                precondition(begin == inside)
                 for j in 0..<outputs {
                     let edge = i &* outputs &+ j
-                    let coefficientRow = c + edge &* rows
+                    if let dBase { dBase[edge] = sums[rows &* outputs &+ j] }
                     if let dc {
                         let target = dc + edge &* rows
                         for n in 0..<rows { target[n] = scale[edge] * sums[n &* outputs &+ j] }
                     }
                     if let dScale {
+                        let coefficientRow = c + edge &* rows
                         var total: Float = 0
                         for n in 0..<rows { total += coefficientRow[n] * sums[n &* outputs &+ j] }
                         dScale[edge] = total
@@ -254,17 +223,18 @@ extension CPUBackend {
     }
 }
 
-/// Per-call tables of the non-zero bases at every x[b, i]: batch × in × (k+1) values, never × (G+k).
+/// Per-call tables at every x[b, i]: silu(x) and the non-zero bases, in × batch × (k+1) values at most,
+/// never × (G+k). Inputs come first so that the per-input sums over the batch read them contiguously.
 struct SplineTable {
     let shape: SplineShape
-    /// [batch, in] `Int32`: the first coefficient row of the k + 1 order-k bases (window start), −1 outside the grid.
+    /// [in, batch] `Int32`: the first coefficient row of the k + 1 order-k bases (window start), −1 outside the grid.
     let starts: DeviceBuffer
-    /// [batch, in, k+1]: their values (zero where a basis index falls outside 0..<G+k).
+    /// [in, batch, k+1]: their values (zero where a basis index falls outside 0..<G+k).
     let values: DeviceBuffer
-    /// [batch, in]: silu(x).
+    /// [in, batch]: silu(x).
     let silu: DeviceBuffer
     /// With derivatives: the window start of the k order-(k−1) bases (rows 0...G+k of the derivative's
-    /// coefficients), their values [batch, in, k], and silu′(x).
+    /// coefficients), their values [in, batch, k], and silu′(x), all [in, batch].
     let lowerStarts: DeviceBuffer?
     let lowerValues: DeviceBuffer?
     let siluGradient: DeviceBuffer?
@@ -286,37 +256,54 @@ struct SplineTable {
         backend.ready(starts, values, silu) && [lowerStarts, lowerValues, siluGradient].allSatisfy { $0.map { backend.ready($0) } ?? true }
     }
 
-    /// Evaluates the bases at every x[b, i], in parallel over rows of the batch.
+    /// Evaluates everything at every x[b, i], in parallel over inputs.
     func fill(x: UnsafeMutablePointer<Float>, knots: UnsafeMutablePointer<Float>) {
-        let (inputs, order) = (shape.inputs, shape.order)
-        // Threads write disjoint rows of every table.
+        let (batch, inputs, order) = (shape.batch, shape.inputs, shape.order)
+        // Threads write disjoint inputs' rows of every table.
         nonisolated(unsafe) let input = x, knotRows = knots
         nonisolated(unsafe) let starts = backend.integers(self.starts), values = backend.floats(self.values), silu = backend.floats(self.silu)
         nonisolated(unsafe) let lowerStarts = self.lowerStarts.map { backend.integers($0) }
         nonisolated(unsafe) let lowerValues = self.lowerValues.map { backend.floats($0) }
         nonisolated(unsafe) let siluGradient = self.siluGradient.map { backend.floats($0) }
         let shape = self.shape
-        Parallel.forRanges(shape.batch, grain: max(1, 2048 / max(inputs, 1))) { range in
+        Parallel.forRanges(inputs, grain: max(1, 2048 / max(batch, 1))) { range in
             let evaluator = SplineBasisEvaluator(shape: shape)
             defer { evaluator.release() }
-            for b in range {
-                for i in 0..<inputs {
-                    let index = b &* inputs &+ i
-                    let value = input[index]
-                    let sigmoid = CPUKernels.sigmoid(value)
-                    silu[index] = value * sigmoid
-                    if let siluGradient { siluGradient[index] = sigmoid * (1 + value * CPUKernels.sigmoid(-value)) }
-                    let (start, lowerStart) = evaluator.evaluate(value, knots: knotRows + i &* shape.knotCount, values: values + index &* (order + 1), lowerValues: lowerValues.map { $0 + index &* order })
-                    starts[index] = Int32(start)
-                    lowerStarts?[index] = Int32(lowerStart)
+            for i in range {
+                let t = knotRows + i &* shape.knotCount
+                let row = i &* batch
+                for b in 0..<batch {
+                    let value = input[b &* inputs &+ i]
+                    // σ(x) and σ(−x) from one exponential, each without cancellation.
+                    let e = Foundation.exp(-Swift.abs(value))
+                    let inverse = 1 / (1 + e)
+                    let (positive, negative) = value >= 0 ? (inverse, e * inverse) : (e * inverse, inverse)
+                    silu[row &+ b] = value * positive
+                    if let siluGradient { siluGradient[row &+ b] = positive * (1 + value * negative) }
+                }
+                if shape.uniform && order == 3 {
+                    evaluator.uniformCubic(input + i, stride: inputs, count: batch, knots: t, starts: starts + row, values: values + row &* 4,
+                                           lowerStarts: lowerStarts.map { $0 + row }, lowerValues: lowerValues.map { $0 + row &* 3 })
+                    continue
+                }
+                for b in 0..<batch {
+                    let index = row &+ b
+                    let value = input[b &* inputs &+ i]
+                    if let lowerValues {
+                        let (start, lowerStart) = evaluator.evaluate(value, knots: t, values: values + index &* (order + 1), lowerValues: lowerValues + index &* order)
+                        starts[index] = Int32(start)
+                        lowerStarts![index] = Int32(lowerStart)
+                    } else {
+                        starts[index] = Int32(evaluator.evaluate(value, knots: t, values: values + index &* (order + 1), lowerValues: nil).0)
+                    }
                 }
             }
         }
     }
 }
 
-/// The non-zero B-spline bases at one point, by the local Cox–de Boor triangle (or, for cubic splines on
-/// uniform knots, the closed form), in float32.
+/// The non-zero B-spline bases at one point, in float32: the local Cox–de Boor triangle for any order and
+/// knots, and the closed form for cubic splines on uniform knots.
 struct SplineBasisEvaluator {
     let order: Int
     let intervals: Int
@@ -363,30 +350,10 @@ struct SplineBasisEvaluator {
     /// bases (the derivative's) into it. Returns the window starts: the coefficient row of `values[0]`
     /// (in 0..<G) and of `lowerValues[0]` (in 0...G+1); entries for bases that do not exist are zero.
     /// Outside the grid both starts are −1 and nothing is written.
-    @inline(__always)
     func evaluate(_ x: Float, knots t: UnsafePointer<Float>, values: UnsafeMutablePointer<Float>, lowerValues: UnsafeMutablePointer<Float>?) -> (Int, Int) {
         guard let m = interval(x, t) else { return (-1, -1) }
         let k = order
         let bases = scratch, left = scratch + 8, right = scratch + 16
-        if uniform && k == 3 {
-            // Cubic bases at m−3…m in u = (x − t_m)/h: (1−u)³/6, (3u³ − 6u² + 4)/6, (−3u³ + 3u² + 3u + 1)/6, u³/6,
-            // and the quadratic bases at m−2…m: (1−u)²/2, (−2u² + 2u + 1)/2, u²/2.
-            let h = (t[knotCount - 1] - t[0]) / Float(knotCount - 1)
-            let u = min(max((x - t[m]) / h, 0), 1)
-            let v = 1 - u, u2 = u * u, u3 = u2 * u
-            bases[0] = v * v * v * (1.0 / 6)
-            bases[1] = (3 * u3 - 6 * u2 + 4) * (1.0 / 6)
-            bases[2] = (-3 * u3 + 3 * u2 + 3 * u + 1) * (1.0 / 6)
-            bases[3] = u3 * (1.0 / 6)
-            if let lowerValues {
-                left[0] = v * v * 0.5
-                left[1] = (-2 * u2 + 2 * u + 1) * 0.5
-                left[2] = u2 * 0.5
-                return (window(m, level: 3, rows: intervals + 3, from: bases, into: values),
-                        window(m, level: 2, rows: intervals + 4, from: left, into: lowerValues))
-            }
-            return (window(m, level: 3, rows: intervals + 3, from: bases, into: values), -1)
-        }
         // Knots beyond either end (needed only by bases that do not exist) continue the end spacing.
         @inline(__always) func knot(_ q: Int) -> Float {
             if q < 0 { return t[0] + Float(q) * (t[1] - t[0]) }
@@ -415,6 +382,60 @@ struct SplineBasisEvaluator {
         return (window(m, level: k, rows: intervals + k, from: bases, into: values), lowerStart)
     }
 
+    /// Cubic bases on uniform knots for `count` points `x[b · stride]`, in closed form. With m the interval
+    /// (index arithmetic, corrected against the knots so points on a knot follow the half-open rule),
+    /// u = (x − t_m)/h and v = (t_{m+1} − x)/h (= 1 − u, but both exact differences, so bases near either
+    /// end of an interval keep their relative precision), the bases at m−3…m are v³/6,
+    /// (3u³ − 6u² + 4)/6, (3v³ − 6v² + 4)/6, u³/6, and the quadratic bases at m−2…m are v²/2,
+    /// (1 + 2uv)/2, u²/2. Writes the same tables as `evaluate` (four values and three lower values per
+    /// point).
+    func uniformCubic(_ x: UnsafePointer<Float>, stride: Int, count: Int, knots t: UnsafePointer<Float>, starts: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, lowerStarts: UnsafeMutablePointer<Int32>?, lowerValues: UnsafeMutablePointer<Float>?) {
+        let last = knotCount - 1
+        let first = t[0], end = t[last]
+        let inverse = Float(last) / (end - first)
+        let bases = scratch, lower = scratch + 8
+        for b in 0..<count {
+            let value = x[b &* stride]
+            guard value >= first && value < end else {
+                starts[b] = -1
+                lowerStarts?[b] = -1
+                continue
+            }
+            var m = min(Int((value - first) * inverse), last - 1)
+            while m > 0 && value < t[m] { m -= 1 }
+            while m < last - 1 && value >= t[m + 1] { m += 1 }
+            let u = min((value - t[m]) * inverse, 1), v = min((t[m + 1] - value) * inverse, 1)
+            let u2 = u * u, u3 = u2 * u, v2 = v * v, v3 = v2 * v
+            let out = values + b &* 4
+            if m >= 3 && m <= intervals + 2 {
+                starts[b] = Int32(m - 3)
+                out[0] = v3 * (1.0 / 6)
+                out[1] = (3 * u3 - 6 * u2 + 4) * (1.0 / 6)
+                out[2] = (3 * v3 - 6 * v2 + 4) * (1.0 / 6)
+                out[3] = u3 * (1.0 / 6)
+            } else {
+                bases[0] = v3 * (1.0 / 6)
+                bases[1] = (3 * u3 - 6 * u2 + 4) * (1.0 / 6)
+                bases[2] = (3 * v3 - 6 * v2 + 4) * (1.0 / 6)
+                bases[3] = u3 * (1.0 / 6)
+                starts[b] = Int32(window(m, level: 3, rows: intervals + 3, from: bases, into: out))
+            }
+            guard let lowerStarts, let lowerValues else { continue }
+            let lowerOut = lowerValues + b &* 3
+            if m >= 2 && m <= intervals + 3 {
+                lowerStarts[b] = Int32(m - 2)
+                lowerOut[0] = v2 * 0.5
+                lowerOut[1] = (1 + 2 * u * v) * 0.5
+                lowerOut[2] = u2 * 0.5
+            } else {
+                lower[0] = v2 * 0.5
+                lower[1] = (1 + 2 * u * v) * 0.5
+                lower[2] = u2 * 0.5
+                lowerStarts[b] = Int32(window(m, level: 2, rows: intervals + 4, from: lower, into: lowerOut))
+            }
+        }
+    }
+
     /// Copies the `level + 1` bases B_{m−level…m, level} into a window of rows that exist (0..<rows):
     /// returns the window's first row; entries that fall outside are zero.
     @inline(__always)
@@ -432,32 +453,133 @@ struct SplineBasisEvaluator {
 
 /// The inner loops of the CPU spline kernels.
 enum CPUSpline {
-    /// w[i, n, j] = scaleSpline[i, j] · c[i, j, n]: outputs become contiguous, in parallel over inputs.
-    static func scaledRows(coefficients: UnsafeMutablePointer<Float>, scaleSpline: UnsafeMutablePointer<Float>, into weights: UnsafeMutablePointer<Float>, shape: SplineShape) {
-        let (outputs, rows) = (shape.outputs, shape.coefficientCount)
-        // Threads write disjoint inputs' blocks.
-        nonisolated(unsafe) let c = coefficients, scale = scaleSpline, w = weights
-        Parallel.forRanges(shape.inputs, grain: max(1, 16_384 / max(outputs * rows, 1))) { range in
+    /// The width of the column tile that starts at `column`: 32 while 32 outputs remain, then 8, then 1.
+    @inline(__always)
+    static func tileWidth(at column: Int, outputs: Int) -> Int {
+        outputs - column >= 32 ? 32 : (outputs - column >= 8 ? 8 : 1)
+    }
+
+    /// The tile holding `column`: its first column and width (see `tileWidth`).
+    @inline(__always)
+    static func tile(containing column: Int, outputs: Int) -> (start: Int, width: Int) {
+        let wide = outputs / 32 * 32
+        if column < wide { return (column / 32 * 32, 32) }
+        let narrow = wide + (outputs - wide) / 8 * 8
+        if column < narrow { return (wide + (column - wide) / 8 * 8, 8) }
+        return (column, 1)
+    }
+
+    /// The forward for the samples in `range`: y[b, :] = Σ_i silu(x[b, i]) · row G+k of input i + Σ_r values_r ·
+    /// row start + r, for a block of inputs and one tile of outputs at a time (see `forwardRows`).
+    @inline(__always)
+    static func forwardRange(_ range: Range<Int>, width: Int, rows: Int, inputBlock: Int, batch: Int, inputs: Int, outputs: Int, weights w: UnsafeMutablePointer<Float>, starts: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, silu: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let rowsPerInput = rows + 1
+        for blockStart in stride(from: 0, to: inputs, by: inputBlock) {
+            let blockEnd = min(inputs, blockStart + inputBlock)
+            var column = 0
+            while column < outputs {
+                let tile = CPUSpline.tileWidth(at: column, outputs: outputs)
+                let tileRows = w + inputs &* rowsPerInput &* column
+                for b in range {
+                    let target = out + (b &* outputs &+ column)
+                    switch tile {
+                    case 32:
+                        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                        if blockStart > 0 { (a0, a1, a2, a3) = (Lanes.load(target, 0), Lanes.load(target, 8), Lanes.load(target, 16), Lanes.load(target, 24)) }
+                        for i in blockStart..<blockEnd {
+                            let index = i &* batch &+ b
+                            let inputRows = tileRows + i &* rowsPerInput &* 32
+                            var c = SIMD8<Float>(repeating: silu[index])
+                            var line = inputRows + rows &* 32
+                            a0 += c * Lanes.load(line, 0)
+                            a1 += c * Lanes.load(line, 8)
+                            a2 += c * Lanes.load(line, 16)
+                            a3 += c * Lanes.load(line, 24)
+                            let start = Int(starts[index])
+                            if start < 0 { continue }
+                            let weight = values + index &* width
+                            line = inputRows + start &* 32
+                            for r in 0..<width {
+                                c = SIMD8<Float>(repeating: weight[r])
+                                a0 += c * Lanes.load(line, 0)
+                                a1 += c * Lanes.load(line, 8)
+                                a2 += c * Lanes.load(line, 16)
+                                a3 += c * Lanes.load(line, 24)
+                                line += 32
+                            }
+                        }
+                        Lanes.store(a0, target, 0)
+                        Lanes.store(a1, target, 8)
+                        Lanes.store(a2, target, 16)
+                        Lanes.store(a3, target, 24)
+                    case 8:
+                        var a0 = blockStart > 0 ? Lanes.load(target, 0) : SIMD8<Float>()
+                        for i in blockStart..<blockEnd {
+                            let index = i &* batch &+ b
+                            let inputRows = tileRows + i &* rowsPerInput &* 8
+                            a0 += SIMD8<Float>(repeating: silu[index]) * Lanes.load(inputRows + rows &* 8, 0)
+                            let start = Int(starts[index])
+                            if start < 0 { continue }
+                            let weight = values + index &* width
+                            var line = inputRows + start &* 8
+                            for r in 0..<width {
+                                a0 += SIMD8<Float>(repeating: weight[r]) * Lanes.load(line, 0)
+                                line += 8
+                            }
+                        }
+                        Lanes.store(a0, target, 0)
+                    default:
+                        var a0: Float = blockStart > 0 ? target[0] : 0
+                        for i in blockStart..<blockEnd {
+                            let index = i &* batch &+ b
+                            let inputRows = tileRows + i &* rowsPerInput
+                            a0 += silu[index] * inputRows[rows]
+                            let start = Int(starts[index])
+                            if start < 0 { continue }
+                            let weight = values + index &* width
+                            for r in 0..<width { a0 += weight[r] * inputRows[start &+ r] }
+                        }
+                        target[0] = a0
+                    }
+                }
+                column += tile
+            }
+        }
+    }
+
+    /// The forward's rows in column tiles: for input i, rows n < G+k hold scaleSpline[i, j] · c[i, j, n] and
+    /// row G+k holds scaleBase[i, j]. The tile of columns [s, s + width) starts at element
+    /// `inputs · (G+k+1) · s` and holds [in][row][width]. In parallel over inputs.
+    static func forwardRows(coefficients: UnsafeMutablePointer<Float>, scaleSpline: UnsafeMutablePointer<Float>, scaleBase: UnsafeMutablePointer<Float>, into weights: UnsafeMutablePointer<Float>, shape: SplineShape) {
+        let (inputs, outputs, rows) = (shape.inputs, shape.outputs, shape.coefficientCount)
+        let rowsPerInput = rows + 1
+        // Threads write disjoint inputs' rows.
+        nonisolated(unsafe) let c = coefficients, scale = scaleSpline, base = scaleBase, w = weights
+        Parallel.forRanges(inputs, grain: max(1, 16_384 / max(outputs * rowsPerInput, 1))) { range in
             for i in range {
-                let block = w + i &* rows &* outputs
                 for j in 0..<outputs {
+                    let (tileStart, width) = tile(containing: j, outputs: outputs)
+                    let block = w + (inputs &* rowsPerInput &* tileStart &+ i &* rowsPerInput &* width &+ (j - tileStart))
                     let edge = i &* outputs &+ j
                     let s = scale[edge], source = c + edge &* rows
-                    for n in 0..<rows { block[n &* outputs &+ j] = s * source[n] }
+                    for n in 0..<rows { block[n &* width] = s * source[n] }
+                    block[rows &* width] = base[edge]
                 }
             }
         }
     }
 
-    /// The coefficients of the derivative of edge (i, j)'s scaled spline, an order-(k−1) spline with
-    /// G + k + 1 coefficients: v[i, n, j] = k · (w_n − w_{n−1}) / (t_{n+k} − t_n) with w_{−1} = w_{G+k} = 0
-    /// and w = scaleSpline · c. Layout [in, G+k+1, out].
-    static func derivativeRows(coefficients: UnsafeMutablePointer<Float>, scaleSpline: UnsafeMutablePointer<Float>, knots: UnsafeMutablePointer<Float>, into weights: UnsafeMutablePointer<Float>, shape: SplineShape) {
+    /// The input gradient's rows, [in, G+k+2, out]: rows n ≤ G+k hold the coefficients of the derivative of
+    /// edge (i, j)'s scaled spline, an order-(k−1) spline: v[i, n, j] = k · (w_n − w_{n−1}) / (t_{n+k} − t_n)
+    /// with w = scaleSpline · c and w_{−1} = w_{G+k} = 0; row G+k+1 holds scaleBase[i, j].
+    static func derivativeRows(coefficients: UnsafeMutablePointer<Float>, scaleSpline: UnsafeMutablePointer<Float>, scaleBase: UnsafeMutablePointer<Float>, knots: UnsafeMutablePointer<Float>, into weights: UnsafeMutablePointer<Float>, shape: SplineShape) {
         let (outputs, rows, order, knotCount) = (shape.outputs, shape.coefficientCount, shape.order, shape.knotCount)
-        nonisolated(unsafe) let c = coefficients, scale = scaleSpline, t = knots, v = weights
-        Parallel.forRanges(shape.inputs, grain: max(1, 16_384 / max(outputs * rows, 1))) { range in
+        let rowsPerInput = rows + 2
+        // Threads write disjoint inputs' rows.
+        nonisolated(unsafe) let c = coefficients, scale = scaleSpline, base = scaleBase, t = knots, v = weights
+        Parallel.forRanges(shape.inputs, grain: max(1, 16_384 / max(outputs * rowsPerInput, 1))) { range in
             for i in range {
-                let block = v + i &* (rows + 1) &* outputs
+                let block = v + i &* rowsPerInput &* outputs
                 let knotRow = t + i &* knotCount
                 for j in 0..<outputs {
                     let edge = i &* outputs &+ j
@@ -468,41 +590,74 @@ enum CPUSpline {
                         block[n &* outputs &+ j] = Float(order) * (current - previous) / (knotRow[n + order] - knotRow[n])
                         previous = current
                     }
+                    block[(rows + 1) &* outputs &+ j] = base[edge]
                 }
             }
         }
     }
 
-    /// Up to three dot products of `a` with the rows `rows`, `rows + length`, `rows + 2·length` (each of
-    /// `length` floats), sharing the loads of `a`.
+    /// Copies a [rows, columns] matrix into column tiles: the tile of columns [s, s + width) starts at
+    /// element `rows · s` and holds [row][width].
+    static func tileColumns(_ source: UnsafeMutablePointer<Float>, rows: Int, columns: Int, into destination: UnsafeMutablePointer<Float>) {
+        // Threads write disjoint rows of every tile.
+        nonisolated(unsafe) let from = source, to = destination
+        Parallel.forRanges(rows, grain: max(1, 65_536 / max(columns, 1))) { range in
+            var column = 0
+            while column < columns {
+                let width = tileWidth(at: column, outputs: columns)
+                let tileBase = to + rows &* column
+                for row in range {
+                    (tileBase + row &* width).update(from: from + (row &* columns &+ column), count: width)
+                }
+                column += width
+            }
+        }
+    }
+
+    /// Dot products of `a` with up to four rows of `length` floats, sharing the loads of `a`; entries
+    /// past `count` are unspecified.
     @inline(__always)
-    static func dots(_ a: UnsafeMutablePointer<Float>, _ rows: UnsafeMutablePointer<Float>, _ length: Int, count: Int) -> SIMD3<Float> {
-        // Rows past `count` alias the first, and their sums are ignored.
-        let row0 = rows, row1 = count > 1 ? rows + length : rows, row2 = count > 2 ? rows + 2 &* length : rows
-        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>()
+    static func dots(_ a: UnsafeMutablePointer<Float>, _ row0: UnsafeMutablePointer<Float>, _ row1: UnsafeMutablePointer<Float>, _ row2: UnsafeMutablePointer<Float>, _ row3: UnsafeMutablePointer<Float>, _ length: Int, count: Int) -> SIMD4<Float> {
         var j = 0
+        if count == 1 {
+            var s0 = SIMD8<Float>()
+            while j &+ 8 <= length {
+                s0 += Lanes.load(a, j) * Lanes.load(row0, j)
+                j &+= 8
+            }
+            var result = s0.sum()
+            while j < length {
+                result += a[j] * row0[j]
+                j &+= 1
+            }
+            return SIMD4(result, 0, 0, 0)
+        }
+        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
         while j &+ 8 <= length {
             let value = Lanes.load(a, j)
             s0 += value * Lanes.load(row0, j)
             s1 += value * Lanes.load(row1, j)
             s2 += value * Lanes.load(row2, j)
+            s3 += value * Lanes.load(row3, j)
             j &+= 8
         }
-        var result = SIMD3<Float>(s0.sum(), s1.sum(), s2.sum())
+        var result = SIMD4<Float>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
         while j < length {
-            result += a[j] * SIMD3(row0[j], row1[j], row2[j])
+            result += a[j] * SIMD4(row0[j], row1[j], row2[j], row3[j])
             j &+= 1
         }
         return result
     }
 
-    /// Adds, for r in 0...k, Σ over the group's samples of value_r · dy[sample, :] into row r of `sums`
-    /// (rows `outputs` apart), visiting samples in the given order.
+    /// Adds, for r in 0..<width, Σ over the group's samples of values[r · valueStride + position] ·
+    /// dy[sample, :] into row r of `sums` (rows `outputs` apart), visiting samples in the given order; dy
+    /// is in column tiles (`tileColumns`).
     @inline(__always)
-    static func accumulateGroup(samples: UnsafeMutablePointer<Int32>, count: Int, values: UnsafeMutablePointer<Float>, valueStride: Int, width: Int, dy: UnsafeMutablePointer<Float>, outputs: Int, into sums: UnsafeMutablePointer<Float>) {
+    static func accumulateGroup(samples: UnsafeMutablePointer<Int32>, count: Int, values: UnsafeMutablePointer<Float>, valueStride: Int, width: Int, tiledGradient dy: UnsafeMutablePointer<Float>, batch: Int, outputs: Int, into sums: UnsafeMutablePointer<Float>) {
         var column = 0
         while column < outputs {
-            let tile = outputs - column >= 32 ? 32 : (outputs - column >= 8 ? 8 : 1)
+            let tile = tileWidth(at: column, outputs: outputs)
+            let tileBase = dy + batch &* column
             for r in 0..<width {
                 let weights = values + r &* valueStride
                 let target = sums + (r &* outputs &+ column)
@@ -510,7 +665,7 @@ enum CPUSpline {
                 case 32:
                     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                     for position in 0..<count {
-                        let row = dy + (Int(samples[position]) &* outputs &+ column)
+                        let row = tileBase + Int(samples[position]) &* 32
                         let c = SIMD8<Float>(repeating: weights[position])
                         a0 += c * Lanes.load(row, 0)
                         a1 += c * Lanes.load(row, 8)
@@ -524,12 +679,12 @@ enum CPUSpline {
                 case 8:
                     var a0 = SIMD8<Float>()
                     for position in 0..<count {
-                        a0 += SIMD8<Float>(repeating: weights[position]) * Lanes.load(dy + (Int(samples[position]) &* outputs &+ column), 0)
+                        a0 += SIMD8<Float>(repeating: weights[position]) * Lanes.load(tileBase + Int(samples[position]) &* 8, 0)
                     }
                     Lanes.store(Lanes.load(target, 0) + a0, target, 0)
                 default:
                     var a0: Float = 0
-                    for position in 0..<count { a0 += weights[position] * dy[Int(samples[position]) &* outputs &+ column] }
+                    for position in 0..<count { a0 += weights[position] * tileBase[Int(samples[position])] }
                     target[0] += a0
                 }
             }

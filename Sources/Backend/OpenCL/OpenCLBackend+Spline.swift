@@ -3,28 +3,62 @@ import Foundation
 // KAN spline layers on OpenCL: `Kernels/spline.cl`, built on first use once per spline order (see the
 // comment at the top of that file for the math, the layouts and the launch geometry).
 
-extension OpenCLBackend {
-    /// Outputs per work-item (`VW` in `spline.cl`): explicit float8 vectors on CPU devices (PoCL), one
-    /// output per work-item on GPUs so that neighbouring work-items read neighbouring outputs.
-    var splineVectorWidth: Int { device.type == "cpu" ? 8 : 1 }
+/// Compile-time shape and work-groups of the spline kernels (`VW`, `ROWS`, `TILE` in `Kernels/spline.cl`).
+public struct SplineTuning: Sendable, Equatable {
+    /// Outputs per work-item and vector width (`VW`: 1, 4 or 8).
+    public var vectorWidth: Int
+    /// Samples per work-item in the forward (`ROWS`).
+    public var rowsPerItem: Int
+    /// Outputs per tile of the tiled layouts (`TILE`, a multiple of `vectorWidth`).
+    public var tile: Int
+    /// Interleaved partial sums per work-item in the sums over the batch (`PARTS`).
+    public var parts: Int
+    /// Work-group shapes of `spline_forward`, `spline_input_gradient` and `spline_batch_sums`.
+    public var forwardGroup: [Int]
+    public var inputGradientGroup: [Int]
+    public var batchSumGroup: [Int]
 
-    /// Work-group shape of the 2D spline kernels (first dimension, second dimension).
-    private var splineGroup: (Int, Int) { device.type == "cpu" ? (8, 1) : (64, 1) }
+    /// `spline.cl` checks the values when it is built (VW in {1, 4, 8}, TILE a multiple of VW): a
+    /// combination it rejects is a build error, recorded by the backend like any other.
+    public init(vectorWidth: Int, rowsPerItem: Int, tile: Int, parts: Int, forwardGroup: [Int], inputGradientGroup: [Int], batchSumGroup: [Int]) {
+        self.vectorWidth = vectorWidth
+        self.rowsPerItem = rowsPerItem
+        self.tile = tile
+        self.parts = parts
+        self.forwardGroup = forwardGroup
+        self.inputGradientGroup = inputGradientGroup
+        self.batchSumGroup = batchSumGroup
+    }
+
+    /// CPU devices (PoCL): explicit float8 vectors, four samples per work-item, and work-groups whose
+    /// work-items share a slice of outputs (PoCL runs a group's work-items one after another, so that
+    /// slice stays in cache). Measured on PoCL 3.1 (bench/RESULTS.md).
+    public static let cpuDevice = SplineTuning(vectorWidth: 8, rowsPerItem: 4, tile: 8, parts: 4, forwardGroup: [1, 16], inputGradientGroup: [8, 1], batchSumGroup: [1, 8])
+
+    /// GPUs: one output per work-item, neighbouring work-items on neighbouring floats of 32-wide tiles
+    /// (not measured on a GPU yet; checked for correctness on PoCL).
+    public static let gpuDevice = SplineTuning(vectorWidth: 1, rowsPerItem: 1, tile: 32, parts: 1, forwardGroup: [64, 1], inputGradientGroup: [64, 1], batchSumGroup: [64, 1])
+
+    var options: String { "-D VW=\(vectorWidth) -D ROWS=\(rowsPerItem) -D TILE=\(tile) -D PARTS=\(parts)" }
+}
+
+extension OpenCLBackend {
+    var splineTuning: SplineTuning { tuning.spline }
 
     private static let splineKernelNames = [
-        "spline_basis", "spline_scaled_rows", "spline_derivative_rows", "spline_forward", "spline_input_gradient",
-        "spline_coefficient_gradient",
+        "spline_basis", "spline_forward_rows", "spline_derivative_rows", "spline_tile_columns", "spline_forward",
+        "spline_input_gradient", "spline_batch_sums",
     ]
 
     /// The name suffix of the spline kernels for `order`, building `spline.cl` on first use. A missing file
     /// or a failed build is recorded as the backend's pending error (reported by the next synchronize or
     /// download) and returns nil.
     private func splineKernels(order: Int) -> String? {
-        let suffix = "_order\(order)"
+        let suffix = "_spline_order\(order)"
         if Self.splineKernelNames.allSatisfy({ hasKernel($0 + suffix) }) { return suffix }
         guard isHealthy else { return nil }
         do {
-            try loadKernels(from: "spline.cl", options: "-D SPLINE_ORDER=\(order) -D VW=\(splineVectorWidth)", names: Self.splineKernelNames, suffix: suffix)
+            try loadKernels(from: "spline.cl", options: "-D SPLINE_ORDER=\(order) \(splineTuning.options)", names: Self.splineKernelNames, suffix: suffix)
         } catch {
             record(error)
             return nil
@@ -32,7 +66,7 @@ extension OpenCLBackend {
         return suffix
     }
 
-    /// Scratch tables of the non-zero bases at every x[b, i] (batch × in × (k+1) floats at most).
+    /// Scratch tables of silu and the non-zero bases at every x[b, i] (in × batch × (k+1) floats at most).
     private struct SplineTables {
         var starts: DeviceBuffer
         var values: DeviceBuffer
@@ -56,6 +90,11 @@ extension OpenCLBackend {
         return tables
     }
 
+    /// Outputs rounded up to whole tiles.
+    private func paddedOutputs(_ shape: SplineShape) -> Int {
+        (shape.outputs + splineTuning.tile - 1) / splineTuning.tile * splineTuning.tile
+    }
+
     public func splineForward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, into y: DeviceBuffer, shape: SplineShape) {
         shape.validate("splineForward", shape.parameterBuffers(x: x, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline)
             + [("y [batch, out]", y, shape.batch * shape.outputs)])
@@ -66,15 +105,17 @@ extension OpenCLBackend {
         }
         guard let suffix = splineKernels(order: shape.order) else { return }
         let (batch, inputs, outputs, rows) = (shape.batch, shape.inputs, shape.outputs, shape.coefficientCount)
+        let tuning = splineTuning, padded = paddedOutputs(shape)
         let tables = splineTables(x, knots: knots, shape: shape, derivatives: false, suffix: suffix)
-        let weights = allocate(inputs * rows * outputs)
-        launch1D("spline_scaled_rows" + suffix, count: inputs * rows * outputs, [
-            .int(inputs), .int(outputs), .int(rows), .buffer(coefficients), .buffer(scaleSpline), .buffer(weights),
+        let weights = allocate(inputs * (rows + 1) * padded)
+        launch1D("spline_forward_rows" + suffix, count: inputs * (rows + 1) * padded, [
+            .int(inputs), .int(outputs), .int(rows), .buffer(coefficients), .buffer(scaleSpline), .buffer(scaleBase), .buffer(weights),
         ])
-        let vectors = (outputs + splineVectorWidth - 1) / splineVectorWidth
-        launch("spline_forward" + suffix, global: [vectors, batch], local: [splineGroup.0, splineGroup.1], [
+        let vectors = (outputs + tuning.vectorWidth - 1) / tuning.vectorWidth
+        let sampleGroups = (batch + tuning.rowsPerItem - 1) / tuning.rowsPerItem
+        launch("spline_forward" + suffix, global: [vectors, sampleGroups], local: tuning.forwardGroup, [
             .int(batch), .int(inputs), .int(outputs), .int(rows), .buffer(tables.starts), .buffer(tables.values),
-            .buffer(tables.silu), .buffer(weights), .buffer(scaleBase), .buffer(y),
+            .buffer(tables.silu), .buffer(weights), .buffer(y),
         ])
     }
 
@@ -96,31 +137,32 @@ extension OpenCLBackend {
             if let scaleSplineGradient { fill(scaleSplineGradient, offset: 0, count: inputs * outputs, value: 0) }
             return
         }
+        guard inputGradient != nil || coefficientGradient != nil || scaleBaseGradient != nil || scaleSplineGradient != nil else { return }
         guard let suffix = splineKernels(order: shape.order) else { return }
+        let tuning = splineTuning, padded = paddedOutputs(shape)
         let tables = splineTables(x, knots: knots, shape: shape, derivatives: inputGradient != nil, suffix: suffix)
 
-        if let scaleBaseGradient {
-            // Σ_b silu(x[b, i]) · dy[b, j] = silu(x)ᵀ · dy, by the (deterministic) gemm kernels.
-            gemm(GemmProblem(m: inputs, n: outputs, k: batch, transposeA: true), a: tables.silu, b: dy, c: scaleBaseGradient)
-        }
         if let inputGradient {
-            let derivativeWeights = allocate(inputs * (rows + 1) * outputs)
-            launch1D("spline_derivative_rows" + suffix, count: inputs * (rows + 1) * outputs, [
-                .int(inputs), .int(outputs), .int(rows), .buffer(coefficients), .buffer(scaleSpline), .buffer(knots), .buffer(derivativeWeights),
+            let derivativeWeights = allocate(inputs * (rows + 2) * outputs)
+            launch1D("spline_derivative_rows" + suffix, count: inputs * (rows + 2) * outputs, [
+                .int(inputs), .int(outputs), .int(rows), .buffer(coefficients), .buffer(scaleSpline), .buffer(scaleBase), .buffer(knots), .buffer(derivativeWeights),
             ])
-            launch("spline_input_gradient" + suffix, global: [inputs, batch], local: [splineGroup.0, splineGroup.1], [
+            launch("spline_input_gradient" + suffix, global: [inputs, batch], local: tuning.inputGradientGroup, [
                 .int(batch), .int(inputs), .int(outputs), .int(rows), .buffer(tables.lowerStarts!), .buffer(tables.lowerValues!),
-                .buffer(tables.siluGradient!), .buffer(derivativeWeights), .buffer(scaleBase), .buffer(dy), .buffer(inputGradient),
+                .buffer(tables.siluGradient!), .buffer(derivativeWeights), .buffer(dy), .buffer(inputGradient),
             ])
         }
-        if coefficientGradient != nil || scaleSplineGradient != nil {
-            let sums = allocate(inputs * rows * outputs)
-            let vectors = (outputs + splineVectorWidth - 1) / splineVectorWidth
-            launch("spline_coefficient_gradient" + suffix, global: [vectors, inputs], local: [splineGroup.0, splineGroup.1], [
-                .int(batch), .int(inputs), .int(outputs), .int(rows), .buffer(tables.starts), .buffer(tables.values), .buffer(dy),
-                .buffer(coefficients), .buffer(scaleSpline), .buffer(sums),
+        if coefficientGradient != nil || scaleSplineGradient != nil || scaleBaseGradient != nil {
+            let dyTiles = allocate(batch * padded)
+            launch1D("spline_tile_columns" + suffix, count: batch * padded, [.int(batch), .int(outputs), .buffer(dy), .buffer(dyTiles)])
+            let sums = allocate(inputs * tuning.parts * rows * padded)
+            let vectors = (outputs + tuning.vectorWidth - 1) / tuning.vectorWidth
+            launch("spline_batch_sums" + suffix, global: [vectors, inputs], local: tuning.batchSumGroup, [
+                .int(batch), .int(inputs), .int(outputs), .int(rows), .buffer(tables.starts), .buffer(tables.values), .buffer(tables.silu),
+                .buffer(dyTiles), .buffer(coefficients), .buffer(scaleSpline), .buffer(sums),
                 .int(coefficientGradient == nil ? 0 : 1), .buffer(coefficientGradient ?? placeholder),
                 .int(scaleSplineGradient == nil ? 0 : 1), .buffer(scaleSplineGradient ?? placeholder),
+                .int(scaleBaseGradient == nil ? 0 : 1), .buffer(scaleBaseGradient ?? placeholder),
             ])
         }
     }

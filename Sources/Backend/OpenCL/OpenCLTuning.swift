@@ -11,22 +11,32 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var matmul: MatmulTuning
     /// Linear-attention scan parameters (`Kernels/linear_attention.cl`).
     public var scan: ScanTuning
+    /// KAN spline kernel parameters (`Kernels/spline.cl`).
+    public var spline: SplineTuning
 
-    public init(elementwiseGroupSize: Int, rowGroupSize: Int, rowsPerGroup: Int, matmul: MatmulTuning, scan: ScanTuning = .gpuDevice) {
+    public init(
+        elementwiseGroupSize: Int, rowGroupSize: Int, rowsPerGroup: Int, matmul: MatmulTuning,
+        scan: ScanTuning = .gpuDevice, spline: SplineTuning = .gpuDevice
+    ) {
         self.elementwiseGroupSize = elementwiseGroupSize
         self.rowGroupSize = rowGroupSize
         self.rowsPerGroup = rowsPerGroup
         self.matmul = matmul
         self.scan = scan
+        self.spline = spline
     }
 
     /// The defaults for a device: CPU devices (PoCL) get barrier-free, register-blocked variants; GPUs get
     /// work-group reductions and a local-memory tiled SGEMM.
     public static func defaults(for device: DeviceDescription) -> OpenCLTuning {
         if device.type == "cpu" {
-            return OpenCLTuning(elementwiseGroupSize: 64, rowGroupSize: 1, rowsPerGroup: 16, matmul: .cpuDevice, scan: .cpuDevice)
+            return OpenCLTuning(
+                elementwiseGroupSize: 64, rowGroupSize: 1, rowsPerGroup: 16, matmul: .cpuDevice,
+                scan: .cpuDevice, spline: .cpuDevice)
         }
-        return OpenCLTuning(elementwiseGroupSize: 256, rowGroupSize: 128, rowsPerGroup: 1, matmul: .gpuDevice, scan: .gpuDevice)
+        return OpenCLTuning(
+            elementwiseGroupSize: 256, rowGroupSize: 128, rowsPerGroup: 1, matmul: .gpuDevice,
+            scan: .gpuDevice, spline: .gpuDevice)
     }
 }
 

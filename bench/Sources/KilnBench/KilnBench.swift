@@ -7,7 +7,7 @@ struct KilnBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln-bench",
         abstract: "Benchmark Kiln's kernels against OpenBLAS, CLBlast and other peers.",
-        subcommands: [MatmulBench.self, TrainStepBench.self, ScanBench.self]
+        subcommands: [MatmulBench.self, TrainStepBench.self, ScanBench.self, SplineBench.self]
     )
 }
 
