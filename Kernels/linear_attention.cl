@@ -19,14 +19,22 @@
 // every chunk of `chunk` steps in `checkpoints` [B * H, chunks, KEY_DIM, V]. The backward kernel then
 // visits the chunks last to first: it recomputes the chunk's states from its checkpoint into `scratch`
 // [B * H, chunk, KEY_DIM, V] (each work-item its own columns), computing dq on the way, then walks the
-// chunk backwards carrying G = dL/dS_t in private memory. Memory is linear in T (one state per chunk)
-// and no [T, T] matrix exists anywhere.
+// chunk backwards carrying G = dL/dS_t in private memory. The host picks chunk = max(ScanTuning's
+// chunkLength, sqrt(T)), so checkpoints plus scratch hold about 2 sqrt(T) states per (b, h); every other
+// buffer is linear in T, and no [T, T] matrix exists anywhere.
 //
 // Gradients that sum over value columns (dq, dk, the gate's and beta's) are written per tile into
 // "partial" buffers [tiles, ...]; `scan_sum_tiles` adds the tiles up (with one tile the host passes the
 // final buffers directly). The gate gradient is exact per step: dg_t = d_t * rowsum(dS' (.) S_{t-1})
 // (G for GLA), with no reverse cumulative sum and never a division by a decay, so strong gates
-// (decays that underflow to 0) stay accurate.
+// (decays that underflow to 0) stay accurate. (The equivalent reverse cumulative sum of
+// q (.) dq - k (.) dk plus rowsum(dS_T (.) S_T) was measured at 1.1e-5 relative error in float32 at
+// T = 1000 with decays down to e^-30, against 1.1e-7 for the direct form.)
+//
+// Why recurrent: on PoCL (2-core AVX2) these kernels run GLA forward + backward at B = 1, T = 1024,
+// H = 4, K = V = 64 in about 25 ms (bench/RESULTS.md); no chunked variant was added. Kernels that
+// rely on PoCL vectorizing across work-items were slow; here each work-item's float16 tile is already
+// a vector. VW = 16 measured best on PoCL (VW = 8: 1.5x slower, VW = 4: 3x).
 //
 // -D options (chosen per device type in OpenCLTuning.scan; see ScanTuning):
 //   KEY_DIM  the key dimension K (required: private arrays need a compile-time size).
@@ -48,6 +56,12 @@
 typedef float floatv;
 #define VLOAD(p) (*(p))
 #define VSTORE(x, p) (*(p) = (x))
+#elif VW == 16
+// Two 8-wide halves: a float16 passed to or returned from a built-in draws clang's "changes the ABI"
+// warning on AVX2 hosts (PoCL); the arithmetic on float16 values is unaffected.
+typedef float16 floatv;
+#define VLOAD(p) ((float16)(vload8(0, p), vload8(1, p)))
+#define VSTORE(x, p) (vstore8((x).lo, 0, p), vstore8((x).hi, 1, p))
 #else
 typedef EXPAND_PASTE(float, VW) floatv;
 #define VLOAD(p) EXPAND_PASTE(vload, VW)(0, p)
@@ -58,52 +72,54 @@ typedef EXPAND_PASTE(float, VW) floatv;
 #define GATE_PER_HEAD 1
 #define GATE_PER_KEY 2
 
-// The sum of a vector's lanes.
-inline float lane_sum(floatv x) {
-#if VW == 16
-    float8 a = x.lo + x.hi;
-    float4 b = a.lo + a.hi;
-    float2 c = b.lo + b.hi;
-    return c.x + c.y;
-#elif VW == 8
-    float4 b = x.lo + x.hi;
-    float2 c = b.lo + b.hi;
-    return c.x + c.y;
-#elif VW == 4
-    float2 c = x.lo + x.hi;
-    return c.x + c.y;
-#elif VW == 2
-    return x.x + x.y;
+// The helpers that take or return a floatv are macros, for the same reason: no float16 crosses a
+// function boundary.
+
+// The sum of a vector's lanes (a tree of half-width additions).
+#define SUM2(a) ((a).s0 + (a).s1)
+#define SUM4(a) SUM2((a).lo + (a).hi)
+#define SUM8(a) SUM4((a).lo + (a).hi)
+#define SUM16(a) SUM8((a).lo + (a).hi)
+#if VW == 1
+#define LANE_SUM(a) (a)
 #else
-    return x;
+#define LANE_SUM(a) EXPAND_PASTE(SUM, VW)(a)
 #endif
-}
 
-// `n` (<= VW) consecutive floats, the lanes past n zero.
-inline floatv load_columns(__global const float* p, int n) {
-    if (n == VW) return VLOAD(p);
-    float lanes[VW];
-    for (int i = 0; i < VW; i++) lanes[i] = i < n ? p[i] : 0.0f;
-    return VLOAD(lanes);
-}
+// target = the n (<= VW) consecutive floats at p, the lanes past n zero.
+#define LOAD_COLUMNS(target, p, n)                                          \
+    do {                                                                    \
+        if ((n) == VW) {                                                    \
+            target = VLOAD(p);                                              \
+        } else {                                                            \
+            float lanes_[VW];                                               \
+            for (int i_ = 0; i_ < VW; i_++) lanes_[i_] = i_ < (n) ? (p)[i_] : 0.0f; \
+            target = VLOAD(lanes_);                                         \
+        }                                                                   \
+    } while (0)
 
-inline void store_columns(__global float* p, floatv x, int n) {
-    if (n == VW) {
-        VSTORE(x, p);
-        return;
-    }
-    float lanes[VW];
-    VSTORE(x, lanes);
-    for (int i = 0; i < n; i++) p[i] = lanes[i];
-}
+// Stores the first n (<= VW) lanes of x at p.
+#define STORE_COLUMNS(p, x, n)                                              \
+    do {                                                                    \
+        if ((n) == VW) {                                                    \
+            VSTORE(x, p);                                                   \
+        } else {                                                            \
+            float lanes_[VW];                                               \
+            VSTORE(x, lanes_);                                              \
+            for (int i_ = 0; i_ < (n); i_++) (p)[i_] = lanes_[i_];          \
+        }                                                                   \
+    } while (0)
 
 // A work-item's columns of a [KEY_DIM, V] state at `base` into private rows (zero without a source).
 inline void load_state(floatv* state, __global const float* base, int present, int value_dim, int n) {
-    for (int i = 0; i < KEY_DIM; i++) state[i] = present ? load_columns(base + (long)i * value_dim, n) : (floatv)(0.0f);
+    for (int i = 0; i < KEY_DIM; i++) {
+        if (present) LOAD_COLUMNS(state[i], base + (long)i * value_dim, n);
+        else state[i] = (floatv)(0.0f);
+    }
 }
 
 inline void store_state(const floatv* state, __global float* base, int value_dim, int n) {
-    for (int i = 0; i < KEY_DIM; i++) store_columns(base + (long)i * value_dim, state[i], n);
+    for (int i = 0; i < KEY_DIM; i++) STORE_COLUMNS(base + (long)i * value_dim, state[i], n);
 }
 
 // The indices every kernel starts from; returns 0 for work-items past the edge.
@@ -138,7 +154,8 @@ __kernel void linear_scan_forward(int batch, int length, int heads, int value_di
     for (int t = 0; t < length; t++) {
         STEP_OFFSETS(t)
         if (chunk > 0 && t % chunk == 0) store_state(S, checkpoints + ((long)pair * chunks + t / chunk) * state_size + column, value_dim, n);
-        floatv value = load_columns(v + value_row, n);
+        floatv value;
+        LOAD_COLUMNS(value, v + value_row, n);
         floatv out = (floatv)(0.0f);
         if (gate_kind == GATE_PER_KEY) {
             for (int i = 0; i < KEY_DIM; i++) {
@@ -152,7 +169,7 @@ __kernel void linear_scan_forward(int batch, int length, int heads, int value_di
                 out += S[i] * (scale * q[key_row + i]);
             }
         }
-        if (has_output) store_columns(o + value_row, out, n);
+        if (has_output) STORE_COLUMNS(o + value_row, out, n);
     }
     if (has_final) store_state(S, final_state + pair * state_size + column, value_dim, n);
 }
@@ -186,13 +203,15 @@ __kernel void linear_scan_backward(int batch, int length, int heads, int value_d
             int t = start + s;
             STEP_OFFSETS(t)
             store_state(S, slots + s * state_size, value_dim, n);
-            floatv value = load_columns(v + value_row, n);
-            floatv dout = load_columns(output_gradient + value_row, n);
+            floatv value;
+            LOAD_COLUMNS(value, v + value_row, n);
+            floatv dout;
+            LOAD_COLUMNS(dout, output_gradient + value_row, n);
             float d = gate_kind == GATE_PER_HEAD ? decay[head_step] : 1.0f;
             for (int i = 0; i < KEY_DIM; i++) {
                 float di = gate_kind == GATE_PER_KEY ? decay[key_row + i] : d;
                 S[i] = S[i] * di + k[key_row + i] * value;
-                query_partial[tile * key_count + key_row + i] = scale * lane_sum(S[i] * dout);
+                query_partial[tile * key_count + key_row + i] = scale * LANE_SUM(S[i] * dout);
             }
         }
         // Backwards through the chunk.
@@ -200,24 +219,28 @@ __kernel void linear_scan_backward(int batch, int length, int heads, int value_d
             int t = start + s;
             STEP_OFFSETS(t)
             __global const float* before = slots + s * state_size;
-            floatv value = load_columns(v + value_row, n);
-            floatv dout = load_columns(output_gradient + value_row, n);
+            floatv value;
+            LOAD_COLUMNS(value, v + value_row, n);
+            floatv dout;
+            LOAD_COLUMNS(dout, output_gradient + value_row, n);
             float d = gate_kind == GATE_PER_HEAD ? decay[head_step] : 1.0f;
             floatv dvalue = (floatv)(0.0f);
             float head_gate = 0.0f;
             for (int i = 0; i < KEY_DIM; i++) {
                 float di = gate_kind == GATE_PER_KEY ? decay[key_row + i] : d;
                 floatv g = G[i] + (scale * q[key_row + i]) * dout;
-                key_partial[tile * key_count + key_row + i] = lane_sum(g * value);
+                key_partial[tile * key_count + key_row + i] = LANE_SUM(g * value);
                 dvalue += g * k[key_row + i];
                 if (want_gate_gradient) {
-                    float term = di * lane_sum(g * load_columns(before + (long)i * value_dim, n));
+                    floatv old;
+                    LOAD_COLUMNS(old, before + (long)i * value_dim, n);
+                    float term = di * LANE_SUM(g * old);
                     if (gate_kind == GATE_PER_KEY) gate_partial[tile * key_count + key_row + i] = term;
                     else head_gate += term;
                 }
                 G[i] = g * di;
             }
-            store_columns(value_gradient + value_row, dvalue, n);
+            STORE_COLUMNS(value_gradient + value_row, dvalue, n);
             if (want_gate_gradient && gate_kind == GATE_PER_HEAD) gate_partial[tile * head_count + head_step] = head_gate;
         }
     }
@@ -241,13 +264,15 @@ __kernel void delta_scan_forward(int batch, int length, int heads, int value_dim
         float gamma = has_gate ? decay[head_step] : 1.0f;
         floatv removed = (floatv)(0.0f);
         for (int i = 0; i < KEY_DIM; i++) removed += S[i] * k[key_row + i];
-        floatv update = beta[head_step] * (load_columns(v + value_row, n) - gamma * removed);
+        floatv value;
+        LOAD_COLUMNS(value, v + value_row, n);
+        floatv update = beta[head_step] * (value - gamma * removed);
         floatv out = (floatv)(0.0f);
         for (int i = 0; i < KEY_DIM; i++) {
             S[i] = S[i] * gamma + k[key_row + i] * update;
             out += S[i] * (scale * q[key_row + i]);
         }
-        if (has_output) store_columns(o + value_row, out, n);
+        if (has_output) STORE_COLUMNS(o + value_row, out, n);
     }
     if (has_final) store_state(S, final_state + pair * state_size + column, value_dim, n);
 }
@@ -286,13 +311,16 @@ __kernel void delta_scan_backward(int batch, int length, int heads, int value_di
             floatv removed = (floatv)(0.0f);
             for (int i = 0; i < KEY_DIM; i++) removed += S[i] * k[key_row + i];
             removed *= gamma;
-            floatv update = beta[head_step] * (load_columns(v + value_row, n) - removed);
-            store_columns(steps_wu + (long)s * 2 * value_dim, removed, n);
-            store_columns(steps_wu + (long)s * 2 * value_dim + value_dim, update, n);
-            floatv dout = load_columns(output_gradient + value_row, n);
+            floatv value;
+            LOAD_COLUMNS(value, v + value_row, n);
+            floatv update = beta[head_step] * (value - removed);
+            STORE_COLUMNS(steps_wu + (long)s * 2 * value_dim, removed, n);
+            STORE_COLUMNS(steps_wu + (long)s * 2 * value_dim + value_dim, update, n);
+            floatv dout;
+            LOAD_COLUMNS(dout, output_gradient + value_row, n);
             for (int i = 0; i < KEY_DIM; i++) {
                 S[i] = S[i] * gamma + k[key_row + i] * update;
-                query_partial[tile * key_count + key_row + i] = scale * lane_sum(S[i] * dout);
+                query_partial[tile * key_count + key_row + i] = scale * LANE_SUM(S[i] * dout);
             }
         }
         for (int s = steps - 1; s >= 0; s--) {
@@ -301,23 +329,29 @@ __kernel void delta_scan_backward(int batch, int length, int heads, int value_di
             __global const float* before = slots + s * state_size;
             float gamma = has_gate ? decay[head_step] : 1.0f;
             float strength = beta[head_step];
-            floatv removed = load_columns(steps_wu + (long)s * 2 * value_dim, n);
-            floatv update = load_columns(steps_wu + (long)s * 2 * value_dim + value_dim, n);
-            floatv dout = load_columns(output_gradient + value_row, n);
+            floatv removed;
+            LOAD_COLUMNS(removed, steps_wu + (long)s * 2 * value_dim, n);
+            floatv update;
+            LOAD_COLUMNS(update, steps_wu + (long)s * 2 * value_dim + value_dim, n);
+            floatv dout;
+            LOAD_COLUMNS(dout, output_gradient + value_row, n);
             floatv dupdate = (floatv)(0.0f);
             for (int i = 0; i < KEY_DIM; i++) {
                 G[i] += (scale * q[key_row + i]) * dout;
                 dupdate += G[i] * k[key_row + i];
             }
-            store_columns(value_gradient + value_row, strength * dupdate, n);
+            STORE_COLUMNS(value_gradient + value_row, strength * dupdate, n);
             floatv dremoved = -strength * dupdate;
-            beta_partial[tile * head_count + head_step] = lane_sum(dupdate * (load_columns(v + value_row, n) - removed));
+            floatv value;
+            LOAD_COLUMNS(value, v + value_row, n);
+            beta_partial[tile * head_count + head_step] = LANE_SUM(dupdate * (value - removed));
             float gate_sum = 0.0f;
             for (int i = 0; i < KEY_DIM; i++) {
-                floatv old = load_columns(before + (long)i * value_dim, n);
-                key_partial[tile * key_count + key_row + i] = lane_sum(G[i] * update) + gamma * lane_sum(old * dremoved);
+                floatv old;
+                LOAD_COLUMNS(old, before + (long)i * value_dim, n);
+                key_partial[tile * key_count + key_row + i] = LANE_SUM(G[i] * update) + gamma * LANE_SUM(old * dremoved);
                 floatv dprime = G[i] + k[key_row + i] * dremoved;
-                gate_sum += lane_sum(dprime * old);
+                gate_sum += LANE_SUM(dprime * old);
                 G[i] = gamma * dprime;
             }
             if (want_gate_gradient) gate_partial[tile * head_count + head_step] = gamma * gate_sum;

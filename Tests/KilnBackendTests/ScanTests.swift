@@ -211,6 +211,25 @@ struct ScanTests {
         }
     }
 
+    @Test("other OpenCL scan parameters: the GPU defaults, one column per work-item, odd chunks", arguments: BackendCase.openCL)
+    func otherTunings(_ backendCase: BackendCase) throws {
+        let device = try #require(Devices.all().first { $0.id == backendCase.deviceID })
+        var random = TestRandom()
+        // Several value tiles per (batch, head) with a ragged last tile, groups of several work-items with
+        // idle ones past the edge, and chunks that do not divide T.
+        let tunings = [ScanTuning.gpuDevice, ScanTuning(columnsPerItem: 1, groupSize: 8, chunkLength: 5), ScanTuning(columnsPerItem: 8, groupSize: 2, chunkLength: 7)]
+        for scanTuning in tunings {
+            var tuning = OpenCLTuning.defaults(for: device)
+            tuning.scan = scanTuning
+            let backend = try OpenCLBackend(deviceID: device.id, tuning: tuning)
+            for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.linear, .perHead), (.delta, .perHead), (.delta, .none)] {
+                let reference = ScanReference(batch: 2, length: 23, heads: 2, keys: 16, values: 19, rule: rule, gate: gate, scale: 0.25)
+                let problem = Problem(reference, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
+                try Self.check(problem, on: backend, tolerance: Self.recurrentTolerance, label: "\(scanTuning), seed \(random.seed)")
+            }
+        }
+    }
+
     @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.all)
     func stateContinuity(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()

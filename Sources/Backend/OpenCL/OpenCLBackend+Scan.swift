@@ -57,8 +57,11 @@ extension OpenCLBackend {
         launch1D("scan_sum_tiles" + suffix, count: count, [.int(count), .int(tiles), .buffer(partial), .buffer(gradient)])
     }
 
-    /// Steps per checkpoint for a sequence: the tuning's chunk, at most the length (at least 1).
-    private func scanChunk(_ shape: ScanShape) -> Int { max(1, min(tuning.scan.chunkLength, shape.length)) }
+    /// Steps per checkpoint for a sequence: the tuning's chunk, or √T for long sequences (which minimizes
+    /// checkpoints plus chunk states), at most the length (at least 1).
+    private func scanChunk(_ shape: ScanShape) -> Int {
+        max(1, min(max(tuning.scan.chunkLength, Int(Double(shape.length).squareRoot())), shape.length))
+    }
 
     // MARK: Linear attention and GLA
 

@@ -135,8 +135,8 @@ public struct ScanTuning: Sendable, Equatable {
     public var columnsPerItem: Int
     /// Work-items (value tiles) per work-group.
     public var groupSize: Int
-    /// Steps between state checkpoints in backward passes: memory holds `⌈T / chunk⌉ + chunk` states
-    /// per (batch, head).
+    /// Steps between state checkpoints in backward passes (at least; √T for long sequences): memory
+    /// holds `⌈T / chunk⌉ + chunk` states per (batch, head).
     public var chunkLength: Int
 
     public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int) {

@@ -116,3 +116,27 @@ func machineDescription() -> String {
     let cpu = Devices.cpuDescription
     return "\(cpu.name), \(cpu.computeUnits) cores, \(ByteCountText.format(cpu.memoryBytes))"
 }
+
+extension Measure {
+    /// The median and the fastest wall time of `body`, measured as in ``median(budgetSeconds:minimumRuns:warmUp:_:)``.
+    /// On a shared machine the fastest run is the one least disturbed by neighbours, so tables that
+    /// compare sizes (time against sequence length) report it beside the median.
+    static func medianAndMinimum(budgetSeconds: Double, minimumRuns: Int = 5, _ body: () throws -> Void) rethrows -> (median: Double, minimum: Double) {
+        let warmUpStart = DispatchTime.now().uptimeNanoseconds
+        var warmUpCalls = 0
+        while warmUpCalls < 2 || Double(DispatchTime.now().uptimeNanoseconds - warmUpStart) / 1e9 < budgetSeconds / 5 {
+            try body()
+            warmUpCalls += 1
+        }
+        var samples: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        while samples.count < minimumRuns
+            || (samples.count < 200 && Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budgetSeconds)
+        {
+            let before = DispatchTime.now().uptimeNanoseconds
+            try body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - before) / 1e9)
+        }
+        return (middle(samples), samples.min()!)
+    }
+}

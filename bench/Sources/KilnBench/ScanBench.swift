@@ -17,6 +17,7 @@ struct ScanBench: ParsableCommand {
     @Option(help: "Heads.") var heads = 4
     @Option(help: "Key and value dimension.") var dimension = 64
     @Option(help: "Comma-separated sequence lengths of the tokens/s table (empty: skip it).") var lengths = "256,512,1024,2048,4096,8192"
+    @Option(help: "Comma-separated scans of the main table: gla-per-key, deltanet, gated-deltanet (empty: skip it).") var kinds = "gla-per-key,deltanet,gated-deltanet"
     @Option(help: "OpenCL: value columns per work-item (1, 2, 4, 8, 16), overriding the device's default.") var columnsPerItem: Int?
     @Option(help: "OpenCL: work-items per work-group, overriding the device's default.") var groupSize: Int?
     @Option(help: "OpenCL: steps per checkpoint in backward passes, overriding the device's default.") var chunkLength: Int?
@@ -39,7 +40,7 @@ struct ScanBench: ParsableCommand {
         var scaling: [[String]] = []
         for device in deviceList {
             let backend = try makeBackend(device)
-            for kind in Kind.allCases {
+            for kind in try kindList() {
                 let shape = ScanShape(batch: 1, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
                 let forward = try runner(kind, shape: shape, backend: backend, backward: false)
                 let step = try runner(kind, shape: shape, backend: backend)
@@ -53,20 +54,30 @@ struct ScanBench: ParsableCommand {
             for length in lengthList {
                 let shape = ScanShape(batch: 1, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
                 let step = try runner(.gla, shape: shape, backend: backend)
-                let seconds = try Measure.median(budgetSeconds: common.seconds, minimumRuns: 3, step)
+                let (seconds, fastest) = try Measure.medianAndMinimum(budgetSeconds: common.seconds, minimumRuns: 5, step)
                 rows.append(BenchRow(bench: "scan", impl: "kiln-gla-per-key-fwd-bwd", device: device.name, shape: shapeText(shape), medianSeconds: seconds, gflops: nil))
-                let perToken = seconds / Double(length) * 1e6
-                scaling.append([device.id, "\(length)", formatted(seconds * 1e3, digits: 2), formatted(Double(length) / seconds / 1e3, digits: 1),
-                                formatted(perToken, digits: 2), previous.map { formatted(seconds / $0, digits: 2) } ?? "-"])
-                previous = seconds
+                scaling.append([device.id, "\(length)", formatted(seconds * 1e3, digits: 2), formatted(fastest * 1e3, digits: 2),
+                                formatted(Double(length) / fastest / 1e3, digits: 1), formatted(fastest / Double(length) * 1e6, digits: 2),
+                                previous.map { formatted(fastest / $0, digits: 2) } ?? "-"])
+                previous = fastest
             }
         }
         print(renderTable(["scan", "device", "shape", "ms fwd", "ms fwd+bwd", "k tokens/s (fwd+bwd)"], table))
         if !scaling.isEmpty {
             print("\nGLA (per-key gates) forward + backward against the sequence length (B = 1, H = \(heads), K = V = \(dimension)):")
-            print(renderTable(["device", "T", "ms", "k tokens/s", "µs/token", "× previous T"], scaling))
+            print("(median and fastest of ≥5 runs; tokens/s, µs/token and the growth from the previous T use the fastest)")
+            print(renderTable(["device", "T", "median ms", "fastest ms", "k tokens/s", "µs/token", "× previous T"], scaling))
         }
         if let path = common.json { try writeJSON(rows, to: path) }
+    }
+
+    private func kindList() throws -> [Kind] {
+        try kinds.split(separator: ",").map { name in
+            guard let kind = Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown scan '\(name)'; use \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return kind
+        }
     }
 
     private func shapeText(_ shape: ScanShape) -> String {
