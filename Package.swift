@@ -34,10 +34,13 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
 
+        // The CPU backend's innermost spline loops in C: AVX2 + FMA chosen at run time, portable C elsewhere.
+        .target(name: "CKilnCPU", path: "Sources/CKilnCPU"),
+
         // Finds Kernels/*.cl, builds OpenCL programs and caches their binaries on disk.
         .target(name: "KilnKernels", dependencies: ["COpenCL"], path: "Sources/Kernels"),
         // The Backend protocol, CPUBackend (OpenBLAS + Swift loops), OpenCLBackend, devices.
-        .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS"], path: "Sources/Backend"),
+        .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS", "CKilnCPU"], path: "Sources/Backend"),
         // Tensors, autograd, layers, optimizers, data and the training loop.
         .target(name: "Kiln", dependencies: ["KilnBackend", "KilnKernels"], path: "Sources/Frontend"),
         // The `kiln` command-line tool.

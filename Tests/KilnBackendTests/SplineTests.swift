@@ -29,6 +29,10 @@ struct SplineTests {
         // Outputs that fill whole SIMD vectors and leave a tail, on the closed-form path and the general one.
         cases.append(Case(batch: 33, inputs: 7, outputs: 45, intervals: 5, order: 3, uniform: true))
         cases.append(Case(batch: 7, inputs: 3, outputs: 45, intervals: 20, order: 2, uniform: false))
+        // Two full column tiles of 32, one of 8 and five single columns; an odd batch (samples in pairs
+        // and one left over).
+        cases.append(Case(batch: 65, inputs: 5, outputs: 77, intervals: 5, order: 3, uniform: true))
+        cases.append(Case(batch: 65, inputs: 4, outputs: 77, intervals: 7, order: 5, uniform: false))
         return cases
     }()
 
@@ -89,6 +93,32 @@ struct SplineTests {
             let results = try Self.run(c, problem, dy: dy, on: backend)
             let expected = problem.layer.backward(dy.map(Double.init))
             let label = "\(c) on \(backendCase), seed \(random.seed)"
+            #expect(relativeError(results[0], problem.layer.forward()) < 1e-5, "forward: \(label)")
+            #expect(relativeError(results[1], expected.x) < 1e-4, "input gradient: \(label)")
+            #expect(relativeError(results[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
+            #expect(relativeError(results[3], expected.scaleBase) < 1e-4, "scaleBase gradient: \(label)")
+            #expect(relativeError(results[4], expected.scaleSpline) < 1e-4, "scaleSpline gradient: \(label)")
+        }
+    }
+
+    // The CPU backend's spline loops come in two versions (AVX2 + FMA where the processor has them, and
+    // portable C); the test above runs the default one, this one the portable one. The switch is
+    // process-wide, so other tests running meanwhile may use either version; both must be right.
+    @Test("CPU spline loops: the portable C versions against the float64 layer")
+    func portableCPULoops() throws {
+        let wide = CPUBackend.usesWideVectors
+        CPUBackend.setWideVectors(false)
+        defer { CPUBackend.setWideVectors(wide) }
+        #expect(!CPUBackend.usesWideVectors)
+        let backend = CPUBackend()
+        var random = TestRandom()
+        let cases = Self.cases.filter { $0.order == 3 || $0.intervals == 5 } + [Case(batch: 65, inputs: 5, outputs: 77, intervals: 5, order: 3, uniform: true)]
+        for c in cases {
+            let problem = Problem(c, random: &random)
+            let dy = random.floats(c.batch * c.outputs)
+            let results = try Self.run(c, problem, dy: dy, on: backend)
+            let expected = problem.layer.backward(dy.map(Double.init))
+            let label = "\(c) on cpu (portable loops), seed \(random.seed)"
             #expect(relativeError(results[0], problem.layer.forward()) < 1e-5, "forward: \(label)")
             #expect(relativeError(results[1], expected.x) < 1e-4, "input gradient: \(label)")
             #expect(relativeError(results[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")

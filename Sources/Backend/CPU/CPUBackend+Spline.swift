@@ -1,3 +1,4 @@
+internal import CKilnCPU
 import Foundation
 
 // KAN spline layers on the CPU (see `Backend.splineForward` for the math).
@@ -7,8 +8,9 @@ import Foundation
 //    silu′(x) and the k non-zero order-(k−1) bases of the derivative), windowed so they index coefficient
 //    rows that exist (`SplineTable`), into tables of in × batch × (k+1) floats;
 // 2. lays the scaled coefficients out as rows of outputs, followed by one more row per input holding
-//    scaleBase[i, :], so the work per (b, i) is k + 2 rows of outputs scaled and added: SIMD8 over
-//    outputs. The SiLU branch is that extra row: no BLAS call, whose worker threads would keep spinning
+//    scaleBase[i, :], so the work per (b, i) is k + 2 rows of outputs scaled and added. The innermost
+//    loops are C (`CKilnCPU`): AVX2 + FMA where the processor has them, picked at run time, since the
+//    package is built for the baseline x86-64 instruction set (SSE2, no FMA); portable C elsewhere. The SiLU branch is that extra row: no BLAS call, whose worker threads would keep spinning
 //    on the cores these loops run on.
 // 3. The forward stores its rows in column tiles ([tile][in][row][32 outputs]) so a block of inputs' rows
 //    sits together in L1, instead of 1 KiB apart (a power-of-two stride that maps every row to the same
@@ -43,14 +45,7 @@ extension CPUBackend {
         let width = order + 1
         let inputBlock = max(1, 24_576 / (rowsPerInput * 32 * 4))
         Parallel.forRanges(batch, grain: max(1, 4096 / max(inputs * outputs / 64, 1))) { range in
-            // A literal width lets the compiler unroll the loop over the k + 1 rows.
-            switch width {
-            case 2: CPUSpline.forwardRange(range, width: 2, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
-            case 3: CPUSpline.forwardRange(range, width: 3, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
-            case 4: CPUSpline.forwardRange(range, width: 4, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
-            case 5: CPUSpline.forwardRange(range, width: 5, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
-            default: CPUSpline.forwardRange(range, width: width, rows: rows, inputBlock: inputBlock, batch: batch, inputs: inputs, outputs: outputs, weights: w, starts: starts, values: values, silu: silu, into: out)
-            }
+            kiln_spline_forward_range(range.lowerBound, range.upperBound, width, rows, inputBlock, batch, inputs, outputs, w, starts, values, silu, out)
         }
     }
 
@@ -104,39 +99,8 @@ extension CPUBackend {
         nonisolated(unsafe) let starts = integers(table.lowerStarts!), values = floats(table.lowerValues!), siluGradient = floats(table.siluGradient!)
         let inputBlock = max(1, 196_608 / (rowsPerInput * outputs * 4))
         Parallel.forRanges(batch, grain: max(1, 4096 / max(inputs * outputs / 64, 1))) { range in
-            for blockStart in stride(from: 0, to: inputs, by: inputBlock) {
-                let blockEnd = min(inputs, blockStart + inputBlock)
-                for b in range {
-                    let dyRow = upstream + b &* outputs
-                    for i in blockStart..<blockEnd {
-                        let index = i &* batch &+ b
-                        let inputRows = v + i &* rowsPerInput &* outputs
-                        let base = inputRows + baseRow &* outputs
-                        let start = Int(starts[index])
-                        if start < 0 {
-                            gradient[b &* inputs &+ i] = siluGradient[index] * CPUSpline.dots(dyRow, base, base, base, base, outputs, count: 1)[0]
-                            continue
-                        }
-                        let weight = values + index &* order
-                        let first = inputRows + start &* outputs
-                        // The SiLU row and the first three derivative rows, then four at a time.
-                        let head = min(order, 3)
-                        var dots = CPUSpline.dots(dyRow, base, first, first + (head > 1 ? outputs : 0), first + (head > 2 ? 2 &* outputs : 0), outputs, count: head + 1)
-                        var total = siluGradient[index] * dots[0] + weight[0] * dots[1]
-                        if head > 1 { total += weight[1] * dots[2] }
-                        if head > 2 { total += weight[2] * dots[3] }
-                        var r = head
-                        while r < order {
-                            let count = min(4, order - r)
-                            let line = first + r &* outputs
-                            dots = CPUSpline.dots(dyRow, line, line + (count > 1 ? outputs : 0), line + (count > 2 ? 2 &* outputs : 0), line + (count > 3 ? 3 &* outputs : 0), outputs, count: count)
-                            for q in 0..<count { total += weight[r + q] * dots[q] }
-                            r += count
-                        }
-                        gradient[b &* inputs &+ i] = total
-                    }
-                }
-            }
+            kiln_spline_input_gradient_range(range.lowerBound, range.upperBound, inputBlock, batch, inputs, outputs, order, rowsPerInput, baseRow,
+                                             v, starts, values, siluGradient, upstream, gradient)
         }
     }
 
@@ -173,8 +137,7 @@ extension CPUBackend {
                 sums.update(repeating: 0, count: (rows + 1) * outputs)
                 if dBase != nil {
                     for b in 0..<batch { samples[b] = Int32(b) }
-                    CPUSpline.accumulateGroup(samples: samples, count: batch, values: silu + i &* batch, valueStride: 0, width: 1,
-                                              tiledGradient: upstream, batch: batch, outputs: outputs, into: sums + rows &* outputs)
+                    kiln_spline_accumulate_group(samples, batch, silu + i &* batch, 0, 1, upstream, batch, outputs, sums + rows &* outputs)
                 }
                 if needsSplineSums {
                     let inputStarts = starts + i &* batch, inputValues = values + i &* batch &* width
@@ -198,8 +161,7 @@ extension CPUBackend {
                     for s in 0..<windows {
                         let end = groupEnd[s]
                         if end > begin {
-                            CPUSpline.accumulateGroup(samples: samples + begin, count: end - begin, values: sortedValues + begin, valueStride: batch, width: width,
-                                                      tiledGradient: upstream, batch: batch, outputs: outputs, into: sums + s &* outputs)
+                            kiln_spline_accumulate_group(samples + begin, end - begin, sortedValues + begin, batch, width, upstream, batch, outputs, sums + s &* outputs)
                         }
                         begin = end
                     }
@@ -469,84 +431,6 @@ enum CPUSpline {
         return (column, 1)
     }
 
-    /// The forward for the samples in `range`: y[b, :] = Σ_i silu(x[b, i]) · row G+k of input i + Σ_r values_r ·
-    /// row start + r, for a block of inputs and one tile of outputs at a time (see `forwardRows`).
-    @inline(__always)
-    static func forwardRange(_ range: Range<Int>, width: Int, rows: Int, inputBlock: Int, batch: Int, inputs: Int, outputs: Int, weights w: UnsafeMutablePointer<Float>, starts: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, silu: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let rowsPerInput = rows + 1
-        for blockStart in stride(from: 0, to: inputs, by: inputBlock) {
-            let blockEnd = min(inputs, blockStart + inputBlock)
-            var column = 0
-            while column < outputs {
-                let tile = CPUSpline.tileWidth(at: column, outputs: outputs)
-                let tileRows = w + inputs &* rowsPerInput &* column
-                for b in range {
-                    let target = out + (b &* outputs &+ column)
-                    switch tile {
-                    case 32:
-                        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                        if blockStart > 0 { (a0, a1, a2, a3) = (Lanes.load(target, 0), Lanes.load(target, 8), Lanes.load(target, 16), Lanes.load(target, 24)) }
-                        for i in blockStart..<blockEnd {
-                            let index = i &* batch &+ b
-                            let inputRows = tileRows + i &* rowsPerInput &* 32
-                            var c = SIMD8<Float>(repeating: silu[index])
-                            var line = inputRows + rows &* 32
-                            a0 += c * Lanes.load(line, 0)
-                            a1 += c * Lanes.load(line, 8)
-                            a2 += c * Lanes.load(line, 16)
-                            a3 += c * Lanes.load(line, 24)
-                            let start = Int(starts[index])
-                            if start < 0 { continue }
-                            let weight = values + index &* width
-                            line = inputRows + start &* 32
-                            for r in 0..<width {
-                                c = SIMD8<Float>(repeating: weight[r])
-                                a0 += c * Lanes.load(line, 0)
-                                a1 += c * Lanes.load(line, 8)
-                                a2 += c * Lanes.load(line, 16)
-                                a3 += c * Lanes.load(line, 24)
-                                line += 32
-                            }
-                        }
-                        Lanes.store(a0, target, 0)
-                        Lanes.store(a1, target, 8)
-                        Lanes.store(a2, target, 16)
-                        Lanes.store(a3, target, 24)
-                    case 8:
-                        var a0 = blockStart > 0 ? Lanes.load(target, 0) : SIMD8<Float>()
-                        for i in blockStart..<blockEnd {
-                            let index = i &* batch &+ b
-                            let inputRows = tileRows + i &* rowsPerInput &* 8
-                            a0 += SIMD8<Float>(repeating: silu[index]) * Lanes.load(inputRows + rows &* 8, 0)
-                            let start = Int(starts[index])
-                            if start < 0 { continue }
-                            let weight = values + index &* width
-                            var line = inputRows + start &* 8
-                            for r in 0..<width {
-                                a0 += SIMD8<Float>(repeating: weight[r]) * Lanes.load(line, 0)
-                                line += 8
-                            }
-                        }
-                        Lanes.store(a0, target, 0)
-                    default:
-                        var a0: Float = blockStart > 0 ? target[0] : 0
-                        for i in blockStart..<blockEnd {
-                            let index = i &* batch &+ b
-                            let inputRows = tileRows + i &* rowsPerInput
-                            a0 += silu[index] * inputRows[rows]
-                            let start = Int(starts[index])
-                            if start < 0 { continue }
-                            let weight = values + index &* width
-                            for r in 0..<width { a0 += weight[r] * inputRows[start &+ r] }
-                        }
-                        target[0] = a0
-                    }
-                }
-                column += tile
-            }
-        }
-    }
-
     /// The forward's rows in column tiles: for input i, rows n < G+k hold scaleSpline[i, j] · c[i, j, n] and
     /// row G+k holds scaleBase[i, j]. The tile of columns [s, s + width) starts at element
     /// `inputs · (G+k+1) · s` and holds [in][row][width]. In parallel over inputs.
@@ -611,84 +495,6 @@ enum CPUSpline {
                 }
                 column += width
             }
-        }
-    }
-
-    /// Dot products of `a` with up to four rows of `length` floats, sharing the loads of `a`; entries
-    /// past `count` are unspecified.
-    @inline(__always)
-    static func dots(_ a: UnsafeMutablePointer<Float>, _ row0: UnsafeMutablePointer<Float>, _ row1: UnsafeMutablePointer<Float>, _ row2: UnsafeMutablePointer<Float>, _ row3: UnsafeMutablePointer<Float>, _ length: Int, count: Int) -> SIMD4<Float> {
-        var j = 0
-        if count == 1 {
-            var s0 = SIMD8<Float>()
-            while j &+ 8 <= length {
-                s0 += Lanes.load(a, j) * Lanes.load(row0, j)
-                j &+= 8
-            }
-            var result = s0.sum()
-            while j < length {
-                result += a[j] * row0[j]
-                j &+= 1
-            }
-            return SIMD4(result, 0, 0, 0)
-        }
-        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-        while j &+ 8 <= length {
-            let value = Lanes.load(a, j)
-            s0 += value * Lanes.load(row0, j)
-            s1 += value * Lanes.load(row1, j)
-            s2 += value * Lanes.load(row2, j)
-            s3 += value * Lanes.load(row3, j)
-            j &+= 8
-        }
-        var result = SIMD4<Float>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
-        while j < length {
-            result += a[j] * SIMD4(row0[j], row1[j], row2[j], row3[j])
-            j &+= 1
-        }
-        return result
-    }
-
-    /// Adds, for r in 0..<width, Σ over the group's samples of values[r · valueStride + position] ·
-    /// dy[sample, :] into row r of `sums` (rows `outputs` apart), visiting samples in the given order; dy
-    /// is in column tiles (`tileColumns`).
-    @inline(__always)
-    static func accumulateGroup(samples: UnsafeMutablePointer<Int32>, count: Int, values: UnsafeMutablePointer<Float>, valueStride: Int, width: Int, tiledGradient dy: UnsafeMutablePointer<Float>, batch: Int, outputs: Int, into sums: UnsafeMutablePointer<Float>) {
-        var column = 0
-        while column < outputs {
-            let tile = tileWidth(at: column, outputs: outputs)
-            let tileBase = dy + batch &* column
-            for r in 0..<width {
-                let weights = values + r &* valueStride
-                let target = sums + (r &* outputs &+ column)
-                switch tile {
-                case 32:
-                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                    for position in 0..<count {
-                        let row = tileBase + Int(samples[position]) &* 32
-                        let c = SIMD8<Float>(repeating: weights[position])
-                        a0 += c * Lanes.load(row, 0)
-                        a1 += c * Lanes.load(row, 8)
-                        a2 += c * Lanes.load(row, 16)
-                        a3 += c * Lanes.load(row, 24)
-                    }
-                    Lanes.store(Lanes.load(target, 0) + a0, target, 0)
-                    Lanes.store(Lanes.load(target, 8) + a1, target, 8)
-                    Lanes.store(Lanes.load(target, 16) + a2, target, 16)
-                    Lanes.store(Lanes.load(target, 24) + a3, target, 24)
-                case 8:
-                    var a0 = SIMD8<Float>()
-                    for position in 0..<count {
-                        a0 += SIMD8<Float>(repeating: weights[position]) * Lanes.load(tileBase + Int(samples[position]) &* 8, 0)
-                    }
-                    Lanes.store(Lanes.load(target, 0) + a0, target, 0)
-                default:
-                    var a0: Float = 0
-                    for position in 0..<count { a0 += weights[position] * tileBase[Int(samples[position])] }
-                    target[0] += a0
-                }
-            }
-            column += tile
         }
     }
 }

@@ -1,3 +1,4 @@
+internal import CKilnCPU
 internal import COpenBLAS
 import Dispatch
 import Foundation
@@ -47,5 +48,16 @@ extension CPUBackend {
         let value = max(1, count)
         Parallel.threads.store(value, ordering: .relaxed)
         openblas_set_num_threads(Int32(value))
+    }
+
+    /// Whether the spline loops run their AVX2 + FMA versions (the default where the processor has
+    /// them; `KILN_CPU_VECTORS=portable` starts with the portable C versions instead), process-wide.
+    public static var usesWideVectors: Bool { kiln_cpu_vector_level() >= 1 }
+
+    /// Chooses the spline loops' versions; asking for wide vectors on a processor without AVX2 + FMA keeps
+    /// the portable ones. Returns whether wide vectors are now in use.
+    @discardableResult
+    public static func setWideVectors(_ enabled: Bool) -> Bool {
+        kiln_cpu_set_vector_level(enabled ? 1 : 0) >= 1
     }
 }
