@@ -43,7 +43,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Use Nesterov momentum with SGD.") var nesterov = false
     @Option(help: "Clip gradients to this global L2 norm.") var clip: Float?
-    @Option(help: "Examples per step.") var batchSize = 64
+    @Option(help: "Examples per step; 0 = the whole training set (default: 64; with --optimizer lbfgs, the whole training set, as pykan).") var batchSize: Int?
     @Option(help: "Training steps.") var steps = 1000
     @Option(help: "Evaluate on the test set (and write a checkpoint) every N steps.") var evalEvery = 100
     @Option(help: "Log the training loss every N steps.") var logEvery = 10
@@ -110,7 +110,7 @@ struct TrainCommand: ParsableCommand {
         configuration.momentum = momentum
         configuration.nesterov = nesterov
         configuration.gradientClip = clip
-        configuration.batchSize = batchSize
+        configuration.batchSize = batchSize ?? (optimizerKind == .lbfgs ? TrainingConfiguration.wholeTrainingSet : 64)
         configuration.steps = steps
         configuration.evalEvery = evalEvery
         configuration.logEvery = logEvery

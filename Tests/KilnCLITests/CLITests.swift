@@ -84,7 +84,7 @@ struct CLITests {
         expectOneLineError(try KilnProcess.run(["train", "--optimizer", "lion", "--out", out]), containing: ["lion", "adam"], "unknown optimizer")
         expectOneLineError(try KilnProcess.run(["train", "--activation", "swish2", "--out", out]), containing: ["swish2"], "unknown activation")
         expectOneLineError(try KilnProcess.run(["train", "--lr=-1", "--out", out]), containing: ["--lr"], "negative lr")
-        expectOneLineError(try KilnProcess.run(["train", "--batch-size", "0", "--out", out]), containing: ["--batch-size"], "zero batch")
+        expectOneLineError(try KilnProcess.run(["train", "--batch-size=-1", "--out", out]), containing: ["--batch-size"], "negative batch")
         expectOneLineError(try KilnProcess.run(["train", "--task", "modadd:1", "--out", out]), containing: ["modulus"], "bad modulus")
         let unknownFlag = try KilnProcess.run(["train", "--bogus"])
         #expect(unknownFlag.status != 0 && unknownFlag.error.contains("--bogus") && !unknownFlag.error.contains("Backtrace"))
@@ -164,9 +164,11 @@ struct CLITests {
                            containing: ["x"], "unknown prompt character")
 
         let kan = folder.appendingPathComponent("kan")
-        let fitted = try KilnProcess.run(["train", "--task", "fit:x1*x2", "--model", "kan", "--arch", "2,2,1", "--optimizer", "lbfgs", "--batch-size", "1000",
+        let fitted = try KilnProcess.run(["train", "--task", "fit:x1*x2", "--model", "kan", "--arch", "2,2,1", "--optimizer", "lbfgs",
                                           "--grid", "3,5", "--steps", "5", "--eval-every", "5", "--device", "cpu", "--out", kan.path])
         #expect(fitted.status == 0, "\(fitted.error)")
+        expectOneLineError(try KilnProcess.run(["train", "--task", "teacher", "--optimizer", "lbfgs", "--steps", "1", "--device", "cpu", "--out", folder.appendingPathComponent("teacher").path]),
+                           containing: ["fresh batches", "--batch-size"], "L-BFGS's whole-set default on a task without a fixed training set")
         let plotted = try KilnProcess.run(["plot", "--checkpoint", kan.appendingPathComponent("checkpoint.safetensors").path])
         #expect(plotted.status == 0 && plotted.output.contains("6 edge activations"), "\(plotted.output) \(plotted.error)")
         let svg = try String(contentsOf: kan.appendingPathComponent("kan.svg"), encoding: .utf8)

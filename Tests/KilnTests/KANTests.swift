@@ -89,10 +89,11 @@ struct KANTests {
         configuration.architecture = [2, 1]
         configuration.optimizer = .lbfgs
         configuration.learningRate = 1
-        configuration.batchSize = 1000
+        configuration.batchSize = TrainingConfiguration.wholeTrainingSet
         configuration.gridSchedule = [3, 6]
         configuration.steps = 20
         configuration.evalEvery = 20
+        #expect(try Trainer(configuration: configuration, backend: CPUBackend()).batchSize == 1000, "batch size 0 is the whole training set")
         let directory = temporaryFolder("kan")
         let summary = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: directory)
         #expect(summary.steps == 40)

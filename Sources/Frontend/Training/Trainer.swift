@@ -16,6 +16,8 @@ public final class Trainer {
     public let configuration: TrainingConfiguration
     public let backend: any Backend
     public let task: any TrainingTask
+    /// Examples per step (the whole training set where the configuration asks for it).
+    public let batchSize: Int
     /// The model's kind and sizes (for a KAN, its current grid size, which grows with the grid schedule).
     public private(set) var modelConfiguration: ModelConfiguration
     public private(set) var model: any TaskModel
@@ -33,6 +35,14 @@ public final class Trainer {
         self.backend = backend
         let task = try task ?? TaskCatalog.make(configuration)
         self.task = task
+        if configuration.batchSize == TrainingConfiguration.wholeTrainingSet {
+            guard let count = task.trainCount else {
+                throw TaskError("task \(task.name) draws fresh batches and has no whole training set: give --batch-size N (L-BFGS defaults to the whole set)")
+            }
+            self.batchSize = count
+        } else {
+            self.batchSize = configuration.batchSize
+        }
         modelConfiguration = try ModelConfiguration(configuration, task: task, stage: 0)
         model = try ModelFactory.make(modelConfiguration, on: backend)
         (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
@@ -89,7 +99,7 @@ public final class Trainer {
         try prepareStep(stepIndex)
         model.setTraining(true)
         model.setStep(stepIndex)
-        let batch = task.trainBatch(step: stepIndex, batchSize: configuration.batchSize)
+        let batch = task.trainBatch(step: stepIndex, batchSize: batchSize)
         defer { completedSteps += 1 }
         if let lbfgs {
             let value = try lbfgs.step {

@@ -54,6 +54,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var momentum: Float = 0.9
     public var nesterov = false
     public var gradientClip: Float?
+    /// Examples per step; ``wholeTrainingSet`` (0) trains on the whole training set each step.
     public var batchSize = 64
     public var steps = 1000
 
@@ -64,11 +65,15 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// The `batchSize` that means every training example in every step (full-batch training, as pykan
+    /// runs L-BFGS).
+    public static let wholeTrainingSet = 0
+
     /// Checks ranges, returning the first problem as a one-line message.
     public func validate() throws(TaskError) {
         if width < 1 { throw TaskError("--width must be at least 1, got \(width)") }
         if depth < 0 { throw TaskError("--depth must be 0 or more, got \(depth)") }
-        if batchSize < 1 { throw TaskError("--batch-size must be at least 1, got \(batchSize)") }
+        if batchSize < 0 { throw TaskError("--batch-size must be at least 1 (or 0 for the whole training set), got \(batchSize)") }
         if steps < 1 { throw TaskError("--steps must be at least 1, got \(steps)") }
         if evalEvery < 1 { throw TaskError("--eval-every must be at least 1, got \(evalEvery)") }
         if logEvery < 1 { throw TaskError("--log-every must be at least 1, got \(logEvery)") }
