@@ -343,28 +343,25 @@ void kiln_spline_input_gradient_range(ptrdiff_t begin, ptrdiff_t end, ptrdiff_t 
             for (ptrdiff_t i = block_start; i < block_end; i++) {
                 const ptrdiff_t index = i * batch + b;
                 const float *input_rows = derivative_rows + i * rows_per_input * outputs;
-                // The SiLU row first, then the `order` derivative rows, four dot products at a time.
-                const float *rows[4];
-                float coefficients[4], products[4];
+                // The SiLU row, then the `order` (at most 5) derivative rows, four dot products at a time.
+                const float *rows[8];
+                float coefficients[8], products[4];
                 rows[0] = input_rows + base_row * outputs;
                 coefficients[0] = silu_gradient[index];
                 ptrdiff_t count = 1;
                 const ptrdiff_t start = starts[index];
-                const ptrdiff_t terms = start < 0 ? 0 : order;
-                const float *weight = values + index * order;
-                float total = 0;
-                for (ptrdiff_t r = 0;; r++) {
-                    if (r < terms) {
+                if (start >= 0) {
+                    const float *weight = values + index * order;
+                    for (ptrdiff_t r = 0; r < order && count < 8; r++, count++) {
                         rows[count] = input_rows + (start + r) * outputs;
                         coefficients[count] = weight[r];
-                        count++;
                     }
-                    if (count == 4 || (r >= terms - 1 && count > 0)) {
-                        dots(dy_row, rows, count, outputs, products);
-                        for (ptrdiff_t q = 0; q < count; q++) total += coefficients[q] * products[q];
-                        count = 0;
-                    }
-                    if (r >= terms - 1) break;
+                }
+                float total = 0;
+                for (ptrdiff_t first = 0; first < count; first += 4) {
+                    const ptrdiff_t group = min_index(4, count - first);
+                    dots(dy_row, rows + first, group, outputs, products);
+                    for (ptrdiff_t q = 0; q < group; q++) total += coefficients[first + q] * products[q];
                 }
                 dx[b * inputs + i] = total;
             }

@@ -25,7 +25,7 @@ void kiln_spline_forward_range(ptrdiff_t begin, ptrdiff_t end, ptrdiff_t width, 
 /// The spline input gradient for samples [begin, end): dx[b, i] = silu_gradient[i, b] · (dy[b, :] · row
 /// base_row of input i) + Σ_r values[i, b, r] · (dy[b, :] · row starts[i, b] + r of input i), where the
 /// rows of input i are `rows_per_input` rows of `outputs` floats at derivative_rows + i · rows_per_input ·
-/// outputs and r runs over 0..<order. A negative start leaves only the first term.
+/// outputs and r runs over 0..<order (order ≤ 5, the limit of SplineShape). A negative start leaves only the first term.
 void kiln_spline_input_gradient_range(ptrdiff_t begin, ptrdiff_t end, ptrdiff_t input_block,
                                       ptrdiff_t batch, ptrdiff_t inputs, ptrdiff_t outputs, ptrdiff_t order,
                                       ptrdiff_t rows_per_input, ptrdiff_t base_row,
@@ -34,7 +34,7 @@ void kiln_spline_input_gradient_range(ptrdiff_t begin, ptrdiff_t end, ptrdiff_t 
                                       float *dx);
 
 /// Adds, for r in 0..<width, Σ_p values[r · value_stride + p] · dy[samples[p], :] to row r of `sums`
-/// (rows `outputs` apart), summing over p in order; dy is in column tiles: the tile of columns
+/// (rows `outputs` apart), summing over p in an order fixed by `count` alone; dy is in column tiles: the tile of columns
 /// [s, s + w) starts at tiled_dy + batch · s and holds [batch][w].
 void kiln_spline_accumulate_group(const int32_t *samples, ptrdiff_t count, const float *values,
                                   ptrdiff_t value_stride, ptrdiff_t width, const float *tiled_dy,

@@ -33,6 +33,11 @@ enum Measure {
     /// measuring (at most 200 runs), after warming up for at least `warmUp` calls and a fifth of the budget
     /// (cores idle a moment ago start slowly, and caches and thread pools need a first call).
     static func median(budgetSeconds: Double, minimumRuns: Int = 5, warmUp: Int = 2, _ body: () throws -> Void) rethrows -> Double {
+        middle(try samples(budgetSeconds: budgetSeconds, minimumRuns: minimumRuns, warmUp: warmUp, body))
+    }
+
+    /// The wall times of the timed runs behind ``median(budgetSeconds:minimumRuns:warmUp:_:)``.
+    static func samples(budgetSeconds: Double, minimumRuns: Int, warmUp: Int, _ body: () throws -> Void) rethrows -> [Double] {
         let warmUpStart = DispatchTime.now().uptimeNanoseconds
         var warmUpCalls = 0
         while warmUpCalls < warmUp || Double(DispatchTime.now().uptimeNanoseconds - warmUpStart) / 1e9 < budgetSeconds / 5 {
@@ -48,9 +53,7 @@ enum Measure {
             try body()
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - before) / 1e9)
         }
-        samples.sort()
-        return samples.count % 2 == 1
-            ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
+        return samples
     }
 }
 
@@ -122,21 +125,7 @@ extension Measure {
     /// On a shared machine the fastest run is the one least disturbed by neighbours, so tables that
     /// compare sizes (time against sequence length) report it beside the median.
     static func medianAndMinimum(budgetSeconds: Double, minimumRuns: Int = 5, _ body: () throws -> Void) rethrows -> (median: Double, minimum: Double) {
-        let warmUpStart = DispatchTime.now().uptimeNanoseconds
-        var warmUpCalls = 0
-        while warmUpCalls < 2 || Double(DispatchTime.now().uptimeNanoseconds - warmUpStart) / 1e9 < budgetSeconds / 5 {
-            try body()
-            warmUpCalls += 1
-        }
-        var samples: [Double] = []
-        let start = DispatchTime.now().uptimeNanoseconds
-        while samples.count < minimumRuns
-            || (samples.count < 200 && Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budgetSeconds)
-        {
-            let before = DispatchTime.now().uptimeNanoseconds
-            try body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - before) / 1e9)
-        }
-        return (middle(samples), samples.min()!)
+        let times = try samples(budgetSeconds: budgetSeconds, minimumRuns: minimumRuns, warmUp: 2, body)
+        return (middle(times), times.min()!)
     }
 }
