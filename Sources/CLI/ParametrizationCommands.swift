@@ -117,6 +117,9 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Comma-separated devices to spread runs over (default: the auto device).") var devices: String?
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @Option(help: "Where to write the plot.") var plot = "sweep.svg"
+    @Option(help: ArgumentHelp("Append each finished run to this JSON-lines file, and skip the runs it already holds with the same settings.",
+                               discussion: "A stopped sweep started again with the same --runs file trains only what is missing."))
+    var runs: String?
 
     func run() throws {
         var settings = LearningRateSweep.Configuration()
@@ -141,11 +144,18 @@ struct SweepCommand: ParsableCommand {
         let deviceIDs = try (devices.map { $0.split(separator: ",").map(String.init) } ?? [Devices.resolve().id]).map { try Devices.resolve($0).id }
         settings.devices = deviceIDs
         let total = settings.widths.count * settings.log2LearningRates.count * settings.seeds
-        let finished = Counter()
-        let result = try LearningRateSweep.run(settings) { message in
+        let runLog = try runs.map { try RunLog(path: $0, settings: settings.runSettings) }
+        let reused = runLog?.finished.filter { run in
+            settings.widths.contains(run.width) && settings.log2LearningRates.contains(run.log2LearningRate) && run.seed < settings.seeds
+        } ?? []
+        let reusedCount = Set(reused.map { [$0.width, $0.log2LearningRate, $0.seed] }).count
+        if let runs, reusedCount > 0 { FileHandle.standardError.write(Data("reusing \(reusedCount) finished runs from \(runs)\n".utf8)) }
+        let finished = Counter(start: reusedCount)
+        let result = try LearningRateSweep.run(settings, finished: reused, record: { run in runLog?.append(run) }) { message in
             let done = finished.increment()
             FileHandle.standardError.write(Data("[\(done)/\(total)] \(message)\n".utf8))
         }
+        if let error = runLog?.writeError { throw CommandError("could not append to --runs file \(runs ?? ""): \(error); the sweep's results are still printed above") }
         var rows: [[String]] = []
         for (index, width) in settings.widths.enumerated() {
             rows.append(["\(width)", "2^\(result.bestLog2LearningRate[index])", String(format: "%.4f", result.bestLoss[index])]
@@ -159,9 +169,61 @@ struct SweepCommand: ParsableCommand {
     }
 }
 
+/// The `--runs` file of `kiln sweep`: the finished runs it already holds, and an append per new run.
+final class RunLog: Sendable {
+    let finished: [LearningRateSweep.Run]
+    private let settings: JSONValue
+    private let path: String
+    private let error = Mutex<String?>(nil)
+
+    init(path: String, settings: JSONValue) throws {
+        self.path = path
+        self.settings = settings
+        guard FileManager.default.fileExists(atPath: path) else {
+            finished = []
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CommandError("cannot create --runs file \(path); check that its folder exists and is writable")
+            }
+            return
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw CommandError("cannot read --runs file \(path); give a JSON-lines file written by kiln sweep, or a new path")
+        }
+        var runs: [LearningRateSweep.Run] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let value = try? JSONValue.parse(String(line), file: path), case .object = value else {
+                throw CommandError("--runs file \(path), line \(number + 1) is not a JSON object; give a file written by kiln sweep, or a new path")
+            }
+            if let run = LearningRateSweep.Run(value, settings: settings) { runs.append(run) }
+        }
+        finished = runs
+    }
+
+    /// Appends one run as a JSON line (the first failure is kept in `writeError`).
+    func append(_ run: LearningRateSweep.Run) {
+        error.withLock { error in
+            guard error == nil else { return }
+            guard let handle = FileHandle(forWritingAtPath: path) else {
+                error = "cannot open it for writing"
+                return
+            }
+            defer { try? handle.close() }
+            do {
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data((run.json(settings: settings).serialized() + "\n").utf8))
+            } catch let failure {
+                error = String(describing: failure)
+            }
+        }
+    }
+
+    var writeError: String? { error.withLock { $0 } }
+}
+
 /// A thread-safe counter for progress lines.
 final class Counter: Sendable {
-    private let value = Mutex(0)
+    private let value: Mutex<Int>
+    init(start: Int = 0) { value = Mutex(start) }
     func increment() -> Int {
         value.withLock { count in
             count += 1

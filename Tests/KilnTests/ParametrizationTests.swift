@@ -1,6 +1,7 @@
 import Foundation
 import Kiln
 import KilnTestSupport
+import Synchronization
 import Testing
 
 @Suite("μP: parametrization rules, SP ≡ μP at base width, coordinate check")
@@ -95,6 +96,50 @@ struct ParametrizationTests {
         #expect(try LearningRateSweep.parseRange("2^-14:2^-4") == Array(-14 ... -4))
         #expect(try LearningRateSweep.parseRange("-3:-1") == [-3, -2, -1])
         #expect(throws: TaskError.self) { try LearningRateSweep.parseRange("1e-3:1e-2") }
+    }
+
+    @Test("a sweep resumed from its recorded runs trains only the missing ones and gives the same result")
+    func resumedSweep() throws {
+        var configuration = LearningRateSweep.Configuration()
+        configuration.training.task = "teacher"
+        configuration.training.depth = 2
+        configuration.training.steps = 6
+        configuration.training.batchSize = 16
+        configuration.training.parametrization = Parametrization(kind: .mup, baseWidth: 16)
+        configuration.widths = [16, 32]
+        configuration.log2LearningRates = [-9, -5]
+        configuration.seeds = 2
+        let recorded = Mutex<[LearningRateSweep.Run]>([])
+        let full = try LearningRateSweep.run(configuration, record: { run in recorded.withLock { $0.append(run) } })
+        let runs = recorded.withLock { $0 }
+        #expect(runs.count == 8)
+
+        // Each record survives its JSON line; a line with other settings is not taken.
+        let settings = configuration.runSettings
+        for run in runs {
+            let line = try JSONValue.parse(run.json(settings: settings).serialized(), file: "runs.jsonl")
+            #expect(LearningRateSweep.Run(line, settings: settings) == run)
+        }
+        var otherSettings = configuration
+        otherSettings.training.steps = 7
+        #expect(LearningRateSweep.Run(runs[0].json(settings: settings), settings: otherSettings.runSettings) == nil)
+
+        // Resume with three runs already done: five are trained, and the result is the same.
+        let retrained = Mutex(0)
+        let resumed = try LearningRateSweep.run(configuration, finished: Array(runs.prefix(3)), record: { _ in retrained.withLock { $0 += 1 } })
+        #expect(retrained.withLock { $0 } == 5)
+        #expect(resumed.loss == full.loss)
+        #expect(resumed.bestLog2LearningRate == full.bestLog2LearningRate)
+
+        // Every run recorded: nothing is trained; a recorded loss is what the result uses.
+        var edited = runs
+        edited[0].loss = 0.125
+        let none = Mutex(0)
+        let reread = try LearningRateSweep.run(configuration, finished: edited, record: { _ in none.withLock { $0 += 1 } })
+        #expect(none.withLock { $0 } == 0)
+        let row = configuration.widths.firstIndex(of: edited[0].width)!, column = configuration.log2LearningRates.firstIndex(of: edited[0].log2LearningRate)!
+        let partner = runs.first { $0.width == edited[0].width && $0.log2LearningRate == edited[0].log2LearningRate && $0.seed != edited[0].seed }!
+        #expect(abs(reread.loss[row][column] - (0.125 + partner.loss) / 2) < 1e-12)
     }
 }
 

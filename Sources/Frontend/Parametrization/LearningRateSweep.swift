@@ -26,6 +26,47 @@ public struct LearningRateSweep {
         public var bestLoss: [Double]
     }
 
+    /// One finished run: what `kiln sweep --runs FILE` appends as a JSON line, and reads back to skip the
+    /// runs a stopped sweep had already finished.
+    public struct Run: Sendable, Equatable {
+        public var width: Int
+        public var log2LearningRate: Int
+        public var seed: Int
+        /// Mean training loss over the last 10% of steps; infinity when the run diverged.
+        public var loss: Double
+
+        public init(width: Int, log2LearningRate: Int, seed: Int, loss: Double) {
+            self.width = width
+            self.log2LearningRate = log2LearningRate
+            self.seed = seed
+            self.loss = loss
+        }
+
+        /// `{"width", "log2_lr", "seed", "loss" (null when diverged), "settings"}`.
+        public func json(settings: JSONValue) -> JSONValue {
+            .object([
+                "width": .integer(width), "log2_lr": .integer(log2LearningRate), "seed": .integer(seed),
+                "loss": loss.isFinite ? .number(loss) : .null, "settings": settings,
+            ])
+        }
+
+        /// Reads a line written by `json(settings:)`; nil when it is not one or its settings differ.
+        public init?(_ value: JSONValue, settings: JSONValue) {
+            guard case let .object(members) = value, members["settings"] == settings,
+                  case let .integer(width)? = members["width"], case let .integer(rate)? = members["log2_lr"],
+                  case let .integer(seed)? = members["seed"] else { return nil }
+            switch members["loss"] {
+            case .number(let loss)?: self.loss = loss
+            case .integer(let loss)?: self.loss = Double(loss)
+            case .null?: self.loss = .infinity
+            default: return nil
+            }
+            self.width = width
+            log2LearningRate = rate
+            self.seed = seed
+        }
+    }
+
     /// Parses `2^-14:2^-4` (or `-14:-4`) into exponents with step 1.
     public static func parseRange(_ text: String) throws(TaskError) -> [Int] {
         let parts = text.split(separator: ":").map { $0.replacingOccurrences(of: "2^", with: "").trimmingCharacters(in: .whitespaces) }
@@ -50,17 +91,30 @@ public struct LearningRateSweep {
         return mean.isFinite ? mean : .infinity
     }
 
-    /// Runs the sweep.
-    public static func run(_ configuration: Configuration, progress: @escaping @Sendable (String) -> Void = { _ in }) throws -> Result {
+    /// Runs the sweep. Runs found in `finished` (same width, learning rate and seed) are not trained again;
+    /// `record` receives every run trained here as it ends.
+    public static func run(_ configuration: Configuration, finished: [Run] = [], record: @escaping @Sendable (Run) -> Void = { _ in },
+                           progress: @escaping @Sendable (String) -> Void = { _ in }) throws -> Result {
         guard !configuration.widths.isEmpty, !configuration.log2LearningRates.isEmpty, configuration.seeds >= 1 else {
             throw TaskError("sweep needs widths, learning rates and at least one seed")
         }
         struct Job: Sendable { let width: Int, rate: Int, seed: Int }
-        let jobs = configuration.widths.flatMap { width in configuration.log2LearningRates.flatMap { rate in (0..<configuration.seeds).map { Job(width: width, rate: rate, seed: $0) } } }
-        let scores = Mutex<[Int: Double]>([:])
+        // Widest first: the widest runs take longest, and starting them first keeps every worker busy
+        // to the end instead of leaving one wide run alone at the tail. The order changes no result.
+        let jobs = configuration.widths.sorted(by: >).flatMap { width in
+            configuration.log2LearningRates.flatMap { rate in (0..<configuration.seeds).map { Job(width: width, rate: rate, seed: $0) } }
+        }
+        var known: [Int: Double] = [:]
+        for (index, job) in jobs.enumerated() {
+            if let run = finished.last(where: { $0.width == job.width && $0.log2LearningRate == job.rate && $0.seed == job.seed }) {
+                known[index] = run.loss
+            }
+        }
+        let remaining = jobs.indices.filter { known[$0] == nil }
+        let scores = Mutex<[Int: Double]>(known)
         let failure = Mutex<String?>(nil)
         let next = Atomic<Int>(0)
-        let workers = max(1, min(configuration.jobs, jobs.count))
+        let workers = max(1, min(configuration.jobs, remaining.count))
         let previousThreads = CPUBackend.threadCount
         if workers > 1 { CPUBackend.setThreadCount(max(1, previousThreads / workers)) }
         defer { CPUBackend.setThreadCount(previousThreads) }
@@ -68,8 +122,9 @@ public struct LearningRateSweep {
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let device = settings.devices[worker % settings.devices.count]
             while true {
-                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard index < jobs.count, failure.withLock({ $0 == nil }) else { return }
+                let position = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard position < remaining.count, failure.withLock({ $0 == nil }) else { return }
+                let index = remaining[position]
                 let job = jobs[index]
                 var training = settings.training
                 training.width = job.width
@@ -79,6 +134,7 @@ public struct LearningRateSweep {
                     let backend = try Devices.makeBackend(device)
                     let value = try score(training, backend: backend)
                     scores.withLock { $0[index] = value }
+                    record(Run(width: job.width, log2LearningRate: job.rate, seed: job.seed, loss: value))
                     progress("width \(job.width) lr 2^\(job.rate) seed \(job.seed): \(value.isFinite ? String(format: "%.4f", value) : "diverged")")
                 } catch {
                     failure.withLock { $0 = $0 ?? String(describing: error) }
@@ -97,6 +153,17 @@ public struct LearningRateSweep {
         let best = loss.map { row in row.indices.min { row[$0] < row[$1] }! }
         return Result(configuration: configuration, loss: loss, bestLog2LearningRate: best.map { configuration.log2LearningRates[$0] },
                       bestLoss: zip(loss, best).map { $0[$1] })
+    }
+}
+
+extension LearningRateSweep.Configuration {
+    /// The settings a recorded run must share to be reused: everything but width, learning rate and seed.
+    public var runSettings: JSONValue {
+        .object([
+            "param": .string(training.parametrization.kind.rawValue), "base_width": .integer(training.parametrization.baseWidth),
+            "task": .string(training.task), "model": .string(training.model), "depth": .integer(training.depth),
+            "optimizer": .string(training.optimizer.rawValue), "steps": .integer(training.steps), "batch_size": .integer(training.batchSize),
+        ])
     }
 }
 
