@@ -21,7 +21,10 @@ struct CoordinateCheckCommand: ParsableCommand {
             Trains each width for --steps steps on one fixed batch (MLP 32 → w → … → 10 on the teacher task, or the \
             lm model on mqar), --seeds times, recording the mean |x| of every layer's output before each update. \
             For each tensor and step ≥ 2 it fits log2(mean |x|) against log2(width) and reports the slope. Writes \
-            coord-check.svg (one panel per step) and, with --json, the slopes.
+            coord-check.svg (one panel per step) and, with --json, the slopes. For lm, heads keep 16 features and \
+            grow in number with width unless --heads fixes their number: with a fixed number, each head widens, \
+            and a DeltaNet mixer's tokens grow more alike as its heads widen, which shows up in the logits \
+            whatever the parametrization.
             """
     )
 
@@ -36,7 +39,10 @@ struct CoordinateCheckCommand: ParsableCommand {
     @Option(help: "Hidden layers of the MLP.") var depth = 3
     @Option(help: "lm token mixer: linear, gla or delta.") var mixer = "delta"
     @Option(help: "lm blocks.") var layers = 2
-    @Option(help: "lm attention heads.") var heads = 4
+    @Option(help: "lm: this many heads at every width, each of width / N features.") var heads: Int?
+    @Option(help: ArgumentHelp("lm: N features per head, so heads = width / N and wider models get more heads (default 16 unless --heads is given).",
+                               discussion: "At the base width 64 both give 4 heads of 16."))
+    var headDim: Int?
     @Option(help: "Examples in the fixed batch.") var batchSize = 64
     @Option(help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
     @Option(help: "Write the slopes as JSON to this file.") var json: String?
@@ -59,7 +65,9 @@ struct CoordinateCheckCommand: ParsableCommand {
         guard let mixerKind = MixerKind(rawValue: mixer) else { throw CommandError("unknown --mixer '\(mixer)'; use linear, gla or delta") }
         settings.mixer = mixerKind
         settings.layers = layers
-        settings.heads = heads
+        if heads != nil && headDim != nil { throw CommandError("give --heads (a fixed number of heads) or --head-dim (a fixed head size), not both") }
+        settings.heads = heads ?? 4
+        settings.headDimension = heads == nil ? (headDim ?? 16) : nil
         settings.batchSize = batchSize
         let deviceName = device
         _ = try Devices.resolve(deviceName)

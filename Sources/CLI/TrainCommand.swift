@@ -19,6 +19,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "lm token mixer: \(MixerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var mixer = "delta"
     @Option(help: "lm blocks.") var layers = 2
     @Option(help: "lm attention heads (the width must be a multiple).") var heads = 4
+    @Option(help: "lm features per head: heads = width / N, so wider models get more heads of the same size (instead of --heads).") var headDim: Int?
     @Option(help: "Hidden width.") var width = 128
     @Option(help: "Number of hidden layers.") var depth = 2
     @Option(help: "Activation: \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", ")).") var activation = "relu"
@@ -133,6 +134,7 @@ struct TrainCommand: ParsableCommand {
         configuration.mixer = mixerKind
         configuration.layers = layers
         configuration.heads = heads
+        configuration.headDimension = headDim
         configuration.pairs = pairs
         configuration.sequenceLength = seqLen
         configuration.vocabulary = vocab

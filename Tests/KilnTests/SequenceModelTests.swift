@@ -102,6 +102,63 @@ struct SequenceModelTests {
         #expect(try losses(.sp) == losses(.mup))
     }
 
+    static func lmConfiguration(width: Int, kind: Parametrization.Kind, headDimension: Int? = nil) -> TrainingConfiguration {
+        var configuration = TrainingConfiguration()
+        configuration.task = "mqar"
+        configuration.model = "lm"
+        configuration.mixer = .delta
+        configuration.width = width
+        configuration.heads = 4
+        configuration.headDimension = headDimension
+        configuration.batchSize = 8
+        configuration.parametrization = Parametrization(kind: kind, baseWidth: 64)
+        return configuration
+    }
+
+    @Test("μP's q·k scale and the head norm's ε, with a fixed number of heads and with --head-dim")
+    func attentionScaleAndNormEpsilon() throws {
+        func firstMixer(_ configuration: TrainingConfiguration) throws -> TokenMixer {
+            let trainer = try Trainer(configuration: configuration, backend: CPUBackend())
+            let block = trainer.model.children.first { $0.name == "blocks.0" }!.module
+            return block.children.first { $0.name == "mixer" }!.module as! TokenMixer
+        }
+        func epsilon(_ mixer: TokenMixer) -> Float { (mixer.children.first { $0.name == "o_norm" }!.module as! RMSNorm).epsilon }
+        // 4 heads at width 256: d_head 64, 16 at the base width 64.
+        let sp = try firstMixer(Self.lmConfiguration(width: 256, kind: .sp)), mup = try firstMixer(Self.lmConfiguration(width: 256, kind: .mup))
+        #expect(sp.heads == 4 && sp.headDimension == 64)
+        #expect(abs(sp.attentionScale - 1 / 8) < 1e-7 && abs(epsilon(sp) - 1e-5) < 1e-12)
+        #expect(abs(mup.attentionScale - 4 / 64) < 1e-7, "√16 / 64")
+        #expect(abs(epsilon(mup) - 1e-5 * 16 / 64) < 1e-12, "ε × (scale ratio)² = ε × 16/64")
+        // --head-dim 16: 16 heads of 16 at width 256, the same size as at the base width, so nothing changes.
+        let grown = try firstMixer(Self.lmConfiguration(width: 256, kind: .mup, headDimension: 16))
+        #expect(grown.heads == 16 && grown.headDimension == 16)
+        #expect(abs(grown.attentionScale - 1 / 4) < 1e-7 && abs(epsilon(grown) - 1e-5) < 1e-12)
+        // The checkpoint's model description keeps the resolved heads and the base head size.
+        let task = try AssociativeRecallTask(pairs: 16, length: 128, vocabulary: 256, seed: 0, testCount: 4)
+        let description = try ModelConfiguration(Self.lmConfiguration(width: 256, kind: .mup, headDimension: 16), task: task, stage: 0)
+        #expect(description.heads == 16 && description.baseHeadDimension == 16)
+        let decoded = try JSONDecoder().decode(ModelConfiguration.self, from: JSONEncoder().encode(description))
+        #expect(decoded == description)
+        var badWidth = Self.lmConfiguration(width: 100, kind: .mup, headDimension: 16)
+        badWidth.steps = 1
+        #expect(throws: TaskError.self) { try badWidth.validate() }
+    }
+
+    @Test("under μP a DeltaNet mixer's output keeps its size at initialization as its heads widen")
+    func mixerOutputSizeAcrossWidths() throws {
+        // With 4 heads, d_head grows from 16 to 256; μP's 1/d_head scale shrinks the scan output by 4× in
+        // RMS, and a head norm with a fixed ε shrank the mixer's output by about 30% here.
+        func meanAbsoluteMixerOutput(width: Int) throws -> Double {
+            let trainer = try Trainer(configuration: Self.lmConfiguration(width: width, kind: .mup), backend: CPUBackend())
+            let recorder = ActivationRecorder()
+            _ = trainer.recordedOutputs(for: trainer.task.trainBatch(step: 0, batchSize: 8), recorder: recorder)
+            let output = try recorder.records.first { $0.name == "blocks.0.mixer" }!.tensor.toArray()
+            return output.map { Double(abs($0)) }.reduce(0, +) / Double(output.count)
+        }
+        let narrow = try meanAbsoluteMixerOutput(width: 64), wide = try meanAbsoluteMixerOutput(width: 1024)
+        #expect(abs(wide / narrow - 1) < 0.15, "mean |mixer output| \(narrow) at width 64, \(wide) at 1024")
+    }
+
     @Test("an lm learns a tiny recall task", arguments: [MixerKind.delta])
     func learnsRecall(_ mixer: MixerKind) throws {
         var configuration = TrainingConfiguration()

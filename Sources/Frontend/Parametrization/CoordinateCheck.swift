@@ -19,6 +19,8 @@ public struct CoordinateCheck {
         public var mixer = MixerKind.delta
         public var layers = 2
         public var heads = 4
+        /// Features per head when heads are added as width grows (nil: `heads` heads at every width).
+        public var headDimension: Int?
         public init() {}
     }
 
@@ -113,6 +115,7 @@ public struct CoordinateCheck {
         training.mixer = configuration.mixer
         training.layers = configuration.layers
         training.heads = configuration.heads
+        training.headDimension = configuration.headDimension
         training.optimizer = configuration.optimizer
         training.learningRate = configuration.learningRate
         training.batchSize = configuration.batchSize

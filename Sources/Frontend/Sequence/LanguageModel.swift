@@ -11,7 +11,10 @@ public enum MixerKind: String, Codable, CaseIterable, Sendable {
 }
 
 /// A linear-attention token mixer: projections to heads, a scan, a per-head RMSNorm of the output, and
-/// an output projection. Queries and keys have `width / heads` features per head.
+/// an output projection. Queries and keys have `width / heads` features per head. Under μP the q·k scale is
+/// 1/d_head relative to `baseHeadDimension` (the head size at the base width): with a fixed number of
+/// heads that is base width / heads; when heads are added as width grows (`--head-dim`), the head size
+/// itself.
 ///
 /// - `linear`: o = scan(q, k, v).
 /// - `gla`: the gate is `logsigmoid(W_up · W_down · x) / 16` per key (rank 16, as in the GLA paper and
@@ -36,13 +39,13 @@ public final class TokenMixer: Module {
     static let gateNormalizer: Float = 16
     static let convolutionSize = 4
 
-    init(kind: MixerKind, width: Int, heads: Int, parametrization: Parametrization, generator: inout RandomGenerator, on backend: any Backend) {
+    init(kind: MixerKind, width: Int, heads: Int, baseHeadDimension: Int?, parametrization: Parametrization, generator: inout RandomGenerator, on backend: any Backend) {
         precondition(width % heads == 0, "TokenMixer: width \(width) is not a multiple of heads \(heads)")
         self.kind = kind
         self.width = width
         self.heads = heads
         headDimension = width / heads
-        attentionScale = parametrization.attentionScale(headDimension: headDimension, baseHeadDimension: max(1, parametrization.baseWidth / heads))
+        attentionScale = parametrization.attentionScale(headDimension: headDimension, baseHeadDimension: baseHeadDimension ?? max(1, parametrization.baseWidth / heads))
         fixedOutputMultiplier = 1 / parametrization.widthMultiplier(width: width)
         func linear(_ fanIn: Int, _ fanOut: Int, bias: Bool = false) -> Linear {
             let weight = Tensor.parameter(Parametrization.fanInNormal(fanIn * fanOut, fanIn: fanIn, generator: &generator), shape: [fanOut, fanIn], on: backend)
@@ -53,7 +56,12 @@ public final class TokenMixer: Module {
         key = linear(width, width)
         value = linear(width, width)
         output = linear(width, width)
-        outputNorm = RMSNorm(features: headDimension, epsilon: 1e-5, on: backend)
+        // The scan output passes this per-head RMSNorm, so the q·k scale changes the mixer only through ε.
+        // μP's smaller scale (1/d_head instead of 1/√d_head) would let ε take over as heads widen and shrink
+        // the mixer's output (by 32% from width 64 to 1024 with 4 DeltaNet heads); ε scaled by the square of
+        // the scale's ratio to SP's keeps the norm's output what it is at the base width.
+        let scaleRatio = parametrization.kind == .mup ? attentionScale * Float(headDimension).squareRoot() : 1
+        outputNorm = RMSNorm(features: headDimension, epsilon: 1e-5 * scaleRatio * scaleRatio, on: backend)
         if kind == .gla {
             gateDown = linear(width, TokenMixer.gateRank)
             gateUp = linear(TokenMixer.gateRank, width, bias: true)
@@ -188,9 +196,10 @@ public final class SwiGLU: Layer {
 public final class SequenceBlock: Module {
     let mixerNorm: RMSNorm, mixer: TokenMixer, mlpNorm: RMSNorm, mlp: SwiGLU
 
-    init(kind: MixerKind, width: Int, heads: Int, parametrization: Parametrization, generator: inout RandomGenerator, on backend: any Backend) {
+    init(kind: MixerKind, width: Int, heads: Int, baseHeadDimension: Int?, parametrization: Parametrization, generator: inout RandomGenerator, on backend: any Backend) {
         mixerNorm = RMSNorm(features: width, epsilon: 1e-5, on: backend)
-        mixer = TokenMixer(kind: kind, width: width, heads: heads, parametrization: parametrization, generator: &generator, on: backend)
+        mixer = TokenMixer(kind: kind, width: width, heads: heads, baseHeadDimension: baseHeadDimension, parametrization: parametrization,
+                           generator: &generator, on: backend)
         mlpNorm = RMSNorm(features: width, epsilon: 1e-5, on: backend)
         mlp = SwiGLU(width: width, generator: &generator, on: backend)
     }
@@ -219,12 +228,15 @@ public final class LanguageModel: TaskModel, ParametrizedModel {
     let readout: Linear
     let readoutMultiplier: Float
 
-    public init(vocabulary: Int, width: Int, layers: Int, heads: Int, mixer: MixerKind, parametrization: Parametrization, generator: inout RandomGenerator, on backend: any Backend) {
+    /// - Parameter baseHeadDimension: the head size at the base width for μP's q·k scale; nil: base width / heads.
+    public init(vocabulary: Int, width: Int, layers: Int, heads: Int, baseHeadDimension: Int? = nil, mixer: MixerKind, parametrization: Parametrization,
+                generator: inout RandomGenerator, on backend: any Backend) {
         self.vocabulary = vocabulary
         self.width = width
         self.mixer = mixer
         embedding = Embedding(count: vocabulary, features: width, generator: &generator, on: backend)
-        blocks = (0..<layers).map { _ in SequenceBlock(kind: mixer, width: width, heads: heads, parametrization: parametrization, generator: &generator, on: backend) }
+        blocks = (0..<layers).map { _ in SequenceBlock(kind: mixer, width: width, heads: heads, baseHeadDimension: baseHeadDimension, parametrization: parametrization,
+                                                                generator: &generator, on: backend) }
         norm = RMSNorm(features: width, epsilon: 1e-5, on: backend)
         let readoutWeights = parametrization.readoutZeroInit
             ? [Float](repeating: 0, count: vocabulary * width) : Parametrization.fanInNormal(vocabulary * width, fanIn: width, generator: &generator)

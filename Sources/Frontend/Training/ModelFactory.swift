@@ -30,7 +30,8 @@ public enum ModelFactory {
             let heads = configuration.heads ?? 4
             guard configuration.width % heads == 0 else { throw TaskError("--width \(configuration.width) must be a multiple of --heads \(heads)") }
             return LanguageModel(vocabulary: vocabulary, width: configuration.width, layers: configuration.layers ?? 2, heads: heads,
-                                 mixer: configuration.mixer ?? .delta, parametrization: configuration.parametrization, generator: &generator, on: backend)
+                                 baseHeadDimension: configuration.baseHeadDimension, mixer: configuration.mixer ?? .delta,
+                                 parametrization: configuration.parametrization, generator: &generator, on: backend)
         default:
             throw TaskError("unknown model '\(configuration.kind)'; known models: mlp, kan, lm")
         }

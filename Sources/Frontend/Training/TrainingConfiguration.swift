@@ -31,6 +31,11 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var mixer = MixerKind.delta
     public var layers = 2
     public var heads = 4
+    /// `lm`: features per head (`--head-dim`). When set, the number of heads is `width / headDimension`, so
+    /// heads are added as width grows and each head keeps its size; nil: `heads` heads of `width / heads`.
+    public var headDimension: Int?
+    /// The lm's heads at this width.
+    public var resolvedHeads: Int { headDimension.map { width / max($0, 1) } ?? heads }
     /// KAN layer widths (`--arch 2,5,1`); nil: input, width, output.
     public var architecture: [Int]?
     /// KAN grid sizes trained in turn, `steps` each, each initialized from the previous (`--grid 3,10,20`).
@@ -92,7 +97,11 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         }
         if model == "lm" {
             if layers < 1 { throw TaskError("--layers must be at least 1, got \(layers)") }
-            if heads < 1 || width % heads != 0 { throw TaskError("--width \(width) must be a positive multiple of --heads \(heads)") }
+            if let headDimension {
+                if headDimension < 1 || width % headDimension != 0 { throw TaskError("--width \(width) must be a positive multiple of --head-dim \(headDimension)") }
+            } else if heads < 1 || width % heads != 0 {
+                throw TaskError("--width \(width) must be a positive multiple of --heads \(heads)")
+            }
         }
         if pairs < 1 { throw TaskError("--pairs must be at least 1, got \(pairs)") }
         if sequenceLength < 2 { throw TaskError("--seq-len must be at least 2, got \(sequenceLength)") }
@@ -138,6 +147,9 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     public var mixer: MixerKind?
     public var layers: Int?
     public var heads: Int?
+    /// `lm`: the head dimension at the base width, which μP's 1/d_head attention scale is relative to;
+    /// set when heads grow with width (`--head-dim`), nil when their number is fixed (then it is base width / heads).
+    public var baseHeadDimension: Int?
     public var characters: [String]?
     /// KAN: layer widths, current grid size, spline order and grid_eps.
     public var architecture: [Int]?
@@ -170,7 +182,8 @@ extension ModelConfiguration {
             kind: configuration.model, inputCount: task.inputCount, outputCount: outputs, width: configuration.width, depth: configuration.depth,
             activation: configuration.activation, dropout: configuration.dropout, parametrization: configuration.parametrization,
             mixer: configuration.model == "lm" ? configuration.mixer : nil, layers: configuration.model == "lm" ? configuration.layers : nil,
-            heads: configuration.model == "lm" ? configuration.heads : nil, characters: (task as? TextTask)?.characters.map(String.init),
+            heads: configuration.model == "lm" ? configuration.resolvedHeads : nil,
+            baseHeadDimension: configuration.model == "lm" ? configuration.headDimension : nil, characters: (task as? TextTask)?.characters.map(String.init),
             architecture: architecture, gridIntervals: configuration.model == "kan" ? configuration.gridSchedule[stage] : nil,
             splineOrder: configuration.model == "kan" ? configuration.splineOrder : nil,
             gridEpsilon: configuration.model == "kan" ? configuration.gridEpsilon : nil, seed: configuration.seed, targetKind: task.targetKind)
