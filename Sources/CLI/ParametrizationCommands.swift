@@ -153,12 +153,9 @@ struct SweepCommand: ParsableCommand {
         settings.devices = deviceIDs
         let total = settings.widths.count * settings.log2LearningRates.count * settings.seeds
         let runLog = try runs.map { try RunLog(path: $0, settings: settings.runSettings) }
-        let reused = runLog?.finished.filter { run in
-            settings.widths.contains(run.width) && settings.log2LearningRates.contains(run.log2LearningRate) && run.seed < settings.seeds
-        } ?? []
-        let reusedCount = Set(reused.map { [$0.width, $0.log2LearningRate, $0.seed] }).count
-        if let runs, reusedCount > 0 { FileHandle.standardError.write(Data("reusing \(reusedCount) finished runs from \(runs)\n".utf8)) }
-        let finished = Counter(start: reusedCount)
+        let reused = LearningRateSweep.reusable(runLog?.finished ?? [], for: settings)
+        if let runs, !reused.isEmpty { FileHandle.standardError.write(Data("reusing \(reused.count) finished runs from \(runs)\n".utf8)) }
+        let finished = Counter(start: reused.count)
         let result = try LearningRateSweep.run(settings, finished: reused, record: { run in runLog?.append(run) }) { message in
             let done = finished.increment()
             FileHandle.standardError.write(Data("[\(done)/\(total)] \(message)\n".utf8))

@@ -18,7 +18,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Model: mlp, kan or lm.") var model = "mlp"
     @Option(help: "lm token mixer: \(MixerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var mixer = "delta"
     @Option(help: "lm blocks.") var layers = 2
-    @Option(help: "lm attention heads (the width must be a multiple).") var heads = 4
+    @Option(help: "lm attention heads (the width must be a multiple; default 4).") var heads: Int?
     @Option(help: "lm features per head: heads = width / N, so wider models get more heads of the same size (instead of --heads).") var headDim: Int?
     @Option(help: "Hidden width.") var width = 128
     @Option(help: "Number of hidden layers.") var depth = 2
@@ -133,7 +133,8 @@ struct TrainCommand: ParsableCommand {
         }
         configuration.mixer = mixerKind
         configuration.layers = layers
-        configuration.heads = heads
+        if heads != nil && headDim != nil { throw CommandError("give --heads (a fixed number of heads) or --head-dim (a fixed head size), not both") }
+        configuration.heads = heads ?? 4
         configuration.headDimension = headDim
         configuration.pairs = pairs
         configuration.sequenceLength = seqLen

@@ -139,9 +139,7 @@ struct SequenceModelTests {
         #expect(description.heads == 16 && description.baseHeadDimension == 16)
         let decoded = try JSONDecoder().decode(ModelConfiguration.self, from: JSONEncoder().encode(description))
         #expect(decoded == description)
-        var badWidth = Self.lmConfiguration(width: 100, kind: .mup, headDimension: 16)
-        badWidth.steps = 1
-        #expect(throws: TaskError.self) { try badWidth.validate() }
+        #expect(throws: TaskError.self) { try Self.lmConfiguration(width: 100, kind: .mup, headDimension: 16).validate() }
     }
 
     @Test("under μP a DeltaNet mixer's output keeps its size at initialization as its heads widen")

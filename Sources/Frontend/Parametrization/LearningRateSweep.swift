@@ -67,6 +67,17 @@ public struct LearningRateSweep {
         }
     }
 
+    /// The recorded runs that belong to this sweep (one of its widths, learning rates and seeds), one per
+    /// run, the last recorded where a run appears more than once.
+    public static func reusable(_ finished: [Run], for configuration: Configuration) -> [Run] {
+        var byRun: [[Int]: Run] = [:]
+        for run in finished where configuration.widths.contains(run.width) && configuration.log2LearningRates.contains(run.log2LearningRate)
+            && (0..<configuration.seeds).contains(run.seed) {
+            byRun[[run.width, run.log2LearningRate, run.seed]] = run
+        }
+        return Array(byRun.values)
+    }
+
     /// Parses `2^-14:2^-4` (or `-14:-4`) into exponents with step 1.
     public static func parseRange(_ text: String) throws(TaskError) -> [Int] {
         let parts = text.split(separator: ":").map { $0.replacingOccurrences(of: "2^", with: "").trimmingCharacters(in: .whitespaces) }
@@ -104,11 +115,10 @@ public struct LearningRateSweep {
         let jobs = configuration.widths.sorted(by: >).flatMap { width in
             configuration.log2LearningRates.flatMap { rate in (0..<configuration.seeds).map { Job(width: width, rate: rate, seed: $0) } }
         }
+        let recorded = Dictionary(uniqueKeysWithValues: reusable(finished, for: configuration).map { ([$0.width, $0.log2LearningRate, $0.seed], $0.loss) })
         var known: [Int: Double] = [:]
         for (index, job) in jobs.enumerated() {
-            if let run = finished.last(where: { $0.width == job.width && $0.log2LearningRate == job.rate && $0.seed == job.seed }) {
-                known[index] = run.loss
-            }
+            if let loss = recorded[[job.width, job.rate, job.seed]] { known[index] = loss }
         }
         let remaining = jobs.indices.filter { known[$0] == nil }
         let scores = Mutex<[Int: Double]>(known)

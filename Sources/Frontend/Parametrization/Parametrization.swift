@@ -48,6 +48,13 @@ public struct Parametrization: Codable, Equatable, Sendable {
         kind == .mup ? Float(baseHeadDimension).squareRoot() / Float(headDimension) : 1 / Float(headDimension).squareRoot()
     }
 
+    /// The factor on the ε of a norm that follows a q·k-scaled product: the square of `attentionScale`'s
+    /// ratio to SP's, d_base / d_head under μP, 1 under SP. A norm divides out the scale itself, so without
+    /// this the scale would act only through ε, which takes over as heads widen under μP.
+    public func attentionNormEpsilonScale(headDimension: Int, baseHeadDimension: Int) -> Float {
+        kind == .mup ? Float(baseHeadDimension) / Float(headDimension) : 1
+    }
+
     /// The role-specific scales of the optimizer's learning rate, weight decay and ε.
     public func groupScales(role: ParameterRole, width: Int, optimizer: OptimizerKind) -> (learningRate: Float, weightDecay: Float, epsilon: Float) {
         let m = widthMultiplier(width: width)

@@ -45,7 +45,8 @@ public final class TokenMixer: Module {
         self.width = width
         self.heads = heads
         headDimension = width / heads
-        attentionScale = parametrization.attentionScale(headDimension: headDimension, baseHeadDimension: baseHeadDimension ?? max(1, parametrization.baseWidth / heads))
+        let baseHeadDimension = baseHeadDimension ?? max(1, parametrization.baseWidth / heads)
+        attentionScale = parametrization.attentionScale(headDimension: headDimension, baseHeadDimension: baseHeadDimension)
         fixedOutputMultiplier = 1 / parametrization.widthMultiplier(width: width)
         func linear(_ fanIn: Int, _ fanOut: Int, bias: Bool = false) -> Linear {
             let weight = Tensor.parameter(Parametrization.fanInNormal(fanIn * fanOut, fanIn: fanIn, generator: &generator), shape: [fanOut, fanIn], on: backend)
@@ -56,12 +57,10 @@ public final class TokenMixer: Module {
         key = linear(width, width)
         value = linear(width, width)
         output = linear(width, width)
-        // The scan output passes this per-head RMSNorm, so the q·k scale changes the mixer only through ε.
-        // μP's smaller scale (1/d_head instead of 1/√d_head) would let ε take over as heads widen and shrink
-        // the mixer's output (by 32% from width 64 to 1024 with 4 DeltaNet heads); ε scaled by the square of
-        // the scale's ratio to SP's keeps the norm's output what it is at the base width.
-        let scaleRatio = parametrization.kind == .mup ? attentionScale * Float(headDimension).squareRoot() : 1
-        outputNorm = RMSNorm(features: headDimension, epsilon: 1e-5 * scaleRatio * scaleRatio, on: backend)
+        // The scan output passes this per-head RMSNorm: with a fixed ε, μP's smaller q·k scale shrank the
+        // mixer's output by 32% from width 64 to 1024 with 4 DeltaNet heads.
+        let epsilonScale = parametrization.attentionNormEpsilonScale(headDimension: headDimension, baseHeadDimension: baseHeadDimension)
+        outputNorm = RMSNorm(features: headDimension, epsilon: 1e-5 * epsilonScale, on: backend)
         if kind == .gla {
             gateDown = linear(width, TokenMixer.gateRank)
             gateUp = linear(TokenMixer.gateRank, width, bias: true)
