@@ -81,11 +81,13 @@ struct SplineTests {
         return try [y, dx, dc, dBase, dSpline].map { try backend.download($0) }
     }
 
-    /// Forward within 1e-5 of the float64 layer (float32 element-wise work), the four gradients within
-    /// 1e-4 (sums over the batch and over outputs), all as relative RMS errors.
+    /// Forward within 1e-5 of the float64 layer (float32 element-wise work), measured against the size of
+    /// the terms it sums (a few edges into one output can cancel: 2e-5 relative to the result itself was
+    /// seen for 3 → 1 with batch 1); the four gradients within 1e-4 (sums over the batch and over outputs),
+    /// all as relative RMS errors.
     static func expectMatchesReference(_ results: [[Float]], _ problem: Problem, dy: [Float], _ label: String) {
         let expected = problem.layer.backward(dy.map(Double.init))
-        #expect(relativeError(results[0], problem.layer.forward()) < 1e-5, "forward: \(label)")
+        #expect(relativeError(results[0], problem.layer.forward(), magnitude: problem.layer.forwardMagnitude()) < 1e-5, "forward: \(label)")
         #expect(relativeError(results[1], expected.x) < 1e-4, "input gradient: \(label)")
         #expect(relativeError(results[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
         #expect(relativeError(results[3], expected.scaleBase) < 1e-4, "scaleBase gradient: \(label)")

@@ -49,8 +49,17 @@ public enum SplineReference {
         func knotRow(_ i: Int) -> [Double] { Array(knots[(i * knotCount)..<((i + 1) * knotCount)]) }
 
         /// y [batch, out].
-        public func forward() -> [Double] {
+        public func forward() -> [Double] { forward(absolute: false) }
+
+        /// The size of the sums that make y [batch, out]: every term of the forward pass taken by its
+        /// absolute value. A float32 sum of terms each rounded by ε is off by at most about ε times this,
+        /// so it is the scale a forward error is measured against where terms may cancel (a batch of one
+        /// sample into one output sums only a few edges, which can nearly cancel).
+        public func forwardMagnitude() -> [Double] { forward(absolute: true) }
+
+        private func forward(absolute: Bool) -> [Double] {
             var y = [Double](repeating: 0, count: batch * outputs)
+            let size: (Double) -> Double = absolute ? { Swift.abs($0) } : { $0 }
             for i in 0..<inputs {
                 let t = knotRow(i)
                 for b in 0..<batch {
@@ -59,8 +68,8 @@ public enum SplineReference {
                     for j in 0..<outputs {
                         let edge = i * outputs + j
                         var spline = 0.0
-                        for n in 0..<coefficientCount { spline += coefficients[edge * coefficientCount + n] * basisValues[n] }
-                        y[b * outputs + j] += scaleBase[edge] * silu(value) + scaleSpline[edge] * spline
+                        for n in 0..<coefficientCount { spline += size(coefficients[edge * coefficientCount + n] * basisValues[n]) }
+                        y[b * outputs + j] += size(scaleBase[edge] * silu(value)) + size(scaleSpline[edge] * spline)
                     }
                 }
             }

@@ -95,6 +95,20 @@ public func relativeError(_ out: [Float], _ reference: [Double]) -> Double {
     return norm == 0 ? difference.squareRoot() : (difference / norm).squareRoot()
 }
 
+/// Error ‖out − reference‖₂ relative to ‖magnitude‖₂, the size of the terms the reference sums (see
+/// `SplineReference.Layer.forwardMagnitude()`): the measure for sums whose terms may cancel, where the
+/// error of a float32 result is bounded by the size of its terms rather than by the result.
+public func relativeError(_ out: [Float], _ reference: [Double], magnitude: [Double]) -> Double {
+    precondition(out.count == reference.count && magnitude.count == reference.count, "relativeError: sizes \(out.count), \(reference.count), \(magnitude.count) differ")
+    var difference = 0.0, norm = 0.0
+    for index in out.indices {
+        if !out[index].isFinite && reference[index].isFinite { return .infinity }
+        difference += (Double(out[index]) - reference[index]) * (Double(out[index]) - reference[index])
+        norm += magnitude[index] * magnitude[index]
+    }
+    return norm == 0 ? difference.squareRoot() : (difference / norm).squareRoot()
+}
+
 /// Largest absolute difference, infinity for a NaN or infinite value where the reference is finite.
 public func maximumAbsoluteError(_ out: [Float], _ reference: [Double]) -> Double {
     precondition(out.count == reference.count)

@@ -13,6 +13,8 @@ public final class OpenCLBackend: Backend {
     public let device: DeviceDescription
     /// The kernel parameters this backend was built with.
     public let tuning: OpenCLTuning
+    /// Where this backend reads `Kernels/*.cl` from.
+    let kernelLocator: ResourceLocator
 
     let openCLDevice: OpenCLDevice
     let context: cl_context
@@ -33,10 +35,11 @@ public final class OpenCLBackend: Backend {
         try self.init(device: device, tuning: .defaults(for: device.description))
     }
 
-    init(device: OpenCLDevice, tuning: OpenCLTuning) throws(BackendError) {
+    init(device: OpenCLDevice, tuning: OpenCLTuning, kernelLocator: ResourceLocator = ResourceLocator(.kernels)) throws(BackendError) {
         self.openCLDevice = device
         self.device = device.description
         self.tuning = tuning
+        self.kernelLocator = kernelLocator
         let shared = try device.sharedState()
         self.context = shared.context
         self.queue = shared.queue
@@ -59,15 +62,18 @@ public final class OpenCLBackend: Backend {
     }
 
     /// Creates a backend for the OpenCL device with id `opencl:N`, optionally with custom kernel tuning
-    /// (benchmarks use this to try other `-D` parameters).
+    /// (benchmarks use this to try other `-D` parameters) and kernels from another folder (tests use this
+    /// to check that a deliberately broken kernel is caught).
     ///
+    /// - Parameter kernelFolder: read `*.cl` from this folder only, instead of the usual search.
     /// - Throws: ``BackendError/unknownDevice(_:available:)`` for an id that is not an OpenCL device, or any
     ///   error of setting the device up.
-    public convenience init(deviceID: String, tuning: OpenCLTuning? = nil) throws(BackendError) {
+    public convenience init(deviceID: String, tuning: OpenCLTuning? = nil, kernelFolder: URL? = nil) throws(BackendError) {
         guard let device = OpenCLDevice.all.first(where: { $0.description.id == deviceID }) else {
             throw .unknownDevice(deviceID, available: Devices.all().map(\.id))
         }
-        try self.init(device: device, tuning: tuning ?? .defaults(for: device.description))
+        let locator = kernelFolder.map { ResourceLocator(.kernels, environment: [ResourceLocator.Kind.kernels.environmentVariable: $0.path]) }
+        try self.init(device: device, tuning: tuning ?? .defaults(for: device.description), kernelLocator: locator ?? ResourceLocator(.kernels))
     }
 
     deinit {
@@ -79,7 +85,7 @@ public final class OpenCLBackend: Backend {
     func loadKernels(from file: String, options: String, names: [String], suffix: String = "") throws(BackendError) {
         let program: BuiltProgram
         do {
-            program = try ProgramCache.shared.program(file: file, options: options, context: context, device: openCLDevice.handle)
+            program = try ProgramCache.shared.program(file: file, options: options, context: context, device: openCLDevice.handle, locator: kernelLocator)
         } catch {
             throw .kernel(error)
         }

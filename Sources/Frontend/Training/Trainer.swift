@@ -79,7 +79,7 @@ public final class Trainer {
     }
 
     /// The training loss of a batch's outputs.
-    func loss(_ outputs: Tensor, _ batch: HostBatch) -> Tensor {
+    public func loss(_ outputs: Tensor, _ batch: HostBatch) -> Tensor {
         switch task.targetKind {
         case .classes:
             let labels = batch.labels ?? []
