@@ -49,7 +49,7 @@ public final class Trainer {
     }
 
     /// A fresh optimizer for a model's parameters: L-BFGS, or a fused first-order optimizer with one group
-    /// per μP role when the model has roles.
+    /// per μP role (the roles the model's parameters were created with) when the model is parametrized.
     static func makeOptimizer(_ configuration: TrainingConfiguration, model: any TaskModel) -> (Optimizer?, LBFGS?) {
         if configuration.optimizer == .lbfgs {
             var settings = LBFGS.Settings.pykan
