@@ -85,7 +85,7 @@ struct KANTests {
     func fitting() throws {
         var configuration = TrainingConfiguration()
         configuration.task = "fit:x1^2 + sin(pi*x2)"
-        configuration.model = "kan"
+        configuration.model = .kan
         configuration.architecture = [2, 1]
         configuration.optimizer = .lbfgs
         configuration.learningRate = 1

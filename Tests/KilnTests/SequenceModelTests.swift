@@ -102,7 +102,7 @@ struct SequenceModelTests {
             configuration.pairs = 2
             configuration.sequenceLength = 16
             configuration.vocabulary = 32
-            configuration.model = "lm"
+            configuration.model = .lm
             configuration.mixer = .delta
             configuration.width = 32
             configuration.heads = 2
@@ -117,7 +117,7 @@ struct SequenceModelTests {
     static func lmConfiguration(width: Int, kind: Parametrization.Kind, headDimension: Int? = nil) -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
         configuration.task = "mqar"
-        configuration.model = "lm"
+        configuration.model = .lm
         configuration.mixer = .delta
         configuration.width = width
         configuration.heads = 4
@@ -176,7 +176,7 @@ struct SequenceModelTests {
         configuration.pairs = 2
         configuration.sequenceLength = 16
         configuration.vocabulary = 24
-        configuration.model = "lm"
+        configuration.model = .lm
         configuration.mixer = mixer
         configuration.width = 32
         configuration.heads = 2

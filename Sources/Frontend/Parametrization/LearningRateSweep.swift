@@ -171,7 +171,7 @@ extension LearningRateSweep.Configuration {
     public var runSettings: JSONValue {
         .object([
             "param": .string(training.parametrization.kind.rawValue), "base_width": .integer(training.parametrization.baseWidth),
-            "task": .string(training.task), "model": .string(training.model), "depth": .integer(training.depth),
+            "task": .string(training.task), "model": .string(training.model.rawValue), "depth": .integer(training.depth),
             "optimizer": .string(training.optimizer.rawValue), "steps": .integer(training.steps), "batch_size": .integer(training.batchSize),
         ])
     }

@@ -1,5 +1,23 @@
 import Foundation
 
+/// The models `kiln train --model` builds.
+public enum ModelKind: String, Codable, CaseIterable, Sendable {
+    /// A multilayer perceptron (``MLP``).
+    case mlp
+    /// A Kolmogorov–Arnold network (``KANModel``).
+    case kan
+    /// A linear-attention language model (``LanguageModel``).
+    case lm
+}
+
+/// How `--task files` reads its targets (`--target`).
+public enum TargetSetting: String, Codable, CaseIterable, Sendable {
+    /// Integer labels in one column are classes; anything else is values.
+    case auto
+    case classes
+    case values
+}
+
 /// Everything that defines a training run; stored in the checkpoint so that `--resume` and `kiln predict`
 /// rebuild the same run and model.
 public struct TrainingConfiguration: Codable, Equatable, Sendable {
@@ -10,7 +28,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var testX: String?
     public var testY: String?
     /// For file data: `auto` (integer labels are classes), `classes` or `values`.
-    public var targetKind = "auto"
+    public var targetKind = TargetSetting.auto
     /// For `fit:` tasks: the input range, `low,high` (default `-1,1`).
     public var range = "-1,1"
     /// For `mqar`: key–value pairs per sequence, and the vocabulary size.
@@ -20,7 +38,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var sequenceLength = 128
 
     // Model
-    public var model = "mlp"
+    public var model = ModelKind.mlp
     public var width = 128
     public var depth = 2
     public var activation = ActivationKind.relu
@@ -87,7 +105,6 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         if !(dropout >= 0 && dropout < 1) { throw TaskError("--dropout must be in [0, 1), got \(dropout)") }
         if let gradientClip, !(gradientClip > 0) { throw TaskError("--clip must be positive, got \(gradientClip)") }
         if warmupSteps < 0 { throw TaskError("--warmup must be 0 or more, got \(warmupSteps)") }
-        if !["auto", "classes", "values"].contains(targetKind) { throw TaskError("--target must be auto, classes or values, got \(targetKind)") }
         if !(momentum >= 0 && momentum < 1) { throw TaskError("--momentum must be in [0, 1), got \(momentum)") }
         if gridSchedule.isEmpty || gridSchedule.contains(where: { $0 < 1 }) { throw TaskError("--grid must be positive grid sizes, e.g. 3,10,20") }
         if !(1...5).contains(splineOrder) { throw TaskError("--spline-order must be 1 to 5, got \(splineOrder)") }
@@ -95,7 +112,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         if let architecture, architecture.count < 2 || architecture.contains(where: { $0 < 1 }) {
             throw TaskError("--arch must list at least two positive widths, e.g. 2,5,1")
         }
-        if model == "lm" {
+        if model == .lm {
             if layers < 1 { throw TaskError("--layers must be at least 1, got \(layers)") }
             if let headDimension {
                 if headDimension < 1 || width % headDimension != 0 { throw TaskError("--width \(width) must be a positive multiple of --head-dim \(headDimension)") }
@@ -109,7 +126,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     }
 
     /// Grid sizes of the schedule (1 for models without grids).
-    public var stageCount: Int { model == "kan" ? gridSchedule.count : 1 }
+    public var stageCount: Int { model == .kan ? gridSchedule.count : 1 }
 
     /// The parsed `range`.
     public func inputRange() throws(TaskError) -> ClosedRange<Double> {
@@ -168,7 +185,7 @@ extension ModelConfiguration {
     public init(_ configuration: TrainingConfiguration, task: any TrainingTask, stage: Int) throws {
         let outputs = task.targetKind.outputCount
         var architecture: [Int]?
-        if configuration.model == "kan" {
+        if configuration.model == .kan {
             let arch = configuration.architecture ?? [task.inputCount, configuration.width, outputs]
             guard arch.first == task.inputCount else {
                 throw TaskError("--arch starts with \(arch.first ?? 0) inputs but task \(task.name) has \(task.inputCount)")
@@ -179,13 +196,13 @@ extension ModelConfiguration {
             architecture = arch
         }
         self.init(
-            kind: configuration.model, inputCount: task.inputCount, outputCount: outputs, width: configuration.width, depth: configuration.depth,
+            kind: configuration.model.rawValue, inputCount: task.inputCount, outputCount: outputs, width: configuration.width, depth: configuration.depth,
             activation: configuration.activation, dropout: configuration.dropout, parametrization: configuration.parametrization,
-            mixer: configuration.model == "lm" ? configuration.mixer : nil, layers: configuration.model == "lm" ? configuration.layers : nil,
-            heads: configuration.model == "lm" ? configuration.resolvedHeads : nil,
-            baseHeadDimension: configuration.model == "lm" ? configuration.headDimension : nil, characters: (task as? TextTask)?.characters.map(String.init),
-            architecture: architecture, gridIntervals: configuration.model == "kan" ? configuration.gridSchedule[stage] : nil,
-            splineOrder: configuration.model == "kan" ? configuration.splineOrder : nil,
-            gridEpsilon: configuration.model == "kan" ? configuration.gridEpsilon : nil, seed: configuration.seed, targetKind: task.targetKind)
+            mixer: configuration.model == .lm ? configuration.mixer : nil, layers: configuration.model == .lm ? configuration.layers : nil,
+            heads: configuration.model == .lm ? configuration.resolvedHeads : nil,
+            baseHeadDimension: configuration.model == .lm ? configuration.headDimension : nil, characters: (task as? TextTask)?.characters.map(String.init),
+            architecture: architecture, gridIntervals: configuration.model == .kan ? configuration.gridSchedule[stage] : nil,
+            splineOrder: configuration.model == .kan ? configuration.splineOrder : nil,
+            gridEpsilon: configuration.model == .kan ? configuration.gridEpsilon : nil, seed: configuration.seed, targetKind: task.targetKind)
     }
 }
