@@ -137,7 +137,10 @@ public final class Trainer {
         let stage = stage(ofStep: stepIndex)
         if stage > 0 && stepIndex == stage * configuration.steps {
             try kan.refine(intervals: configuration.gridSchedule[stage])
-            modelConfiguration.gridIntervals = configuration.gridSchedule[stage]
+            if case var .kan(sizes) = modelConfiguration {
+                sizes.gridIntervals = configuration.gridSchedule[stage]
+                modelConfiguration = .kan(sizes)
+            }
             (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
         }
         let local = stepIndex - stage * configuration.steps
