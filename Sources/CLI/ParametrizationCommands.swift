@@ -141,13 +141,14 @@ struct SweepCommand: ParsableCommand {
         settings.seeds = seeds
         settings.jobs = max(1, jobs)
         let deviceIDs = try (devices.map { $0.split(separator: ",").map(String.init) } ?? [Devices.resolve().id]).map { try Devices.resolve($0).id }
-        settings.devices = deviceIDs
         let total = settings.widths.count * settings.log2LearningRates.count * settings.seeds
         let runLog = try runs.map { try RunLog(path: $0, settings: settings.runSettings) }
         let reused = LearningRateSweep.reusable(runLog?.finished ?? [], for: settings)
         if let runs, !reused.isEmpty { FileHandle.standardError.write(Data("reusing \(reused.count) finished runs from \(runs)\n".utf8)) }
         let finished = Counter(start: reused.count)
-        let result = try LearningRateSweep.run(settings, finished: reused, record: { run in runLog?.append(run) }) { message in
+        // Workers take the devices in turn.
+        let makeBackend: @Sendable (Int) throws -> any Backend = { worker in try Devices.makeBackend(deviceIDs[worker % deviceIDs.count]) }
+        let result = try LearningRateSweep.run(settings, makeBackend: makeBackend, finished: reused, record: { run in runLog?.append(run) }) { message in
             let done = finished.increment()
             FileHandle.standardError.write(Data("[\(done)/\(total)] \(message)\n".utf8))
         }
