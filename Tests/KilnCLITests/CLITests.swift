@@ -119,7 +119,7 @@ struct CLITests {
         try writeNpy(cube, descr: "<f4", shape: [2, 2, 2], bytes: floatBytes([Float](repeating: 1, count: 8)))
         expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", cube.path, "--train-y", y.path, "--out", folder.path]),
                            containing: ["cube.npy", "2-D"], "3-D inputs")
-        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", folder.appendingPathComponent("absent.npy").path, "--train-y", y.path]),
+        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", folder.appendingPathComponent("absent.npy").path, "--train-y", y.path, "--out", folder.path]),
                            containing: ["absent.npy"], "missing file")
     }
 
