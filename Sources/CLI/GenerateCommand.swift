@@ -20,7 +20,7 @@ struct GenerateCommand: ParsableCommand {
         guard tokens >= 0 else { throw CommandError("--tokens must be 0 or more, got \(tokens)") }
         guard temperature >= 0, temperature.isFinite else { throw CommandError("--temperature must be 0 or more, got \(temperature)") }
         let (file, _, configuration) = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
-        guard configuration.kind == "lm", let characters = configuration.characters else {
+        guard case let .lm(languageModel) = configuration, let characters = languageModel.characters else {
             throw CommandError("\(checkpoint) is not a language model trained on a text:FILE task; generate needs one")
         }
         let backend = try Devices.makeBackend(device)

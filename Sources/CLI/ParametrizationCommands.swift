@@ -28,16 +28,16 @@ struct CoordinateCheckCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model: mlp or lm.") var model = "mlp"
-    @Option(help: "Parametrization: sp or mup.") var param = "mup"
+    @Option(help: "Model.") var model = CoordinateCheckModel.mlp
+    @Option(help: "Parametrization: SP or μP.") var param = Parametrization.Kind.mup
     @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
     @Option(help: "Comma-separated widths.") var widths = "64,128,256,512,1024"
     @Option(help: "Training steps recorded per width.") var steps = 5
     @Option(help: "Seeds averaged per width.") var seeds = 3
-    @Option(help: "Optimizer: adam or sgd.") var optimizer = "adam"
+    @Option(help: "Optimizer.") var optimizer = CoordinateCheckOptimizer.adam
     @Option(name: .customLong("lr"), help: "Learning rate.") var learningRate: Float = 1e-2
     @Option(help: "Hidden layers of the MLP.") var depth = 3
-    @Option(help: "lm token mixer: linear, gla or delta.") var mixer = "delta"
+    @Option(help: "lm token mixer.") var mixer = MixerKind.delta
     @Option(help: "lm blocks.") var layers = 2
     @Option(help: "lm: this many heads at every width, each of width / N features.") var heads: Int?
     @Option(help: ArgumentHelp("lm: N features per head, so heads = width / N and wider models get more heads (default 16 unless --heads is given).",
@@ -50,20 +50,15 @@ struct CoordinateCheckCommand: ParsableCommand {
 
     func run() throws {
         var settings = CoordinateCheck.Configuration()
-        settings.model = model
-        guard let kind = Parametrization.Kind(rawValue: param) else { throw CommandError("unknown --param '\(param)'; use sp or mup") }
-        settings.parametrization = Parametrization(kind: kind, baseWidth: baseWidth)
+        settings.model = model.kind
+        settings.parametrization = Parametrization(kind: param, baseWidth: baseWidth)
         settings.widths = try parseIntegers(widths, flag: "--widths")
         settings.steps = steps
         settings.seeds = seeds
-        guard let optimizerKind = OptimizerKind(rawValue: optimizer), optimizerKind == .adam || optimizerKind == .sgd else {
-            throw CommandError("coord-check takes --optimizer adam or sgd, got '\(optimizer)'")
-        }
-        settings.optimizer = optimizerKind
+        settings.optimizer = optimizer.kind
         settings.learningRate = learningRate
         settings.depth = depth
-        guard let mixerKind = MixerKind(rawValue: mixer) else { throw CommandError("unknown --mixer '\(mixer)'; use linear, gla or delta") }
-        settings.mixer = mixerKind
+        settings.mixer = mixer
         settings.layers = layers
         if heads != nil && headDim != nil { throw CommandError("give --heads (a fixed number of heads) or --head-dim (a fixed head size), not both") }
         settings.heads = heads ?? 4
@@ -111,14 +106,14 @@ struct SweepCommand: ParsableCommand {
     )
 
     @Option(help: "Task.") var task = "teacher"
-    @Option(help: "Model: mlp.") var model = "mlp"
-    @Option(help: "Parametrization: sp or mup.") var param = "mup"
+    @Option(help: "Model.") var model = ModelKind.mlp
+    @Option(help: "Parametrization: SP or μP.") var param = Parametrization.Kind.mup
     @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
     @Option(help: "Comma-separated widths.") var widths = "64,256,1024"
     @Option(help: "Learning rates as powers of two, low:high, e.g. 2^-14:2^-4.") var lrs = "2^-14:2^-4"
     @Option(help: "Training steps per run.") var steps = 300
     @Option(help: "Seeds per width and learning rate.") var seeds = 2
-    @Option(help: "Optimizer.") var optimizer = "adam"
+    @Option(help: "Optimizer.") var optimizer = SweepOptimizer.adam
     @Option(help: "Hidden layers.") var depth = 3
     @Option(help: "Examples per step.") var batchSize = 128
     @Option(help: "Runs at once.") var jobs = ProcessInfo.processInfo.activeProcessorCount
@@ -138,25 +133,22 @@ struct SweepCommand: ParsableCommand {
         settings.training.batchSize = batchSize
         settings.training.evalEvery = steps
         settings.training.logEvery = steps
-        guard let kind = Parametrization.Kind(rawValue: param) else { throw CommandError("unknown --param '\(param)'; use sp or mup") }
-        settings.training.parametrization = Parametrization(kind: kind, baseWidth: baseWidth)
-        guard let optimizerKind = OptimizerKind(rawValue: optimizer), optimizerKind != .lbfgs else {
-            throw CommandError("unknown --optimizer '\(optimizer)' for a sweep; use sgd, adam, adamw or adam-atan2")
-        }
-        settings.training.optimizer = optimizerKind
+        settings.training.parametrization = Parametrization(kind: param, baseWidth: baseWidth)
+        settings.training.optimizer = optimizer.kind
         try settings.training.validate()
         settings.widths = try parseIntegers(widths, flag: "--widths")
         settings.log2LearningRates = try LearningRateSweep.parseRange(lrs)
         settings.seeds = seeds
         settings.jobs = max(1, jobs)
         let deviceIDs = try (devices.map { $0.split(separator: ",").map(String.init) } ?? [Devices.resolve().id]).map { try Devices.resolve($0).id }
-        settings.devices = deviceIDs
         let total = settings.widths.count * settings.log2LearningRates.count * settings.seeds
         let runLog = try runs.map { try RunLog(path: $0, settings: settings.runSettings) }
         let reused = LearningRateSweep.reusable(runLog?.finished ?? [], for: settings)
         if let runs, !reused.isEmpty { FileHandle.standardError.write(Data("reusing \(reused.count) finished runs from \(runs)\n".utf8)) }
         let finished = Counter(start: reused.count)
-        let result = try LearningRateSweep.run(settings, finished: reused, record: { run in runLog?.append(run) }) { message in
+        // Workers take the devices in turn.
+        let makeBackend: @Sendable (Int) throws -> any Backend = { worker in try Devices.makeBackend(deviceIDs[worker % deviceIDs.count]) }
+        let result = try LearningRateSweep.run(settings, makeBackend: makeBackend, finished: reused, record: { run in runLog?.append(run) }) { message in
             let done = finished.increment()
             FileHandle.standardError.write(Data("[\(done)/\(total)] \(message)\n".utf8))
         }
@@ -168,7 +160,7 @@ struct SweepCommand: ParsableCommand {
         }
         print(TextTable.render(header: ["width", "best lr", "best loss"] + settings.log2LearningRates.map { "2^\($0)" }, rows: rows))
         let spread = (result.bestLog2LearningRate.max() ?? 0) - (result.bestLog2LearningRate.min() ?? 0)
-        print("best log2 learning rate moves by \(spread) across widths (\(kind.rawValue)); plot in \(plot)")
+        print("best log2 learning rate moves by \(spread) across widths (\(param.rawValue)); plot in \(plot)")
         try result.plot.write(to: URL(fileURLWithPath: plot))
         if let json { try writeAtomically(Array((result.json.serialized() + "\n").utf8), to: URL(fileURLWithPath: json)) }
     }

@@ -16,10 +16,11 @@ struct PlotCommand: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: checkpoint)
         let (file, _, configuration) = try Checkpoint.read(url)
-        guard configuration.kind == "kan", let architecture = configuration.architecture, let order = configuration.splineOrder else {
+        guard case let .kan(kan) = configuration else {
             throw CommandError("\(checkpoint) is not a KAN checkpoint; plot draws the activations of --model kan")
         }
         guard points >= 2 else { throw CommandError("--points must be at least 2") }
+        let (architecture, order) = (kan.architecture, kan.splineOrder)
         var panels: [LinePlot] = []
         for layer in 0..<(architecture.count - 1) {
             let (inputs, outputs) = (architecture[layer], architecture[layer + 1])
@@ -50,7 +51,7 @@ struct PlotCommand: ParsableCommand {
             }
         }
         let destination = output.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("kan.svg")
-        let title = "KAN \(architecture.map(String.init).joined(separator: ",")), grid \(configuration.gridIntervals ?? 0), k = \(order)"
+        let title = "KAN \(architecture.map(String.init).joined(separator: ",")), grid \(kan.gridIntervals), k = \(order)"
         try PlotGrid(title: title, panels: panels, columns: min(panels.count, 6)).write(to: destination)
         print("wrote \(destination.path): \(panels.count) edge activations")
     }

@@ -15,14 +15,14 @@ struct TrainCommand: ParsableCommand {
     )
 
     @Option(help: "Task: digits, teacher, modadd:P or files.") var task = "digits"
-    @Option(help: "Model: mlp, kan or lm.") var model = "mlp"
-    @Option(help: "lm token mixer: \(MixerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var mixer = "delta"
+    @Option(help: "Model.") var model = ModelKind.mlp
+    @Option(help: "lm token mixer.") var mixer = MixerKind.delta
     @Option(help: "lm blocks.") var layers = 2
     @Option(help: "lm attention heads (the width must be a multiple; default 4).") var heads: Int?
     @Option(help: "lm features per head: heads = width / N, so wider models get more heads of the same size (instead of --heads).") var headDim: Int?
     @Option(help: "Hidden width.") var width = 128
     @Option(help: "Number of hidden layers.") var depth = 2
-    @Option(help: "Activation: \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", ")).") var activation = "relu"
+    @Option(help: "Activation.") var activation = ActivationKind.relu
     @Option(help: "Dropout probability after each hidden activation.") var dropout: Float = 0
     @Option(help: "KAN layer widths, e.g. 2,5,1 (default: inputs,width,outputs).") var arch: String?
     @Option(help: "KAN grid sizes trained in turn, --steps each, e.g. 3,10,20.") var grid = "5"
@@ -33,12 +33,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "mqar: key-value pairs per sequence.") var pairs = 16
     @Option(help: "mqar and text: sequence length.") var seqLen = 128
     @Option(help: "mqar: vocabulary size.") var vocab = 256
-    @Option(help: "Parametrization: sp or mup (Maximal Update Parametrization).") var param = "sp"
+    @Option(help: "Parametrization: SP or μP (Maximal Update Parametrization).") var param = Parametrization.Kind.sp
     @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
-    @Option(help: "Readout initialization: zero or normal (N(0, 1/fan_in)).") var readoutInit = "zero"
-    @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var optimizer = "adam"
+    @Option(help: "Readout initialization: zeros or N(0, 1/fan_in).") var readoutInit = ReadoutInitialization.zero
+    @Option(help: "Optimizer.") var optimizer = OptimizerKind.adam
     @Option(name: .customLong("lr"), help: "Base learning rate (default 1e-3 for adam/adamw/adam-atan2, 0.1 for sgd, 1 for lbfgs).") var learningRate: Float?
-    @Option(help: "Learning-rate schedule: \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", ")).") var schedule = "constant"
+    @Option(help: "Learning-rate schedule.") var schedule = LearningRateSchedule.constant
     @Option(help: "Warm-up steps for the cosine schedule.") var warmup = 0
     @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw/adam-atan2; default 0, 0.01 for adamw).") var weightDecay: Float?
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
@@ -57,7 +57,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Training labels or targets (.npy or .csv).") var trainY: String?
     @Option(help: "Test inputs (optional; otherwise 20% of the training rows are held out).") var testX: String?
     @Option(help: "Test labels or targets.") var testY: String?
-    @Option(help: "For file data: auto (integer labels are classes), classes or values.") var target = "auto"
+    @Option(help: "For file data: classes, values, or auto (integer labels are classes).") var target = TargetSetting.auto
     @Option(help: "For fit: tasks, the input range low,high.") var range = "-1,1"
     @Flag(help: "Print plain lines instead of a progress bar.") var plain = false
 
@@ -71,7 +71,7 @@ struct TrainCommand: ParsableCommand {
                 try copyRun(from: URL(fileURLWithPath: resume), to: directory)
             }
         } else {
-            directory = URL(fileURLWithPath: out ?? "runs/\(task.replacingOccurrences(of: ":", with: "-"))-\(model)")
+            directory = URL(fileURLWithPath: out ?? "runs/\(task.replacingOccurrences(of: ":", with: "-"))-\(model.rawValue)")
         }
         let progress = ProgressReporter(interactive: !plain && isatty(STDOUT_FILENO) != 0)
         let summary = try TrainingRun.run(
@@ -92,26 +92,17 @@ struct TrainCommand: ParsableCommand {
         configuration.model = model
         configuration.width = width
         configuration.depth = depth
-        guard let activationKind = ActivationKind(rawValue: activation) else {
-            throw CommandError("unknown --activation '\(activation)'; use one of \(ActivationKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        configuration.activation = activationKind
+        configuration.activation = activation
         configuration.dropout = dropout
-        guard let optimizerKind = OptimizerKind(rawValue: optimizer) else {
-            throw CommandError("unknown --optimizer '\(optimizer)'; use one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        configuration.optimizer = optimizerKind
-        configuration.learningRate = learningRate ?? Self.defaultLearningRate(optimizerKind)
-        guard let scheduleKind = LearningRateSchedule(rawValue: schedule) else {
-            throw CommandError("unknown --schedule '\(schedule)'; use one of \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        configuration.schedule = scheduleKind
+        configuration.optimizer = optimizer
+        configuration.learningRate = learningRate ?? Self.defaultLearningRate(optimizer)
+        configuration.schedule = schedule
         configuration.warmupSteps = warmup
         configuration.weightDecay = weightDecay
         configuration.momentum = momentum
         configuration.nesterov = nesterov
         configuration.gradientClip = clip
-        configuration.batchSize = batchSize ?? (optimizerKind == .lbfgs ? TrainingConfiguration.wholeTrainingSet : 64)
+        configuration.batchSize = batchSize ?? (optimizer == .lbfgs ? TrainingConfiguration.wholeTrainingSet : 64)
         configuration.steps = steps
         configuration.evalEvery = evalEvery
         configuration.logEvery = logEvery
@@ -128,10 +119,7 @@ struct TrainCommand: ParsableCommand {
         configuration.gridEpsilon = gridEps
         configuration.gridUpdateUntil = gridUpdateUntil
         configuration.gridUpdates = gridUpdates
-        guard let mixerKind = MixerKind(rawValue: mixer) else {
-            throw CommandError("unknown --mixer '\(mixer)'; use one of \(MixerKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        configuration.mixer = mixerKind
+        configuration.mixer = mixer
         configuration.layers = layers
         if heads != nil && headDim != nil { throw CommandError("give --heads (a fixed number of heads) or --head-dim (a fixed head size), not both") }
         configuration.heads = heads ?? 4
@@ -139,13 +127,7 @@ struct TrainCommand: ParsableCommand {
         configuration.pairs = pairs
         configuration.sequenceLength = seqLen
         configuration.vocabulary = vocab
-        guard let parametrizationKind = Parametrization.Kind(rawValue: param) else {
-            throw CommandError("unknown --param '\(param)'; use sp or mup")
-        }
-        guard readoutInit == "zero" || readoutInit == "normal" else {
-            throw CommandError("unknown --readout-init '\(readoutInit)'; use zero or normal")
-        }
-        configuration.parametrization = Parametrization(kind: parametrizationKind, baseWidth: baseWidth, readoutZeroInit: readoutInit == "zero")
+        configuration.parametrization = Parametrization(kind: param, baseWidth: baseWidth, readoutZeroInit: readoutInit == .zero)
         if trainX != nil && task == "digits" && !isSet("--task") { configuration.task = "files" }
         try configuration.validate()
         return configuration

@@ -86,6 +86,19 @@ struct CLITests {
         expectOneLineError(try KilnProcess.run(["train", "--lr=-1", "--out", out]), containing: ["--lr"], "negative lr")
         expectOneLineError(try KilnProcess.run(["train", "--batch-size=-1", "--out", out]), containing: ["--batch-size"], "negative batch")
         expectOneLineError(try KilnProcess.run(["train", "--task", "modadd:1", "--out", out]), containing: ["modulus"], "bad modulus")
+        // Every flag with a closed set of values: one line naming the value and the choices, exit status 1.
+        for (arguments, choices) in [
+            (["train", "--model", "rnn"], ["mlp", "kan", "lm"]), (["train", "--mixer", "mamba"], ["linear", "gla", "delta"]),
+            (["train", "--schedule", "step"], ["constant", "cosine", "one-cycle"]), (["train", "--param", "ntk"], ["sp", "mup"]),
+            (["train", "--readout-init", "ones"], ["zero", "normal"]), (["train", "--target", "labels"], ["auto", "classes", "values"]),
+            (["coord-check", "--model", "kan"], ["mlp", "lm"]), (["coord-check", "--optimizer", "adamw"], ["adam", "sgd"]),
+            (["coord-check", "--mixer", "rwkv"], ["delta"]), (["sweep", "--optimizer", "lbfgs"], ["sgd", "adam-atan2"]),
+            (["sweep", "--param", "sp2"], ["mup"]), (["sweep", "--model", "gpt"], ["lm"]),
+        ] {
+            let result = try KilnProcess.run(arguments + ["--device", "cpu"])
+            expectOneLineError(result, containing: [arguments[2]] + choices, arguments.joined(separator: " "))
+            #expect(result.status == 1, "\(arguments): exit status \(result.status)")
+        }
         let unknownFlag = try KilnProcess.run(["train", "--bogus"])
         #expect(unknownFlag.status != 0 && unknownFlag.error.contains("--bogus") && !unknownFlag.error.contains("Backtrace"))
     }
@@ -106,7 +119,7 @@ struct CLITests {
         try writeNpy(cube, descr: "<f4", shape: [2, 2, 2], bytes: floatBytes([Float](repeating: 1, count: 8)))
         expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", cube.path, "--train-y", y.path, "--out", folder.path]),
                            containing: ["cube.npy", "2-D"], "3-D inputs")
-        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", folder.appendingPathComponent("absent.npy").path, "--train-y", y.path]),
+        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", folder.appendingPathComponent("absent.npy").path, "--train-y", y.path, "--out", folder.path]),
                            containing: ["absent.npy"], "missing file")
     }
 

@@ -14,14 +14,14 @@ struct CheckpointFixtureTests {
     /// for the language models.
     static func inputs(for model: ModelConfiguration) -> HostBatch {
         let rows = 5
-        if model.kind == "lm" {
+        if model.kind == .lm {
             let length = 16, vocabulary = model.outputCount
             let tokens = (0..<(rows * length)).map { Int32(($0 * 5 + $0 / length * 3) % vocabulary) }
             return HostBatch(tokens: tokens, rows: rows, length: length, labels: [Int32](repeating: -1, count: rows * length))
         }
         let features = model.inputCount
         let values = (0..<(rows * features)).map { index in
-            model.kind == "kan" ? Float(Foundation.sin(Double(index) * 0.7)) : Float((index * 7 + index / features * 3) % 17)
+            model.kind == .kan ? Float(Foundation.sin(Double(index) * 0.7)) : Float((index * 7 + index / features * 3) % 17)
         }
         return HostBatch(inputs: values, rows: rows, features: features)
     }

@@ -98,6 +98,27 @@ struct ParametrizationTests {
         #expect(throws: TaskError.self) { try LearningRateSweep.parseRange("1e-3:1e-2") }
     }
 
+    @Test("a sweep trains each run on a backend from its factory, given the worker's index")
+    func sweepBackendFactory() throws {
+        var configuration = LearningRateSweep.Configuration()
+        configuration.training.task = "teacher"
+        configuration.training.depth = 1
+        configuration.training.steps = 2
+        configuration.training.batchSize = 8
+        configuration.widths = [8, 16]
+        configuration.log2LearningRates = [-8]
+        configuration.seeds = 2
+        configuration.jobs = 2
+        let workers = Mutex<[Int]>([])
+        let result = try LearningRateSweep.run(configuration, makeBackend: { worker in
+            workers.withLock { $0.append(worker) }
+            return CPUBackend()
+        })
+        #expect(workers.withLock { $0.count } == 4, "one backend per run")
+        #expect(workers.withLock { $0 }.allSatisfy { (0..<2).contains($0) })
+        #expect(result.loss.count == 2 && result.loss.allSatisfy { $0[0].isFinite })
+    }
+
     @Test("a sweep resumed from its recorded runs trains only the missing ones and gives the same result")
     func resumedSweep() throws {
         var configuration = LearningRateSweep.Configuration()

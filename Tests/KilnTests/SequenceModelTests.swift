@@ -83,6 +83,18 @@ struct SequenceModelTests {
         #expect(roles["blocks.0.mixer.gate_down.weight"] == .output && roles["blocks.0.mixer.gate_up.weight"] == .input)
         #expect(roles["blocks.0.mixer_norm.weight"] == .gain)
         #expect(try model.parameters.first { $0.name == "readout.weight" }!.tensor.toArray().allSatisfy { $0 == 0 })
+        // Every mixer's parameters carry the roles they were created with.
+        for mixer in MixerKind.allCases {
+            let other = LanguageModel(vocabulary: 32, width: 64, layers: 2, heads: 4, mixer: mixer, parametrization: Parametrization(kind: .mup, baseWidth: 32),
+                                      generator: &generator, on: CPUBackend())
+            let roles = Dictionary(uniqueKeysWithValues: other.parameterRoles.map { ($0.name, $0.role) })
+            #expect(roles.count == other.parameters.count && other.parameters.count == other.declaredParameters.count, "\(mixer)")
+            #expect(roles["blocks.1.mixer.o_norm.weight"] == .gain && roles["blocks.1.mixer.o.weight"] == .hidden, "\(mixer)")
+            if mixer == .delta {
+                #expect(roles["blocks.0.mixer.q_conv"] == .input && roles["blocks.1.mixer.v_conv"] == .input && roles["blocks.0.mixer.beta.weight"] == .output)
+            }
+            if mixer == .gla { #expect(roles["blocks.1.mixer.gate_up.bias"] == .bias && roles["blocks.1.mixer.g.weight"] == .hidden) }
+        }
 
         func losses(_ kind: Parametrization.Kind) throws -> [Float] {
             var configuration = TrainingConfiguration()
@@ -90,7 +102,7 @@ struct SequenceModelTests {
             configuration.pairs = 2
             configuration.sequenceLength = 16
             configuration.vocabulary = 32
-            configuration.model = "lm"
+            configuration.model = .lm
             configuration.mixer = .delta
             configuration.width = 32
             configuration.heads = 2
@@ -105,7 +117,7 @@ struct SequenceModelTests {
     static func lmConfiguration(width: Int, kind: Parametrization.Kind, headDimension: Int? = nil) -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
         configuration.task = "mqar"
-        configuration.model = "lm"
+        configuration.model = .lm
         configuration.mixer = .delta
         configuration.width = width
         configuration.heads = 4
@@ -117,12 +129,12 @@ struct SequenceModelTests {
 
     @Test("μP's q·k scale and the head norm's ε, with a fixed number of heads and with --head-dim")
     func attentionScaleAndNormEpsilon() throws {
-        func firstMixer(_ configuration: TrainingConfiguration) throws -> TokenMixer {
+        func firstMixer(_ configuration: TrainingConfiguration) throws -> any TokenMixer {
             let trainer = try Trainer(configuration: configuration, backend: CPUBackend())
             let block = trainer.model.children.first { $0.name == "blocks.0" }!.module
-            return block.children.first { $0.name == "mixer" }!.module as! TokenMixer
+            return block.children.first { $0.name == "mixer" }!.module as! any TokenMixer
         }
-        func epsilon(_ mixer: TokenMixer) -> Float { (mixer.children.first { $0.name == "o_norm" }!.module as! RMSNorm).epsilon }
+        func epsilon(_ mixer: any TokenMixer) -> Float { (mixer.children.first { $0.name == "o_norm" }!.module as! RMSNorm).epsilon }
         // 4 heads at width 256: d_head 64, 16 at the base width 64.
         let sp = try firstMixer(Self.lmConfiguration(width: 256, kind: .sp)), mup = try firstMixer(Self.lmConfiguration(width: 256, kind: .mup))
         #expect(sp.heads == 4 && sp.headDimension == 64)
@@ -136,7 +148,11 @@ struct SequenceModelTests {
         // The checkpoint's model description keeps the resolved heads and the base head size.
         let task = try AssociativeRecallTask(pairs: 16, length: 128, vocabulary: 256, seed: 0, testCount: 4)
         let description = try ModelConfiguration(Self.lmConfiguration(width: 256, kind: .mup, headDimension: 16), task: task, stage: 0)
-        #expect(description.heads == 16 && description.baseHeadDimension == 16)
+        guard case let .lm(sizes) = description else {
+            Issue.record("an lm training configuration described a \(description.kind) model")
+            return
+        }
+        #expect(sizes.heads == 16 && sizes.baseHeadDimension == 16)
         let decoded = try JSONDecoder().decode(ModelConfiguration.self, from: JSONEncoder().encode(description))
         #expect(decoded == description)
         #expect(throws: TaskError.self) { try Self.lmConfiguration(width: 100, kind: .mup, headDimension: 16).validate() }
@@ -164,7 +180,7 @@ struct SequenceModelTests {
         configuration.pairs = 2
         configuration.sequenceLength = 16
         configuration.vocabulary = 24
-        configuration.model = "lm"
+        configuration.model = .lm
         configuration.mixer = mixer
         configuration.width = 32
         configuration.heads = 2

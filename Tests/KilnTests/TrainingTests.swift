@@ -164,7 +164,7 @@ struct TrainingTests {
 
         let (file, training, model) = try Checkpoint.read(url)
         #expect(training == Self.smallConfiguration())
-        #expect(model.kind == "mlp" && model.inputCount == 64 && model.outputCount == 10)
+        #expect(model.kind == .mlp && model.inputCount == 64 && model.outputCount == 10)
         let rebuilt = try ModelFactory.make(model, on: backend)
         try rebuilt.load(Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { a, _ in a }))
         let examples = trainer.task.testSet.rows(0..<50)
@@ -189,6 +189,19 @@ struct TrainingTests {
         #expect(Float(bitPattern: stored) == first, "little-endian float32 data")
         #expect(header["__metadata__"] != nil)
         #expect(file.tensors.contains { $0.name == "optimizer.layers.0.weight.exp_avg" })
+    }
+
+    @Test("a model description encodes to the JSON earlier versions stored, and a fresh one decodes to itself",
+          arguments: ["mlp", "kan", "lm-delta", "lm-gla", "lm-linear"])
+    func modelDescriptionJSON(_ name: String) throws {
+        let (file, training, model) = try Checkpoint.read(CheckpointFixtureTests.folder.appendingPathComponent("\(name).safetensors"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(String(decoding: try encoder.encode(model), as: UTF8.self) == file.metadata[Checkpoint.modelKey], "\(name)")
+        #expect(model.kind == training.model)
+        let task = try TaskCatalog.make(training)
+        #expect(try ModelConfiguration(training, task: task, stage: training.stageCount - 1) == model, "\(name): rebuilt from its training configuration")
+        #expect(try JSONDecoder().decode(ModelConfiguration.self, from: encoder.encode(model)) == model)
     }
 
     @Test("tasks: digits split 80/20, batches depend only on step and seed, modadd and teacher shapes")

@@ -173,17 +173,17 @@ public enum FileTask {
         }
     }
 
-    private static func targetKind(_ y: [Double], shape: [Int], isInteger: Bool, setting: String, file: String) throws -> TargetKind {
+    private static func targetKind(_ y: [Double], shape: [Int], isInteger: Bool, setting: TargetSetting, file: String) throws -> TargetKind {
         let outputs = shape.count == 2 ? shape[1] : 1
         let integral = y.allSatisfy { $0 == $0.rounded() && $0 >= 0 && $0 < 1_000_000 }
         switch setting {
-        case "values": return .values(outputs)
-        case "classes":
+        case .values: return .values(outputs)
+        case .classes:
             guard shape.count == 1 || outputs == 1, integral else {
                 throw TaskError("\(file): --target classes needs one column of non-negative integer labels")
             }
             return .classes(Int(y.max() ?? 0) + 1)
-        default:
+        case .auto:
             if isInteger && (shape.count == 1 || outputs == 1) && integral { return .classes(Int(y.max() ?? 0) + 1) }
             return .values(outputs)
         }

@@ -68,7 +68,10 @@ public final class KANLayer: Layer {
         self.uniform = uniform
     }
 
-    public var ownParameters: [(name: String, tensor: Tensor)] { [("coefficients", coefficients), ("scale_base", scaleBase), ("scale_spline", scaleSpline)] }
+    /// No μP roles: a KAN has no width parametrization, and trains as one optimizer group.
+    public var ownParameters: [Parameter] {
+        [Parameter("coefficients", coefficients, role: nil), Parameter("scale_base", scaleBase, role: nil), Parameter("scale_spline", scaleSpline, role: nil)]
+    }
     public var ownBuffers: [(name: String, tensor: Tensor)] { [("knots", knots)] }
 
     /// Loaded knots may be non-uniform (after grid updates): check, so the kernels take the right path.

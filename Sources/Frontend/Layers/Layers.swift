@@ -1,29 +1,51 @@
-/// A fully connected layer, `y = x·Wᵀ + b`, with PyTorch's weight layout `[out, in]` and default
-/// initialization: weight and bias uniform in `±1/√in` (Kaiming-uniform with a = √5).
+/// A fully connected layer, `y = x·Wᵀ + b`, with PyTorch's weight layout `[out, in]`.
+///
+/// Its μP role is the weight's (input, hidden or output, by how its fan-in and fan-out grow with width);
+/// the bias is a vector-like ``ParameterRole/bias``, or the readout's fixed-size ``ParameterRole/outputBias``.
 public final class Linear: Layer {
     public let weight: Tensor
     public let bias: Tensor?
+    /// The weight's μP role.
+    public let role: ParameterRole
 
-    public init(weight: Tensor, bias: Tensor?) {
+    public init(weight: Tensor, bias: Tensor?, role: ParameterRole) {
         precondition(weight.rank == 2, "Linear: weight must be [out, in], got \(weight.shape)")
         if let bias { precondition(bias.shape == [weight.shape[0]], "Linear: bias \(bias.shape) does not match weight \(weight.shape)") }
         self.weight = weight
         self.bias = bias
+        self.role = role
     }
 
-    /// A layer with PyTorch's default initialization from `generator`.
-    public convenience init(_ inputCount: Int, _ outputCount: Int, bias: Bool = true, generator: inout RandomGenerator, on backend: any Backend) {
+    /// A layer with PyTorch's default initialization from `generator`: weight and bias uniform in
+    /// `±1/√in` (Kaiming-uniform with a = √5).
+    public convenience init(_ inputCount: Int, _ outputCount: Int, bias: Bool = true, role: ParameterRole, generator: inout RandomGenerator, on backend: any Backend) {
         let bound = 1 / Float(inputCount).squareRoot()
         let weight = Tensor.parameter(generator.uniform(outputCount * inputCount, low: -bound, high: bound), shape: [outputCount, inputCount], on: backend)
         let biasTensor = bias ? Tensor.parameter(generator.uniform(outputCount, low: -bound, high: bound), shape: [outputCount], on: backend) : nil
-        self.init(weight: weight, bias: biasTensor)
+        self.init(weight: weight, bias: biasTensor, role: role)
+    }
+
+    /// A layer with weight and bias drawn from N(0, 1/fan_in) (weight first), the initialization of every
+    /// parametrized model.
+    public static func fanInNormal(_ inputCount: Int, _ outputCount: Int, bias: Bool, role: ParameterRole,
+                                   generator: inout RandomGenerator, on backend: any Backend) -> Linear {
+        let weight = Parametrization.fanInNormal(outputCount * inputCount, fanIn: inputCount, generator: &generator)
+        let biasValues = bias ? Parametrization.fanInNormal(outputCount, fanIn: inputCount, generator: &generator) : nil
+        return Linear(weight: Tensor.parameter(weight, shape: [outputCount, inputCount], on: backend),
+                      bias: biasValues.map { Tensor.parameter($0, shape: [outputCount], on: backend) }, role: role)
+    }
+
+    /// A layer whose weight and bias start at zero (μP's readout).
+    public static func zeros(_ inputCount: Int, _ outputCount: Int, bias: Bool, role: ParameterRole, on backend: any Backend) -> Linear {
+        Linear(weight: Tensor.parameter([Float](repeating: 0, count: outputCount * inputCount), shape: [outputCount, inputCount], on: backend),
+               bias: bias ? Tensor.parameter([Float](repeating: 0, count: outputCount), shape: [outputCount], on: backend) : nil, role: role)
     }
 
     public var inputCount: Int { weight.shape[1] }
     public var outputCount: Int { weight.shape[0] }
 
-    public var ownParameters: [(name: String, tensor: Tensor)] {
-        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    public var ownParameters: [Parameter] {
+        [Parameter("weight", weight, role: role)] + (bias.map { [Parameter("bias", $0, role: role == .output ? .outputBias : .bias)] } ?? [])
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor { linear(input, weight: weight, bias: bias) }
@@ -81,24 +103,25 @@ public final class MLP: Layer, ParametrizedModel {
         parametrization: Parametrization? = nil, generator: inout RandomGenerator, on backend: any Backend
     ) {
         precondition(inputCount > 0 && width > 0 && depth >= 0 && outputCount > 0, "MLP: sizes must be positive (input \(inputCount), width \(width), depth \(depth), output \(outputCount))")
-        func makeLinear(_ fanIn: Int, _ fanOut: Int, readout: Bool, generator: inout RandomGenerator) -> Linear {
-            guard let parametrization else { return Linear(fanIn, fanOut, generator: &generator, on: backend) }
+        // μP roles by position: the first layer's fan-in is fixed (input), the readout's fan-out (output).
+        let linearCount = depth + 1
+        func makeLinear(_ fanIn: Int, _ fanOut: Int, position: Int, generator: inout RandomGenerator) -> Linear {
+            let role: ParameterRole = position == linearCount - 1 ? .output : (position == 0 ? .input : .hidden)
+            guard let parametrization else { return Linear(fanIn, fanOut, role: role, generator: &generator, on: backend) }
             // A zero-initialized readout zeroes its bias too, as microsoft/mup's MuReadout does, so the
             // logits start at exactly zero at every width.
-            let zero = readout && parametrization.readoutZeroInit
-            let weights = zero ? [Float](repeating: 0, count: fanIn * fanOut) : Parametrization.fanInNormal(fanIn * fanOut, fanIn: fanIn, generator: &generator)
-            let bias = zero ? [Float](repeating: 0, count: fanOut) : Parametrization.fanInNormal(fanOut, fanIn: fanIn, generator: &generator)
-            return Linear(weight: Tensor.parameter(weights, shape: [fanOut, fanIn], on: backend), bias: Tensor.parameter(bias, shape: [fanOut], on: backend))
+            if role == .output && parametrization.readoutZeroInit { return Linear.zeros(fanIn, fanOut, bias: true, role: role, on: backend) }
+            return Linear.fanInNormal(fanIn, fanOut, bias: true, role: role, generator: &generator, on: backend)
         }
         var layers: [any Layer] = []
         var features = inputCount
-        for _ in 0..<depth {
-            layers.append(makeLinear(features, width, readout: false, generator: &generator))
+        for position in 0..<depth {
+            layers.append(makeLinear(features, width, position: position, generator: &generator))
             layers.append(Activation(activation))
             if dropout > 0 { layers.append(Dropout(probability: dropout, seed: generator.next())) }
             features = width
         }
-        layers.append(makeLinear(features, outputCount, readout: true, generator: &generator))
+        layers.append(makeLinear(features, outputCount, position: depth, generator: &generator))
         self.layers = Sequential(layers)
         self.inputCount = inputCount
         self.width = width
@@ -127,18 +150,6 @@ public final class MLP: Layer, ParametrizedModel {
         }
         return x
     }
-
-    /// Input weights, hidden weights, the readout and biases, for μP's per-role scaling.
-    public var parameterRoles: [(name: String, tensor: Tensor, role: ParameterRole)] {
-        let linears = layers.layers.enumerated().compactMap { index, layer in (layer as? Linear).map { (index, $0) } }
-        var result: [(name: String, tensor: Tensor, role: ParameterRole)] = []
-        for (position, (index, layer)) in linears.enumerated() {
-            let role: ParameterRole = position == linears.count - 1 ? .output : (position == 0 ? .input : .hidden)
-            result.append(("layers.\(index).weight", layer.weight, role))
-            if let bias = layer.bias { result.append(("layers.\(index).bias", bias, role == .output ? .outputBias : .bias)) }
-        }
-        return result
-    }
 }
 
 /// A table of learned vectors looked up by index, initialized from N(0, 1) like `nn.Embedding`.
@@ -149,7 +160,7 @@ public final class Embedding: Module {
         weight = Tensor.parameter(generator.normal(count * features), shape: [count, features], on: backend)
     }
 
-    public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
+    public var ownParameters: [Parameter] { [Parameter("weight", weight, role: .embedding)] }
     public func callAsFunction(_ indices: IndexTensor) -> Tensor { embeddingLookup(weight, indices: indices) }
 }
 
@@ -163,7 +174,7 @@ public final class RMSNorm: Layer {
         self.epsilon = epsilon
     }
 
-    public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
+    public var ownParameters: [Parameter] { [Parameter("weight", weight, role: .gain)] }
     public func callAsFunction(_ input: Tensor) -> Tensor { rmsNorm(input, weight: weight, epsilon: epsilon) }
 }
 
@@ -179,7 +190,7 @@ public final class LayerNorm: Layer {
         self.epsilon = epsilon
     }
 
-    public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight), ("bias", bias)] }
+    public var ownParameters: [Parameter] { [Parameter("weight", weight, role: .gain), Parameter("bias", bias, role: .bias)] }
     public func callAsFunction(_ input: Tensor) -> Tensor { layerNorm(input, weight: weight, bias: bias, epsilon: epsilon) }
 }
 

@@ -3,8 +3,9 @@
 /// Names compose with dots, as in PyTorch: an `MLP` whose `layers` child is a `Sequential` whose child
 /// `"0"` is a `Linear` has the parameter `layers.0.weight`. These names are the checkpoint keys.
 public protocol Module: AnyObject {
-    /// This module's own tensors, in a fixed order, with local names (`weight`, `bias`).
-    var ownParameters: [(name: String, tensor: Tensor)] { get }
+    /// This module's own trainable tensors, in a fixed order, with local names (`weight`, `bias`) and the
+    /// μP role each was created with.
+    var ownParameters: [Parameter] { get }
     /// Submodules in a fixed order, with local names (`0`, `embedding`).
     var children: [(name: String, module: any Module)] { get }
     /// State that is saved with the parameters but not trained (a KAN layer's knots).
@@ -13,20 +14,39 @@ public protocol Module: AnyObject {
     func stateDidLoad() throws(BackendError)
 }
 
+/// A trainable tensor under its name, with what it is to μP (see ``ParameterRole``).
+public struct Parameter {
+    /// The local name in ``Module/ownParameters``; the dotted path in ``Module/declaredParameters``.
+    public let name: String
+    public let tensor: Tensor
+    /// How μP scales this tensor with width; nil in models that have no width parametrization (KAN).
+    public let role: ParameterRole?
+
+    public init(_ name: String, _ tensor: Tensor, role: ParameterRole?) {
+        self.name = name
+        self.tensor = tensor
+        self.role = role
+    }
+}
+
 extension Module {
-    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+    public var ownParameters: [Parameter] { [] }
     public var children: [(name: String, module: any Module)] { [] }
     public var ownBuffers: [(name: String, tensor: Tensor)] { [] }
     public func stateDidLoad() throws(BackendError) {}
 
-    /// Every parameter of this module and its descendants, with dotted names, in a stable order.
-    public var parameters: [(name: String, tensor: Tensor)] {
+    /// Every parameter of this module and its descendants with its role, under its dotted name, in a
+    /// stable order: own parameters first, then each child's.
+    public var declaredParameters: [Parameter] {
         var result = ownParameters
         for (childName, child) in children {
-            result += child.parameters.map { ("\(childName).\($0.name)", $0.tensor) }
+            result += child.declaredParameters.map { Parameter("\(childName).\($0.name)", $0.tensor, role: $0.role) }
         }
         return result
     }
+
+    /// Every parameter of this module and its descendants, with dotted names, in a stable order.
+    public var parameters: [(name: String, tensor: Tensor)] { declaredParameters.map { ($0.name, $0.tensor) } }
 
     /// Every buffer of this module and its descendants, with dotted names.
     public var buffers: [(name: String, tensor: Tensor)] {

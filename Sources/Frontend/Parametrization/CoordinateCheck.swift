@@ -5,7 +5,7 @@ import Foundation
 /// output. Under a correct μP those sizes stay flat as width grows; under SP some grow with width.
 public struct CoordinateCheck {
     public struct Configuration: Sendable {
-        public var model = "mlp"
+        public var model = ModelKind.mlp
         public var parametrization = Parametrization(kind: .mup)
         public var widths = [64, 128, 256, 512, 1024]
         public var steps = 5
@@ -57,8 +57,8 @@ public struct CoordinateCheck {
     ///   - makeBackend: a backend for each run.
     ///   - progress: called after each (width, seed) run with a short description.
     public static func run(_ configuration: Configuration, makeBackend: () throws -> any Backend, progress: (String) -> Void = { _ in }) throws -> Result {
-        guard configuration.model == "mlp" || configuration.model == "lm" else {
-            throw TaskError("coord-check supports --model mlp or lm, got '\(configuration.model)'")
+        guard configuration.model == .mlp || configuration.model == .lm else {
+            throw TaskError("coord-check supports --model mlp or lm, got '\(configuration.model.rawValue)'")
         }
         guard configuration.widths.count >= 2 else { throw TaskError("--widths needs at least two widths") }
         guard configuration.steps >= 2 else { throw TaskError("--steps must be at least 2 (slopes are taken from step 2 on)") }
@@ -108,7 +108,7 @@ public struct CoordinateCheck {
     /// One run: per step, the mean |x| of each recorded tensor, before that step's update.
     static func recordRun(_ configuration: Configuration, width: Int, seed: UInt64, backend: any Backend) throws -> [[(String, Double)]] {
         var training = TrainingConfiguration()
-        training.task = configuration.model == "lm" ? "mqar" : "teacher"
+        training.task = configuration.model == .lm ? "mqar" : "teacher"
         training.model = configuration.model
         training.width = width
         training.depth = configuration.depth

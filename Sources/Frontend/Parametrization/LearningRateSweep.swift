@@ -13,7 +13,6 @@ public struct LearningRateSweep {
         public var seeds = 2
         /// Runs at once (each on its own backend); on the CPU each gets cores / jobs threads.
         public var jobs = 1
-        public var devices = ["cpu"]
         public init() {}
     }
 
@@ -104,7 +103,11 @@ public struct LearningRateSweep {
 
     /// Runs the sweep. Runs found in `finished` (same width, learning rate and seed) are not trained again;
     /// `record` receives every run trained here as it ends.
-    public static func run(_ configuration: Configuration, finished: [Run] = [], record: @escaping @Sendable (Run) -> Void = { _ in },
+    ///
+    /// - Parameter makeBackend: a fresh backend for each run, given the index of the worker (0 ..< jobs)
+    ///   that trains it, so runs can be spread over devices; by default the CPU.
+    public static func run(_ configuration: Configuration, makeBackend: @escaping @Sendable (_ worker: Int) throws -> any Backend = { _ in CPUBackend() },
+                           finished: [Run] = [], record: @escaping @Sendable (Run) -> Void = { _ in },
                            progress: @escaping @Sendable (String) -> Void = { _ in }) throws -> Result {
         guard !configuration.widths.isEmpty, !configuration.log2LearningRates.isEmpty, configuration.seeds >= 1 else {
             throw TaskError("sweep needs widths, learning rates and at least one seed")
@@ -130,7 +133,6 @@ public struct LearningRateSweep {
         defer { CPUBackend.setThreadCount(previousThreads) }
         let settings = configuration
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let device = settings.devices[worker % settings.devices.count]
             while true {
                 let position = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard position < remaining.count, failure.withLock({ $0 == nil }) else { return }
@@ -141,7 +143,7 @@ public struct LearningRateSweep {
                 training.learningRate = Float(Foundation.pow(2.0, Double(job.rate)))
                 training.seed = UInt64(job.seed)
                 do {
-                    let backend = try Devices.makeBackend(device)
+                    let backend = try makeBackend(worker)
                     let value = try score(training, backend: backend)
                     scores.withLock { $0[index] = value }
                     record(Run(width: job.width, log2LearningRate: job.rate, seed: job.seed, loss: value))
@@ -171,7 +173,7 @@ extension LearningRateSweep.Configuration {
     public var runSettings: JSONValue {
         .object([
             "param": .string(training.parametrization.kind.rawValue), "base_width": .integer(training.parametrization.baseWidth),
-            "task": .string(training.task), "model": .string(training.model), "depth": .integer(training.depth),
+            "task": .string(training.task), "model": .string(training.model.rawValue), "depth": .integer(training.depth),
             "optimizer": .string(training.optimizer.rawValue), "steps": .integer(training.steps), "batch_size": .integer(training.batchSize),
         ])
     }

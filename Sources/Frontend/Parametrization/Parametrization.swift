@@ -111,10 +111,19 @@ public enum ParameterRole: String, Codable, CaseIterable, Sendable {
     case embedding
 }
 
-/// A model whose parameters have μP roles.
+/// A model whose every parameter has a μP role, given where the parameter is created (`Linear(…, role:)`,
+/// a norm's gain, an embedding table).
 public protocol ParametrizedModel: Module {
-    /// Every parameter with its name and role.
-    var parameterRoles: [(name: String, tensor: Tensor, role: ParameterRole)] { get }
     /// The width μP scales by.
     var width: Int { get }
+}
+
+extension ParametrizedModel {
+    /// Every parameter with its dotted name and its role, read from the model tree, in parameter order.
+    public var parameterRoles: [(name: String, tensor: Tensor, role: ParameterRole)] {
+        declaredParameters.map { parameter in
+            guard let role = parameter.role else { preconditionFailure("\(type(of: self)): parameter \(parameter.name) was created without a μP role") }
+            return (parameter.name, parameter.tensor, role)
+        }
+    }
 }

@@ -49,7 +49,7 @@ public final class Trainer {
     }
 
     /// A fresh optimizer for a model's parameters: L-BFGS, or a fused first-order optimizer with one group
-    /// per μP role when the model has roles.
+    /// per μP role (the roles the model's parameters were created with) when the model is parametrized.
     static func makeOptimizer(_ configuration: TrainingConfiguration, model: any TaskModel) -> (Optimizer?, LBFGS?) {
         if configuration.optimizer == .lbfgs {
             var settings = LBFGS.Settings.pykan
@@ -137,7 +137,10 @@ public final class Trainer {
         let stage = stage(ofStep: stepIndex)
         if stage > 0 && stepIndex == stage * configuration.steps {
             try kan.refine(intervals: configuration.gridSchedule[stage])
-            modelConfiguration.gridIntervals = configuration.gridSchedule[stage]
+            if case var .kan(sizes) = modelConfiguration {
+                sizes.gridIntervals = configuration.gridSchedule[stage]
+                modelConfiguration = .kan(sizes)
+            }
             (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
         }
         let local = stepIndex - stage * configuration.steps

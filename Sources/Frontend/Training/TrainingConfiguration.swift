@@ -1,5 +1,23 @@
 import Foundation
 
+/// The models `kiln train --model` builds.
+public enum ModelKind: String, Codable, CaseIterable, Sendable {
+    /// A multilayer perceptron (``MLP``).
+    case mlp
+    /// A Kolmogorov–Arnold network (``KANModel``).
+    case kan
+    /// A linear-attention language model (``LanguageModel``).
+    case lm
+}
+
+/// How `--task files` reads its targets (`--target`).
+public enum TargetSetting: String, Codable, CaseIterable, Sendable {
+    /// Integer labels in one column are classes; anything else is values.
+    case auto
+    case classes
+    case values
+}
+
 /// Everything that defines a training run; stored in the checkpoint so that `--resume` and `kiln predict`
 /// rebuild the same run and model.
 public struct TrainingConfiguration: Codable, Equatable, Sendable {
@@ -10,7 +28,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var testX: String?
     public var testY: String?
     /// For file data: `auto` (integer labels are classes), `classes` or `values`.
-    public var targetKind = "auto"
+    public var targetKind = TargetSetting.auto
     /// For `fit:` tasks: the input range, `low,high` (default `-1,1`).
     public var range = "-1,1"
     /// For `mqar`: key–value pairs per sequence, and the vocabulary size.
@@ -20,7 +38,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var sequenceLength = 128
 
     // Model
-    public var model = "mlp"
+    public var model = ModelKind.mlp
     public var width = 128
     public var depth = 2
     public var activation = ActivationKind.relu
@@ -87,7 +105,6 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         if !(dropout >= 0 && dropout < 1) { throw TaskError("--dropout must be in [0, 1), got \(dropout)") }
         if let gradientClip, !(gradientClip > 0) { throw TaskError("--clip must be positive, got \(gradientClip)") }
         if warmupSteps < 0 { throw TaskError("--warmup must be 0 or more, got \(warmupSteps)") }
-        if !["auto", "classes", "values"].contains(targetKind) { throw TaskError("--target must be auto, classes or values, got \(targetKind)") }
         if !(momentum >= 0 && momentum < 1) { throw TaskError("--momentum must be in [0, 1), got \(momentum)") }
         if gridSchedule.isEmpty || gridSchedule.contains(where: { $0 < 1 }) { throw TaskError("--grid must be positive grid sizes, e.g. 3,10,20") }
         if !(1...5).contains(splineOrder) { throw TaskError("--spline-order must be 1 to 5, got \(splineOrder)") }
@@ -95,7 +112,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         if let architecture, architecture.count < 2 || architecture.contains(where: { $0 < 1 }) {
             throw TaskError("--arch must list at least two positive widths, e.g. 2,5,1")
         }
-        if model == "lm" {
+        if model == .lm {
             if layers < 1 { throw TaskError("--layers must be at least 1, got \(layers)") }
             if let headDimension {
                 if headDimension < 1 || width % headDimension != 0 { throw TaskError("--width \(width) must be a positive multiple of --head-dim \(headDimension)") }
@@ -109,7 +126,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     }
 
     /// Grid sizes of the schedule (1 for models without grids).
-    public var stageCount: Int { model == "kan" ? gridSchedule.count : 1 }
+    public var stageCount: Int { model == .kan ? gridSchedule.count : 1 }
 
     /// The parsed `range`.
     public func inputRange() throws(TaskError) -> ClosedRange<Double> {
@@ -133,59 +150,3 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     }
 }
 
-/// What `kiln predict` needs to rebuild a model: its kind and sizes.
-public struct ModelConfiguration: Codable, Equatable, Sendable {
-    public var kind: String
-    public var inputCount: Int
-    public var outputCount: Int
-    public var width: Int
-    public var depth: Int
-    public var activation: ActivationKind
-    public var dropout: Float
-    public var parametrization: Parametrization
-    /// `lm`: mixer, blocks, heads, and for text tasks the characters of the vocabulary in token order.
-    public var mixer: MixerKind?
-    public var layers: Int?
-    public var heads: Int?
-    /// `lm`: the head dimension at the base width, which μP's 1/d_head attention scale is relative to;
-    /// set when heads grow with width (`--head-dim`), nil when their number is fixed (then it is base width / heads).
-    public var baseHeadDimension: Int?
-    public var characters: [String]?
-    /// KAN: layer widths, current grid size, spline order and grid_eps.
-    public var architecture: [Int]?
-    public var gridIntervals: Int?
-    public var splineOrder: Int?
-    public var gridEpsilon: Double?
-    public var seed: UInt64
-    /// Classification (`classes`) or regression (`values`), for reading outputs.
-    public var targetKind: TargetKind
-}
-
-extension ModelConfiguration {
-    /// The model a training configuration asks for on a task, at a grid-schedule stage.
-    ///
-    /// - Throws: ``TaskError`` when a KAN architecture does not fit the task.
-    public init(_ configuration: TrainingConfiguration, task: any TrainingTask, stage: Int) throws {
-        let outputs = task.targetKind.outputCount
-        var architecture: [Int]?
-        if configuration.model == "kan" {
-            let arch = configuration.architecture ?? [task.inputCount, configuration.width, outputs]
-            guard arch.first == task.inputCount else {
-                throw TaskError("--arch starts with \(arch.first ?? 0) inputs but task \(task.name) has \(task.inputCount)")
-            }
-            guard arch.last == outputs else {
-                throw TaskError("--arch ends with \(arch.last ?? 0) outputs but task \(task.name) needs \(outputs)")
-            }
-            architecture = arch
-        }
-        self.init(
-            kind: configuration.model, inputCount: task.inputCount, outputCount: outputs, width: configuration.width, depth: configuration.depth,
-            activation: configuration.activation, dropout: configuration.dropout, parametrization: configuration.parametrization,
-            mixer: configuration.model == "lm" ? configuration.mixer : nil, layers: configuration.model == "lm" ? configuration.layers : nil,
-            heads: configuration.model == "lm" ? configuration.resolvedHeads : nil,
-            baseHeadDimension: configuration.model == "lm" ? configuration.headDimension : nil, characters: (task as? TextTask)?.characters.map(String.init),
-            architecture: architecture, gridIntervals: configuration.model == "kan" ? configuration.gridSchedule[stage] : nil,
-            splineOrder: configuration.model == "kan" ? configuration.splineOrder : nil,
-            gridEpsilon: configuration.model == "kan" ? configuration.gridEpsilon : nil, seed: configuration.seed, targetKind: task.targetKind)
-    }
-}

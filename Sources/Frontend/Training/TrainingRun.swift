@@ -168,7 +168,7 @@ public enum TrainingRun {
             lastEvaluation = try trainer.evaluate()
         }
         var summary = TrainingSummary(
-            task: settings.task, model: settings.model, device: backend.device.id, steps: trainer.completedSteps, finalTrainLoss: lastTrainLoss,
+            task: settings.task, model: settings.model.rawValue, device: backend.device.id, steps: trainer.completedSteps, finalTrainLoss: lastTrainLoss,
             testLoss: lastEvaluation?.loss, testAccuracy: lastEvaluation?.accuracy, testRootMeanSquaredError: lastEvaluation?.rootMeanSquaredError,
             seconds: elapsed(), parameters: trainer.model.parameterCount, stoppedEarly: trainer.completedSteps < totalSteps)
         if settings.stageCount > 1 {
