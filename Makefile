@@ -3,7 +3,7 @@
 # PoCL so that OpenCL runs on CPU-only machines, and CLBlast for the benchmarks).
 
 SWIFT ?= swift
-PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd
+PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd libssl-dev
 BENCH_PACKAGES = $(PACKAGES) libclblast-dev
 KILN = .build/release/kiln
 

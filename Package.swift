@@ -33,12 +33,13 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // The CPU backend's innermost spline loops in C: AVX2 + FMA chosen at run time, portable C elsewhere.
         .target(name: "CKilnCPU", path: "Sources/CKilnCPU"),
 
         // Finds Kernels/*.cl, builds OpenCL programs and caches their binaries on disk.
-        .target(name: "KilnKernels", dependencies: ["COpenCL"], path: "Sources/Kernels"),
+        .target(name: "KilnKernels", dependencies: ["COpenCL", "COpenSSL"], path: "Sources/Kernels"),
         // The Backend protocol, CPUBackend (OpenBLAS + Swift loops), OpenCLBackend, devices.
         .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS", "CKilnCPU"], path: "Sources/Backend"),
         // Tensors, autograd, layers, optimizers, data and the training loop.
