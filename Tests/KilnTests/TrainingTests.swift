@@ -16,10 +16,8 @@ func trainLosses(_ directory: URL) throws -> [Int: Double] {
     let text = try String(contentsOf: directory.appendingPathComponent(TrainingRun.metricsFile), encoding: .utf8)
     var losses: [Int: Double] = [:]
     for line in text.split(separator: "\n") {
-        guard case let .object(object) = try JSONValue.parse(String(line), file: "metrics"),
-            case let .integer(step)? = object["step"], case let .number(loss)? = object["train_loss"]
-        else { continue }
-        losses[step] = loss
+        let record = try JSONFile.decode(MetricsRecord.self, from: Data(line.utf8), file: "metrics")
+        losses[record.step] = record.trainLoss
     }
     return losses
 }
@@ -174,15 +172,21 @@ struct TrainingTests {
         let bytes = [UInt8](try Data(contentsOf: url))
         let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
         #expect(headerLength % 8 == 0 && 8 + headerLength <= bytes.count)
-        guard case let .object(header) = try JSONValue.parse(String(decoding: bytes[8..<(8 + headerLength)], as: UTF8.self), file: url.path),
-            case let .object(weight)? = header["layers.0.weight"], case let .array(offsets)? = weight["data_offsets"]
-        else {
+        // Every value decodes as an Entry: the metadata's string fields leave its three fields nil.
+        struct Entry: Decodable {
+            var dtype: String?
+            var shape: [Int]?
+            var data_offsets: [Int]?
+        }
+        let header = try JSONFile.decode([String: Entry].self, from: Data(bytes[8..<(8 + headerLength)]), file: url.path)
+        let weight = header["layers.0.weight"]
+        #expect(weight?.dtype == "F32")
+        #expect(weight?.shape == [32, 64])
+        guard let offsets = weight?.data_offsets, offsets.count == 2 else {
             Issue.record("header lacks layers.0.weight")
             return
         }
-        #expect(weight["dtype"] == .string("F32"))
-        #expect(weight["shape"] == .array([.integer(32), .integer(64)]))
-        guard case let .integer(begin) = offsets[0], case let .integer(end) = offsets[1] else { return }
+        let (begin, end) = (offsets[0], offsets[1])
         #expect(end - begin == 32 * 64 * 4)
         let first = try trainer.model.parameters[0].tensor.toArray()[0]
         let stored = bytes[(8 + headerLength + begin)..<(8 + headerLength + begin + 4)].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }

@@ -1,7 +1,8 @@
 import Foundation
+import KilnPlot
 
 /// One logged point of a run, as written to `metrics.jsonl`.
-public struct MetricsRecord: Sendable, Equatable {
+public struct MetricsRecord: Codable, Sendable, Equatable {
     public var step: Int
     /// Mean training loss over the steps since the previous record.
     public var trainLoss: Double
@@ -11,19 +12,26 @@ public struct MetricsRecord: Sendable, Equatable {
     public var learningRate: Double
     public var seconds: Double
 
-    var json: [String: JSONValue] {
-        var object: [String: JSONValue] = [
-            "step": .integer(step), "train_loss": .number(trainLoss), "lr": .number(learningRate), "seconds": .number(seconds),
-        ]
-        if let testLoss { object["test_loss"] = .number(testLoss) }
-        if let testAccuracy { object["test_accuracy"] = .number(testAccuracy) }
-        if let testRootMeanSquaredError { object["test_rmse"] = .number(testRootMeanSquaredError) }
-        return object
+    enum CodingKeys: String, CodingKey {
+        case step, trainLoss = "train_loss", testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case testRootMeanSquaredError = "test_rmse", learningRate = "lr", seconds
+    }
+
+    /// Writes the fields that are set; a NaN or infinity becomes `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(step, forKey: .step)
+        try container.encodeNumber(trainLoss, forKey: .trainLoss)
+        try container.encodeNumberIfPresent(testLoss, forKey: .testLoss)
+        try container.encodeNumberIfPresent(testAccuracy, forKey: .testAccuracy)
+        try container.encodeNumberIfPresent(testRootMeanSquaredError, forKey: .testRootMeanSquaredError)
+        try container.encodeNumber(learningRate, forKey: .learningRate)
+        try container.encodeNumber(seconds, forKey: .seconds)
     }
 }
 
 /// What a finished run reports (`summary.json`).
-public struct TrainingSummary: Sendable {
+public struct TrainingSummary: Encodable, Sendable {
     public var task: String
     public var model: String
     public var device: String
@@ -39,22 +47,39 @@ public struct TrainingSummary: Sendable {
     /// With a KAN grid schedule: the test RMSE after each grid size.
     public var gridRootMeanSquaredErrors: [(grid: Int, rmse: Double)] = []
 
-    public var json: [String: JSONValue] {
-        var object: [String: JSONValue] = [
-            "task": .string(task), "model": .string(model), "device": .string(device), "steps": .integer(steps),
-            "final_train_loss": .number(finalTrainLoss), "test_loss": testLoss.map(JSONValue.number) ?? .null,
-            "test_accuracy": testAccuracy.map(JSONValue.number) ?? .null, "seconds": .number(seconds), "parameters": .integer(parameters),
-        ]
-        if let testRootMeanSquaredError { object["test_rmse"] = .number(testRootMeanSquaredError) }
+    enum CodingKeys: String, CodingKey {
+        case task, model, device, steps, finalTrainLoss = "final_train_loss", testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case testRootMeanSquaredError = "test_rmse", testBitsPerCharacter = "test_bpc", seconds, parameters, stoppedEarly = "stopped_early"
+        case gridRootMeanSquaredErrors = "grid_rmse", grid
+    }
+
+    /// `test_loss` and `test_accuracy` are always written (`null` when absent); `test_rmse`, `test_bpc` (text
+    /// tasks), `stopped_early` and `grid_rmse` only when they apply.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(task, forKey: .task)
+        try container.encode(model, forKey: .model)
+        try container.encode(device, forKey: .device)
+        try container.encode(steps, forKey: .steps)
+        try container.encodeNumber(finalTrainLoss, forKey: .finalTrainLoss)
+        try container.encodeNumber(testLoss, forKey: .testLoss)
+        try container.encodeNumber(testAccuracy, forKey: .testAccuracy)
+        try container.encodeNumberIfPresent(testRootMeanSquaredError, forKey: .testRootMeanSquaredError)
         if task.hasPrefix("text:"), let testLoss {
             // Bits per character: the cross-entropy in nats over ln 2.
-            object["test_bpc"] = .number(testLoss / Foundation.log(2))
+            try container.encodeNumber(testLoss / Foundation.log(2), forKey: .testBitsPerCharacter)
         }
-        if stoppedEarly { object["stopped_early"] = .bool(true) }
+        try container.encodeNumber(seconds, forKey: .seconds)
+        try container.encode(parameters, forKey: .parameters)
+        if stoppedEarly { try container.encode(true, forKey: .stoppedEarly) }
         if !gridRootMeanSquaredErrors.isEmpty {
-            object["grid_rmse"] = .array(gridRootMeanSquaredErrors.map { .object(["grid": .integer($0.grid), "test_rmse": .number($0.rmse)]) })
+            var grids = container.nestedUnkeyedContainer(forKey: .gridRootMeanSquaredErrors)
+            for (grid, rmse) in gridRootMeanSquaredErrors {
+                var entry = grids.nestedContainer(keyedBy: CodingKeys.self)
+                try entry.encode(grid, forKey: .grid)
+                try entry.encodeNumber(rmse, forKey: .testRootMeanSquaredError)
+            }
         }
-        return object
     }
 }
 
@@ -159,7 +184,7 @@ public enum TrainingRun {
                 record.seconds = elapsed()
                 try trainer.checkpoint(elapsedSeconds: record.seconds).write(to: checkpointURL)
             }
-            try writer.write(record.json)
+            try writer.write(record)
             history.append(record)
             progress?.logged(record, totalSteps: totalSteps, stepsPerSecond: stepsPerSecond)
         }
@@ -179,7 +204,7 @@ public enum TrainingRun {
                 }
             }
         }
-        try writeAtomically(Array((JSONValue.object(summary.json).serialized() + "\n").utf8), to: directory.appendingPathComponent(summaryFile))
+        try JSONFile.write(summary, to: directory.appendingPathComponent(summaryFile))
         try lossPlot(history, title: "\(settings.model) on \(settings.task) (\(backend.device.id))").write(to: directory.appendingPathComponent(plotFile))
         progress?.finished(summary)
         return summary
@@ -196,28 +221,18 @@ public enum TrainingRun {
     static func readMetrics(_ url: URL, upToStep step: Int) -> [MetricsRecord] {
         guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
         var records: [MetricsRecord] = []
-        for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) where !line.isEmpty {
+        for line in data.split(separator: 0x0A) {
             // A line cut short by a crash does not parse; it is dropped (and its step redone).
-            guard case let .object(object)? = try? JSONValue.parse(String(line), file: url.path),
-                case let .integer(recordStep)? = object["step"]
-            else { continue }
-            guard recordStep <= step else { break }
-            func number(_ key: String) -> Double? {
-                switch object[key] {
-                case let .number(value)?: value
-                case let .integer(value)?: Double(value)
-                default: nil
-                }
-            }
-            records.append(MetricsRecord(
-                step: recordStep, trainLoss: number("train_loss") ?? .nan, testLoss: number("test_loss"), testAccuracy: number("test_accuracy"),
-                testRootMeanSquaredError: number("test_rmse"), learningRate: number("lr") ?? 0, seconds: number("seconds") ?? 0))
+            guard let record = try? JSONDecoder().decode(MetricsRecord.self, from: Data(line)) else { continue }
+            guard record.step <= step else { break }
+            records.append(record)
         }
         return records
     }
 
     private static func rewriteMetrics(_ records: [MetricsRecord], to url: URL) throws {
-        let text = records.map { JSONValue.object($0.json).serialized() + "\n" }.joined()
-        try writeAtomically(Array(text.utf8), to: url)
+        var lines = Data()
+        for record in records { lines += try JSONFile.encoded(record) + [0x0A] }
+        try writeAtomically(lines, to: url)
     }
 }
