@@ -45,6 +45,20 @@ struct FormatsSafeTensorsTests {
         #expect(throws: FormatError.self) { try mismatched.write(to: url) }
     }
 
+    @Test func checkpointsOfThePreviousVersionReencodeToTheSameBytes() throws {
+        // Written by Kiln's earlier, hand-written JSON serializer: the header composed now is the same text.
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/checkpoints")
+        for name in ["mlp", "kan", "lm-delta"] {
+            let url = folder.appendingPathComponent("\(name).safetensors")
+            #expect(try SafeTensorsFile.read(from: url).encoded() == FormatsFixture.readBytes(url), "\(name)")
+        }
+        // Names and metadata that need escaping come out as the earlier serializer wrote them.
+        let escaped = SafeTensorsFile(tensors: [.init(name: "a/b\u{08}\u{0C}\u{1F}\t\"é", shape: [1], values: [1])], metadata: ["k\\": "v\n/"])
+        let header = String(decoding: escaped.encoded()[8...], as: UTF8.self)
+        #expect(header.hasPrefix(#"{"__metadata__":{"k\\":"v\n/"},"a/b\b\f\u001f\t\"é":{"dtype":"F32""#), "\(header)")
+    }
+
     @Test func byteLayoutFollowsTheSpecification() throws {
         let file = SafeTensorsFile(
             tensors: [.init(name: "a", shape: [2], values: [1, -2]), .init(name: "b", shape: [], values: [0.5])], metadata: [:]
