@@ -11,12 +11,12 @@ struct FormatsJSONTests {
         var record = try JSONFile.decode(MetricsRecord.self, from: Data(#"{"step":3,"train_loss":0.1,"lr":0.001,"seconds":2}"#.utf8), file: "m")
         record.testLoss = .nan
         record.testAccuracy = 1.0 / 3.0
-        record.testRootMeanSquaredError = .infinity
+        record.trainAccuracy = .infinity
         let line = String(decoding: try JSONFile.encoded(record), as: UTF8.self)
-        #expect(line == #"{"lr":0.001,"seconds":2,"step":3,"test_accuracy":0.3333333333333333,"test_loss":null,"test_rmse":null,"train_loss":0.1}"#)
+        #expect(line == #"{"lr":0.001,"seconds":2,"step":3,"test_accuracy":0.3333333333333333,"test_loss":null,"train_accuracy":null,"train_loss":0.1}"#)
         // A null reads back as absent.
         let back = try JSONFile.decode(MetricsRecord.self, from: Data(line.utf8), file: "m")
-        #expect(back.testLoss == nil && back.testRootMeanSquaredError == nil && back.testAccuracy == 1.0 / 3.0 && back.trainLoss == 0.1)
+        #expect(back.testLoss == nil && back.trainAccuracy == nil && back.testAccuracy == 1.0 / 3.0 && back.trainLoss == 0.1)
     }
 
     @Test func doublesAndFloatsRoundTripToTheSameBits() throws {

@@ -219,6 +219,60 @@ struct TrainingTests {
         #expect(Set(teacher.testSet.labels!).count > 3, "the teacher should use several classes")
     }
 
+    @Test("train accuracy is the fraction of argmax hits on the batches since the last log", arguments: BackendCase.all)
+    func trainAccuracyCountsBatches(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        let trainer = try Trainer(configuration: Self.smallConfiguration(), backend: backend)
+        let counter = AccuracyCounter(on: backend)
+        #expect(try counter.take() == nil)
+        // μP starts the readout at zero, so every logit of the first step ties: argmax is then class 0, as
+        // on the host, not every class.
+        for _ in 0..<2 {
+            var hits = 0, counted = 0
+            for _ in 0..<3 {
+                // The MLP has no dropout, so evaluation-mode outputs are the ones the step computes.
+                let batch = trainer.task.trainBatch(step: trainer.completedSteps, batchSize: trainer.batchSize)
+                let logits = try trainer.predict(batch)
+                for (row, label) in (batch.labels ?? []).enumerated() {
+                    let scores = logits[(row * 10)..<((row + 1) * 10)]
+                    if scores.indices.max(by: { scores[$0] < scores[$1] })! - row * 10 == Int(label) { hits += 1 }
+                    counted += 1
+                }
+                try trainer.step(countingCorrectIn: counter)
+            }
+            let taken = try counter.take()
+            #expect(taken == Double(hits) / Double(counted), "\(hits) of \(counted)")
+        }
+    }
+
+    @Test("classification runs log train accuracy and plot an accuracy panel; regression runs do neither")
+    func trainAccuracyInMetricsAndPlot() throws {
+        func run(_ configuration: TrainingConfiguration) throws -> (records: [MetricsRecord], plot: String) {
+            let directory = temporaryFolder("accuracy")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            _ = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: directory)
+            let lines = try String(contentsOf: directory.appendingPathComponent(TrainingRun.metricsFile), encoding: .utf8).split(separator: "\n")
+            let records = try lines.map { try JSONFile.decode(MetricsRecord.self, from: Data($0.utf8), file: "metrics") }
+            return (records, try String(contentsOf: directory.appendingPathComponent(TrainingRun.plotFile), encoding: .utf8))
+        }
+        var digits = Self.smallConfiguration(steps: 20)
+        digits.logEvery = 5
+        let classified = try run(digits)
+        #expect(classified.records.map(\.step) == [5, 10, 15, 20])
+        for record in classified.records {
+            #expect(record.trainAccuracy.map { $0 >= 0 && $0 <= 1 } == true, "step \(record.step): \(String(describing: record.trainAccuracy))")
+        }
+        #expect(classified.plot.components(separatedBy: "class=\"panel\"").count - 1 == 2)
+        #expect(classified.plot.contains("data-name=\"train accuracy\"") && classified.plot.contains("data-name=\"test accuracy\""))
+
+        var fit = Self.smallConfiguration(steps: 10)
+        fit.task = "fit:x1*x2"
+        fit.logEvery = 5
+        let regression = try run(fit)
+        #expect(regression.records.count == 2 && regression.records.allSatisfy { $0.trainAccuracy == nil && $0.testAccuracy == nil })
+        #expect(!regression.plot.contains("accuracy") && !regression.plot.contains("class=\"panel\""))
+    }
+
     @Test("the default digits MLP learns: above 90% test accuracy in 300 steps")
     func learns() throws {
         var configuration = TrainingConfiguration()

@@ -6,6 +6,8 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var step: Int
     /// Mean training loss over the steps since the previous record.
     public var trainLoss: Double
+    /// Fraction of correct predictions on the training batches since the previous record (classification only).
+    public var trainAccuracy: Double?
     public var testLoss: Double?
     public var testAccuracy: Double?
     public var testRootMeanSquaredError: Double?
@@ -13,7 +15,7 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case step, trainLoss = "train_loss", testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case step, trainLoss = "train_loss", trainAccuracy = "train_accuracy", testLoss = "test_loss", testAccuracy = "test_accuracy"
         case testRootMeanSquaredError = "test_rmse", learningRate = "lr", seconds
     }
 
@@ -22,6 +24,7 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(step, forKey: .step)
         try container.encodeNumber(trainLoss, forKey: .trainLoss)
+        try container.encodeNumberIfPresent(trainAccuracy, forKey: .trainAccuracy)
         try container.encodeNumberIfPresent(testLoss, forKey: .testLoss)
         try container.encodeNumberIfPresent(testAccuracy, forKey: .testAccuracy)
         try container.encodeNumberIfPresent(testRootMeanSquaredError, forKey: .testRootMeanSquaredError)
@@ -149,12 +152,13 @@ public enum TrainingRun {
 
         let lastStep = min(totalSteps, stopAfter ?? Int.max)
         let runningLoss = Tensor.zeros([], on: backend)
+        let trainAccuracy: AccuracyCounter? = if case .classes = trainer.task.targetKind { AccuracyCounter(on: backend) } else { nil }
         var stepsInInterval = 0
         var intervalStart = Date()
         var lastEvaluation: Evaluation?
         var lastTrainLoss = history.last?.trainLoss ?? .nan
         while trainer.completedSteps < lastStep {
-            let loss = try trainer.step()
+            let loss = try trainer.step(countingCorrectIn: trainAccuracy)
             backend.binary(.add, runningLoss.storage, .contiguous([]), loss.storage, .contiguous([]), into: runningLoss.storage, shape: [])
             stepsInInterval += 1
             let step = trainer.completedSteps
@@ -174,7 +178,7 @@ public enum TrainingRun {
             }
             // The float's shortest decimal form, so 1e-3 is logged as 0.001 rather than 0.0010000000474974513.
             let rate = Double("\(trainer.learningRate(atStep: step))") ?? 0
-            var record = MetricsRecord(step: step, trainLoss: meanLoss, learningRate: rate, seconds: elapsed())
+            var record = MetricsRecord(step: step, trainLoss: meanLoss, trainAccuracy: try trainAccuracy?.take(), learningRate: rate, seconds: elapsed())
             if evaluateNow {
                 let evaluation = try trainer.evaluate()
                 lastEvaluation = evaluation
@@ -205,16 +209,27 @@ public enum TrainingRun {
             }
         }
         try JSONFile.write(summary, to: directory.appendingPathComponent(summaryFile))
-        try lossPlot(history, title: "\(settings.model) on \(settings.task) (\(backend.device.id))").write(to: directory.appendingPathComponent(plotFile))
+        let plot = lossPlot(history, title: "\(settings.model) on \(settings.task) (\(backend.device.id))")
+        try writeAtomically(Data(plot.utf8), to: directory.appendingPathComponent(plotFile))
         progress?.finished(summary)
         return summary
     }
 
-    /// Train and test loss against step, on a log scale.
-    static func lossPlot(_ history: [MetricsRecord], title: String) -> LinePlot {
-        let train = LinePlot.Series(name: "train loss", points: history.map { (Double($0.step), $0.trainLoss) })
-        let test = LinePlot.Series(name: "test loss", points: history.compactMap { record in record.testLoss.map { (Double(record.step), $0) } }, dashed: true)
-        return LinePlot(title: title, xLabel: "step", yLabel: "loss", logY: true, series: [train, test])
+    /// Train and test loss against step, on a log scale; for classification, over a second panel of train and
+    /// test accuracy against step.
+    ///
+    /// - Returns: The SVG document.
+    static func lossPlot(_ history: [MetricsRecord], title: String) -> String {
+        func series(_ name: String, _ value: (MetricsRecord) -> Double?, dashed: Bool = false) -> LinePlot.Series {
+            LinePlot.Series(name: name, points: history.compactMap { record in value(record).map { (Double(record.step), $0) } }, dashed: dashed)
+        }
+        var loss = LinePlot(title: title, xLabel: "step", yLabel: "loss", logY: true,
+                            series: [series("train loss", \.trainLoss), series("test loss", \.testLoss, dashed: true)])
+        guard history.contains(where: { $0.trainAccuracy != nil || $0.testAccuracy != nil }) else { return loss.svg() }
+        loss.title = "loss"
+        let accuracy = LinePlot(title: "accuracy", xLabel: "step", yLabel: "accuracy",
+                                series: [series("train accuracy", \.trainAccuracy), series("test accuracy", \.testAccuracy, dashed: true)])
+        return PlotGrid(title: title, panels: [loss, accuracy], columns: 1).svg(panelWidth: 640, panelHeight: 360)
     }
 
     /// The records of an earlier run up to `step` (later ones were logged after the checkpoint and are redone).
