@@ -341,9 +341,8 @@ private struct NpyDescriptor {
 /// general Python-literal parser: anything NumPy does not write is an error.
 private func parseNpyHeader(_ bytes: [UInt8], file: String) throws(FormatError) -> NpyHeader {
     var scanner = NpyHeaderScanner(bytes: bytes)
-    let fields: [String: NpyHeaderScanner.Value]
     do throws(NpyHeaderScanner.Failure) {
-        fields = try scanner.dictionary()
+        try scanner.scanDictionary()
     } catch {
         let excerpt = String(decoding: bytes.prefix(80), as: UTF8.self).filter { !$0.isNewline }
         throw FormatError(
@@ -352,17 +351,18 @@ private func parseNpyHeader(_ bytes: [UInt8], file: String) throws(FormatError) 
         )
     }
     func corrupted(_ problem: String) -> FormatError {
-        FormatError(file: file, message: "\(problem); the file is corrupted, save the array again")
+        FormatError(file: file, message: "the .npy header \(problem); the file is corrupted, save the array again")
     }
-    guard case .descriptor(let descriptor)? = fields["descr"] else { throw corrupted("the .npy header has no 'descr' entry") }
-    guard case .fortranOrder(let fortranOrder)? = fields["fortran_order"] else {
-        throw corrupted("the .npy header has no 'fortran_order' entry")
-    }
-    guard case .shape(let dimensions, let text)? = fields["shape"] else { throw corrupted("the .npy header has no 'shape' entry") }
+    guard let descriptor = scanner.descriptor else { throw corrupted("has no 'descr' entry") }
+    guard let fortranOrder = scanner.fortranOrder else { throw corrupted("has no 'fortran_order' entry") }
+    guard let (dimensions, text) = scanner.shape else { throw corrupted("has no 'shape' entry") }
     var shape: [Int] = []
     for dimension in dimensions {
         guard let size = dimension, size >= 0 else {
-            throw corrupted("the .npy header's 'shape' \(text) has an entry that is not a non-negative integer")
+            throw FormatError(
+                file: file,
+                message: "the .npy header's 'shape' \(text) has an entry that is not a non-negative integer; the file is corrupted, save the array again"
+            )
         }
         shape.append(size)
     }
@@ -427,16 +427,12 @@ private struct NpyHeaderScanner {
         var reason: String
     }
 
-    /// One entry's value.
-    enum Value {
-        case descriptor(NpyHeaderDescriptor)
-        case fortranOrder(Bool)
-        /// The dimensions (nil where an entry is not an integer) and the tuple as written.
-        case shape([Int?], String)
-    }
-
     let bytes: [UInt8]
     var offset = 0
+    var descriptor: NpyHeaderDescriptor?
+    var fortranOrder: Bool?
+    /// The dimensions (nil where an entry is not an integer) and the tuple as written.
+    var shape: (dimensions: [Int?], text: String)?
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -457,45 +453,39 @@ private struct NpyHeaderScanner {
     /// Consumes one expected character after optional space.
     mutating func expect(_ character: Character) throws(Failure) {
         skipSpace()
-        guard current == character.asciiValue else { throw failure("expected '\(character)'") }
+        guard current == character.asciiValue else { throw failure(current == nil ? "the header ends early" : "expected '\(character)'") }
         offset += 1
     }
 
     /// The whole dictionary, which must be all the header holds apart from padding.
-    mutating func dictionary() throws(Failure) -> [String: Value] {
+    mutating func scanDictionary() throws(Failure) {
         try expect("{")
-        var fields: [String: Value] = [:]
+        var seen: Set<String> = []
         while true {
             skipSpace()
             if current == UInt8(ascii: "}") { break }
             let key = try quoted()
-            guard fields[key] == nil else { throw failure("the key '\(key)' appears twice") }
+            guard seen.insert(key).inserted else { throw failure("the key '\(key)' appears twice") }
             try expect(":")
             skipSpace()
             switch key {
-            case "descr": fields[key] = .descriptor(try descriptor())
-            case "fortran_order": fields[key] = .fortranOrder(try boolean())
-            case "shape": fields[key] = try shape()
+            case "descr": descriptor = try scanDescriptor()
+            case "fortran_order": fortranOrder = try scanBoolean()
+            case "shape": shape = try scanShape()
             default: throw failure("unexpected key '\(key)' (NumPy writes 'descr', 'fortran_order' and 'shape')")
             }
             skipSpace()
-            if current == UInt8(ascii: ",") {
-                offset += 1
-            } else if current != UInt8(ascii: "}") {
-                throw failure(current == nil ? "the header ends inside the dictionary" : "expected ',' or '}'")
-            }
+            guard current != UInt8(ascii: "}") else { continue }
+            try expect(",")
         }
         offset += 1
         skipSpace()
         guard current == nil else { throw failure("unexpected text after the dictionary") }
-        return fields
     }
 
     /// A single- or double-quoted string; a backslash keeps the next character.
     mutating func quoted() throws(Failure) -> String {
-        guard let quote = current, quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\"") else {
-            throw failure(current == nil ? "the header ends where a quoted key was expected" : "expected a quoted string")
-        }
+        guard let quote = current, quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\"") else { throw failure("expected a quoted string") }
         offset += 1
         var collected: [UInt8] = []
         while let byte = current, byte != quote {
@@ -504,13 +494,12 @@ private struct NpyHeaderScanner {
             collected.append(kept)
             offset += 1
         }
-        guard current == quote else { throw failure("the header ends inside a string") }
-        offset += 1
+        try expect(Character(Unicode.Scalar(quote)))
         return String(decoding: collected, as: UTF8.self)
     }
 
     /// `descr`: a type string, or a structured dtype's list of fields, kept as written.
-    mutating func descriptor() throws(Failure) -> NpyHeaderDescriptor {
+    mutating func scanDescriptor() throws(Failure) -> NpyHeaderDescriptor {
         guard current == UInt8(ascii: "[") else { return .typeString(try quoted()) }
         let start = offset
         var depth = 0
@@ -528,7 +517,7 @@ private struct NpyHeaderScanner {
     }
 
     /// `True` or `False`.
-    mutating func boolean() throws(Failure) -> Bool {
+    mutating func scanBoolean() throws(Failure) -> Bool {
         for (word, value) in [("True", true), ("False", false)] where bytes[offset...].starts(with: word.utf8) {
             offset += word.utf8.count
             return value
@@ -537,21 +526,18 @@ private struct NpyHeaderScanner {
     }
 
     /// `shape`: a tuple of integers such as `()`, `(3,)` or `(2, 3)`.
-    mutating func shape() throws(Failure) -> Value {
-        guard let open = current, open == UInt8(ascii: "(") || open == UInt8(ascii: "[") else {
-            throw failure("'shape' is not a tuple")
-        }
-        let close = open == UInt8(ascii: "(") ? UInt8(ascii: ")") : UInt8(ascii: "]")
+    mutating func scanShape() throws(Failure) -> (dimensions: [Int?], text: String) {
         let start = offset
-        guard let end = bytes[start...].firstIndex(of: close) else { throw failure("the header ends inside the 'shape' tuple") }
+        try expect("(")
+        guard let end = bytes[start...].firstIndex(of: UInt8(ascii: ")")) else { throw failure("the header ends inside the 'shape' tuple") }
         offset = end + 1
         let entries = bytes[(start + 1)..<end].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
             .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
         // A trailing comma, as in (3,), leaves one empty entry at the end.
-        let dimensions = (entries.last == "" ? entries.dropLast() : entries[...]).map { entry -> Int? in
+        let dimensions = (entries.last == "" ? entries.dropLast() : entries[...]).map { entry in
             Int(entry.hasSuffix("L") || entry.hasSuffix("l") ? String(entry.dropLast()) : entry)
         }
-        return .shape(dimensions, String(decoding: bytes[start...end], as: UTF8.self))
+        return (dimensions, String(decoding: bytes[start...end], as: UTF8.self))
     }
 }
 
