@@ -6,11 +6,11 @@ import Synchronization
 /// Discussion: Every file is compact JSON with sorted keys (so the same value
 /// always gives the same text) and unescaped slashes. Numbers are lossless:
 /// Foundation writes a `Double` in the shortest form that reads back to the same
-/// value, and `JSONDecoder` reads it back to the same bits. (Foundation's
-/// `JSONSerialization` parser on Linux does not: about one random double in five
-/// comes back one unit in the last place off, so Kiln reads numbers with
-/// `JSONDecoder` only.) JSON has no NaN or infinity; Kiln writes them as `null`
-/// (see `encodeNumber(_:forKey:)`).
+/// value, and `JSONDecoder` reads it back to the same bits. (`JSONSerialization`
+/// on Linux parses a number with a fraction into an `NSDecimalNumber`, whose
+/// `Double` is one unit in the last place off for about one random double in five,
+/// so Kiln reads numbers with `JSONDecoder`.) JSON has no NaN or infinity; Kiln
+/// writes them as `null` (see `encodeNumber(_:forKey:)`).
 public enum JSONFile {
     /// The encoder for every JSON file Kiln writes.
     static func encoder() -> JSONEncoder {
