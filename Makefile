@@ -1,9 +1,10 @@
 # Kiln: `make run` trains the default model on the best device; `make test` runs the whole suite.
 # Each target first installs the Debian packages it needs (OpenBLAS, the OpenCL loader and headers,
-# PoCL so that OpenCL runs on CPU-only machines, and CLBlast for the benchmarks).
+# PoCL so that OpenCL runs on CPU-only machines, zlib for .gz data, OpenSSL's libcrypto for the
+# program cache's SHA-256, and CLBlast for the benchmarks).
 
 SWIFT ?= swift
-PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd
+PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd zlib1g-dev libssl-dev
 BENCH_PACKAGES = $(PACKAGES) libclblast-dev
 KILN = .build/release/kiln
 

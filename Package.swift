@@ -5,6 +5,7 @@
 //
 // Dependencies point one way:
 //   kiln (CLI) → Kiln (Frontend) → KilnBackend → KilnKernels → C modules.
+// KilnPlot (SVG line charts) depends on nothing; Kiln uses it for loss and diagnostic plots.
 // The benchmarks live in their own package under bench/.
 import PackageDescription
 
@@ -14,6 +15,7 @@ let package = Package(
         .library(name: "Kiln", targets: ["Kiln"]),
         .library(name: "KilnBackend", targets: ["KilnBackend"]),
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
+        .library(name: "KilnPlot", targets: ["KilnPlot"]),
         .executable(name: "kiln", targets: ["KilnCLI"]),
     ],
     dependencies: [
@@ -33,20 +35,24 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // The CPU backend's innermost spline loops in C: AVX2 + FMA chosen at run time, portable C elsewhere.
         .target(name: "CKilnCPU", path: "Sources/CKilnCPU"),
 
         // Finds Kernels/*.cl, builds OpenCL programs and caches their binaries on disk.
-        .target(name: "KilnKernels", dependencies: ["COpenCL"], path: "Sources/Kernels"),
+        .target(name: "KilnKernels", dependencies: ["COpenCL", "COpenSSL"], path: "Sources/Kernels"),
         // The Backend protocol, CPUBackend (OpenBLAS + Swift loops), OpenCLBackend, devices.
         .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS", "CKilnCPU"], path: "Sources/Backend"),
-        // Tensors, autograd, layers, optimizers, data and the training loop.
-        .target(name: "Kiln", dependencies: ["KilnBackend", "KilnKernels"], path: "Sources/Frontend"),
+        // Line charts and grids of them as SVG documents.
+        .target(name: "KilnPlot", path: "Sources/Plot"),
+        // Tensors, autograd, layers, optimizers, data, file formats and the training loop.
+        .target(name: "Kiln", dependencies: ["KilnBackend", "KilnKernels", "KilnPlot", "CZlib"], path: "Sources/Frontend"),
         // The `kiln` command-line tool.
         .executableTarget(
             name: "KilnCLI",
-            dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Kiln", "KilnPlot", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/CLI"
         ),
 
@@ -54,7 +60,8 @@ let package = Package(
         .target(name: "KilnTestSupport", dependencies: ["KilnBackend"], path: "Tests/Support"),
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTestSupport", "COpenCL"], path: "Tests/KilnKernelsTests"),
         .testTarget(name: "KilnBackendTests", dependencies: ["KilnBackend", "KilnTestSupport"], path: "Tests/KilnBackendTests"),
-        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnTestSupport"], path: "Tests/KilnTests"),
+        .testTarget(name: "KilnPlotTests", dependencies: ["KilnPlot"], path: "Tests/KilnPlotTests"),
+        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnPlot", "KilnTestSupport"], path: "Tests/KilnTests"),
         .testTarget(name: "KilnCLITests", dependencies: ["KilnCLI", "KilnTestSupport"], path: "Tests/KilnCLITests"),
     ],
     swiftLanguageModes: [.v6]

@@ -71,7 +71,7 @@ struct CoordinateCheckCommand: ParsableCommand {
         }
         printTable(result)
         try result.plot.write(to: URL(fileURLWithPath: plot))
-        if let json { try writeAtomically(Array((result.json.serialized() + "\n").utf8), to: URL(fileURLWithPath: json)) }
+        if let json { try JSONFile.write(result, to: URL(fileURLWithPath: json)) }
         let worst = result.worst
         let verdict = result.maximumAbsoluteSlope <= 0.15 ? "passed" : "failed"
         print("coordinate check \(verdict): max |slope| \(String(format: "%.3f", result.maximumAbsoluteSlope))"
@@ -162,18 +162,18 @@ struct SweepCommand: ParsableCommand {
         let spread = (result.bestLog2LearningRate.max() ?? 0) - (result.bestLog2LearningRate.min() ?? 0)
         print("best log2 learning rate moves by \(spread) across widths (\(param.rawValue)); plot in \(plot)")
         try result.plot.write(to: URL(fileURLWithPath: plot))
-        if let json { try writeAtomically(Array((result.json.serialized() + "\n").utf8), to: URL(fileURLWithPath: json)) }
+        if let json { try JSONFile.write(result, to: URL(fileURLWithPath: json)) }
     }
 }
 
 /// The `--runs` file of `kiln sweep`: the finished runs it already holds, and an append per new run.
 final class RunLog: Sendable {
     let finished: [LearningRateSweep.Run]
-    private let settings: JSONValue
+    private let settings: LearningRateSweep.RunSettings
     private let path: String
     private let error = Mutex<String?>(nil)
 
-    init(path: String, settings: JSONValue) throws {
+    init(path: String, settings: LearningRateSweep.RunSettings) throws {
         self.path = path
         self.settings = settings
         guard FileManager.default.fileExists(atPath: path) else {
@@ -188,10 +188,11 @@ final class RunLog: Sendable {
         }
         var runs: [LearningRateSweep.Run] = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            guard let value = try? JSONValue.parse(String(line), file: path), case .object = value else {
+            let data = Data(line.utf8)
+            guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
                 throw CommandError("--runs file \(path), line \(number + 1) is not a JSON object; give a file written by kiln sweep, or a new path")
             }
-            if let run = LearningRateSweep.Run(value, settings: settings) { runs.append(run) }
+            if let run = LearningRateSweep.Run(jsonLine: data, settings: settings) { runs.append(run) }
         }
         finished = runs
     }
@@ -207,7 +208,7 @@ final class RunLog: Sendable {
             defer { try? handle.close() }
             do {
                 try handle.seekToEnd()
-                try handle.write(contentsOf: Data((run.json(settings: settings).serialized() + "\n").utf8))
+                try handle.write(contentsOf: run.jsonLine(settings: settings))
             } catch let failure {
                 error = String(describing: failure)
             }

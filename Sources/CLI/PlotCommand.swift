@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kiln
+import KilnPlot
 
 /// `kiln plot`: every edge's learned activation function of a KAN, one small panel per edge.
 struct PlotCommand: ParsableCommand {

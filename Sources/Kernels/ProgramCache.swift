@@ -1,4 +1,5 @@
 package import COpenCL
+internal import COpenSSL
 import Foundation
 import Synchronization
 
@@ -137,7 +138,7 @@ package final class ProgramCache: Sendable {
         let key = Key(
             context: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(context))),
             device: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(device))),
-            path: url.path, options: options, sourceDigest: SHA256.hex(data))
+            path: url.path, options: options, sourceDigest: ProgramCache.sha256Hex(data))
         if let program = programs.withLock({ $0[key] }) {
             counters.withLock { $0.memoryHits += 1 }
             return program
@@ -156,15 +157,36 @@ package final class ProgramCache: Sendable {
     }
 
     private func diskKey(source: String, options: String, device: cl_device_id) -> String {
-        var hasher = SHA256()
-        hasher.update(field: source)
-        hasher.update(field: options)
-        hasher.update(field: OpenCLInfo.deviceString(device, cl_device_info(CL_DEVICE_NAME)))
-        hasher.update(field: OpenCLInfo.deviceString(device, cl_device_info(CL_DRIVER_VERSION)))
-        if let platform = OpenCLInfo.platform(of: device) {
-            hasher.update(field: OpenCLInfo.platformString(platform, cl_platform_info(CL_PLATFORM_VERSION)))
+        ProgramCache.diskKey(
+            source: source, options: options, deviceName: OpenCLInfo.deviceString(device, cl_device_info(CL_DEVICE_NAME)),
+            driverVersion: OpenCLInfo.deviceString(device, cl_device_info(CL_DRIVER_VERSION)),
+            platformVersion: OpenCLInfo.platform(of: device).map { OpenCLInfo.platformString($0, cl_platform_info(CL_PLATFORM_VERSION)) })
+    }
+
+    /// The name of a program binary in the disk cache: the SHA-256 of everything that changes the binary.
+    ///
+    /// Each field is followed by a NUL byte so that fields cannot run together.
+    package static func diskKey(source: String, options: String, deviceName: String, driverVersion: String, platformVersion: String?) -> String {
+        var message: [UInt8] = []
+        for field in [source, options, deviceName, driverVersion] + (platformVersion.map { [$0] } ?? []) {
+            message += field.utf8
+            message.append(0)
         }
-        return hasher.finalizeHex()
+        return sha256Hex(message)
+    }
+
+    /// The SHA-256 digest of some bytes as 64 lowercase hex digits, computed by OpenSSL's libcrypto.
+    package static func sha256Hex(_ bytes: some ContiguousBytes) -> String {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let status = bytes.withUnsafeBytes { message in
+            EVP_Digest(message.baseAddress, message.count, &digest, &length, EVP_sha256(), nil)
+        }
+        precondition(status == 1 && length == 32, "SHA-256: OpenSSL's EVP_Digest failed")
+        return digest.prefix(Int(length)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
     }
 
     private func build(

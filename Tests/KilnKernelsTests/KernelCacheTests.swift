@@ -153,14 +153,21 @@ struct ResourceLocatorTests {
     }
 }
 
-@Suite("SHA-256")
-struct SHA256Tests {
-    @Test("FIPS 180-4 test vectors")
-    func vectors() {
-        #expect(SHA256.hex(Array("".utf8)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
-                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+@Suite("program cache key")
+struct ProgramCacheKeyTests {
+    @Test("the disk key is the SHA-256 of source, options, device, driver and platform, and changes with each")
+    func diskKey() {
+        #expect(ProgramCache.sha256Hex([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        let fields = ["kernel void f() {}", "-D TILE=8", "pthread-skylake", "PoCL 6.0", "OpenCL 3.0 PoCL"]
+        func key(_ fields: [String]) -> String {
+            ProgramCache.diskKey(source: fields[0], options: fields[1], deviceName: fields[2], driverVersion: fields[3], platformVersion: fields[4])
+        }
+        // hashlib.sha256 of the five fields, each followed by a NUL byte.
+        #expect(key(fields) == "56411eacdde6c374e9893add4bcb4c14db097e97766b4baff6a44b723029d306")
+        for index in fields.indices {
+            var changed = fields
+            changed[index] += " "
+            #expect(key(changed) != key(fields), "field \(index) is not part of the key")
+        }
     }
 }

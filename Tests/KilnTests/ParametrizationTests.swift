@@ -83,12 +83,14 @@ struct ParametrizationTests {
         configuration.parametrization = Parametrization(kind: .sp)
         let sp = try CoordinateCheck.run(configuration, makeBackend: { CPUBackend() })
         #expect(sp.maximumAbsoluteSlope >= 0.5, "SP should blow up with width; max |slope| \(sp.maximumAbsoluteSlope)")
-        guard case let .object(json) = mup.json, case let .array(records)? = json["records"] else {
-            Issue.record("coordinate check JSON lacks records")
-            return
+        struct Written: Decodable {
+            struct Record: Decodable { var tensor: String, step: Int, slope: Double? }
+            var param: String, widths: [Int], records: [Record], max_abs_slope: Double?
         }
-        #expect(records.count == 4 * 3)
-        #expect(json["param"] == .string("mup"))
+        let json = try JSONFile.decode(Written.self, from: JSONFile.encoded(mup), file: "coord-check.json")
+        #expect(json.records.count == 4 * 3)
+        #expect(json.param == "mup" && json.widths == configuration.widths)
+        #expect(json.max_abs_slope == mup.maximumAbsoluteSlope)
     }
 
     @Test("the least-squares slope and the sweep's learning-rate range")
@@ -138,12 +140,16 @@ struct ParametrizationTests {
         // Each record survives its JSON line; a line with other settings is not taken.
         let settings = configuration.runSettings
         for run in runs {
-            let line = try JSONValue.parse(run.json(settings: settings).serialized(), file: "runs.jsonl")
-            #expect(LearningRateSweep.Run(line, settings: settings) == run)
+            #expect(LearningRateSweep.Run(jsonLine: try run.jsonLine(settings: settings), settings: settings) == run)
         }
         var otherSettings = configuration
         otherSettings.training.steps = 7
-        #expect(LearningRateSweep.Run(runs[0].json(settings: settings), settings: otherSettings.runSettings) == nil)
+        #expect(LearningRateSweep.Run(jsonLine: try runs[0].jsonLine(settings: settings), settings: otherSettings.runSettings) == nil)
+        // A diverged run is written with a null loss and reads back as infinite.
+        let diverged = LearningRateSweep.Run(width: 16, log2LearningRate: -5, seed: 0, loss: .infinity)
+        let line = try diverged.jsonLine(settings: settings)
+        #expect(String(decoding: line, as: UTF8.self).contains("\"loss\":null") && line.last == 0x0A)
+        #expect(LearningRateSweep.Run(jsonLine: line, settings: settings) == diverged)
 
         // Resume with three runs already done: five are trained, and the result is the same.
         let retrained = Mutex(0)

@@ -16,10 +16,8 @@ func trainLosses(_ directory: URL) throws -> [Int: Double] {
     let text = try String(contentsOf: directory.appendingPathComponent(TrainingRun.metricsFile), encoding: .utf8)
     var losses: [Int: Double] = [:]
     for line in text.split(separator: "\n") {
-        guard case let .object(object) = try JSONValue.parse(String(line), file: "metrics"),
-            case let .integer(step)? = object["step"], case let .number(loss)? = object["train_loss"]
-        else { continue }
-        losses[step] = loss
+        let record = try JSONFile.decode(MetricsRecord.self, from: Data(line.utf8), file: "metrics")
+        losses[record.step] = record.trainLoss
     }
     return losses
 }
@@ -174,15 +172,21 @@ struct TrainingTests {
         let bytes = [UInt8](try Data(contentsOf: url))
         let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
         #expect(headerLength % 8 == 0 && 8 + headerLength <= bytes.count)
-        guard case let .object(header) = try JSONValue.parse(String(decoding: bytes[8..<(8 + headerLength)], as: UTF8.self), file: url.path),
-            case let .object(weight)? = header["layers.0.weight"], case let .array(offsets)? = weight["data_offsets"]
-        else {
+        // Every value decodes as an Entry: the metadata's string fields leave its three fields nil.
+        struct Entry: Decodable {
+            var dtype: String?
+            var shape: [Int]?
+            var data_offsets: [Int]?
+        }
+        let header = try JSONFile.decode([String: Entry].self, from: Data(bytes[8..<(8 + headerLength)]), file: url.path)
+        let weight = header["layers.0.weight"]
+        #expect(weight?.dtype == "F32")
+        #expect(weight?.shape == [32, 64])
+        guard let offsets = weight?.data_offsets, offsets.count == 2 else {
             Issue.record("header lacks layers.0.weight")
             return
         }
-        #expect(weight["dtype"] == .string("F32"))
-        #expect(weight["shape"] == .array([.integer(32), .integer(64)]))
-        guard case let .integer(begin) = offsets[0], case let .integer(end) = offsets[1] else { return }
+        let (begin, end) = (offsets[0], offsets[1])
         #expect(end - begin == 32 * 64 * 4)
         let first = try trainer.model.parameters[0].tensor.toArray()[0]
         let stored = bytes[(8 + headerLength + begin)..<(8 + headerLength + begin + 4)].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
@@ -226,6 +230,60 @@ struct TrainingTests {
         let batch = teacher.trainBatch(step: 3, batchSize: 16)
         #expect(batch.rows == 16 && batch.features == 32 && batch.labels!.allSatisfy { (0..<10).contains($0) })
         #expect(Set(teacher.testSet.labels!).count > 3, "the teacher should use several classes")
+    }
+
+    @Test("train accuracy is the fraction of argmax hits on the batches since the last log", arguments: BackendCase.all)
+    func trainAccuracyCountsBatches(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        let trainer = try Trainer(configuration: Self.smallConfiguration(), backend: backend)
+        let counter = AccuracyCounter(on: backend)
+        #expect(try counter.take() == nil)
+        // μP starts the readout at zero, so every logit of the first step ties: argmax is then class 0, as
+        // on the host, not every class.
+        for _ in 0..<2 {
+            var hits = 0, counted = 0
+            for _ in 0..<3 {
+                // The MLP has no dropout, so evaluation-mode outputs are the ones the step computes.
+                let batch = trainer.task.trainBatch(step: trainer.completedSteps, batchSize: trainer.batchSize)
+                let logits = try trainer.predict(batch)
+                for (row, label) in (batch.labels ?? []).enumerated() {
+                    let scores = logits[(row * 10)..<((row + 1) * 10)]
+                    if scores.indices.max(by: { scores[$0] < scores[$1] })! - row * 10 == Int(label) { hits += 1 }
+                    counted += 1
+                }
+                try trainer.step(countingCorrectIn: counter)
+            }
+            let taken = try counter.take()
+            #expect(taken == Double(hits) / Double(counted), "\(hits) of \(counted)")
+        }
+    }
+
+    @Test("classification runs log train accuracy and plot an accuracy panel; regression runs do neither")
+    func trainAccuracyInMetricsAndPlot() throws {
+        func run(_ configuration: TrainingConfiguration) throws -> (records: [MetricsRecord], plot: String) {
+            let directory = temporaryFolder("accuracy")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            _ = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: directory)
+            let lines = try String(contentsOf: directory.appendingPathComponent(TrainingRun.metricsFile), encoding: .utf8).split(separator: "\n")
+            let records = try lines.map { try JSONFile.decode(MetricsRecord.self, from: Data($0.utf8), file: "metrics") }
+            return (records, try String(contentsOf: directory.appendingPathComponent(TrainingRun.plotFile), encoding: .utf8))
+        }
+        var digits = Self.smallConfiguration(steps: 20)
+        digits.logEvery = 5
+        let classified = try run(digits)
+        #expect(classified.records.map(\.step) == [5, 10, 15, 20])
+        for record in classified.records {
+            #expect(record.trainAccuracy.map { $0 >= 0 && $0 <= 1 } == true, "step \(record.step): \(String(describing: record.trainAccuracy))")
+        }
+        #expect(classified.plot.components(separatedBy: "class=\"panel\"").count - 1 == 2)
+        #expect(classified.plot.contains("data-name=\"train accuracy\"") && classified.plot.contains("data-name=\"test accuracy\""))
+
+        var fit = Self.smallConfiguration(steps: 10)
+        fit.task = "fit:x1*x2"
+        fit.logEvery = 5
+        let regression = try run(fit)
+        #expect(regression.records.count == 2 && regression.records.allSatisfy { $0.trainAccuracy == nil && $0.testAccuracy == nil })
+        #expect(!regression.plot.contains("accuracy") && !regression.plot.contains("class=\"panel\""))
     }
 
     @Test("the default digits MLP learns: above 90% test accuracy in 300 steps")

@@ -315,9 +315,16 @@ public struct NpyArray: Equatable, Sendable {
 
 /// The three fields of a .npy header.
 private struct NpyHeader {
-    var descriptor: NpyPythonLiteral
+    var descriptor: NpyHeaderDescriptor
     var fortranOrder: Bool
     var shape: [Int]
+}
+
+/// A header's `descr`: a type string such as `'<f4'`, or the list of fields of a structured dtype.
+private enum NpyHeaderDescriptor {
+    case typeString(String)
+    /// The list as written, for the error message.
+    case structured(String)
 }
 
 /// A dtype as written in a header: its type and whether the data is big-endian.
@@ -326,65 +333,35 @@ private struct NpyDescriptor {
     var bigEndian: Bool
 }
 
-/// The Python literals that can appear in a .npy header.
-private indirect enum NpyPythonLiteral {
-    case string(String)
-    case integer(Int)
-    case bool(Bool)
-    case none
-    case sequence([NpyPythonLiteral])
-    case dictionary([(String, NpyPythonLiteral)])
-
-    /// The literal as Python would print it, for error messages.
-    var pythonText: String {
-        switch self {
-        case .string(let text): return "'\(text)'"
-        case .integer(let value): return String(value)
-        case .bool(let value): return value ? "True" : "False"
-        case .none: return "None"
-        case .sequence(let elements): return "(" + elements.map(\.pythonText).joined(separator: ", ") + ")"
-        case .dictionary(let members): return "{" + members.map { "'\($0.0)': \($0.1.pythonText)" }.joined(separator: ", ") + "}"
-        }
-    }
-}
-
-/// Parses the Python dictionary literal of a header.
+/// Parses a header in the fixed form `numpy.lib.format` writes:
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`, padded with spaces and a line break.
+///
+/// Discussion: The keys may come in any order, with a trailing comma or not; strings
+/// may use either quote; integers may carry Python 2's `L` suffix. This is not a
+/// general Python-literal parser: anything NumPy does not write is an error.
 private func parseNpyHeader(_ bytes: [UInt8], file: String) throws(FormatError) -> NpyHeader {
-    var parser = NpyPythonLiteralParser(bytes: bytes)
-    let literal: NpyPythonLiteral
-    do throws(NpyPythonLiteralParser.Failure) {
-        literal = try parser.parseDocument()
+    var scanner = NpyHeaderScanner(bytes: bytes)
+    do throws(NpyHeaderScanner.Failure) {
+        try scanner.scanDictionary()
     } catch {
-        let excerpt = String(decoding: bytes.prefix(80), as: UTF8.self)
-            .filter { !$0.isNewline }
+        let excerpt = String(decoding: bytes.prefix(80), as: UTF8.self).filter { !$0.isNewline }
         throw FormatError(
             file: file,
             message: "the .npy header is not a valid Python dictionary (\(error.reason) at byte \(error.offset) of \"\(excerpt)\"); the file is corrupted, save the array again"
         )
     }
-    guard case .dictionary(let members) = literal else {
-        throw FormatError(file: file, message: "the .npy header is not a dictionary; the file is corrupted, save the array again")
+    func corrupted(_ problem: String) -> FormatError {
+        FormatError(file: file, message: "the .npy header \(problem); the file is corrupted, save the array again")
     }
-    func member(_ key: String) throws(FormatError) -> NpyPythonLiteral {
-        guard let found = members.first(where: { $0.0 == key }) else {
-            throw FormatError(file: file, message: "the .npy header has no '\(key)' entry; the file is corrupted, save the array again")
-        }
-        return found.1
-    }
-    let descriptor = try member("descr")
-    guard case .bool(let fortranOrder) = try member("fortran_order") else {
-        throw FormatError(file: file, message: "the .npy header's 'fortran_order' is not True or False; the file is corrupted, save the array again")
-    }
-    let shapeLiteral = try member("shape")
-    guard case .sequence(let dimensions) = shapeLiteral else {
-        throw FormatError(file: file, message: "the .npy header's 'shape' \(shapeLiteral.pythonText) is not a tuple; the file is corrupted, save the array again")
-    }
+    guard let descriptor = scanner.descriptor else { throw corrupted("has no 'descr' entry") }
+    guard let fortranOrder = scanner.fortranOrder else { throw corrupted("has no 'fortran_order' entry") }
+    guard let (dimensions, text) = scanner.shape else { throw corrupted("has no 'shape' entry") }
     var shape: [Int] = []
     for dimension in dimensions {
-        guard case .integer(let size) = dimension, size >= 0 else {
+        guard let size = dimension, size >= 0 else {
             throw FormatError(
                 file: file,
-                message: "the .npy header's 'shape' \(shapeLiteral.pythonText) has an entry that is not a non-negative integer; the file is corrupted, save the array again"
+                message: "the .npy header's 'shape' \(text) has an entry that is not a non-negative integer; the file is corrupted, save the array again"
             )
         }
         shape.append(size)
@@ -393,13 +370,14 @@ private func parseNpyHeader(_ bytes: [UInt8], file: String) throws(FormatError) 
 }
 
 /// Maps a header's `descr` to a supported dtype and byte order.
-private func parseNpyDescriptor(_ literal: NpyPythonLiteral, file: String) throws(FormatError) -> NpyDescriptor {
+private func parseNpyDescriptor(_ descriptor: NpyHeaderDescriptor, file: String) throws(FormatError) -> NpyDescriptor {
     let supported = "Kiln reads float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64 and bool; convert the array with numpy (for example a.astype(np.float32)) and save it again"
-    guard case .string(let text) = literal else {
-        throw FormatError(
-            file: file,
-            message: "unsupported dtype \(literal.pythonText) (a structured dtype); \(supported)"
-        )
+    let text: String
+    switch descriptor {
+    case .structured(let fields):
+        throw FormatError(file: file, message: "unsupported dtype \(fields) (a structured dtype); \(supported)")
+    case .typeString(let string):
+        text = string
     }
     var code = Substring(text)
     var bigEndian = false
@@ -441,10 +419,9 @@ private func parseNpyDescriptor(_ literal: NpyPythonLiteral, file: String) throw
     return NpyDescriptor(dtype: dtype, bigEndian: bigEndian)
 }
 
-/// A parser for the small subset of Python literal syntax NumPy writes in headers:
-/// dictionaries, tuples, lists, strings, integers (with an optional `L` suffix
-/// from Python 2), `True`, `False` and `None`.
-private struct NpyPythonLiteralParser {
+/// Reads the three entries of a .npy header dictionary.
+private struct NpyHeaderScanner {
+    /// Where and why the header stops being in NumPy's form.
     struct Failure: Error {
         var offset: Int
         var reason: String
@@ -452,167 +429,115 @@ private struct NpyPythonLiteralParser {
 
     let bytes: [UInt8]
     var offset = 0
-    var depth = 0
+    var descriptor: NpyHeaderDescriptor?
+    var fortranOrder: Bool?
+    /// The dimensions (nil where an entry is not an integer) and the tuple as written.
+    var shape: (dimensions: [Int?], text: String)?
 
-    /// Creates a parser over a header's bytes.
     init(bytes: [UInt8]) {
         self.bytes = bytes
     }
 
-    /// An error at the current offset.
     func failure(_ reason: String) -> Failure {
         Failure(offset: offset, reason: reason)
     }
 
-    /// Skips whitespace and the NUL padding some writers use.
-    mutating func skipWhitespace() {
-        while offset < bytes.count, [0x20, 0x09, 0x0A, 0x0D, 0x00].contains(bytes[offset]) { offset += 1 }
+    /// The byte at the current offset, or nil at the end.
+    var current: UInt8? { offset < bytes.count ? bytes[offset] : nil }
+
+    /// Skips spaces, line breaks and the NUL padding some writers use.
+    mutating func skipSpace() {
+        while let byte = current, [0x20, 0x09, 0x0A, 0x0D, 0x00].contains(byte) { offset += 1 }
     }
 
-    /// Parses one literal that must span the whole header, apart from whitespace.
-    mutating func parseDocument() throws(Failure) -> NpyPythonLiteral {
-        skipWhitespace()
-        let value = try parseValue()
-        skipWhitespace()
-        guard offset == bytes.count else { throw failure("unexpected text after the dictionary") }
-        return value
-    }
-
-    /// Parses the literal starting at the current offset.
-    mutating func parseValue() throws(Failure) -> NpyPythonLiteral {
-        guard offset < bytes.count else { throw failure("the header ends where a value was expected") }
-        let byte = bytes[offset]
-        switch byte {
-        case UInt8(ascii: "{"):
-            return try parseDictionary()
-        case UInt8(ascii: "("):
-            return .sequence(try parseSequence(closing: UInt8(ascii: ")")))
-        case UInt8(ascii: "["):
-            return .sequence(try parseSequence(closing: UInt8(ascii: "]")))
-        case UInt8(ascii: "'"), UInt8(ascii: "\""):
-            return .string(try parseString())
-        case UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return .integer(try parseInteger())
-        default:
-            var end = offset
-            while end < bytes.count, (UInt8(ascii: "A")...UInt8(ascii: "z")).contains(bytes[end]) { end += 1 }
-            switch String(decoding: bytes[offset..<end], as: UTF8.self) {
-            case "True": offset = end; return .bool(true)
-            case "False": offset = end; return .bool(false)
-            case "None": offset = end; return .none
-            default: throw failure("unexpected character")
-            }
-        }
-    }
-
-    /// Steps into a bracket, refusing more than 32 levels of nesting.
-    mutating func enterContainer() throws(Failure) {
-        depth += 1
-        guard depth <= 32 else { throw failure("nesting too deep") }
+    /// Consumes one expected character after optional space.
+    mutating func expect(_ character: Character) throws(Failure) {
+        skipSpace()
+        guard current == character.asciiValue else { throw failure(current == nil ? "the header ends early" : "expected '\(character)'") }
         offset += 1
     }
 
-    /// Parses a dictionary with string keys; a repeated key is an error.
-    mutating func parseDictionary() throws(Failure) -> NpyPythonLiteral {
-        try enterContainer()
-        var members: [(String, NpyPythonLiteral)] = []
+    /// The whole dictionary, which must be all the header holds apart from padding.
+    mutating func scanDictionary() throws(Failure) {
+        try expect("{")
+        var seen: Set<String> = []
         while true {
-            skipWhitespace()
-            guard offset < bytes.count else { throw failure("the header ends inside the dictionary") }
-            if bytes[offset] == UInt8(ascii: "}") {
-                offset += 1
-                depth -= 1
-                return .dictionary(members)
+            skipSpace()
+            if current == UInt8(ascii: "}") { break }
+            let key = try quoted()
+            guard seen.insert(key).inserted else { throw failure("the key '\(key)' appears twice") }
+            try expect(":")
+            skipSpace()
+            switch key {
+            case "descr": descriptor = try scanDescriptor()
+            case "fortran_order": fortranOrder = try scanBoolean()
+            case "shape": shape = try scanShape()
+            default: throw failure("unexpected key '\(key)' (NumPy writes 'descr', 'fortran_order' and 'shape')")
             }
-            guard bytes[offset] == UInt8(ascii: "'") || bytes[offset] == UInt8(ascii: "\"") else {
-                throw failure("expected a quoted key")
-            }
-            let key = try parseString()
-            skipWhitespace()
-            guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw failure("expected ':' after a key") }
-            offset += 1
-            skipWhitespace()
-            let value = try parseValue()
-            guard !members.contains(where: { $0.0 == key }) else { throw failure("the key '\(key)' appears twice") }
-            members.append((key, value))
-            skipWhitespace()
-            guard offset < bytes.count else { throw failure("the header ends inside the dictionary") }
-            if bytes[offset] == UInt8(ascii: ",") {
-                offset += 1
-            } else if bytes[offset] != UInt8(ascii: "}") {
-                throw failure("expected ',' or '}'")
-            }
+            skipSpace()
+            guard current != UInt8(ascii: "}") else { continue }
+            try expect(",")
         }
+        offset += 1
+        skipSpace()
+        guard current == nil else { throw failure("unexpected text after the dictionary") }
     }
 
-    /// Parses a tuple or list up to its closing bracket; a trailing comma is allowed.
-    mutating func parseSequence(closing: UInt8) throws(Failure) -> [NpyPythonLiteral] {
-        try enterContainer()
-        var elements: [NpyPythonLiteral] = []
-        while true {
-            skipWhitespace()
-            guard offset < bytes.count else { throw failure("the header ends inside a tuple or list") }
-            if bytes[offset] == closing {
-                offset += 1
-                depth -= 1
-                return elements
-            }
-            elements.append(try parseValue())
-            skipWhitespace()
-            guard offset < bytes.count else { throw failure("the header ends inside a tuple or list") }
-            if bytes[offset] == UInt8(ascii: ",") {
-                offset += 1
-            } else if bytes[offset] != closing {
-                throw failure("expected ',' or a closing bracket")
-            }
-        }
-    }
-
-    /// Parses a single- or double-quoted string.
-    mutating func parseString() throws(Failure) -> String {
-        let quote = bytes[offset]
+    /// A single- or double-quoted string; a backslash keeps the next character.
+    mutating func quoted() throws(Failure) -> String {
+        guard let quote = current, quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\"") else { throw failure("expected a quoted string") }
         offset += 1
         var collected: [UInt8] = []
-        while true {
-            guard offset < bytes.count else { throw failure("the header ends inside a string") }
-            let byte = bytes[offset]
+        while let byte = current, byte != quote {
+            if byte == UInt8(ascii: "\\") { offset += 1 }
+            guard let kept = current else { break }
+            collected.append(kept)
             offset += 1
-            if byte == quote { break }
-            if byte == UInt8(ascii: "\\") {
-                guard offset < bytes.count else { throw failure("the header ends inside a string") }
-                let escaped = bytes[offset]
-                offset += 1
-                switch escaped {
-                case UInt8(ascii: "n"): collected.append(0x0A)
-                case UInt8(ascii: "t"): collected.append(0x09)
-                default: collected.append(escaped)
-                }
-            } else {
-                collected.append(byte)
-            }
         }
+        try expect(Character(Unicode.Scalar(quote)))
         return String(decoding: collected, as: UTF8.self)
     }
 
-    /// Parses a decimal integer with an optional sign and Python 2 `L` suffix.
-    mutating func parseInteger() throws(Failure) -> Int {
-        var negative = false
-        if bytes[offset] == UInt8(ascii: "-") || bytes[offset] == UInt8(ascii: "+") {
-            negative = bytes[offset] == UInt8(ascii: "-")
-            offset += 1
-        }
+    /// `descr`: a type string, or a structured dtype's list of fields, kept as written.
+    mutating func scanDescriptor() throws(Failure) -> NpyHeaderDescriptor {
+        guard current == UInt8(ascii: "[") else { return .typeString(try quoted()) }
         let start = offset
-        var value = 0
-        while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) {
-            let (shifted, overflowShift) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflowAdd) = shifted.addingReportingOverflow(Int(bytes[offset] - UInt8(ascii: "0")))
-            guard !overflowShift, !overflowAdd else { throw failure("an integer too large") }
-            value = sum
+        var depth = 0
+        repeat {
+            switch current {
+            case UInt8(ascii: "["), UInt8(ascii: "("): depth += 1
+            case UInt8(ascii: "]"), UInt8(ascii: ")"): depth -= 1
+            case UInt8(ascii: "'"), UInt8(ascii: "\""): _ = try quoted(); continue
+            case nil: throw failure("the header ends inside the list of a structured dtype")
+            default: break
+            }
             offset += 1
+        } while depth > 0
+        return .structured(String(decoding: bytes[start..<offset], as: UTF8.self))
+    }
+
+    /// `True` or `False`.
+    mutating func scanBoolean() throws(Failure) -> Bool {
+        for (word, value) in [("True", true), ("False", false)] where bytes[offset...].starts(with: word.utf8) {
+            offset += word.utf8.count
+            return value
         }
-        guard offset > start else { throw failure("a sign without digits") }
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: "L") || bytes[offset] == UInt8(ascii: "l") { offset += 1 }
-        return negative ? -value : value
+        throw failure("'fortran_order' is not True or False")
+    }
+
+    /// `shape`: a tuple of integers such as `()`, `(3,)` or `(2, 3)`.
+    mutating func scanShape() throws(Failure) -> (dimensions: [Int?], text: String) {
+        let start = offset
+        try expect("(")
+        guard let end = bytes[start...].firstIndex(of: UInt8(ascii: ")")) else { throw failure("the header ends inside the 'shape' tuple") }
+        offset = end + 1
+        let entries = bytes[(start + 1)..<end].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+        // A trailing comma, as in (3,), leaves one empty entry at the end.
+        let dimensions = (entries.last == "" ? entries.dropLast() : entries[...]).map { entry in
+            Int(entry.hasSuffix("L") || entry.hasSuffix("l") ? String(entry.dropLast()) : entry)
+        }
+        return (dimensions, String(decoding: bytes[start...end], as: UTF8.self))
     }
 }
 

@@ -108,30 +108,22 @@ public struct SafeTensorsFile: Equatable, Sendable {
         if let error = validationError(file: "SafeTensorsFile") {
             preconditionFailure(error.description)
         }
-        var header = "{"
-        var first = true
+        // The header is composed in file order ("__metadata__" first, then the tensors in data order), with
+        // Foundation's encoder writing each name and the metadata object.
+        let encoder = JSONFile.encoder()
+        func quoted(_ text: String) -> String { String(decoding: (try? encoder.encode(text)) ?? Data(), as: UTF8.self) }
+        var entries: [String] = []
         if !metadata.isEmpty {
-            header += "\"__metadata__\":{"
-            for (index, key) in metadata.keys.sorted().enumerated() {
-                if index > 0 { header += "," }
-                formatsAppendJSONString(key, to: &header)
-                header += ":"
-                formatsAppendJSONString(metadata[key] ?? "", to: &header)
-            }
-            header += "}"
-            first = false
+            entries.append("\"__metadata__\":" + String(decoding: (try? encoder.encode(metadata)) ?? Data(), as: UTF8.self))
         }
         var offset = 0
         for tensor in tensors {
-            if !first { header += "," }
-            first = false
-            formatsAppendJSONString(tensor.name, to: &header)
             let end = offset + tensor.values.count * 4
-            header += ":{\"dtype\":\"F32\",\"shape\":[" + tensor.shape.map(String.init).joined(separator: ",")
-            header += "],\"data_offsets\":[\(offset),\(end)]}"
+            let shape = tensor.shape.map(String.init).joined(separator: ",")
+            entries.append(quoted(tensor.name) + ":{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
-        header += "}"
+        let header = "{" + entries.joined(separator: ",") + "}"
         var headerBytes = Array(header.utf8)
         while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) }
 
@@ -212,31 +204,15 @@ public struct SafeTensorsFile: Equatable, Sendable {
         guard headerLength > 0, bytes[8] == UInt8(ascii: "{") else {
             throw failure("the header is not a JSON object (it must start with '{'); \(corrupted)")
         }
-        let json: JSONValue
-        do throws(FormatError) {
-            json = try JSONValue.parse(bytes: Array(bytes[8..<headerEnd]), file: file)
+        let header: SafeTensorsHeader
+        do {
+            header = try JSONDecoder().decode(SafeTensorsHeader.self, from: Data(bytes[8..<headerEnd]))
         } catch {
-            throw failure("the header is not valid JSON (\(error.message.split(separator: ";").first ?? "")); \(corrupted)")
+            throw failure("\(SafeTensorsHeader.describe(error)); \(corrupted)")
         }
-        guard case .object(let entries) = json else {
-            throw failure("the header is not a JSON object; \(corrupted)")
-        }
-
-        var metadata: [String: String] = [:]
+        let metadata = header.metadata
         var layouts: [SafeTensorsLayout] = []
-        for (name, entry) in entries {
-            if name == "__metadata__" {
-                guard case .object(let fields) = entry else {
-                    throw failure("\"__metadata__\" is not a JSON object of strings; \(corrupted)")
-                }
-                for (key, value) in fields {
-                    guard case .string(let text) = value else {
-                        throw failure("the metadata value for \"\(key)\" is not a string (the format allows only strings); \(corrupted)")
-                    }
-                    metadata[key] = text
-                }
-                continue
-            }
+        for (name, entry) in header.entries {
             layouts.append(try SafeTensorsLayout(name: name, entry: entry, file: file))
         }
 
@@ -303,48 +279,37 @@ private struct SafeTensorsLayout {
 
     /// Checks a tensor's header entry.
     ///
-    /// - Throws: `FormatError` when a field is missing or malformed, the dtype is
-    ///   unsupported, or the offsets do not match the shape.
-    init(name: String, entry: JSONValue, file: String) throws(FormatError) {
+    /// - Throws: `FormatError` when a field is missing, the dtype is unsupported,
+    ///   or the offsets do not match the shape.
+    init(name: String, entry: SafeTensorsHeader.Entry, file: String) throws(FormatError) {
         let advice = "the file is corrupted or not a safetensors file, write it again"
         func failure(_ message: String) -> FormatError {
             FormatError(file: file, message: "tensor \"\(name)\": \(message)")
         }
-        guard case .object(let fields) = entry else {
-            throw failure("the header entry is not a JSON object; \(advice)")
-        }
-        guard let dtypeValue = fields["dtype"], let shapeValue = fields["shape"], let offsetsValue = fields["data_offsets"] else {
-            let missing = ["dtype", "shape", "data_offsets"].filter { fields[$0] == nil }.joined(separator: ", ")
+        guard let dtypeText = entry.dtype, let shapeValues = entry.shape, let offsetValues = entry.dataOffsets else {
+            let missing = [("dtype", entry.dtype == nil), ("shape", entry.shape == nil), ("data_offsets", entry.dataOffsets == nil)]
+                .filter(\.1).map(\.0).joined(separator: ", ")
             throw failure("the header entry is missing \(missing); \(advice)")
-        }
-        guard case .string(let dtypeText) = dtypeValue else {
-            throw failure("\"dtype\" is not a string; \(advice)")
         }
         guard let dtype = SafeTensorsDType(rawValue: dtypeText) else {
             throw failure("unsupported dtype \"\(dtypeText)\"; Kiln reads F32, F64, F16 and BF16, convert the tensor to float32 before saving")
         }
-        guard case .array(let shapeElements) = shapeValue else {
+        guard let shape = shapeValues.integers else {
             throw failure("\"shape\" is not an array of integers; \(advice)")
         }
-        var shape: [Int] = []
+        guard let offsets = offsetValues.integers, offsets.count == 2 else {
+            throw failure("\"data_offsets\" is not a pair of integers [begin, end]; \(advice)")
+        }
         var count = 1
-        for element in shapeElements {
-            guard case .integer(let dimension) = element else {
-                throw failure("\"shape\" is not an array of integers; \(advice)")
-            }
+        for dimension in shape {
             guard dimension >= 0 else {
-                throw failure("\"shape\" \(shapeElements.map { $0.serialized() }) has a negative dimension; \(advice)")
+                throw failure("\"shape\" \(shape) has a negative dimension; \(advice)")
             }
             let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
             guard !overflow else { throw failure("the shape is too large to hold; \(advice)") }
-            shape.append(dimension)
             count = product
         }
-        guard case .array(let offsets) = offsetsValue, offsets.count == 2,
-              case .integer(let begin) = offsets[0], case .integer(let end) = offsets[1]
-        else {
-            throw failure("\"data_offsets\" is not a pair of integers [begin, end]; \(advice)")
-        }
+        let (begin, end) = (offsets[0], offsets[1])
         guard begin >= 0, begin <= end else {
             throw failure("\"data_offsets\" [\(begin), \(end)] is not a valid range; \(advice)")
         }
@@ -382,9 +347,11 @@ private func convertSafeTensorsData(
         }
     case .float16:
         for index in 0..<count {
-            destination[index] = safeTensorsFloatFromHalf(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)))
+            let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
+            destination[index] = Float(Float16(bitPattern: bits))
         }
     case .bfloat16:
+        // bfloat16 is the top half of a float32.
         for index in 0..<count {
             let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
             destination[index] = Float(bitPattern: UInt32(bits) << 16)
@@ -392,22 +359,79 @@ private func convertSafeTensorsData(
     }
 }
 
-/// Converts IEEE 754 half-precision bits to `Float` (exactly; every half is a float).
+extension Array<Double> {
+    /// The values as integers, or nil when one is fractional or out of `Int`'s range.
+    fileprivate var integers: [Int]? {
+        var result: [Int] = []
+        for value in self {
+            guard let integer = Int(exactly: value) else { return nil }
+            result.append(integer)
+        }
+        return result
+    }
+}
+
+/// A safetensors header as Foundation decodes it: each tensor's entry by name, and the metadata.
 ///
-/// - Parameter bits: The 16-bit pattern: sign, 5 exponent bits, 10 mantissa bits.
-/// - Returns: The same value as a `Float`, including subnormals, infinities and NaNs.
-private func safeTensorsFloatFromHalf(_ bits: UInt16) -> Float {
-    let sign: UInt32 = UInt32(bits & 0x8000) << 16
-    let exponent = UInt32(bits >> 10) & 0x1f
-    let mantissa = UInt32(bits & 0x3ff)
-    switch exponent {
-    case 0:
-        // Zero or subnormal: mantissa × 2^-24.
-        let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
-        return sign != 0 ? -magnitude : magnitude
-    case 31:
-        return Float(bitPattern: sign | 0x7f80_0000 | mantissa << 13)
-    default:
-        return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13)
+/// Discussion: Fields are decoded as optionals so that a missing one is reported
+/// by name; a field of the wrong type stops the decoding, and `describe(_:)` names it.
+struct SafeTensorsHeader: Decodable {
+    /// One tensor's `{"dtype", "shape", "data_offsets"}`.
+    ///
+    /// Discussion: The integers are decoded as doubles (exact below 2⁵³) and checked
+    /// afterwards, since Foundation reports a fraction where an `Int` is expected only as
+    /// "not valid JSON", without saying where.
+    struct Entry: Decodable {
+        var dtype: String?
+        var shape: [Double]?
+        var dataOffsets: [Double]?
+
+        enum CodingKeys: String, CodingKey {
+            case dtype, shape, dataOffsets = "data_offsets"
+        }
+    }
+
+    /// A key of the header object: a tensor's name or `"__metadata__"`.
+    struct Name: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    var entries: [(name: String, entry: Entry)] = []
+    var metadata: [String: String] = [:]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Name.self)
+        for key in container.allKeys {
+            if key.stringValue == "__metadata__" {
+                metadata = try container.decode([String: String].self, forKey: key)
+            } else {
+                entries.append((key.stringValue, try container.decode(Entry.self, forKey: key)))
+            }
+        }
+    }
+
+    /// What was wrong with a header that did not decode, as a clause of an error message.
+    static func describe(_ error: any Error) -> String {
+        let context: DecodingError.Context
+        switch error as? DecodingError {
+        case let .typeMismatch(_, found)?, let .valueNotFound(_, found)?: context = found
+        case let .dataCorrupted(found)? where !found.codingPath.isEmpty: context = found
+        case let .dataCorrupted(found)?:
+            return "the header is not valid JSON" + (found.underlyingError.map { " (\(formatsOneLine(String(describing: $0))))" } ?? "")
+        default: return "the header cannot be read (\(formatsOneLine(String(describing: error))))"
+        }
+        let path = context.codingPath.map(\.stringValue)
+        switch (path.first, path.dropFirst().first) {
+        case (nil, _): return "the header is not a JSON object"
+        case ("__metadata__"?, nil): return "\"__metadata__\" is not a JSON object of strings"
+        case ("__metadata__"?, let key?): return "the metadata value for \"\(key)\" is not a string (the format allows only strings)"
+        case (let name?, nil): return "tensor \"\(name)\": the header entry is not a JSON object"
+        case (let name?, "dtype"?): return "tensor \"\(name)\": \"dtype\" is not a string"
+        case (let name?, "shape"?): return "tensor \"\(name)\": \"shape\" is not an array of integers"
+        case (let name?, _): return "tensor \"\(name)\": \"data_offsets\" is not a pair of integers [begin, end]"
+        }
     }
 }

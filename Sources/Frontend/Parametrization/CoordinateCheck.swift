@@ -1,4 +1,5 @@
 import Foundation
+import KilnPlot
 
 /// The coordinate check of Tensor Programs V (§D; microsoft/mup's `get_coord_data`): train models of
 /// growing width for a few steps on one fixed batch and watch the mean absolute value of every layer's
@@ -143,16 +144,6 @@ public struct CoordinateCheck {
 }
 
 extension CoordinateCheck.Result {
-    /// `{"param", "widths", "records": [{"tensor", "step", "slope"}], "max_abs_slope"}`.
-    public var json: JSONValue {
-        .object([
-            "param": .string(configuration.parametrization.kind.rawValue),
-            "widths": .array(configuration.widths.map { .integer($0) }),
-            "records": .array(slopes.map { .object(["tensor": .string($0.tensor), "step": .integer($0.step), "slope": $0.slope.isFinite ? .number($0.slope) : .null]) }),
-            "max_abs_slope": maximumAbsoluteSlope.isFinite ? .number(maximumAbsoluteSlope) : .null,
-        ])
-    }
-
     /// One panel per step: mean |x| against width on log–log axes, one line per tensor.
     public var plot: PlotGrid {
         let panels = (1...configuration.steps).map { step in
@@ -163,5 +154,33 @@ extension CoordinateCheck.Result {
                 })
         }
         return PlotGrid(title: "Coordinate check: \(configuration.model), \(configuration.parametrization.kind.rawValue), \(configuration.optimizer.rawValue), lr \(configuration.learningRate)", panels: panels, columns: min(configuration.steps, 3))
+    }
+}
+
+extension CoordinateCheck.Result: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case param, widths, records, maximumAbsoluteSlope = "max_abs_slope"
+    }
+
+    /// `{"param", "widths", "records": [{"tensor", "step", "slope"}], "max_abs_slope"}`; a non-finite slope is `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(configuration.parametrization.kind.rawValue, forKey: .param)
+        try container.encode(configuration.widths, forKey: .widths)
+        try container.encode(slopes, forKey: .records)
+        try container.encodeNumber(maximumAbsoluteSlope, forKey: .maximumAbsoluteSlope)
+    }
+}
+
+extension CoordinateCheck.Slope: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case tensor, step, slope
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tensor, forKey: .tensor)
+        try container.encode(step, forKey: .step)
+        try container.encodeNumber(slope, forKey: .slope)
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import KilnPlot
 import Synchronization
 
 /// Trains every width × learning rate (× seed) and finds the best learning rate per width: the test of
@@ -41,28 +42,55 @@ public struct LearningRateSweep {
             self.loss = loss
         }
 
+        /// The run as one line of a `--runs` file, with its line break:
         /// `{"width", "log2_lr", "seed", "loss" (null when diverged), "settings"}`.
-        public func json(settings: JSONValue) -> JSONValue {
-            .object([
-                "width": .integer(width), "log2_lr": .integer(log2LearningRate), "seed": .integer(seed),
-                "loss": loss.isFinite ? .number(loss) : .null, "settings": settings,
-            ])
+        public func jsonLine(settings: RunSettings) throws -> Data {
+            try JSONFile.encoded(RecordedRun(width: width, log2LearningRate: log2LearningRate, seed: seed, loss: loss.isFinite ? loss : nil, settings: settings)) + [0x0A]
         }
 
-        /// Reads a line written by `json(settings:)`; nil when it is not one or its settings differ.
-        public init?(_ value: JSONValue, settings: JSONValue) {
-            guard case let .object(members) = value, members["settings"] == settings,
-                  case let .integer(width)? = members["width"], case let .integer(rate)? = members["log2_lr"],
-                  case let .integer(seed)? = members["seed"] else { return nil }
-            switch members["loss"] {
-            case .number(let loss)?: self.loss = loss
-            case .integer(let loss)?: self.loss = Double(loss)
-            case .null?: self.loss = .infinity
-            default: return nil
-            }
-            self.width = width
-            log2LearningRate = rate
-            self.seed = seed
+        /// Reads a line written by `jsonLine(settings:)`; nil when it is not one or its settings differ.
+        public init?(jsonLine: some DataProtocol, settings: RunSettings) {
+            guard let recorded = try? JSONDecoder().decode(RecordedRun.self, from: Data(jsonLine)), recorded.settings == settings else { return nil }
+            self.init(width: recorded.width, log2LearningRate: recorded.log2LearningRate, seed: recorded.seed, loss: recorded.loss ?? .infinity)
+        }
+    }
+
+    /// The settings a recorded run must share to be reused: everything but width, learning rate and seed.
+    public struct RunSettings: Codable, Equatable, Sendable {
+        public var param: String
+        public var baseWidth: Int
+        public var task: String
+        public var model: String
+        public var depth: Int
+        public var optimizer: String
+        public var steps: Int
+        public var batchSize: Int
+
+        enum CodingKeys: String, CodingKey {
+            case param, baseWidth = "base_width", task, model, depth, optimizer, steps, batchSize = "batch_size"
+        }
+    }
+
+    /// A line of a `--runs` file.
+    private struct RecordedRun: Codable {
+        var width: Int
+        var log2LearningRate: Int
+        var seed: Int
+        /// nil (`null`) when the run diverged.
+        var loss: Double?
+        var settings: RunSettings
+
+        enum CodingKeys: String, CodingKey {
+            case width, log2LearningRate = "log2_lr", seed, loss, settings
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(width, forKey: .width)
+            try container.encode(log2LearningRate, forKey: .log2LearningRate)
+            try container.encode(seed, forKey: .seed)
+            try container.encode(loss, forKey: .loss)
+            try container.encode(settings, forKey: .settings)
         }
     }
 
@@ -170,27 +198,15 @@ public struct LearningRateSweep {
 
 extension LearningRateSweep.Configuration {
     /// The settings a recorded run must share to be reused: everything but width, learning rate and seed.
-    public var runSettings: JSONValue {
-        .object([
-            "param": .string(training.parametrization.kind.rawValue), "base_width": .integer(training.parametrization.baseWidth),
-            "task": .string(training.task), "model": .string(training.model.rawValue), "depth": .integer(training.depth),
-            "optimizer": .string(training.optimizer.rawValue), "steps": .integer(training.steps), "batch_size": .integer(training.batchSize),
-        ])
+    public var runSettings: LearningRateSweep.RunSettings {
+        LearningRateSweep.RunSettings(
+            param: training.parametrization.kind.rawValue, baseWidth: training.parametrization.baseWidth, task: training.task,
+            model: training.model.rawValue, depth: training.depth, optimizer: training.optimizer.rawValue, steps: training.steps,
+            batchSize: training.batchSize)
     }
 }
 
 extension LearningRateSweep.Result {
-    /// `{"param", "widths", "log2_lrs", "loss": [[…] per width], "best_log2_lr": [… per width]}`.
-    public var json: JSONValue {
-        .object([
-            "param": .string(configuration.training.parametrization.kind.rawValue),
-            "widths": .array(configuration.widths.map { .integer($0) }),
-            "log2_lrs": .array(configuration.log2LearningRates.map { .integer($0) }),
-            "loss": .array(loss.map { row in .array(row.map { $0.isFinite ? .number($0) : .null }) }),
-            "best_log2_lr": .array(bestLog2LearningRate.map { .integer($0) }),
-        ])
-    }
-
     /// Loss against log2 learning rate, one curve per width.
     public var plot: LinePlot {
         LinePlot(
@@ -199,5 +215,22 @@ extension LearningRateSweep.Result {
             series: configuration.widths.indices.map { index in
                 LinePlot.Series(name: "width \(configuration.widths[index])", points: configuration.log2LearningRates.indices.map { (Double(configuration.log2LearningRates[$0]), loss[index][$0]) })
             })
+    }
+}
+
+extension LearningRateSweep.Result: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case param, widths, log2LearningRates = "log2_lrs", loss, bestLog2LearningRate = "best_log2_lr"
+    }
+
+    /// `{"param", "widths", "log2_lrs", "loss": [[…] per width], "best_log2_lr": [… per width]}`; a diverged
+    /// run's loss is `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(configuration.training.parametrization.kind.rawValue, forKey: .param)
+        try container.encode(configuration.widths, forKey: .widths)
+        try container.encode(configuration.log2LearningRates, forKey: .log2LearningRates)
+        try container.encode(loss.map { row in row.map { $0.isFinite ? $0 : nil } }, forKey: .loss)
+        try container.encode(bestLog2LearningRate, forKey: .bestLog2LearningRate)
     }
 }

@@ -92,25 +92,35 @@ public final class Trainer {
     /// Runs one training step and returns its loss, still on the device (for L-BFGS, the loss at the
     /// start of the step, which L-BFGS has read already).
     ///
+    /// - Parameter accuracy: Where to count the batch's correct predictions (classification only), on the
+    ///   device; nil to skip counting.
     /// - Throws: ``BackendError`` only for L-BFGS, whose line search reads values back.
     @discardableResult
-    public func step() throws -> Tensor {
+    public func step(countingCorrectIn accuracy: AccuracyCounter? = nil) throws -> Tensor {
         let stepIndex = completedSteps
         try prepareStep(stepIndex)
         model.setTraining(true)
         model.setStep(stepIndex)
         let batch = task.trainBatch(step: stepIndex, batchSize: batchSize)
         defer { completedSteps += 1 }
+        let labels = accuracy != nil ? batch.labels : nil
         if let lbfgs {
+            var counted = false
             let value = try lbfgs.step {
-                let loss = self.loss(model.outputs(for: batch, on: backend), batch)
+                let outputs = model.outputs(for: batch, on: backend)
+                // The accuracy of the parameters at the start of the step, as the returned loss.
+                if let accuracy, let labels, !counted { accuracy.add(logits: outputs, labels: labels) }
+                counted = true
+                let loss = self.loss(outputs, batch)
                 loss.backward()
                 return Double(try loss.item())
             }
             model.zeroGradients()
             return Tensor(scalar: Float(value), on: backend)
         }
-        let loss = self.loss(model.outputs(for: batch, on: backend), batch)
+        let outputs = model.outputs(for: batch, on: backend)
+        if let accuracy, let labels { accuracy.add(logits: outputs, labels: labels) }
+        let loss = self.loss(outputs, batch)
         loss.backward()
         optimizer?.step(learningRate: learningRate(atStep: stepIndex + 1))
         model.zeroGradients()
@@ -252,6 +262,67 @@ public final class Trainer {
             throw CheckpointError(path: path, message: "metadata lacks \(Checkpoint.stepKey); not a Kiln training checkpoint")
         }
         completedSteps = steps
+    }
+}
+
+/// Counts correct predictions on training batches on the device, so that a log can report the training
+/// accuracy without the host waiting for the device at every step.
+///
+/// The count is a float32 on the device: exact while fewer than 2²⁴ labels are counted between two takes.
+public final class AccuracyCounter {
+    /// Correct predictions since the last `take()`: a scalar on the device.
+    private let correct: Tensor
+    /// Labels (rows, or tokens of sequence models) counted since the last `take()`.
+    private var counted = 0
+    /// `[classes, classes − 1, …, 1]`, made for the first batch's number of classes.
+    private var descending: Tensor?
+
+    /// A counter at zero on a device.
+    public init(on backend: any Backend) {
+        correct = Tensor.zeros([], on: backend)
+    }
+
+    /// Adds one batch's correct predictions: labels at the argmax of their row of logits (the first largest
+    /// logit, as `torch.argmax` and the test evaluation take it); negative labels are ignored. Nothing is
+    /// read back.
+    ///
+    /// - Parameters:
+    ///   - logits: `[labels.count, classes]`, or any shape holding `labels.count` rows of scores.
+    ///   - labels: One class per row.
+    public func add(logits: Tensor, labels: [Int32]) {
+        let rows = labels.count
+        guard rows > 0 else { return }
+        let classes = logits.elementCount / rows
+        precondition(classes * rows == logits.elementCount, "AccuracyCounter: \(rows) labels do not divide logits \(logits.shape)")
+        let backend = correct.backend
+        if descending?.elementCount != classes {
+            descending = Tensor((0..<classes).map { Float(classes - $0) }, shape: [classes], on: backend)
+        }
+        noGrad {
+            let scores = logits.detached().reshaped([rows, classes])
+            let largest = scores.max(axis: 1, keepingDimensions: true)
+            let isLargest = Tensor(uninitialized: [rows, classes], on: backend)
+            backend.binary(.equal, scores.storage, .contiguous([rows, classes]), largest.storage, Broadcasting.layout([rows, 1], to: [rows, classes]),
+                           into: isLargest.storage, shape: [rows, classes])
+            // classes − j at each largest logit j, so a row's maximum is classes − argmax.
+            let firstLargest = (isLargest * descending!).max(axis: 1)
+            let target = Tensor(labels.map { $0 >= 0 ? Float(classes - Int($0)) : -1 }, shape: [rows], on: backend)
+            let hits = Tensor(uninitialized: [rows], on: backend)
+            backend.binary(.equal, firstLargest.storage, .contiguous([rows]), target.storage, .contiguous([rows]), into: hits.storage, shape: [rows])
+            backend.binary(.add, correct.storage, .contiguous([]), hits.sum().storage, .contiguous([]), into: correct.storage, shape: [])
+        }
+        counted += labels.lazy.filter { $0 >= 0 }.count
+    }
+
+    /// The fraction correct since the last call (this reads from the device, so it waits for it), and a fresh count.
+    ///
+    /// - Returns: The fraction in [0, 1], or nil when no label was counted.
+    public func take() throws(BackendError) -> Double? {
+        guard counted > 0 else { return nil }
+        let fraction = Double(try correct.item()) / Double(counted)
+        correct.backend.fill(correct.storage, offset: 0, count: 1, value: 0)
+        counted = 0
+        return fraction
     }
 }
 

@@ -1,29 +1,40 @@
 import Foundation
+import KilnPlot
 
 /// One logged point of a run, as written to `metrics.jsonl`.
-public struct MetricsRecord: Sendable, Equatable {
+public struct MetricsRecord: Codable, Sendable, Equatable {
     public var step: Int
     /// Mean training loss over the steps since the previous record.
     public var trainLoss: Double
+    /// Fraction of correct predictions on the training batches since the previous record (classification only).
+    public var trainAccuracy: Double?
     public var testLoss: Double?
     public var testAccuracy: Double?
     public var testRootMeanSquaredError: Double?
     public var learningRate: Double
     public var seconds: Double
 
-    var json: [String: JSONValue] {
-        var object: [String: JSONValue] = [
-            "step": .integer(step), "train_loss": .number(trainLoss), "lr": .number(learningRate), "seconds": .number(seconds),
-        ]
-        if let testLoss { object["test_loss"] = .number(testLoss) }
-        if let testAccuracy { object["test_accuracy"] = .number(testAccuracy) }
-        if let testRootMeanSquaredError { object["test_rmse"] = .number(testRootMeanSquaredError) }
-        return object
+    enum CodingKeys: String, CodingKey {
+        case step, trainLoss = "train_loss", trainAccuracy = "train_accuracy", testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case testRootMeanSquaredError = "test_rmse", learningRate = "lr", seconds
+    }
+
+    /// Writes the fields that are set; a NaN or infinity becomes `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(step, forKey: .step)
+        try container.encodeNumber(trainLoss, forKey: .trainLoss)
+        try container.encodeNumberIfPresent(trainAccuracy, forKey: .trainAccuracy)
+        try container.encodeNumberIfPresent(testLoss, forKey: .testLoss)
+        try container.encodeNumberIfPresent(testAccuracy, forKey: .testAccuracy)
+        try container.encodeNumberIfPresent(testRootMeanSquaredError, forKey: .testRootMeanSquaredError)
+        try container.encodeNumber(learningRate, forKey: .learningRate)
+        try container.encodeNumber(seconds, forKey: .seconds)
     }
 }
 
 /// What a finished run reports (`summary.json`).
-public struct TrainingSummary: Sendable {
+public struct TrainingSummary: Encodable, Sendable {
     public var task: String
     public var model: String
     public var device: String
@@ -39,22 +50,39 @@ public struct TrainingSummary: Sendable {
     /// With a KAN grid schedule: the test RMSE after each grid size.
     public var gridRootMeanSquaredErrors: [(grid: Int, rmse: Double)] = []
 
-    public var json: [String: JSONValue] {
-        var object: [String: JSONValue] = [
-            "task": .string(task), "model": .string(model), "device": .string(device), "steps": .integer(steps),
-            "final_train_loss": .number(finalTrainLoss), "test_loss": testLoss.map(JSONValue.number) ?? .null,
-            "test_accuracy": testAccuracy.map(JSONValue.number) ?? .null, "seconds": .number(seconds), "parameters": .integer(parameters),
-        ]
-        if let testRootMeanSquaredError { object["test_rmse"] = .number(testRootMeanSquaredError) }
+    enum CodingKeys: String, CodingKey {
+        case task, model, device, steps, finalTrainLoss = "final_train_loss", testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case testRootMeanSquaredError = "test_rmse", testBitsPerCharacter = "test_bpc", seconds, parameters, stoppedEarly = "stopped_early"
+        case gridRootMeanSquaredErrors = "grid_rmse", grid
+    }
+
+    /// `test_loss` and `test_accuracy` are always written (`null` when absent); `test_rmse`, `test_bpc` (text
+    /// tasks), `stopped_early` and `grid_rmse` only when they apply.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(task, forKey: .task)
+        try container.encode(model, forKey: .model)
+        try container.encode(device, forKey: .device)
+        try container.encode(steps, forKey: .steps)
+        try container.encodeNumber(finalTrainLoss, forKey: .finalTrainLoss)
+        try container.encodeNumber(testLoss, forKey: .testLoss)
+        try container.encodeNumber(testAccuracy, forKey: .testAccuracy)
+        try container.encodeNumberIfPresent(testRootMeanSquaredError, forKey: .testRootMeanSquaredError)
         if task.hasPrefix("text:"), let testLoss {
             // Bits per character: the cross-entropy in nats over ln 2.
-            object["test_bpc"] = .number(testLoss / Foundation.log(2))
+            try container.encodeNumber(testLoss / Foundation.log(2), forKey: .testBitsPerCharacter)
         }
-        if stoppedEarly { object["stopped_early"] = .bool(true) }
+        try container.encodeNumber(seconds, forKey: .seconds)
+        try container.encode(parameters, forKey: .parameters)
+        if stoppedEarly { try container.encode(true, forKey: .stoppedEarly) }
         if !gridRootMeanSquaredErrors.isEmpty {
-            object["grid_rmse"] = .array(gridRootMeanSquaredErrors.map { .object(["grid": .integer($0.grid), "test_rmse": .number($0.rmse)]) })
+            var grids = container.nestedUnkeyedContainer(forKey: .gridRootMeanSquaredErrors)
+            for (grid, rmse) in gridRootMeanSquaredErrors {
+                var entry = grids.nestedContainer(keyedBy: CodingKeys.self)
+                try entry.encode(grid, forKey: .grid)
+                try entry.encodeNumber(rmse, forKey: .testRootMeanSquaredError)
+            }
         }
-        return object
     }
 }
 
@@ -124,12 +152,13 @@ public enum TrainingRun {
 
         let lastStep = min(totalSteps, stopAfter ?? Int.max)
         let runningLoss = Tensor.zeros([], on: backend)
+        let trainAccuracy: AccuracyCounter? = if case .classes = trainer.task.targetKind { AccuracyCounter(on: backend) } else { nil }
         var stepsInInterval = 0
         var intervalStart = Date()
         var lastEvaluation: Evaluation?
         var lastTrainLoss = history.last?.trainLoss ?? .nan
         while trainer.completedSteps < lastStep {
-            let loss = try trainer.step()
+            let loss = try trainer.step(countingCorrectIn: trainAccuracy)
             backend.binary(.add, runningLoss.storage, .contiguous([]), loss.storage, .contiguous([]), into: runningLoss.storage, shape: [])
             stepsInInterval += 1
             let step = trainer.completedSteps
@@ -149,7 +178,7 @@ public enum TrainingRun {
             }
             // The float's shortest decimal form, so 1e-3 is logged as 0.001 rather than 0.0010000000474974513.
             let rate = Double("\(trainer.learningRate(atStep: step))") ?? 0
-            var record = MetricsRecord(step: step, trainLoss: meanLoss, learningRate: rate, seconds: elapsed())
+            var record = MetricsRecord(step: step, trainLoss: meanLoss, trainAccuracy: try trainAccuracy?.take(), learningRate: rate, seconds: elapsed())
             if evaluateNow {
                 let evaluation = try trainer.evaluate()
                 lastEvaluation = evaluation
@@ -159,7 +188,7 @@ public enum TrainingRun {
                 record.seconds = elapsed()
                 try trainer.checkpoint(elapsedSeconds: record.seconds).write(to: checkpointURL)
             }
-            try writer.write(record.json)
+            try writer.write(record)
             history.append(record)
             progress?.logged(record, totalSteps: totalSteps, stepsPerSecond: stepsPerSecond)
         }
@@ -179,45 +208,46 @@ public enum TrainingRun {
                 }
             }
         }
-        try writeAtomically(Array((JSONValue.object(summary.json).serialized() + "\n").utf8), to: directory.appendingPathComponent(summaryFile))
-        try lossPlot(history, title: "\(settings.model) on \(settings.task) (\(backend.device.id))").write(to: directory.appendingPathComponent(plotFile))
+        try JSONFile.write(summary, to: directory.appendingPathComponent(summaryFile))
+        let plot = lossPlot(history, title: "\(settings.model) on \(settings.task) (\(backend.device.id))")
+        try writeAtomically(Data(plot.utf8), to: directory.appendingPathComponent(plotFile))
         progress?.finished(summary)
         return summary
     }
 
-    /// Train and test loss against step, on a log scale.
-    static func lossPlot(_ history: [MetricsRecord], title: String) -> LinePlot {
-        let train = LinePlot.Series(name: "train loss", points: history.map { (Double($0.step), $0.trainLoss) })
-        let test = LinePlot.Series(name: "test loss", points: history.compactMap { record in record.testLoss.map { (Double(record.step), $0) } }, dashed: true)
-        return LinePlot(title: title, xLabel: "step", yLabel: "loss", logY: true, series: [train, test])
+    /// Train and test loss against step, on a log scale; for classification, over a second panel of train and
+    /// test accuracy against step.
+    ///
+    /// - Returns: The SVG document.
+    static func lossPlot(_ history: [MetricsRecord], title: String) -> String {
+        func series(_ name: String, _ value: (MetricsRecord) -> Double?, dashed: Bool = false) -> LinePlot.Series {
+            LinePlot.Series(name: name, points: history.compactMap { record in value(record).map { (Double(record.step), $0) } }, dashed: dashed)
+        }
+        var loss = LinePlot(title: title, xLabel: "step", yLabel: "loss", logY: true,
+                            series: [series("train loss", \.trainLoss), series("test loss", \.testLoss, dashed: true)])
+        guard history.contains(where: { $0.trainAccuracy != nil || $0.testAccuracy != nil }) else { return loss.svg() }
+        loss.title = "loss"
+        let accuracy = LinePlot(title: "accuracy", xLabel: "step", yLabel: "accuracy",
+                                series: [series("train accuracy", \.trainAccuracy), series("test accuracy", \.testAccuracy, dashed: true)])
+        return PlotGrid(title: title, panels: [loss, accuracy], columns: 1).svg(panelWidth: 640, panelHeight: 360)
     }
 
     /// The records of an earlier run up to `step` (later ones were logged after the checkpoint and are redone).
     static func readMetrics(_ url: URL, upToStep step: Int) -> [MetricsRecord] {
         guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
         var records: [MetricsRecord] = []
-        for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) where !line.isEmpty {
+        for line in data.split(separator: 0x0A) {
             // A line cut short by a crash does not parse; it is dropped (and its step redone).
-            guard case let .object(object)? = try? JSONValue.parse(String(line), file: url.path),
-                case let .integer(recordStep)? = object["step"]
-            else { continue }
-            guard recordStep <= step else { break }
-            func number(_ key: String) -> Double? {
-                switch object[key] {
-                case let .number(value)?: value
-                case let .integer(value)?: Double(value)
-                default: nil
-                }
-            }
-            records.append(MetricsRecord(
-                step: recordStep, trainLoss: number("train_loss") ?? .nan, testLoss: number("test_loss"), testAccuracy: number("test_accuracy"),
-                testRootMeanSquaredError: number("test_rmse"), learningRate: number("lr") ?? 0, seconds: number("seconds") ?? 0))
+            guard let record = try? JSONDecoder().decode(MetricsRecord.self, from: Data(line)) else { continue }
+            guard record.step <= step else { break }
+            records.append(record)
         }
         return records
     }
 
     private static func rewriteMetrics(_ records: [MetricsRecord], to url: URL) throws {
-        let text = records.map { JSONValue.object($0.json).serialized() + "\n" }.joined()
-        try writeAtomically(Array(text.utf8), to: url)
+        var lines = Data()
+        for record in records { lines += try JSONFile.encoded(record) + [0x0A] }
+        try writeAtomically(lines, to: url)
     }
 }
