@@ -106,10 +106,18 @@ public struct LearningRateSweep {
     }
 
     /// Parses `2^-14:2^-4` (or `-14:-4`) into exponents with step 1.
+    /// The powers of two a sweep may use as learning rates: float32's normal range.
+    public static let exponents = -126...127
+    /// The most runs one sweep may have (widths × learning rates × seeds).
+    public static let maximumRuns = 100_000
+
     public static func parseRange(_ text: String) throws(TaskError) -> [Int] {
         let parts = text.split(separator: ":").map { $0.replacingOccurrences(of: "2^", with: "").trimmingCharacters(in: .whitespaces) }
         guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high else {
-            throw TaskError("--lrs must look like 2^-14:2^-4 (powers of two, low:high), got '\(text)'")
+            throw TaskError("--lrs must look like 2^-14:2^-4 (powers of two, low:high), got '\(text.prefix(80))'")
+        }
+        guard exponents.contains(low) && exponents.contains(high) else {
+            throw TaskError("--lrs exponents must be \(exponents.lowerBound) to \(exponents.upperBound) (learning rates are float32), got '\(text.prefix(80))'")
         }
         return Array(low...high)
     }
@@ -138,7 +146,22 @@ public struct LearningRateSweep {
                            finished: [Run] = [], record: @escaping @Sendable (Run) -> Void = { _ in },
                            progress: @escaping @Sendable (String) -> Void = { _ in }) throws -> Result {
         guard !configuration.widths.isEmpty, !configuration.log2LearningRates.isEmpty, configuration.seeds >= 1 else {
-            throw TaskError("sweep needs widths, learning rates and at least one seed")
+            throw TaskError("sweep needs widths, learning rates and at least one seed (--seeds \(configuration.seeds))")
+        }
+        guard Set(configuration.widths).count == configuration.widths.count else { throw TaskError("--widths lists a width twice; give each width once") }
+        guard configuration.log2LearningRates.allSatisfy(exponents.contains) else {
+            throw TaskError("learning-rate exponents must be \(exponents.lowerBound) to \(exponents.upperBound) (learning rates are float32)")
+        }
+        guard configuration.jobs >= 1 else { throw TaskError("--jobs must be at least 1, got \(configuration.jobs)") }
+        let runCount = Saturating.multiply(Saturating.multiply(configuration.widths.count, configuration.log2LearningRates.count), configuration.seeds)
+        guard runCount <= maximumRuns else {
+            throw TaskError("the sweep has \(runCount) runs (widths × learning rates × seeds), more than \(maximumRuns); sweep fewer at once")
+        }
+        // Every width is checked before the first run trains.
+        for width in configuration.widths {
+            var training = configuration.training
+            training.width = width
+            try training.validate()
         }
         struct Job: Sendable { let width: Int, rate: Int, seed: Int }
         // Widest first: the widest runs take longest, and starting them first keeps every worker busy
