@@ -219,8 +219,8 @@ struct InputValidationTests {
         #expect(estimate.deviceBytes > trainer.model.parameterCount * 4 * 4, "parameters, gradients and Adam's two moments at least")
         #expect(estimate.deviceBytes < 64 << 20, "the digits MLP needs far less than 64 MiB: \(estimate.deviceBytes)")
         try estimate.check(on: cpu)
-        expectFailure(["out of memory on", "this process may use (its memory limit) 1.0 MiB"], "a 1 MiB limit") {
-            try estimate.check(on: cpu, hostBudget: 1 << 20)
+        expectFailure(["out of memory on", "the host may use 1.0 MiB (ulimit -v)"], "a 1 MiB limit") {
+            try estimate.check(on: cpu, host: HostMemory.Budget(bytes: 1 << 20, reason: "ulimit -v"))
         }
         expectFailure(["for 100000 runs at once"], "parallel runs") { try estimate.check(on: cpu, copies: 100_000) }
         var gpu = cpu
@@ -235,7 +235,7 @@ struct InputValidationTests {
         modadd.task = "modadd:1000"
         let data = try #require(MemoryEstimate.taskData(modadd))
         #expect(data.hostBytes > 8_000_000_000)
-        expectFailure(["data of task modadd:1000"], "modadd:1000 under 4 GiB") { try data.check(on: cpu, hostBudget: 4 << 30) }
+        expectFailure(["data of task modadd:1000"], "modadd:1000 under 4 GiB") { try data.check(on: cpu, host: HostMemory.Budget(bytes: 4 << 30, reason: "a test's limit")) }
     }
 
     // MARK: Checkpoints
@@ -362,6 +362,10 @@ struct InputValidationTests {
         expectFailure(["--steps must be 2 to 100"], "a thousand steps") { _ = try CoordinateCheck.run(check, makeBackend: { CPUBackend() }) }
         (check.steps, check.batchSize) = (2, 0)
         expectFailure(["--batch-size"], "an empty batch") { _ = try CoordinateCheck.run(check, makeBackend: { CPUBackend() }) }
+        (check.batchSize, check.widths) = (8, [8, 10_000_000])
+        var ran = 0
+        expectFailure(["out of memory on"], "a width beyond memory") { _ = try CoordinateCheck.run(check, makeBackend: { CPUBackend() }, progress: { _ in ran += 1 }) }
+        #expect(ran == 0, "the widest width is checked before the first run")
 
         expectFailure(["--lrs exponents must be -126 to 127"], "2^-1000") { _ = try LearningRateSweep.parseRange("2^-1000:2^10") }
         #expect(try LearningRateSweep.parseRange("2^-3:2^-1") == [-3, -2, -1])
@@ -374,6 +378,7 @@ struct InputValidationTests {
             ({ (s: inout LearningRateSweep.Configuration) in s.seeds = 1_000_000_000 }, ["more than 100000"]),
             ({ (s: inout LearningRateSweep.Configuration) in s.log2LearningRates = [200] }, ["-126 to 127"]),
             ({ (s: inout LearningRateSweep.Configuration) in s.training.model = .lm }, ["model lm reads token sequences"]),
+            ({ (s: inout LearningRateSweep.Configuration) in s.widths = [8, 10_000_000]; s.jobs = 2 }, ["out of memory on", "for 2 runs at once"]),
         ] as [((inout LearningRateSweep.Configuration) -> Void, [String])] {
             var changed = sweep
             change(&changed)

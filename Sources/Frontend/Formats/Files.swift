@@ -97,7 +97,8 @@ func formatsReadBytes(from url: URL, maximumBytes: Int? = nil, reason: String? =
     let size = try formatsRegularFileSize(path)
     let limit = maximumBytes ?? formatsMaximumFileBytes
     if size > limit {
-        let why = reason ?? "reading it takes about three times its size in memory, and this process may use \(ByteCountText.format(HostMemory.budgetBytes))"
+        let budget = HostMemory.budget
+        let why = reason ?? "reading it takes about three times its size in memory, and the host may use \(ByteCountText.format(budget.bytes)) (\(budget.reason))"
         throw FormatError(file: path, message: "the file is \(ByteCountText.format(size)), more than the \(ByteCountText.format(limit)) Kiln reads (\(why)); use a smaller file")
     }
     do {

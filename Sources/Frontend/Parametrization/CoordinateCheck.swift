@@ -75,6 +75,7 @@ public struct CoordinateCheck {
         guard configuration.batchSize >= 1 else { throw TaskError("--batch-size must be at least 1, got \(configuration.batchSize)") }
         // Every width's run is checked before the first one trains.
         for width in configuration.widths { try trainingConfiguration(configuration, width: width, seed: 0).validate() }
+        try MemoryEstimate.check(trainingConfiguration(configuration, width: configuration.widths.max()!, seed: 0), on: try makeBackend().device, checkpoints: false)
         var tensors: [String] = []
         // sums[tensor][step][width]
         var sums: [String: [[Double]]] = [:]
@@ -144,7 +145,7 @@ public struct CoordinateCheck {
     /// One run: per step, the mean |x| of each recorded tensor, before that step's update.
     static func recordRun(_ configuration: Configuration, width: Int, seed: UInt64, backend: any Backend) throws -> [[(String, Double)]] {
         let training = trainingConfiguration(configuration, width: width, seed: seed)
-        let trainer = try Trainer(configuration: training, backend: backend)
+        let trainer = try Trainer(configuration: training, backend: backend, checkpoints: false)
         // One fixed batch for every step (the check isolates the parametrization from data noise).
         let batch = trainer.task.trainBatch(step: 0, batchSize: configuration.batchSize)
         var result: [[(String, Double)]] = []

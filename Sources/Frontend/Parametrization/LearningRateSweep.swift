@@ -124,7 +124,7 @@ public struct LearningRateSweep {
 
     /// The loss a run is scored by: the mean training loss over its last 10% of steps.
     static func score(_ configuration: TrainingConfiguration, backend: any Backend) throws -> Double {
-        let trainer = try Trainer(configuration: configuration, backend: backend)
+        let trainer = try Trainer(configuration: configuration, backend: backend, checkpoints: false)
         let tail = max(1, configuration.steps / 10)
         let total = Tensor.zeros([], on: backend)
         for step in 0..<configuration.steps {
@@ -157,7 +157,8 @@ public struct LearningRateSweep {
         guard runCount <= maximumRuns else {
             throw TaskError("the sweep has \(runCount) runs (widths × learning rates × seeds), more than \(maximumRuns); sweep fewer at once")
         }
-        // Every width is checked before the first run trains.
+        // Every width is checked before the first run trains, and the widest for memory, as many at once
+        // as there are workers.
         for width in configuration.widths {
             var training = configuration.training
             training.width = width
@@ -179,6 +180,11 @@ public struct LearningRateSweep {
         let failure = Mutex<String?>(nil)
         let next = Atomic<Int>(0)
         let workers = max(1, min(configuration.jobs, remaining.count))
+        if let widest = remaining.map({ jobs[$0].width }).max() {
+            var training = configuration.training
+            training.width = widest
+            try MemoryEstimate.check(training, on: try makeBackend(0).device, copies: workers, checkpoints: false)
+        }
         let previousThreads = CPUBackend.threadCount
         if workers > 1 { CPUBackend.setThreadCount(max(1, previousThreads / workers)) }
         defer { CPUBackend.setThreadCount(previousThreads) }

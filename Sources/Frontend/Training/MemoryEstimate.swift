@@ -45,16 +45,16 @@ public struct MemoryEstimate: Sendable, Equatable {
     public static let openCLTensorElementLimit = Int(Int32.max)
 
     /// Refuses the run when it does not fit: the device part against the device's memory, the host part
-    /// against ``HostMemory/budgetBytes`` (for a device that computes in host memory, the CPU backend and
+    /// against ``HostMemory/budget`` (for a device that computes in host memory, the CPU backend and
     /// PoCL, both parts against the host).
     ///
     /// - Parameters:
     ///   - device: the device the run is on.
     ///   - copies: how many such runs share the device and the host at once (a sweep's parallel jobs).
-    ///   - hostBudget: the host memory the process may use.
+    ///   - host: the host memory the process may use, and what sets it.
     /// - Throws: ``TaskError`` "out of memory on <device> allocating about N GiB …", naming the largest parts,
     ///   what the device (or host) has and the flags to change.
-    public func check(on device: DeviceDescription, copies: Int = 1, hostBudget: Int = HostMemory.budgetBytes) throws(TaskError) {
+    public func check(on device: DeviceDescription, copies: Int = 1, host budget: HostMemory.Budget = HostMemory.budget) throws(TaskError) {
         let runs = copies > 1 ? " for \(copies) runs at once" : ""
         if device.backend == "opencl", largestTensorElements > Self.openCLTensorElementLimit {
             throw TaskError("out of memory on \(device.name): one tensor of this run holds \(largestTensorElements) elements, more than the "
@@ -63,19 +63,21 @@ public struct MemoryEstimate: Sendable, Equatable {
         let sharesHost = device.backend == "cpu" || device.type == "cpu"
         if sharesHost {
             let total = Saturating.multiply(Self.total(self.device + host), copies)
-            let limit = min(device.memoryBytes, hostBudget)
-            if total > limit {
-                throw TaskError(message(on: device.name, total: total, parts: self.device + host, runs: runs, available: limit, what: HostMemory.describe(limit)))
+            if total > device.memoryBytes && device.memoryBytes < budget.bytes {
+                throw TaskError(message(on: device.name, total: total, parts: self.device + host, runs: runs, available: device.memoryBytes, what: "the device has", reason: nil))
+            }
+            if total > budget.bytes {
+                throw TaskError(message(on: device.name, total: total, parts: self.device + host, runs: runs, available: budget.bytes, what: "the host may use", reason: budget.reason))
             }
             return
         }
         let onDevice = Saturating.multiply(deviceBytes, copies)
         if onDevice > device.memoryBytes {
-            throw TaskError(message(on: device.name, total: onDevice, parts: self.device, runs: runs, available: device.memoryBytes, what: "the device has"))
+            throw TaskError(message(on: device.name, total: onDevice, parts: self.device, runs: runs, available: device.memoryBytes, what: "the device has", reason: nil))
         }
         let onHost = Saturating.multiply(hostBytes, copies)
-        if onHost > hostBudget {
-            throw TaskError(message(on: "the host", total: onHost, parts: host, runs: runs, available: hostBudget, what: HostMemory.describe(hostBudget)))
+        if onHost > budget.bytes {
+            throw TaskError(message(on: "the host", total: onHost, parts: host, runs: runs, available: budget.bytes, what: "the host may use", reason: budget.reason))
         }
     }
 
@@ -84,18 +86,20 @@ public struct MemoryEstimate: Sendable, Equatable {
         (device.max { $0.bytes < $1.bytes }?.flags) ?? "--width"
     }
 
-    private func message(on target: String, total: Int, parts: [Part], runs: String, available: Int, what: String) -> String {
+    private func message(on target: String, total: Int, parts: [Part], runs: String, available: Int, what: String, reason: String?) -> String {
         let largest = parts.filter { $0.bytes > 0 }.sorted { $0.bytes > $1.bytes }
         let named = largest.prefix(3).map { "\($0.name) \(ByteCountText.format($0.bytes))" }.joined(separator: ", ")
         let flags = largest.first?.flags ?? "--width, --batch-size"
         return "out of memory on \(target) allocating about \(ByteCountText.format(total))\(runs) (\(named)); "
-            + "\(what) \(ByteCountText.format(available)): make the run smaller (\(flags)) or use another --device"
+            + "\(what) \(ByteCountText.format(available))\(reason.map { " (\($0))" } ?? ""): make the run smaller (\(flags)) or use another --device"
     }
 
     // MARK: Estimates
 
-    /// The memory of training `model` on `task` with batches of `batchSize`, as ``Trainer`` would.
-    public static func training(_ configuration: TrainingConfiguration, model: ModelConfiguration, task: any TrainingTask, batchSize: Int) -> MemoryEstimate {
+    /// The memory of training `model` on `task` with batches of `batchSize`, as ``Trainer`` would, writing
+    /// checkpoints or not.
+    public static func training(_ configuration: TrainingConfiguration, model: ModelConfiguration, task: any TrainingTask, batchSize: Int,
+                                checkpoints: Bool = true) -> MemoryEstimate {
         var estimate = MemoryEstimate()
         var model = model
         if case var .kan(kan) = model {
@@ -128,8 +132,10 @@ public struct MemoryEstimate: Sendable, Equatable {
         // Weights are drawn on the host, tensor by tensor; a checkpoint downloads and encodes every tensor.
         estimate.host.append(Part(name: "weights drawn on the host", bytes: Saturating.multiply(sizes.largestTensor, 4), flags: model.sizeFlags, transient: true))
         // A checkpoint holds every tensor twice on the host: downloaded as floats, and encoded as bytes.
-        estimate.host.append(Part(name: "checkpoint copies", bytes: Saturating.multiply(Saturating.add(parameterBytes, Saturating.multiply(parameterBytes, states)), 2),
-                                  flags: model.sizeFlags, transient: true))
+        if checkpoints {
+            estimate.host.append(Part(name: "checkpoint copies", bytes: Saturating.multiply(Saturating.add(parameterBytes, Saturating.multiply(parameterBytes, states)), 2),
+                                      flags: model.sizeFlags, transient: true))
+        }
         if configuration.optimizer == .lbfgs {
             // L-BFGS keeps its history (10 pairs) and a few more vectors as float64 on the host.
             estimate.host.append(Part(name: "L-BFGS history", bytes: Saturating.multiply(sizes.parameters, 8 * 28), flags: model.sizeFlags))
@@ -139,6 +145,21 @@ public struct MemoryEstimate: Sendable, Equatable {
                                       flags: "--grid, --arch", transient: true))
         }
         return estimate
+    }
+
+    /// Checks a training run's memory before any of it is built: a generated task's data before the task,
+    /// then the model with the task's sizes (for sweeps and coordinate checks, which check their widest
+    /// run before the first one trains).
+    ///
+    /// - Parameter copies: how many such runs share the device and the host at once.
+    /// - Throws: ``TaskError`` as ``check(on:copies:host:)``, and the task's own errors.
+    public static func check(_ configuration: TrainingConfiguration, on device: DeviceDescription, copies: Int = 1, checkpoints: Bool = true) throws {
+        if let data = taskData(configuration) { try data.check(on: device, copies: copies) }
+        let task = try TaskCatalog.make(configuration)
+        let batchSize = configuration.batchSize == TrainingConfiguration.wholeTrainingSet ? (task.trainCount ?? 0) : configuration.batchSize
+        let model = try ModelConfiguration(configuration, task: task, stage: 0)
+        try model.validate()
+        try training(configuration, model: model, task: task, batchSize: batchSize, checkpoints: checkpoints).check(on: device, copies: copies)
     }
 
     /// The memory of running `model` on `rows` inputs (`kiln predict`, `generate`, `plot`): the parameters,
@@ -325,20 +346,41 @@ extension TrainingTask {
     }
 }
 
-/// How much memory this process may use on the host: the smallest of the physical memory, the cgroup's
-/// limit (containers) and the address-space and data-segment limits (`ulimit -v`, `ulimit -d`).
+/// How much memory this process may use on the host: the smallest of the physical memory, the memory
+/// available when the run starts (`MemAvailable`: what other processes leave), the cgroup's limit
+/// (containers) and the address-space and data-segment limits (`ulimit -v`, `ulimit -d`).
 public enum HostMemory {
-    public static var budgetBytes: Int {
-        var budget = Int(clamping: ProcessInfo.processInfo.physicalMemory)
-        for limit in [cgroupLimit(), resourceLimit(RLIMIT_AS), resourceLimit(RLIMIT_DATA)] {
-            if let limit, limit > 0 { budget = min(budget, limit) }
+    /// A number of bytes and what sets it.
+    public struct Budget: Sendable, Equatable {
+        public var bytes: Int
+        /// What limits it, for messages: "available memory", "ulimit -v", ….
+        public var reason: String
+
+        public init(bytes: Int, reason: String) {
+            self.bytes = bytes
+            self.reason = reason
+        }
+    }
+
+    public static var budget: Budget {
+        var budget = Budget(bytes: Int(clamping: ProcessInfo.processInfo.physicalMemory), reason: "physical memory")
+        for (limit, reason) in [(availableMemory(), "memory available now"), (cgroupLimit(), "the container's limit"),
+                                (resourceLimit(RLIMIT_AS), "ulimit -v"), (resourceLimit(RLIMIT_DATA), "ulimit -d")] {
+            if let limit, limit > 0, limit < budget.bytes { budget = Budget(bytes: limit, reason: reason) }
         }
         return budget
     }
 
-    /// "this machine allows" or "this process may use" (when a limit below the physical memory applies).
-    static func describe(_ budget: Int) -> String {
-        budget < Int(clamping: ProcessInfo.processInfo.physicalMemory) ? "this process may use (its memory limit)" : "this machine has"
+    public static var budgetBytes: Int { budget.bytes }
+
+    /// `MemAvailable` from `/proc/meminfo`: free memory plus what the kernel can reclaim without swapping.
+    static func availableMemory() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 2, let kilobytes = Int(fields[1]) { return Saturating.multiply(kilobytes, 1024) }
+        }
+        return nil
     }
 
     /// cgroup v2's `memory.max`, or v1's `memory.limit_in_bytes`, when set.

@@ -28,8 +28,13 @@ public final class Trainer {
     /// Steps completed so far (including those before a resume).
     public private(set) var completedSteps = 0
 
-    /// - Throws: ``TaskError`` for bad settings or an unknown task or model; file errors for bad data.
-    public init(configuration: TrainingConfiguration, backend: any Backend, task: (any TrainingTask)? = nil) throws {
+    /// - Parameters:
+    ///   - task: the task to train on (default: the one the configuration names).
+    ///   - checkpoints: whether the run will write checkpoints, whose host copies the memory check then
+    ///     counts (sweeps and coordinate checks write none).
+    /// - Throws: ``TaskError`` for bad settings, an unknown task or model, or a run larger than the
+    ///   device's or the host's memory; file errors for bad data.
+    public init(configuration: TrainingConfiguration, backend: any Backend, task: (any TrainingTask)? = nil, checkpoints: Bool = true) throws {
         try configuration.validate()
         self.configuration = configuration
         self.backend = backend
@@ -48,7 +53,7 @@ public final class Trainer {
         modelConfiguration = try ModelConfiguration(configuration, task: task, stage: 0)
         try modelConfiguration.validate()
         // Everything the run will hold, checked before the first weight is drawn.
-        try MemoryEstimate.training(configuration, model: modelConfiguration, task: task, batchSize: batchSize).check(on: backend.device)
+        try MemoryEstimate.training(configuration, model: modelConfiguration, task: task, batchSize: batchSize, checkpoints: checkpoints).check(on: backend.device)
         model = try ModelFactory.make(modelConfiguration, on: backend)
         (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
     }
