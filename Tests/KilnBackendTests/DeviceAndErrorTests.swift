@@ -12,11 +12,11 @@ struct DeviceAndErrorTests {
         #expect(devices.filter(\.isDefault).count == 1)
         for (index, device) in devices.dropFirst().enumerated() {
             #expect(device.id == "opencl:\(index)")
-            #expect(device.backend == "opencl")
+            #expect(device.backend == .opencl)
             #expect(device.openclCVersion != nil)
         }
         // auto prefers an OpenCL GPU and otherwise the CPU backend, never PoCL's CPU device.
-        let gpu = devices.first { $0.backend == "opencl" && $0.type == "gpu" }
+        let gpu = devices.first { $0.backend == .opencl && $0.type == .gpu }
         #expect(devices.first(where: \.isDefault)?.id == (gpu?.id ?? "cpu"))
     }
 
@@ -27,7 +27,7 @@ struct DeviceAndErrorTests {
         #expect(try Devices.resolve("auto").isDefault)
         if Devices.hasOpenCL {
             #expect(try Devices.resolve("opencl").id == "opencl:0")
-            #expect(try Devices.resolve("opencl:0").backend == "opencl")
+            #expect(try Devices.resolve("opencl:0").backend == .opencl)
         }
     }
 

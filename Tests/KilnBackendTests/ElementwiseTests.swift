@@ -67,7 +67,7 @@ struct ElementwiseTests {
     @Test("unary forward and backward", arguments: BackendCase.all, [1, 7, 33, 127, 513, 100_003])
     func unary(_ backendCase: BackendCase, count: Int) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for op in UnaryReference.all {
             let x = random.floats(count, in: UnaryReference.range(op))
             let dy = random.floats(count)
@@ -87,7 +87,7 @@ struct ElementwiseTests {
     @Test("unary ops may run in place", arguments: BackendCase.all)
     func inPlace(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let x = random.floats(1000)
         let buffer = backend.makeBuffer(x)
         backend.unary(.scale(3), buffer, into: buffer, count: 1000)
@@ -140,7 +140,7 @@ struct ElementwiseTests {
     @Test("binary ops with broadcasting", arguments: BackendCase.all)
     func binary(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (shape, aShape, bShape) in Self.broadcastCases {
             let aLayout = Self.broadcastLayout(aShape, to: shape), bLayout = Self.broadcastLayout(bShape, to: shape)
             // Small integers make `equal` and `greater` meaningful; divisors stay away from zero.
@@ -163,7 +163,7 @@ struct ElementwiseTests {
     @Test("binary op writing into one of its operands (gradient accumulation)", arguments: BackendCase.all)
     func accumulateInPlace(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let a = random.floats(777), b = random.floats(777)
         let aBuffer = backend.makeBuffer(a), bBuffer = backend.makeBuffer(b)
         let dense = StridedLayout.contiguous([777])
@@ -174,7 +174,7 @@ struct ElementwiseTests {
     @Test("strided copies: transpose, slice, concatenate, permute beyond four dimensions", arguments: BackendCase.all)
     func stridedCopy(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
 
         // Transpose [33, 127] -> [127, 33].
         let x = random.floats(33 * 127)
@@ -218,7 +218,7 @@ struct ElementwiseTests {
     @Test("memory: upload at an offset, copy, fill, download a range", arguments: BackendCase.all)
     func memory(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let values = random.floats(100)
         let buffer = backend.poisoned(130)
         backend.upload(values, to: buffer, offset: 30)
@@ -250,7 +250,7 @@ struct ElementwiseTests {
     @Test("gather and deterministic scatter-add of rows, repeated and out-of-range indices", arguments: BackendCase.all)
     func rowsByIndex(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for columns in [1, 7, 33, 127] {
             let tableRows = 11
             let table = random.floats(tableRows * columns)

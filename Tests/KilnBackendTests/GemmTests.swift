@@ -25,7 +25,7 @@ func referenceGemm(_ p: GemmProblem, a: [Float], b: [Float], c: [Float]) -> [Dou
 
 /// Runs a gemm problem on a backend with fresh random inputs and NaN-poisoned C (when beta is 0), and
 /// returns the relative error against the float64 reference over the whole C buffer.
-func gemmError(_ backend: any Backend, _ problem: GemmProblem, random: inout TestRandom) throws -> Double {
+func gemmError(_ backend: any Backend, _ problem: GemmProblem, random: inout RandomGenerator) throws -> Double {
     let (aCount, bCount, cCount) = problem.extents
     let a = random.floats(max(aCount, 1)), b = random.floats(max(bCount, 1))
     var c = random.floats(max(cCount, 1))
@@ -55,7 +55,7 @@ struct GemmTests {
     @Test("square sizes, every transpose", arguments: BackendCase.all, [1, 7, 33, 127, 513])
     func squares(_ backendCase: BackendCase, size: Int) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
             if size == 513 && transposeA != transposeB { continue }  // keep the largest case quick
             let problem = GemmProblem(m: size, n: size, k: size, transposeA: transposeA, transposeB: transposeB)
@@ -67,7 +67,7 @@ struct GemmTests {
     @Test("odd and non-square shapes, both transposes, alpha and beta", arguments: BackendCase.all)
     func shapes(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let shapes = [
             (1, 1, 1), (1, 513, 7), (513, 1, 33), (7, 33, 1), (131, 257, 97), (257, 131, 1), (33, 127, 513),
             (300, 200, 64), (64, 1024, 129), (2, 3, 700),
@@ -86,7 +86,7 @@ struct GemmTests {
     @Test("strided batches, offsets, padded leading dimensions and a shared operand", arguments: BackendCase.all)
     func batched(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (m, n, k) in [(7, 33, 5), (129, 67, 100), (64, 128, 32)] {
             for (transposeA, transposeB) in [(false, false), (true, true), (false, true)] {
                 var problem = GemmProblem(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, alpha: 1.5, beta: 0, batchCount: 3)
@@ -114,7 +114,7 @@ struct GemmTests {
     @Test("k = 0 scales C by beta", arguments: BackendCase.all)
     func emptyInnerDimension(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for beta in [Float(0), 2] {
             let problem = GemmProblem(m: 5, n: 9, k: 0, alpha: 1, beta: beta)
             let error = try gemmError(backend, problem, random: &random)

@@ -60,7 +60,7 @@ struct OptimizerTests {
     @Test("two steps of every rule, with and without a device-side gradient scale", arguments: BackendCase.all)
     func twoSteps(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for rule in Self.rules {
             for useScale in [false, true] {
                 let count = 1031

@@ -26,7 +26,7 @@ struct ReductionTests {
     @Test("sum, mean, max, min and sum of squares along an axis", arguments: BackendCase.all)
     func reductions(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let shapes = [(1, 1, 1), (1, 513, 1), (7, 33, 1), (1, 7, 127), (33, 127, 7), (3, 1, 513), (127, 7, 33), (1, 100_003, 1), (2, 5000, 3)]
         for (outer, length, inner) in shapes {
             let x = random.floats(outer * length * inner, in: -2...3)
@@ -53,7 +53,7 @@ struct ReductionTests {
     @Test("softmax and log-softmax, forward and backward", arguments: BackendCase.all)
     func softmaxFamily(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (rows, columns) in Self.rowShapes {
             let x = random.floats(rows * columns, in: -6...6)
             let dy = random.floats(rows * columns)
@@ -88,7 +88,7 @@ struct ReductionTests {
     @Test("softmax cross-entropy with ignored rows, forward and backward", arguments: BackendCase.all)
     func crossEntropy(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (rows, columns) in Self.rowShapes {
             let logits = random.floats(rows * columns, in: -5...5)
             var labels = random.integers(rows, in: 0..<Int32(columns))
@@ -119,7 +119,7 @@ struct ReductionTests {
     @Test("RMSNorm forward and backward; the reference gradient matches finite differences", arguments: BackendCase.all)
     func rmsNorm(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let epsilon: Float = 1e-5
         // With one column the output is ±weight and dx is O(epsilon), pure cancellation: not a meaningful
         // relative-error test, so RMSNorm starts at two columns.

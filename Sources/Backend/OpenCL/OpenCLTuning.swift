@@ -29,7 +29,7 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// The defaults for a device: CPU devices (PoCL) get barrier-free, register-blocked variants; GPUs get
     /// work-group reductions and a local-memory tiled SGEMM.
     public static func defaults(for device: DeviceDescription) -> OpenCLTuning {
-        if device.type == "cpu" {
+        if device.type == .cpu {
             return OpenCLTuning(
                 elementwiseGroupSize: 64, rowGroupSize: 1, rowsPerGroup: 16, matmul: .cpuDevice,
                 scan: .cpuDevice, spline: .cpuDevice)

@@ -43,7 +43,7 @@ struct MatmulBench: ParsableCommand {
         }
         // Each implementation is timed in alternation with its peer (see Measure.pairedMedians).
         for device in deviceList {
-            if device.backend == "cpu" {
+            if device.backend == .cpu {
                 let backend = CPUBackend()
                 for shape in shapeList {
                     let kiln = try backendRunner(backend, shape)
