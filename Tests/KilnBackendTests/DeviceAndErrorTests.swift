@@ -3,7 +3,7 @@ import KilnBackend
 import KilnTestSupport
 import Testing
 
-@Suite("devices, names and errors")
+@Suite("devices, memory, names and errors")
 struct DeviceAndErrorTests {
     @Test("the device list starts with the CPU backend and marks exactly one default")
     func listing() {
@@ -72,6 +72,24 @@ struct DeviceAndErrorTests {
         // The backend keeps working after the error has been read.
         let small = backend.makeBuffer([Float(1), 2, 3])
         #expect(try backend.download(small) == [1, 2, 3])
+    }
+
+    @Test("memory: upload at an offset, copy, fill, download a range", arguments: BackendCase.all)
+    func memory(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = RandomGenerator.withFreshSeed()
+        let values = random.floats(100)
+        let buffer = backend.poisoned(130)
+        backend.upload(values, to: buffer, offset: 30)
+        backend.fill(buffer, offset: 0, count: 30, value: 2.5)
+        let other = backend.poisoned(50)
+        backend.copy(buffer, offset: 40, to: other, offset: 10, count: 40)
+        backend.fill(other, offset: 0, count: 10, value: -1)
+        #expect(try backend.download(buffer) == [Float](repeating: 2.5, count: 30) + values)
+        #expect(try backend.download(other) == [Float](repeating: -1, count: 10) + Array(values[10..<50]))
+        #expect(try backend.download(buffer, offset: 35, count: 5) == Array(values[5..<10]))
+        let integers: [Int32] = [3, -7, Int32.max, 0]
+        #expect(try backend.downloadIntegers(backend.makeBuffer(integers)) == integers)
     }
 
     @Test("buffers return to the pool and are reused", arguments: BackendCase.all)

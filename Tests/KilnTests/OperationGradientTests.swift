@@ -212,8 +212,8 @@ struct OperationGradientTests {
         let op = OpCase(name: "dropout", inputs: [([4, 25], -1...1)],
                         kiln: { dropout($0[0], probability: p, seed: 77, offset: 5) },
                         reference: { x in
-                            x[0].enumerated().map { index, value in
-                                CounterRandom.uniform(seed: 77, counter: 5 + UInt64(index)) >= p ? value / Double(1 - p) : 0
+                            zip(x[0], KilnBackend.Reference.randomUniform(count: x[0].count, seed: 77, offset: 5)).map { value, uniform in
+                                uniform >= Double(p) ? value / Double(1 - p) : 0
                             }
                         })
         try checkOp(op, on: backend, random: &random)

@@ -8,6 +8,14 @@ import KilnBackend
 public struct BackendCase: Sendable, CustomStringConvertible {
     public let deviceID: String
     public let deviceName: String
+    /// OpenCL kernel parameters to use instead of the device's defaults (nil: the defaults).
+    public let tuning: OpenCLTuning?
+
+    public init(deviceID: String, deviceName: String, tuning: OpenCLTuning? = nil) {
+        self.deviceID = deviceID
+        self.deviceName = deviceName
+        self.tuning = tuning
+    }
 
     /// The CPU backend plus every OpenCL device; when no OpenCL platform exists, only the CPU backend
     /// (and a note on standard error says the OpenCL cases are skipped).
@@ -22,21 +30,37 @@ public struct BackendCase: Sendable, CustomStringConvertible {
     /// Only the OpenCL devices (empty without an OpenCL platform).
     public static let openCL: [BackendCase] = all.filter { $0.deviceID != "cpu" }
 
-    /// A new backend for this device.
-    public func makeBackend() throws -> any Backend {
-        try Devices.makeBackend(deviceID)
+    /// ``all``, plus every OpenCL device that is not a GPU once more with the GPU kernel parameters
+    /// (``OpenCLTuning/gpuDevice``), so that on a CPU-only machine PoCL checks the GPU code paths too
+    /// (work-group reductions over rows, the local-memory SGEMM tiles).
+    public static let withGPUParameters: [BackendCase] = all + Devices.all().filter { $0.backend == .opencl && $0.type != .gpu }.map {
+        BackendCase(deviceID: $0.id, deviceName: $0.name, tuning: .gpuDevice)
     }
 
-    public var description: String { deviceID == "cpu" ? "cpu" : "\(deviceID) (\(deviceName))" }
+    /// A new backend for this device.
+    public func makeBackend() throws -> any Backend {
+        if let tuning { return try OpenCLBackend(deviceID: deviceID, tuning: tuning) }
+        return try Devices.makeBackend(deviceID)
+    }
+
+    public var description: String {
+        let device = deviceID == "cpu" ? "cpu" : "\(deviceID) (\(deviceName))"
+        return tuning == nil ? device : device + " with GPU parameters"
+    }
 }
 
-extension Backend {
+extension DeviceMemory {
     /// A buffer of `count` elements filled with NaN, so any element an op fails to write shows up.
     public func poisoned(_ count: Int) -> DeviceBuffer {
         let buffer = allocate(count)
         fill(buffer, offset: 0, count: count, value: .nan)
         return buffer
     }
+}
+
+extension Array where Element == Float {
+    /// The values in float64, for the reference.
+    public var doubles: [Double] { map(Double.init) }
 }
 
 /// Central finite differences of a scalar function of many variables, in float64.
