@@ -74,17 +74,22 @@ GROUP_REDUCTION(group_max, fmax)
 #define ROW_SUM(value) (value)
 #endif
 
+// Declares `largest`, the row's maximum, and `total`, the sum over the row of exp(in[c] - largest): the
+// two passes every softmax-like kernel starts with.
+#define ROW_MAX_AND_EXP_SUM(in, largest, total)           \
+    float largest = -INFINITY;                            \
+    ROW_LOOP(c) largest = fmax(largest, in[c]);           \
+    largest = ROW_MAX(largest);                           \
+    float total = 0.0f;                                   \
+    ROW_LOOP(c) total += exp(in[c] - largest);            \
+    total = ROW_SUM(total);
+
 // Softmax of each row of x [rows, columns]; y may alias x.
 __kernel void softmax_forward(int rows, int columns, __global const float* x, __global float* y) {
     ROW_BEGIN
     __global const float* in = x + (long)row * columns;
     __global float* out = y + (long)row * columns;
-    float largest = -INFINITY;
-    ROW_LOOP(c) largest = fmax(largest, in[c]);
-    largest = ROW_MAX(largest);
-    float total = 0.0f;
-    ROW_LOOP(c) total += exp(in[c] - largest);
-    total = ROW_SUM(total);
+    ROW_MAX_AND_EXP_SUM(in, largest, total)
     float inverse = 1.0f / total;
     ROW_LOOP(c) out[c] = exp(in[c] - largest) * inverse;
 }
@@ -105,12 +110,7 @@ __kernel void log_softmax_forward(int rows, int columns, __global const float* x
     ROW_BEGIN
     __global const float* in = x + (long)row * columns;
     __global float* out = y + (long)row * columns;
-    float largest = -INFINITY;
-    ROW_LOOP(c) largest = fmax(largest, in[c]);
-    largest = ROW_MAX(largest);
-    float total = 0.0f;
-    ROW_LOOP(c) total += exp(in[c] - largest);
-    total = ROW_SUM(total);
+    ROW_MAX_AND_EXP_SUM(in, largest, total)
     float shift = largest + log(total);
     ROW_LOOP(c) out[c] = in[c] - shift;
 }
@@ -131,12 +131,7 @@ __kernel void cross_entropy_forward(int rows, int columns, __global const float*
                                     __global const int* labels, __global float* losses) {
     ROW_BEGIN
     __global const float* in = logits + (long)row * columns;
-    float largest = -INFINITY;
-    ROW_LOOP(c) largest = fmax(largest, in[c]);
-    largest = ROW_MAX(largest);
-    float total = 0.0f;
-    ROW_LOOP(c) total += exp(in[c] - largest);
-    total = ROW_SUM(total);
+    ROW_MAX_AND_EXP_SUM(in, largest, total)
 #if GROUP_SIZE > 1
     if (lane != 0) return;
 #endif
@@ -155,12 +150,7 @@ __kernel void cross_entropy_backward(int rows, int columns, __global const float
     __global float* out = logitsGradient + (long)row * columns;
     int label = labels[row];
     bool ignored = label < 0 || label >= columns;
-    float largest = -INFINITY;
-    ROW_LOOP(c) largest = fmax(largest, in[c]);
-    largest = ROW_MAX(largest);
-    float total = 0.0f;
-    ROW_LOOP(c) total += exp(in[c] - largest);
-    total = ROW_SUM(total);
+    ROW_MAX_AND_EXP_SUM(in, largest, total)
     float scale = lossGradient[row] / total;
     float g = lossGradient[row];
     ROW_LOOP(c) out[c] = ignored ? 0.0f : exp(in[c] - largest) * scale - (c == label ? g : 0.0f);

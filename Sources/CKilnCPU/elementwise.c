@@ -21,32 +21,23 @@ enum {
 
 // MARK: - Unary
 
-// y[i] = f(v) with v = x[i], over all elements: vectorized (MAP), or element by element where f calls the
-// C library (MAP_CALLS, which no vector version of the call exists for).
-#define MAP_CALLS(f) MAP_LOOP(, f)
-#define MAP(f) MAP_LOOP(KILN_ASSUME_SAFE, f)
-#define MAP_LOOP(vectorize, f)                                  \
-    vectorize for (ptrdiff_t i = 0; i < count; i++) {           \
+// Runs `store` for i in [begin, end) with v = x[i]. `vectorize` is KILN_ASSUME_SAFE, or nothing where the
+// body calls the C library (no vector version of the call exists, and asking would only warn).
+#define EACH(vectorize, begin, end, store)                      \
+    vectorize for (ptrdiff_t i = (begin); i < (end); i++) {     \
         const float v = x[i];                                   \
         (void)v;                                                \
-        y[i] = (f);                                             \
-    }                                                           \
-    return;
-
-// As MAP, with `lanes` for the first count − count % 8 elements and `tail` for the rest.
-#define MAP_LANES(lanes, tail)                                  \
-    {                                                           \
-        const ptrdiff_t bulk = count & ~(ptrdiff_t)7;           \
-        KILN_ASSUME_SAFE for (ptrdiff_t i = 0; i < bulk; i++) { \
-            const float v = x[i];                               \
-            y[i] = (lanes);                                     \
-        }                                                       \
-        for (ptrdiff_t i = bulk; i < count; i++) {              \
-            const float v = x[i];                               \
-            y[i] = (tail);                                      \
-        }                                                       \
-        return;                                                 \
+        store;                                                  \
     }
+
+// The first count − count % 8 elements, which the Swift loops ran eight lanes at a time.
+#define BULK (count & ~(ptrdiff_t)7)
+
+// y[i] = f(v): vectorized (MAP), element by element where f calls the C library (MAP_CALLS), or with
+// `lanes` for the bulk and `tail` for the rest (MAP_LANES).
+#define MAP(f) EACH(KILN_ASSUME_SAFE, 0, count, y[i] = (f)) return;
+#define MAP_CALLS(f) EACH(, 0, count, y[i] = (f)) return;
+#define MAP_LANES(lanes, tail) EACH(KILN_ASSUME_SAFE, 0, BULK, y[i] = (lanes)) EACH(, BULK, count, y[i] = (tail)) return;
 
 KILN_INLINE void unary_body(int op, float a, float b, const float *x, float *y, ptrdiff_t count) {
     switch (op) {
@@ -77,35 +68,32 @@ KILN_INLINE void unary_body(int op, float a, float b, const float *x, float *y, 
 KILN_LOOP_VERSIONS(unary, (int op, float a, float b, const float *x, float *y, ptrdiff_t count),
                    (op, a, b, x, y, count))
 
-void kiln_unary(int op, float a, float b, const float *x, float *y, ptrdiff_t count) {
-    KILN_DISPATCH(unary, (op, a, b, x, y, count))
+// Ops whose loops call the C library element by element: no vector version gains anything for them, and
+// the AVX-512 ones measured slower (the library's functions are SSE code), so they stop at AVX2.
+KILN_INLINE int calls_library(int op, int backward) {
+    switch (op) {
+    case UNARY_GELU:
+    case UNARY_TANH:
+    case UNARY_POWER: return 1;
+    case UNARY_LOG_SIGMOID:
+    case UNARY_LOG: return !backward;
+    default: return 0;
+    }
 }
 
-// dx[i] = dy[i] · d with v = x[i] and w = y[i] (the op's output); SCALE_CALLS as MAP_CALLS.
-#define SCALE_CALLS(d) SCALE_LOOP(, d)
-#define SCALE(d) SCALE_LOOP(KILN_ASSUME_SAFE, d)
-#define SCALE_LOOP(vectorize, d)                                \
-    vectorize for (ptrdiff_t i = 0; i < count; i++) {           \
-        const float v = x[i], w = y[i];                         \
-        (void)v;                                                \
-        (void)w;                                                \
-        dx[i] = dy[i] * (d);                                    \
-    }                                                           \
-    return;
-
-#define SCALE_LANES(lanes, tail)                                \
-    {                                                           \
-        const ptrdiff_t bulk = count & ~(ptrdiff_t)7;           \
-        KILN_ASSUME_SAFE for (ptrdiff_t i = 0; i < bulk; i++) { \
-            const float v = x[i];                               \
-            dx[i] = dy[i] * (lanes);                            \
-        }                                                       \
-        for (ptrdiff_t i = bulk; i < count; i++) {              \
-            const float v = x[i];                               \
-            dx[i] = dy[i] * (tail);                             \
-        }                                                       \
-        return;                                                 \
+void kiln_unary(int op, float a, float b, const float *x, float *y, ptrdiff_t count) {
+    if (calls_library(op, 0)) {
+        KILN_DISPATCH_AVX2(unary, (op, a, b, x, y, count))
+    } else {
+        KILN_DISPATCH(unary, (op, a, b, x, y, count))
     }
+}
+
+// dx[i] = dy[i] · d, where d may read w = y[i], the op's output; SCALE_CALLS and SCALE_LANES as MAP_CALLS
+// and MAP_LANES.
+#define SCALE(d) EACH(KILN_ASSUME_SAFE, 0, count, const float w = y[i]; (void)w; dx[i] = dy[i] * (d)) return;
+#define SCALE_CALLS(d) EACH(, 0, count, const float w = y[i]; (void)w; dx[i] = dy[i] * (d)) return;
+#define SCALE_LANES(lanes, tail) EACH(KILN_ASSUME_SAFE, 0, BULK, dx[i] = dy[i] * (lanes)) EACH(, BULK, count, dx[i] = dy[i] * (tail)) return;
 
 KILN_INLINE void unary_backward_body(int op, float a, float b, const float *x, const float *y, const float *dy,
                                      float *dx, ptrdiff_t count) {
@@ -143,7 +131,11 @@ KILN_LOOP_VERSIONS(unary_backward,
 
 void kiln_unary_backward(int op, float a, float b, const float *x, const float *y, const float *dy, float *dx,
                          ptrdiff_t count) {
-    KILN_DISPATCH(unary_backward, (op, a, b, x, y, dy, dx, count))
+    if (calls_library(op, 1)) {
+        KILN_DISPATCH_AVX2(unary_backward, (op, a, b, x, y, dy, dx, count))
+    } else {
+        KILN_DISPATCH(unary_backward, (op, a, b, x, y, dy, dx, count))
+    }
 }
 
 // MARK: - Binary

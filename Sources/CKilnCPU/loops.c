@@ -1,7 +1,7 @@
 // The run-time choice of the family loops' versions (see loops.h).
 #include "loops.h"
 
-#if defined(__x86_64__)
+#if KILN_X86_VERSIONS
 int kiln_avx512_usable(void) {
     static _Atomic int usable = -1;
     int value = atomic_load_explicit(&usable, memory_order_relaxed);

@@ -32,7 +32,10 @@
 #define KILN_INLINE static inline __attribute__((always_inline))
 #define KILN_ASSUME_SAFE _Pragma("clang loop vectorize(assume_safety)")
 
-#if defined(__x86_64__)
+// x86-64 gets the AVX2 and AVX-512 versions (KILN_PORTABLE_ONLY compiles the other platforms' path, to
+// check it on x86-64).
+#if defined(__x86_64__) && !defined(KILN_PORTABLE_ONLY)
+#define KILN_X86_VERSIONS 1
 #define KILN_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define KILN_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 
@@ -70,6 +73,7 @@ KILN_INLINE int kiln_loop_level(void) {
     if (kiln_loop_level() >= 1) name##_avx2 arguments;      \
     else name##_portable arguments;
 #else
+#define KILN_X86_VERSIONS 0
 #define KILN_LOOP_VERSIONS(name, parameters, arguments) \
     static void name##_portable parameters { name##_body arguments; }
 #define KILN_LOOP_VERSIONS_AVX2(name, parameters, arguments) KILN_LOOP_VERSIONS(name, parameters, arguments)

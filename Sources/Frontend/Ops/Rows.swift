@@ -5,33 +5,32 @@
 extension Tensor {
     /// Softmax over the last axis: `exp(x − max) / Σ exp(x − max)`.
     public func softmax() -> Tensor {
-        precondition(rank >= 1, "softmax: needs at least one dimension")
-        let matrix = RowShape(lastAxisOf: shape)
-        let out = Tensor(uninitialized: shape, on: backend)
-        backend.softmax(storage, into: out.storage, shape: matrix)
-        let outputStorage = out.storage
-        let inputShape = shape
-        let inputBackend = backend
-        out.recordGradient("softmax", inputs: [self]) { gradient in
-            let result = Tensor(uninitialized: inputShape, on: inputBackend)
-            inputBackend.softmaxBackward(output: outputStorage, outputGradient: gradient.storage, into: result.storage, shape: matrix)
-            return [result]
-        }
-        return out
+        rowOperation("softmax", forward: { $0.softmax($1, into: $2, shape: $3) },
+                     backward: { $0.softmaxBackward(output: $1, outputGradient: $2, into: $3, shape: $4) })
     }
 
     /// Log-softmax over the last axis: `x − max − log Σ exp(x − max)`.
     public func logSoftmax() -> Tensor {
-        precondition(rank >= 1, "logSoftmax: needs at least one dimension")
+        rowOperation("logSoftmax", forward: { $0.logSoftmax($1, into: $2, shape: $3) },
+                     backward: { $0.logSoftmaxBackward(output: $1, outputGradient: $2, into: $3, shape: $4) })
+    }
+
+    /// A row operation over the last axis whose gradient is computed from its output: `forward(backend, x,
+    /// y, shape)` and `backward(backend, y, dy, dx, shape)`.
+    private func rowOperation(
+        _ name: String, forward: (any Backend, DeviceBuffer, DeviceBuffer, RowShape) -> Void,
+        backward: @escaping (any Backend, DeviceBuffer, DeviceBuffer, DeviceBuffer, RowShape) -> Void
+    ) -> Tensor {
+        precondition(rank >= 1, "\(name): needs at least one dimension")
         let matrix = RowShape(lastAxisOf: shape)
         let out = Tensor(uninitialized: shape, on: backend)
-        backend.logSoftmax(storage, into: out.storage, shape: matrix)
+        forward(backend, storage, out.storage, matrix)
         let outputStorage = out.storage
         let inputShape = shape
         let inputBackend = backend
-        out.recordGradient("logSoftmax", inputs: [self]) { gradient in
+        out.recordGradient(name, inputs: [self]) { gradient in
             let result = Tensor(uninitialized: inputShape, on: inputBackend)
-            inputBackend.logSoftmaxBackward(output: outputStorage, outputGradient: gradient.storage, into: result.storage, shape: matrix)
+            backward(inputBackend, outputStorage, gradient.storage, result.storage, matrix)
             return [result]
         }
         return out
