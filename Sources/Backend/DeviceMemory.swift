@@ -43,6 +43,11 @@ extension DeviceBuffer {
         precondition(count >= 0, "allocate: negative element count \(count)")
     }
 
+    /// Traps unless the buffer belongs to the backend whose buffers come from `pool` (named `backend`).
+    func checkOwner(_ pool: BufferPool, _ backend: @autoclosure () -> String) {
+        precondition(self.pool === pool, "a buffer of another device was passed to the \(backend())")
+    }
+
     /// Traps, naming the op, unless elements `offset ..< offset + count` lie inside the buffer.
     func checkRange(_ op: StaticString, offset: Int, count: Int) {
         precondition(offset >= 0 && count >= 0 && offset + count <= self.count,

@@ -23,7 +23,7 @@ public final class CPUBackend: Backend {
     /// The host memory of a buffer, checked to belong to this backend.
     @inline(__always)
     func floats(_ buffer: DeviceBuffer) -> UnsafeMutablePointer<Float> {
-        precondition(buffer.pool === pool, "a buffer of another device was passed to the CPU backend")
+        buffer.checkOwner(pool, "CPU backend")
         return buffer.handle!.assumingMemoryBound(to: Float.self)
     }
 

@@ -54,9 +54,9 @@ extension CPUBackend {
     /// them; `KILN_CPU_VECTORS=portable` starts with the portable C versions instead. Process-wide.
     public static var usesWideVectors: Bool { kiln_cpu_vector_level() >= 1 }
 
-    /// Whether the family loops that gain from AVX-512 (those built on e^x, and the random numbers) run
-    /// their AVX-512 versions: wide vectors are on, the processor has AVX-512 F/VL/DQ/BW, and
-    /// `KILN_CPU_VECTORS` is not `avx2`.
+    /// Whether the C loops that gain from AVX-512 (element-wise ops without C library calls, the rows
+    /// family, random numbers) run their AVX-512 versions: wide vectors are on, the processor has AVX-512
+    /// F/VL/DQ/BW, and `KILN_CPU_VECTORS` is not `avx2`. Process-wide.
     public static var usesAVX512: Bool { kiln_cpu_uses_avx512() != 0 }
 
     /// Chooses the C loops' versions; asking for wide vectors on a processor without AVX2 + FMA keeps the

@@ -120,7 +120,7 @@ public final class OpenCLBackend: Backend {
     // MARK: Memory
 
     func memory(_ buffer: DeviceBuffer) -> cl_mem? {
-        precondition(buffer.pool === pool, "a buffer of another device was passed to the OpenCL backend for \(device.name)")
+        buffer.checkOwner(pool, "OpenCL backend for \(device.name)")
         return buffer.handle.map { OpaquePointer($0) }
     }
 

@@ -21,7 +21,7 @@ struct MatmulBench: ParsableCommand {
     @Flag(help: "A short run (256, 512 and 1024, a quarter second each), as `make run` shows.")
     var quick = false
 
-    @Option(help: "Extra -D options for matmul.cl on OpenCL devices, e.g. '-D WPT_M=8 -D VW=8' (overrides the device's defaults).")
+    @Option(help: "Extra -D options for gemm.cl on OpenCL devices, e.g. '-D WPT_M=8 -D VW=8' (overrides the device's defaults).")
     var matmulOptions: String?
 
     func run() throws {
