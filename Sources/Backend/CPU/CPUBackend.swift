@@ -1,7 +1,7 @@
 import Foundation
 
 /// The CPU backend: `cblas_sgemm` from OpenBLAS for matrix products, and C loops over raw memory
-/// (`CKilnCPU`, one file per family), split across cores by ``Parallel``, for everything else. It
+/// (`CKilnCPU`, one file per family), split across cores by `Parallel`, for everything else. It
 /// computes synchronously, so it is also what training tests compare the OpenCL backend's results with.
 public final class CPUBackend: Backend {
     public let device: DeviceDescription
