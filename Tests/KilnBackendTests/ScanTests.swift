@@ -41,7 +41,7 @@ struct ScanTests {
             ScanShape(batch: reference.batch, length: reference.length, heads: reference.heads, keyDimension: reference.keys, valueDimension: reference.values)
         }
 
-        init(_ reference: ScanReference, normalizer: Double, initialState: Bool, finalStateGradient: Bool, random: inout TestRandom) {
+        init(_ reference: ScanReference, normalizer: Double, initialState: Bool, finalStateGradient: Bool, random: inout RandomGenerator) {
             self.reference = reference
             query = random.floats(reference.keyCount)
             key = reference.rule == .delta ? random.unitRows(reference.keyCount, rowLength: reference.keys) : random.floats(reference.keyCount)
@@ -127,7 +127,7 @@ struct ScanTests {
 
     @Test("the float64 reference's gradients match central finite differences")
     func referenceGradients() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let tiny: [(ScanReference.Rule, ScanReference.GateLayout)] = [(.linear, .none), (.linear, .perHead), (.linear, .perKey), (.delta, .none), (.delta, .perHead)]
         for (index, (rule, gate)) in tiny.enumerated() {
             let reference = ScanReference(batch: 2, length: 4, heads: 2, keys: 3, values: 2, rule: rule, gate: gate, scale: 0.7)
@@ -171,7 +171,7 @@ struct ScanTests {
     @Test("(gated) linear attention forward and backward, per-key, per-head and no gate", arguments: BackendCase.all)
     func linearAttention(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let gates: [ScanReference.GateLayout] = [.none, .perHead, .perKey]
         for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
             for (gateIndex, gate) in gates.enumerated() {
@@ -186,7 +186,7 @@ struct ScanTests {
     @Test("(gated) delta rule forward and backward", arguments: BackendCase.all)
     func deltaRule(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let gates: [ScanReference.GateLayout] = [.none, .perHead]
         for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
             for (gateIndex, gate) in gates.enumerated() {
@@ -201,7 +201,7 @@ struct ScanTests {
     @Test("gates whose decays underflow to zero, and gates of exactly zero", arguments: BackendCase.all)
     func extremeGates(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.linear, .perHead), (.delta, .perHead)] {
             let reference = ScanReference(batch: 1, length: 40, heads: 2, keys: 16, values: 24, rule: rule, gate: gate, scale: 0.25)
             var problem = Problem(reference, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
@@ -214,7 +214,7 @@ struct ScanTests {
     @Test("other OpenCL scan parameters: the GPU defaults, one column per work-item, odd chunks", arguments: BackendCase.openCL)
     func otherTunings(_ backendCase: BackendCase) throws {
         let device = try #require(Devices.all().first { $0.id == backendCase.deviceID })
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         // Several value tiles per (batch, head) with a ragged last tile, groups of several work-items with
         // idle ones past the edge, and chunks that do not divide T.
         let tunings = [ScanTuning.gpuDevice, ScanTuning(columnsPerItem: 1, groupSize: 8, chunkLength: 5), ScanTuning(columnsPerItem: 8, groupSize: 2, chunkLength: 7)]
@@ -233,7 +233,7 @@ struct ScanTests {
     @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.all)
     func stateContinuity(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.delta, .perHead)] {
             let (batch, length, heads, keys, values, split) = (2, 70, 2, 16, 20, 37)
             let full = ScanReference(batch: batch, length: length, heads: heads, keys: keys, values: values, rule: rule, gate: gate, scale: 0.25)
@@ -293,7 +293,7 @@ struct ScanTests {
     @Test("a zero-length sequence passes the state through", arguments: BackendCase.all)
     func emptySequence(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let shape = ScanShape(batch: 2, length: 0, heads: 3, keyDimension: 16, valueDimension: 5)
         let initial = random.floats(shape.stateCount), finalGradient = random.floats(shape.stateCount)
         let empty = backend.allocate(1)

@@ -41,7 +41,7 @@ struct SplineTests {
         var layer: SplineReference.Layer
         var x: [Float], knots: [Float], coefficients: [Float], scaleBase: [Float], scaleSpline: [Float]
 
-        init(_ c: Case, random: inout TestRandom, points: ((Int, [Float], inout TestRandom) -> [Float])? = nil) {
+        init(_ c: Case, random: inout RandomGenerator, points: ((Int, [Float], inout RandomGenerator) -> [Float])? = nil) {
             knots = SplineReference.knots(inputs: c.inputs, intervals: c.intervals, order: c.order, uniform: c.uniform, random: &random)
             let knotCount = c.intervals + 2 * c.order + 1
             var columns: [[Float]] = []
@@ -97,7 +97,7 @@ struct SplineTests {
     @Test("forward and all four gradients against the float64 layer, k = 1…5, G ∈ {1, 3, 5, 20}", arguments: BackendCase.all)
     func layerAgainstReference(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for c in Self.cases {
             let problem = Problem(c, random: &random)
             let dy = random.floats(c.batch * c.outputs)
@@ -117,7 +117,7 @@ struct SplineTests {
         defer { CPUBackend.setWideVectors(wide) }
         #expect(!CPUBackend.usesWideVectors)
         let backend = CPUBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         // Includes the wide cases (77 outputs, odd batches) at the end of `cases`.
         for c in Self.cases where c.order == 3 || c.intervals == 5 {
             let problem = Problem(c, random: &random)
@@ -134,7 +134,7 @@ struct SplineTests {
     func otherLaunchShapes(_ backendCase: BackendCase) throws {
         let description = try #require(Devices.all().first { $0.id == backendCase.deviceID })
         let shapes = [SplineTuning.gpuDevice, SplineTuning(vectorWidth: 4, rowsPerItem: 3, tile: 12, parts: 3, forwardGroup: [2, 3], inputGradientGroup: [4, 2], batchSumGroup: [2, 2])]
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for spline in shapes {
             var tuning = OpenCLTuning.defaults(for: description)
             tuning.spline = spline
@@ -158,7 +158,7 @@ struct SplineTests {
         var tuning = OpenCLTuning.defaults(for: description)
         tuning.spline = SplineTuning(vectorWidth: 8, rowsPerItem: 1, tile: 12, parts: 1, forwardGroup: [1, 1], inputGradientGroup: [1, 1], batchSumGroup: [1, 1])
         let backend = try OpenCLBackend(deviceID: backendCase.deviceID, tuning: tuning)
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let c = Case(batch: 3, inputs: 2, outputs: 5, intervals: 3, order: 3, uniform: true)
         let buffers = Problem(c, random: &random).upload(to: backend)
         let y = backend.poisoned(c.batch * c.outputs)
@@ -178,7 +178,7 @@ struct SplineTests {
     @Test("gradients against central finite differences in float64", arguments: BackendCase.all)
     func gradientsAgainstFiniteDifferences(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for order in 1...5 {
             for (intervals, uniform) in [(3, true), (5, false)] {
                 let c = Case(batch: 7, inputs: 3, outputs: 2, intervals: intervals, order: order, uniform: uniform)
@@ -208,7 +208,7 @@ struct SplineTests {
     @Test("each basis and its derivative against Cox–de Boor, on knots, at both ends and outside", arguments: BackendCase.all)
     func basesAgainstCoxDeBoor(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for order in 1...5 {
             for intervals in [1, 3, 20] {
                 for uniform in [true, false] {
@@ -247,7 +247,7 @@ struct SplineTests {
     @Test("partition of unity inside the original grid", arguments: BackendCase.all)
     func partitionOfUnity(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for order in 1...5 {
             for uniform in [true, false] {
                 let (batch, inputs, outputs, intervals) = (33, 3, 2, 5)
@@ -274,7 +274,7 @@ struct SplineTests {
     @Test("coefficient gradient when every sample falls into one interval", arguments: BackendCase.all)
     func allSamplesInOneInterval(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, uniform) in [(3, true), (3, false), (1, false), (5, true)] {
             let c = Case(batch: 513, inputs: 3, outputs: 7, intervals: 5, order: order, uniform: uniform)
             let problem = Problem(c, random: &random) { i, t, random in
@@ -297,7 +297,7 @@ struct SplineTests {
     @Test("empty sizes write zeros", arguments: BackendCase.all)
     func emptySizes(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (batch, inputs, outputs) in [(0, 3, 2), (4, 0, 2), (4, 3, 0)] {
             let shape = SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: 3, order: 3, uniform: true)
             let knots = SplineReference.knots(inputs: inputs, intervals: 3, order: 3, uniform: true, random: &random)

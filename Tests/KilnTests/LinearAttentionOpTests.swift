@@ -51,7 +51,7 @@ struct LinearAttentionOpTests {
         return shapes
     }
 
-    static func makeLeaves(_ r: ScanReference, normalizer: Double, initialState: Bool, on backend: any Backend, random: inout TestRandom) -> Leaves {
+    static func makeLeaves(_ r: ScanReference, normalizer: Double, initialState: Bool, on backend: any Backend, random: inout RandomGenerator) -> Leaves {
         var values = [random.floats(r.keyCount), r.rule == .delta ? random.unitRows(r.keyCount, rowLength: r.keys) : random.floats(r.keyCount), random.floats(r.valueCount)]
         if r.rule == .delta { values.append(random.floats(r.headStepCount, in: 0.05...0.95)) }
         if r.gate != .none { values.append(random.logGates(r.gateCount, normalizer: normalizer)) }
@@ -84,7 +84,7 @@ struct LinearAttentionOpTests {
     @Test("gradients from the output and the final state match finite differences of the float64 reference", arguments: BackendCase.all)
     func finiteDifferences(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (rule, gate) in Self.kinds {
             // K = 16 (a key dimension the other tests build kernels for too), V = 3, so K ≠ V.
             let r = ScanReference(batch: 1, length: 5, heads: 2, keys: 16, values: 3, rule: rule, gate: gate, scale: 0.3)
@@ -118,7 +118,7 @@ struct LinearAttentionOpTests {
     @Test("forward and every gradient against the float64 reference, T from 15 to 1300", arguments: BackendCase.all)
     func againstReference(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let cases: [(ScanReference, Double)] = [
             (ScanReference(batch: 2, length: 15, heads: 2, keys: 60, values: 60, rule: .linear, gate: .perKey, scale: 0.13), 0.1),
             (ScanReference(batch: 1, length: 64, heads: 2, keys: 64, values: 64, rule: .linear, gate: .perHead, scale: 0.125), 1),
@@ -159,7 +159,7 @@ struct LinearAttentionOpTests {
     @Test("the output alone, the final state alone, and backward passes in a row", arguments: BackendCase.all)
     func partialUse(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.delta, .perHead)] {
             let r = ScanReference(batch: 2, length: 20, heads: 2, keys: 16, values: 12, rule: rule, gate: gate, scale: 0.35)
             let leaves = Self.makeLeaves(r, normalizer: 1, initialState: true, on: backend, random: &random)
@@ -200,7 +200,7 @@ struct LinearAttentionOpTests {
     @Test("two chained calls carrying the state equal one call over the whole sequence", arguments: BackendCase.all)
     func chainedCalls(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.delta, .perHead)] {
             let (batch, length, heads, keys, values, split) = (1, 50, 2, 16, 16, 21)
             let r = ScanReference(batch: batch, length: length, heads: heads, keys: keys, values: values, rule: rule, gate: gate, scale: 0.25)
@@ -231,7 +231,7 @@ struct LinearAttentionOpTests {
     @Test("no graph is recorded inside noGrad", arguments: BackendCase.all)
     func noGradient(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let r = ScanReference(batch: 1, length: 4, heads: 1, keys: 16, values: 4, rule: .linear, gate: .perHead, scale: 0.5)
         let leaves = Self.makeLeaves(r, normalizer: 1, initialState: false, on: backend, random: &random)
         let (output, finalState) = noGrad { Self.apply(r, leaves.tensors, initialState: false) }

@@ -8,7 +8,7 @@ import Testing
 @Suite("KAN splines: BSpline helpers and the splineLayer op")
 struct SplineLayerTests {
     /// Knot rows in float64 for k = 1…5, G ∈ {1, 3, 5, 20}, uniform and not.
-    static func knotRows(random: inout TestRandom) -> [(order: Int, intervals: Int, knots: [Double])] {
+    static func knotRows(random: inout RandomGenerator) -> [(order: Int, intervals: Int, knots: [Double])] {
         var rows: [(Int, Int, [Double])] = []
         for order in 1...5 {
             for intervals in [1, 3, 5, 20] {
@@ -22,7 +22,7 @@ struct SplineLayerTests {
     }
 
     /// Knots exactly, both ends, just inside and outside, far outside, and random points.
-    static func probePoints(_ t: [Double], random: inout TestRandom) -> [Double] {
+    static func probePoints(_ t: [Double], random: inout RandomGenerator) -> [Double] {
         let first = t[0], last = t[t.count - 1], span = last - first
         return t + [first.nextUp, last.nextDown, first.nextDown, last.nextUp, first - span, last + span]
             + (0..<40).map { _ in Double.random(in: (first - 0.1 * span)...(last + 0.1 * span), using: &random) }
@@ -31,7 +31,7 @@ struct SplineLayerTests {
     // Bases are exact up to float64 rounding: absolute error below 1e-12.
     @Test("the k + 1 non-zero bases against Cox–de Boor, on knots, at both ends and outside")
     func nonZeroBases() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let count = intervals + order
             for x in Self.probePoints(t, random: &random) {
@@ -62,7 +62,7 @@ struct SplineLayerTests {
     // to 1/h), and against central differences of Cox–de Boor away from the knots (below 1e-5 relative).
     @Test("their derivatives against the recursion and against finite differences")
     func nonZeroDerivatives() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let count = intervals + order
             let scale = Double(order) / (t[1] - t[0])
@@ -91,7 +91,7 @@ struct SplineLayerTests {
     // Σ_n B_n(x) = 1 on [t_k, t_{G+k}) (absolute error below 1e-12), and no basis is negative.
     @Test("partition of unity inside the original grid")
     func partitionOfUnity() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let low = t[order], high = t[intervals + order]
             for x in [low] + (0..<50).map({ _ in Double.random(in: low..<high, using: &random) }) {
@@ -124,7 +124,7 @@ struct SplineLayerTests {
     // evaluate = Σ c_n B_n (absolute error below 1e-12 times the coefficients' scale).
     @Test("evaluate sums coefficients times bases")
     func evaluate() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let coefficients = (0..<(intervals + order)).map { _ in Double.random(in: -2...2, using: &random) }
             for x in Self.probePoints(t, random: &random) {
@@ -135,7 +135,7 @@ struct SplineLayerTests {
     }
 
     /// The op as an `OpCase` over (x, coefficients, scaleBase, scaleSpline), with fixed knots.
-    static func layerCase(batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool, random: inout TestRandom) -> OpCase {
+    static func layerCase(batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool, random: inout RandomGenerator) -> OpCase {
         let knots = SplineReference.knots(inputs: inputs, intervals: intervals, order: order, uniform: uniform, random: &random)
         let count = knots.count / inputs
         let reach = (0..<inputs).map { max(abs(knots[$0 * count]), abs(knots[$0 * count + count - 1])) }.max()! + 0.2
@@ -157,7 +157,7 @@ struct SplineLayerTests {
     @Test("splineLayer forward and gradients (x, coefficients, scaleBase, scaleSpline)", arguments: BackendCase.all)
     func layerGradients(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for order in 1...5 {
             for (intervals, uniform, batch, inputs, outputs) in [(3, true, 7, 3, 2), (5, false, 5, 2, 3)] {
                 try checkOp(Self.layerCase(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform, random: &random), on: backend, random: &random)
@@ -169,7 +169,7 @@ struct SplineLayerTests {
     @Test("knots receive no gradient; two stacked layers backpropagate through x", arguments: BackendCase.all)
     func stackedLayers(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let points = (0...5).map { -1 + Double($0) * 0.4 }
         let row = BSpline.extendedKnots(points: points, order: 3).map(Float.init)
         let knots = Tensor.parameter(row + row, shape: [2, row.count], on: backend)

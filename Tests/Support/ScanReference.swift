@@ -1,4 +1,5 @@
 import Foundation
+import KilnBackend
 
 /// The linear-attention scans written plainly in float64, one step at a time with every state kept:
 /// the oracle the backends and the frontend ops are checked against. Its own gradients are checked
@@ -246,7 +247,7 @@ public struct ScanReference: Sendable, CustomStringConvertible {
     }
 }
 
-extension TestRandom {
+extension RandomGenerator {
     /// Log-space gates `logsigmoid(x) / normalizer` for x uniform in (−3, 3): normalizer 0.1 gives strong
     /// gates (decays down to e^−30), 16 weak ones (decays near 1).
     public mutating func logGates(_ count: Int, normalizer: Double) -> [Float] {

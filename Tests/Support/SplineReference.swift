@@ -1,4 +1,5 @@
 import Foundation
+import KilnBackend
 
 /// A KAN layer written plainly in float64, straight from the definitions (pykan's conventions): B-splines
 /// by the recursive Cox–de Boor definition, the layer sum, and its gradients from the product and chain
@@ -111,7 +112,7 @@ public enum SplineReference {
     /// Knots of `inputs` rows in float32: uniform ones, pykan's grid of G+1 points on [low, high] extended
     /// by k knots of the same spacing on each side (each row on its own range when `rangesDiffer`), or
     /// non-uniform ones, ascending with random gaps between 0.3 and 1.7 times the mean spacing.
-    public static func knots(inputs: Int, intervals: Int, order: Int, uniform: Bool, random: inout TestRandom) -> [Float] {
+    public static func knots(inputs: Int, intervals: Int, order: Int, uniform: Bool, random: inout RandomGenerator) -> [Float] {
         var result: [Float] = []
         for i in 0..<inputs {
             let low = -1.0 - 0.25 * Double(i % 3), high = 1.0 + 0.5 * Double(i % 2)
@@ -133,7 +134,7 @@ public enum SplineReference {
     /// `count` points over knots `t`: each knot exactly, both ends exactly, points just inside and
     /// outside the ends and well outside (as many of those as fit), then random points across and
     /// slightly beyond the extended grid; shuffled.
-    public static func points(count: Int, knots t: [Float], random: inout TestRandom) -> [Float] {
+    public static func points(count: Int, knots t: [Float], random: inout RandomGenerator) -> [Float] {
         let first = t[0], last = t[t.count - 1], span = last - first
         var special: [Float] = t + [first.nextUp, last.nextDown, first.nextDown, last.nextUp, first - 0.3 * span, last + 0.2 * span]
         special.shuffle(using: &random)

@@ -85,7 +85,7 @@ struct ScanBench: ParsableCommand {
     }
 
     private func makeBackend(_ device: DeviceDescription) throws -> any Backend {
-        guard device.backend == "opencl" else { return try Devices.makeBackend(for: device) }
+        guard device.backend == .opencl else { return try Devices.makeBackend(for: device) }
         var tuning = OpenCLTuning.defaults(for: device)
         tuning.scan = ScanTuning(
             columnsPerItem: columnsPerItem ?? tuning.scan.columnsPerItem, groupSize: groupSize ?? tuning.scan.groupSize,

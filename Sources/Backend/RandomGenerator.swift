@@ -1,11 +1,17 @@
+import Foundation
+
 /// The host-side random generator behind every initializer and data set: xoshiro256** (Blackman &
 /// Vigna, 2018) seeded through SplitMix64. Because it runs on the host, initial weights and data order are
-/// identical on every device.
+/// identical on every device. Tests and checks draw their inputs from it too, each from a fresh seed that
+/// they print on failure, so a failing case can be replayed with ``init(seed:)``.
 public struct RandomGenerator: RandomNumberGenerator, Sendable {
+    /// The seed that replays this generator's stream from its start with ``init(seed:)``.
+    public let seed: UInt64
     private var state: (UInt64, UInt64, UInt64, UInt64)
     private var spareNormal: Double?
 
     public init(seed: UInt64) {
+        self.seed = seed
         var z = seed
         func next() -> UInt64 {
             z &+= 0x9E37_79B9_7F4A_7C15
@@ -26,6 +32,12 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
             hash = hash &* 0x0000_0100_0000_01B3
         }
         self.init(seed: seed ^ hash)
+    }
+
+    /// A generator with a seed drawn from the system's generator, for tests and device checks that report
+    /// ``seed`` when they fail. Model code always passes its seed.
+    public static func withFreshSeed() -> RandomGenerator {
+        RandomGenerator(seed: UInt64.random(in: 0...UInt64.max))
     }
 
     public mutating func next() -> UInt64 {
@@ -56,9 +68,9 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         var u = nextUniform()
         while u <= 0 { u = nextUniform() }
         let v = nextUniform()
-        let radius = (-2 * _log(u)).squareRoot()
-        spareNormal = radius * _sin(2 * Double.pi * v)
-        return radius * _cos(2 * Double.pi * v)
+        let radius = (-2 * Foundation.log(u)).squareRoot()
+        spareNormal = radius * Foundation.sin(2 * Double.pi * v)
+        return radius * Foundation.cos(2 * Double.pi * v)
     }
 
     /// `count` floats uniform in `[low, high)`.
@@ -69,6 +81,17 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     /// `count` floats from N(mean, std²).
     public mutating func normal(_ count: Int, mean: Float = 0, standardDeviation: Float = 1) -> [Float] {
         (0..<count).map { _ in mean + standardDeviation * Float(nextNormal()) }
+    }
+
+    /// `count` floats uniform in the closed `range`, drawn with the standard library's
+    /// `Float.random(in:using:)` (test and check inputs).
+    public mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
+        (0..<count).map { _ in Float.random(in: range, using: &self) }
+    }
+
+    /// `count` integers uniform in `range` (labels and indices).
+    public mutating func integers(_ count: Int, in range: Range<Int32>) -> [Int32] {
+        (0..<count).map { _ in Int32.random(in: range, using: &self) }
     }
 
     /// A uniformly random permutation of `0..<count` (Fisher–Yates).

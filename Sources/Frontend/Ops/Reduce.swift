@@ -1,4 +1,5 @@
-// Reductions over axes: sum, mean and max, with their gradients.
+// The reduce family's ops: sum, mean and max over axes, with their gradients. Backend: ReduceKernels
+// (Sources/Backend/Families/Reduce.swift).
 
 extension Tensor {
     /// Sorted, non-negative, de-duplicated axes (all axes when nil).
@@ -30,7 +31,7 @@ extension Tensor {
             let out = Tensor(uninitialized: currentShape, on: backend)
             // A mean over several runs is a sum per run and one division at the end.
             let passOp: ReductionOp = (op == .mean && runs.count > 1) ? .sum : op
-            backend.reduce(passOp, current.storage, into: out.storage, outer: outer, length: length, inner: inner)
+            backend.reduce(passOp, current.storage, into: out.storage, shape: ReduceShape(outer: outer, length: length, inner: inner))
             current = out
         }
         if op == .mean && runs.count > 1 {

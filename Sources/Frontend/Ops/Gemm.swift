@@ -1,5 +1,6 @@
-// Matrix products: batched `matmul` with broadcasting over batch dimensions, and `linear` (x·Wᵀ + b),
-// which reads the weight in PyTorch's [out, in] layout without transposing it.
+// The gemm family's ops: batched `matmul` with broadcasting over batch dimensions, and `linear` (x·Wᵀ + b),
+// which reads the weight in PyTorch's [out, in] layout without transposing it. Backend: GemmKernels
+// (Sources/Backend/Families/Gemm.swift).
 
 /// The matrix product of the last two dimensions, broadcasting the leading (batch) dimensions.
 ///

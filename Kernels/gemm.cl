@@ -1,5 +1,7 @@
 /*
- * matmul.cl - single-precision matrix multiplication (SGEMM) kernels for Kiln.
+ * gemm.cl - the gemm family of Kiln's OpenCL backend: single-precision matrix multiplication (SGEMM).
+ * The float64 definition is Reference.gemm (Sources/Backend/Reference/Reference+Gemm.swift); the host code
+ * and GemmTuning, which passes every -D option below, are in Sources/Backend/OpenCL/OpenCLBackend+Gemm.swift.
  *
  * ===========================================================================================
  * MATH
