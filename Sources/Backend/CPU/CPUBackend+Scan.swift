@@ -13,83 +13,65 @@ import Foundation
 // `exp(g_t) ⊙ rowsum(G_t ⊙ S_{t−1})`, from the recomputed states: the equivalent reverse cumulative sum
 // of `q ⊙ dq − k ⊙ dk` loses accuracy under strong gates (measured 1.1e-5 relative RMS error at
 // T = 1000 with decays down to e^−30, against 1.1e-7 for the direct form).
-// The math is in the doc comments of `Backend.linearScan` and `Backend.deltaScan`.
+// The math is in the doc comments of `ScanKernels` (Families/Scan.swift).
 
 extension CPUBackend {
-    public func linearScan(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, into output: DeviceBuffer, finalState: DeviceBuffer?) {
-        ScanValidation.linear(shape, query: query, key: key, value: value, gate: gate, initialState: initialState, output: output, finalState: finalState)
-        let buffers = [query, key, value, output] + [gate.buffer, initialState, finalState].compactMap { $0 }
+    public func linearAttentionScan(_ inputs: ScanInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
+        shape.validate(inputs, outputs)
+        let buffers = [inputs.query, inputs.key, inputs.value, outputs.output] + [inputs.gate.buffer, inputs.initialState, outputs.finalState].compactMap { $0 }
         guard buffers.allSatisfy({ ready($0) }) else { return }
-        let decay = CPUScanDecay(gate: gate.buffer.map(floats), perKey: gate.isPerKey, shape: shape)
-        let problem = CPUScanProblem(
-            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: nil,
-            decay: decay, initialState: initialState.map(floats))
-        let out = floats(output)
-        let final = finalState.map(floats)
+        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
+        run(problem, outputs)
+    }
+
+    public func linearAttentionScanBackward(_ inputs: ScanInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: ScanGradients) {
+        shape.validate(inputs, outputGradients, gradients)
+        let buffers = [inputs.query, inputs.key, inputs.value, gradients.query, gradients.key, gradients.value]
+            + [inputs.gate.buffer, inputs.initialState, outputGradients.output, outputGradients.finalState, gradients.gate, gradients.initialState].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
+        run(problem, CPUScanGradients(
+            output: outputGradients.output.map(floats), finalState: outputGradients.finalState.map(floats), query: floats(gradients.query),
+            key: floats(gradients.key), value: floats(gradients.value), beta: nil, gate: gradients.gate.map(floats),
+            initialState: gradients.initialState.map(floats)))
+    }
+
+    public func deltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
+        shape.validate(inputs, outputs)
+        let buffers = [inputs.query, inputs.key, inputs.value, inputs.beta, outputs.output] + [inputs.gate, inputs.initialState, outputs.finalState].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
+        run(problem, outputs)
+    }
+
+    public func deltaRuleScanBackward(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: DeltaRuleGradients) {
+        shape.validate(inputs, outputGradients, gradients)
+        let buffers = [inputs.query, inputs.key, inputs.value, inputs.beta, gradients.query, gradients.key, gradients.value, gradients.beta]
+            + [inputs.gate, inputs.initialState, outputGradients.output, outputGradients.finalState, gradients.gate, gradients.initialState].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
+        run(problem, CPUScanGradients(
+            output: outputGradients.output.map(floats), finalState: outputGradients.finalState.map(floats), query: floats(gradients.query),
+            key: floats(gradients.key), value: floats(gradients.value), beta: floats(gradients.beta), gate: gradients.gate.map(floats),
+            initialState: gradients.initialState.map(floats)))
+    }
+
+    /// The forward scan of every (batch, head) pair, split across cores.
+    private func run(_ problem: CPUScanProblem, _ outputs: ScanOutputs) {
+        let out = floats(outputs.output)
+        let final = outputs.finalState.map(floats)
         problem.forEachPair { pair, workspace in
-            problem.forward(pair: pair, delta: false, workspace: workspace, output: out, finalState: final)
+            problem.forward(pair: pair, workspace: workspace, output: out, finalState: final)
         }
-        decay.deallocate()
+        problem.decay.deallocate()
     }
 
-    public func linearScanBackward(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
-        ScanValidation.linearBackward(
-            shape, query: query, key: key, value: value, gate: gate, initialState: initialState, outputGradient: outputGradient,
-            finalStateGradient: finalStateGradient, queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
-            gateGradient: gateGradient, initialStateGradient: initialStateGradient)
-        let buffers = [query, key, value, outputGradient, queryGradient, keyGradient, valueGradient]
-            + [gate.buffer, initialState, finalStateGradient, gateGradient, initialStateGradient].compactMap { $0 }
-        guard buffers.allSatisfy({ ready($0) }) else { return }
-        let decay = CPUScanDecay(gate: gate.buffer.map(floats), perKey: gate.isPerKey, shape: shape)
-        let problem = CPUScanProblem(
-            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: nil,
-            decay: decay, initialState: initialState.map(floats))
-        let gradients = CPUScanGradients(
-            output: floats(outputGradient), finalState: finalStateGradient.map(floats), query: floats(queryGradient),
-            key: floats(keyGradient), value: floats(valueGradient), beta: nil, gate: gateGradient.map(floats),
-            initialState: initialStateGradient.map(floats))
+    /// The backward scan of every (batch, head) pair, split across cores.
+    private func run(_ problem: CPUScanProblem, _ gradients: CPUScanGradients) {
         problem.forEachPair(backward: true) { pair, workspace in
-            problem.backward(pair: pair, delta: false, workspace: workspace, gradients: gradients)
+            problem.backward(pair: pair, workspace: workspace, gradients: gradients)
         }
-        decay.deallocate()
-    }
-
-    public func deltaScan(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, into output: DeviceBuffer, finalState: DeviceBuffer?) {
-        ScanValidation.delta(shape, query: query, key: key, value: value, beta: beta, gate: gate, initialState: initialState, output: output, finalState: finalState)
-        let buffers = [query, key, value, beta, output] + [gate, initialState, finalState].compactMap { $0 }
-        guard buffers.allSatisfy({ ready($0) }) else { return }
-        let decay = CPUScanDecay(gate: gate.map(floats), perKey: false, shape: shape)
-        let problem = CPUScanProblem(
-            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: floats(beta),
-            decay: decay, initialState: initialState.map(floats))
-        let out = floats(output)
-        let final = finalState.map(floats)
-        problem.forEachPair { pair, workspace in
-            problem.forward(pair: pair, delta: true, workspace: workspace, output: out, finalState: final)
-        }
-        decay.deallocate()
-    }
-
-    public func deltaScanBackward(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, betaGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
-        ScanValidation.deltaBackward(
-            shape, query: query, key: key, value: value, beta: beta, gate: gate, initialState: initialState, outputGradient: outputGradient,
-            finalStateGradient: finalStateGradient, queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
-            betaGradient: betaGradient, gateGradient: gateGradient, initialStateGradient: initialStateGradient)
-        let buffers = [query, key, value, beta, outputGradient, queryGradient, keyGradient, valueGradient, betaGradient]
-            + [gate, initialState, finalStateGradient, gateGradient, initialStateGradient].compactMap { $0 }
-        guard buffers.allSatisfy({ ready($0) }) else { return }
-        let decay = CPUScanDecay(gate: gate.map(floats), perKey: false, shape: shape)
-        let problem = CPUScanProblem(
-            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: floats(beta),
-            decay: decay, initialState: initialState.map(floats))
-        let gradients = CPUScanGradients(
-            output: floats(outputGradient), finalState: finalStateGradient.map(floats), query: floats(queryGradient),
-            key: floats(keyGradient), value: floats(valueGradient), beta: floats(betaGradient), gate: gateGradient.map(floats),
-            initialState: initialStateGradient.map(floats))
-        problem.forEachPair(backward: true) { pair, workspace in
-            problem.backward(pair: pair, delta: true, workspace: workspace, gradients: gradients)
-        }
-        decay.deallocate()
+        problem.decay.deallocate()
     }
 }
 
@@ -129,7 +111,8 @@ struct CPUScanDecay {
 
 /// Where a backward pass writes its gradients (nil: not wanted).
 struct CPUScanGradients {
-    let output: UnsafeMutablePointer<Float>
+    /// dO; nil means zero.
+    let output: UnsafeMutablePointer<Float>?
     let finalState: UnsafeMutablePointer<Float>?
     let query: UnsafeMutablePointer<Float>
     let key: UnsafeMutablePointer<Float>
@@ -219,7 +202,22 @@ struct CPUScanProblem {
     let decay: CPUScanDecay
     let initialState: UnsafeMutablePointer<Float>?
 
-    init(shape: ScanShape, scale: Float, query: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>, beta: UnsafeMutablePointer<Float>?, decay: CPUScanDecay, initialState: UnsafeMutablePointer<Float>?) {
+    /// Whether this is the delta rule (beta given) rather than (gated) linear attention.
+    var delta: Bool { beta != nil }
+
+    init(_ inputs: ScanInputs, shape: ScanShape, scale: Float, backend: CPUBackend) {
+        self.init(shape: shape, scale: scale, query: backend.floats(inputs.query), key: backend.floats(inputs.key), value: backend.floats(inputs.value), beta: nil,
+                  decay: CPUScanDecay(gate: inputs.gate.buffer.map(backend.floats), perKey: inputs.gate.isPerKey, shape: shape),
+                  initialState: inputs.initialState.map(backend.floats))
+    }
+
+    init(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, backend: CPUBackend) {
+        self.init(shape: shape, scale: scale, query: backend.floats(inputs.query), key: backend.floats(inputs.key), value: backend.floats(inputs.value),
+                  beta: backend.floats(inputs.beta), decay: CPUScanDecay(gate: inputs.gate.map(backend.floats), perKey: false, shape: shape),
+                  initialState: inputs.initialState.map(backend.floats))
+    }
+
+    private init(shape: ScanShape, scale: Float, query: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>, beta: UnsafeMutablePointer<Float>?, decay: CPUScanDecay, initialState: UnsafeMutablePointer<Float>?) {
         batch = shape.batch
         length = shape.length
         heads = shape.heads
@@ -291,6 +289,12 @@ struct CPUScanProblem {
         row.update(from: source, count: values)
     }
 
+    /// dO_t into a padded row; without dO the row keeps its zeros.
+    @inline(__always)
+    func loadOutputGradient(_ gradients: CPUScanGradients, _ b: Int, _ t: Int, _ h: Int, into row: UnsafeMutablePointer<Float>) {
+        if let output = gradients.output { loadRow(output + valueOffset(b, t, h), into: row) }
+    }
+
     /// Copies the pair's `[K, V]` slice of a state buffer into a padded state, or zeroes it.
     func loadState(_ source: UnsafeMutablePointer<Float>?, pair: Int, into state: UnsafeMutablePointer<Float>) {
         for k in 0..<keys {
@@ -310,7 +314,7 @@ struct CPUScanProblem {
     // MARK: Forward
 
     /// The forward scan of one pair: outputs (when `output` is given), and the final state.
-    func forward(pair: Int, delta: Bool, workspace: CPUScanWorkspace, output: UnsafeMutablePointer<Float>, finalState: UnsafeMutablePointer<Float>?) {
+    func forward(pair: Int, workspace: CPUScanWorkspace, output: UnsafeMutablePointer<Float>, finalState: UnsafeMutablePointer<Float>?) {
         let b = pair / heads, h = pair % heads
         let state = workspace.state
         loadState(initialState, pair: pair, into: state)
@@ -347,7 +351,7 @@ struct CPUScanProblem {
     // MARK: Backward
 
     /// The backward scan of one pair (see the comment at the top of this file).
-    func backward(pair: Int, delta: Bool, workspace: CPUScanWorkspace, gradients: CPUScanGradients) {
+    func backward(pair: Int, workspace: CPUScanWorkspace, gradients: CPUScanGradients) {
         let b = pair / heads, h = pair % heads
         let stateSize = keys * paddedValues
         let chunkLength = CPUScanProblem.chunkLength(length)
@@ -399,7 +403,7 @@ struct CPUScanProblem {
                     update = workspace.valueRow
                     decays = decayRow(b, t, h, workspace)
                 }
-                loadRow(gradients.output + valueOffset(b, t, h), into: workspace.outputGradientRow)
+                loadOutputGradient(gradients, b, t, h, into: workspace.outputGradientRow)
                 ScanLoops.decayAddAndDot(
                     previous: previous, next: next, rows: keys, width: paddedValues, decay: decays, key: key + keyOffset(b, t, h),
                     update: update, against: workspace.outputGradientRow, scale: scale, dots: gradients.query + keyOffset(b, t, h))
@@ -409,7 +413,7 @@ struct CPUScanProblem {
                 let t = start + i
                 let before = slots + i * stateSize
                 let queryRow = scaledQuery(b, t, h, workspace)
-                loadRow(gradients.output + valueOffset(b, t, h), into: workspace.outputGradientRow)
+                loadOutputGradient(gradients, b, t, h, into: workspace.outputGradientRow)
                 let keyRow = key + keyOffset(b, t, h)
                 if delta {
                     let gamma = headDecay(b, t, h)

@@ -141,11 +141,11 @@ public final class TokenMixer: Module {
         var finalState: Tensor
         switch kind {
         case .linear:
-            (scanOutput, finalState) = linearAttention(query: q.reshaped(headShape), key: k.reshaped(headShape), value: v.reshaped(headShape), gate: nil,
+            (scanOutput, finalState) = linearAttentionScan(query: q.reshaped(headShape), key: k.reshaped(headShape), value: v.reshaped(headShape), gate: nil,
                                                        scale: attentionScale, initialState: state?.scan)
         case .gla:
             let gate = (gateUp!(gateDown!(fixedOutputMultiplier == 1 ? x : x * fixedOutputMultiplier)).logSigmoid() / TokenMixer.gateNormalizer).reshaped(headShape)
-            (scanOutput, finalState) = linearAttention(query: q.reshaped(headShape), key: k.reshaped(headShape), value: v.reshaped(headShape), gate: gate,
+            (scanOutput, finalState) = linearAttentionScan(query: q.reshaped(headShape), key: k.reshaped(headShape), value: v.reshaped(headShape), gate: gate,
                                                        scale: attentionScale, initialState: state?.scan)
         case .delta:
             let histories = state?.convolutionInputs ?? []
@@ -162,7 +162,7 @@ public final class TokenMixer: Module {
             }
             state?.convolutionInputs = newHistories
             let beta = betaProjection!(fixedOutputMultiplier == 1 ? x : x * fixedOutputMultiplier).sigmoid()
-            (scanOutput, finalState) = deltaRule(query: l2Normalized(q.reshaped(headShape)), key: l2Normalized(k.reshaped(headShape)), value: v.reshaped(headShape),
+            (scanOutput, finalState) = deltaRuleScan(query: l2Normalized(q.reshaped(headShape)), key: l2Normalized(k.reshaped(headShape)), value: v.reshaped(headShape),
                                                  beta: beta, gate: nil, scale: attentionScale, initialState: state?.scan)
         }
         state?.scan = finalState.detached()

@@ -1,5 +1,6 @@
-// Linear-attention scans: causal linear attention, gated linear attention (GLA) and the (gated) delta
-// rule, forward and backward, as recurrences over time.
+// The scan family (Sources/Backend/Families/Scan.swift): causal linear attention, gated linear attention
+// (GLA) and the (gated) delta rule, forward and backward, as recurrences over time. Kernels:
+// linear_attention_scan_forward/backward, delta_rule_scan_forward/backward and scan_sum_tiles.
 //
 // Math (per batch b and head h; the state S is KEY_DIM x V; scale multiplies q; t = 1 ... length):
 //   linear / GLA:  S_t = diag(d_t) S_{t-1} + k_t v_t^T,           o_t = S_t^T (scale q_t)
@@ -21,7 +22,8 @@
 // [B * H, chunk, KEY_DIM, V] (each work-item its own columns), computing dq on the way, then walks the
 // chunk backwards carrying G = dL/dS_t in private memory. The host picks chunk = max(ScanTuning's
 // chunkLength, sqrt(T)), so checkpoints plus scratch hold about 2 sqrt(T) states per (b, h); every other
-// buffer is linear in T, and no [T, T] matrix exists anywhere.
+// buffer is linear in T, and no [T, T] matrix exists anywhere. dO and dS_T are optional (a result that
+// did not reach the loss): has_output_gradient / has_final_gradient = 0 reads them as zero.
 //
 // Gradients that sum over value columns (dq, dk, the gate's and beta's) are written per tile into
 // "partial" buffers [tiles, ...]; `scan_sum_tiles` adds the tiles up (with one tile the host passes the
@@ -36,7 +38,7 @@
 // rely on PoCL vectorizing across work-items were slow; here each work-item's float16 tile is already
 // a vector. VW = 16 measured best on PoCL (VW = 8: 1.5x slower, VW = 4: 3x).
 //
-// -D options (chosen per device type in OpenCLTuning.scan; see ScanTuning):
+// -D options (chosen per device type in OpenCLTuning.scan; see ScanTuning in OpenCLBackend+Scan.swift):
 //   KEY_DIM  the key dimension K (required: private arrays need a compile-time size).
 //   VW       value columns per work-item: 1, 2, 4, 8 or 16 (float, float2 ... float16). CPU devices
 //            (PoCL) use 16: one work-item walks a wide vector per key row, so the state tile is 16 AVX
@@ -98,6 +100,13 @@ typedef EXPAND_PASTE(float, VW) floatv;
         }                                                                   \
     } while (0)
 
+// target = the n columns at p when `present`, else zero (a gradient that did not reach the loss).
+#define LOAD_COLUMNS_OR_ZERO(target, present, p, n)                         \
+    do {                                                                    \
+        if (present) LOAD_COLUMNS(target, p, n);                            \
+        else target = (floatv)(0.0f);                                       \
+    } while (0)
+
 // Stores the first n (<= VW) lanes of x at p.
 #define STORE_COLUMNS(p, x, n)                                              \
     do {                                                                    \
@@ -142,7 +151,7 @@ inline void store_state(const floatv* state, __global float* base, int value_dim
 
 // The forward scan of (gated) linear attention. Writes o when has_output, S_T when has_final, and the
 // chunk-start states into `checkpoints` when chunk > 0 (the first sweep of the backward pass).
-__kernel void linear_scan_forward(int batch, int length, int heads, int value_dim, int gate_kind, float scale,
+__kernel void linear_attention_scan_forward(int batch, int length, int heads, int value_dim, int gate_kind, float scale,
                                   int has_initial, int has_output, int has_final, int chunk,
                                   __global const float* q, __global const float* k, __global const float* v,
                                   __global const float* decay, __global const float* initial_state,
@@ -178,8 +187,9 @@ __kernel void linear_scan_forward(int batch, int length, int heads, int value_di
 // G += scale q_t dO_t^T; dk_t = G v_t; dv_t = G^T k_t; dg_t = d_t (.) rowsum(G (.) S_{t-1}); G = diag(d_t) G.
 // dq_t = scale S_t dO_t comes from the recompute sweep. Partial (per-tile) outputs: dq, dk [tiles, B, T, H, K];
 // dg [tiles, B, T, H, K] (per key) or [tiles, B, T, H] (per head).
-__kernel void linear_scan_backward(int batch, int length, int heads, int value_dim, int gate_kind, float scale, int chunk,
-                                   int has_final_gradient, int has_initial_gradient, int want_gate_gradient,
+__kernel void linear_attention_scan_backward(int batch, int length, int heads, int value_dim, int gate_kind, float scale,
+                                   int has_output_gradient, int has_final_gradient, int has_initial_gradient,
+                                   int want_gate_gradient, int chunk,
                                    __global const float* q, __global const float* k, __global const float* v,
                                    __global const float* decay, __global const float* output_gradient,
                                    __global const float* final_gradient, __global const float* checkpoints,
@@ -206,7 +216,7 @@ __kernel void linear_scan_backward(int batch, int length, int heads, int value_d
             floatv value;
             LOAD_COLUMNS(value, v + value_row, n);
             floatv dout;
-            LOAD_COLUMNS(dout, output_gradient + value_row, n);
+            LOAD_COLUMNS_OR_ZERO(dout, has_output_gradient, output_gradient + value_row, n);
             float d = gate_kind == GATE_PER_HEAD ? decay[head_step] : 1.0f;
             for (int i = 0; i < KEY_DIM; i++) {
                 float di = gate_kind == GATE_PER_KEY ? decay[key_row + i] : d;
@@ -222,7 +232,7 @@ __kernel void linear_scan_backward(int batch, int length, int heads, int value_d
             floatv value;
             LOAD_COLUMNS(value, v + value_row, n);
             floatv dout;
-            LOAD_COLUMNS(dout, output_gradient + value_row, n);
+            LOAD_COLUMNS_OR_ZERO(dout, has_output_gradient, output_gradient + value_row, n);
             float d = gate_kind == GATE_PER_HEAD ? decay[head_step] : 1.0f;
             floatv dvalue = (floatv)(0.0f);
             float head_gate = 0.0f;
@@ -247,8 +257,8 @@ __kernel void linear_scan_backward(int batch, int length, int heads, int value_d
     if (has_initial_gradient) store_state(G, initial_gradient + pair * state_size + column, value_dim, n);
 }
 
-// The forward scan of the (gated) delta rule; outputs and checkpoints as in linear_scan_forward.
-__kernel void delta_scan_forward(int batch, int length, int heads, int value_dim, int has_gate, float scale,
+// The forward scan of the (gated) delta rule; outputs and checkpoints as in linear_attention_scan_forward.
+__kernel void delta_rule_scan_forward(int batch, int length, int heads, int value_dim, int has_gate, float scale,
                                  int has_initial, int has_output, int has_final, int chunk,
                                  __global const float* q, __global const float* k, __global const float* v,
                                  __global const float* beta, __global const float* decay,
@@ -281,8 +291,9 @@ __kernel void delta_scan_forward(int batch, int length, int heads, int value_dim
 // step's w = S'^T k and u. With G = dL/dS_t (including scale q_t dO_t^T): du = G^T k_t; dv_t = beta du;
 // dw = -beta du; dbeta_t = du . (v_t - w); dk_t = G u + S' dw; dS' = G + k_t dw^T; dg_t = sum dS' (.) S';
 // G = gamma dS'. Partial outputs: dq, dk [tiles, B, T, H, K]; dbeta, dg [tiles, B, T, H].
-__kernel void delta_scan_backward(int batch, int length, int heads, int value_dim, int has_gate, float scale, int chunk,
-                                  int has_final_gradient, int has_initial_gradient, int want_gate_gradient,
+__kernel void delta_rule_scan_backward(int batch, int length, int heads, int value_dim, int has_gate, float scale,
+                                  int has_output_gradient, int has_final_gradient, int has_initial_gradient,
+                                  int want_gate_gradient, int chunk,
                                   __global const float* q, __global const float* k, __global const float* v,
                                   __global const float* beta, __global const float* decay,
                                   __global const float* output_gradient, __global const float* final_gradient,
@@ -317,7 +328,7 @@ __kernel void delta_scan_backward(int batch, int length, int heads, int value_di
             STORE_COLUMNS(steps_wu + (long)s * 2 * value_dim, removed, n);
             STORE_COLUMNS(steps_wu + (long)s * 2 * value_dim + value_dim, update, n);
             floatv dout;
-            LOAD_COLUMNS(dout, output_gradient + value_row, n);
+            LOAD_COLUMNS_OR_ZERO(dout, has_output_gradient, output_gradient + value_row, n);
             for (int i = 0; i < KEY_DIM; i++) {
                 S[i] = S[i] * gamma + k[key_row + i] * update;
                 query_partial[tile * key_count + key_row + i] = scale * LANE_SUM(S[i] * dout);
@@ -334,7 +345,7 @@ __kernel void delta_scan_backward(int batch, int length, int heads, int value_di
             floatv update;
             LOAD_COLUMNS(update, steps_wu + (long)s * 2 * value_dim + value_dim, n);
             floatv dout;
-            LOAD_COLUMNS(dout, output_gradient + value_row, n);
+            LOAD_COLUMNS_OR_ZERO(dout, has_output_gradient, output_gradient + value_row, n);
             floatv dupdate = (floatv)(0.0f);
             for (int i = 0; i < KEY_DIM; i++) {
                 G[i] += (scale * q[key_row + i]) * dout;
