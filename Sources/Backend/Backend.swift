@@ -15,7 +15,7 @@
 /// - An output may alias an input only where the method says so.
 /// - Methods trap with a message naming the op and the sizes when given inconsistent sizes: that is a
 ///   programming error in model code, not bad user input.
-public protocol Backend: AnyObject, ScanKernels {
+public protocol Backend: AnyObject, SplineKernels, ScanKernels {
     /// The device this backend computes on.
     var device: DeviceDescription { get }
 
@@ -114,47 +114,6 @@ public protocol Backend: AnyObject, ScanKernels {
     /// Fills `count` elements with uniform values in [0, 1) from a counter-based generator: element `i` is
     /// a hash of `(seed, offset + i)`, identical on every backend.
     func randomUniform(into buffer: DeviceBuffer, count: Int, seed: UInt64, offset: UInt64)
-
-    // MARK: Spline evaluation (KAN layers)
-
-    /// One Kolmogorov–Arnold Network layer (Liu et al., 2024, with pykan's conventions): every edge
-    /// `(i, j)` applies a learnable activation to `x[b, i]`, and each output sums its edges:
-    ///
-    ///     y[b, j] = Σ_i scaleBase[i, j] · silu(x[b, i]) + scaleSpline[i, j] · Σ_n c[i, j, n] · B_n(x[b, i])
-    ///
-    /// with `silu(x) = x · σ(x)` and `B_n` (`n < G + k`) the order-k B-spline bases of input `i`'s knots
-    /// `t_0 < … < t_{G+2k}` (Cox–de Boor: order 0 is 1 on the half-open `[t_m, t_{m+1})`). At most `k + 1`
-    /// bases are non-zero at any `x`, so the work is `O(batch · in · out · k)`, whatever `G`; outside
-    /// `[t_0, t_{G+2k})` the spline part is zero. Knots may be non-uniform (after a grid update); with
-    /// `shape.uniform` (equally spaced knots, the caller's promise) cubic splines use a closed form.
-    ///
-    /// - Parameters:
-    ///   - x: `[batch, in]`.
-    ///   - knots: `[in, G+2k+1]`, ascending in each row.
-    ///   - coefficients: `[in, out, G+k]`.
-    ///   - scaleBase: `[in, out]`.
-    ///   - scaleSpline: `[in, out]`.
-    ///   - y: `[batch, out]`, overwritten (never read).
-    ///   - shape: the sizes, the order `k` (1...5) and whether the knots are uniform.
-    /// - Complexity: `O(batch · in · (out · (k + 1) + k²))`; no scratch of size `batch · in · (G + k)`.
-    func splineForward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, into y: DeviceBuffer, shape: SplineShape)
-
-    /// The gradients of ``splineForward(_:knots:coefficients:scaleBase:scaleSpline:into:shape:)`` given
-    /// `dy [batch, out]`; each non-nil output is overwritten (never read), and a nil one is not computed:
-    ///
-    ///     dx[b, i]                = Σ_j dy[b, j] · (scaleBase[i, j] · silu′(x[b, i]) + scaleSpline[i, j] · Σ_n c[i, j, n] · B_n′(x[b, i]))
-    ///     coefficientGradient[i, j, n] = Σ_b dy[b, j] · scaleSpline[i, j] · B_n(x[b, i])
-    ///     scaleBaseGradient[i, j]      = Σ_b dy[b, j] · silu(x[b, i])
-    ///     scaleSplineGradient[i, j]    = Σ_b dy[b, j] · Σ_n c[i, j, n] · B_n(x[b, i])
-    ///
-    /// Sums over the batch run in a fixed order (no atomics), so results do not depend on scheduling and
-    /// stay exact when every sample falls into one grid interval. No gradient flows to the knots.
-    ///
-    /// - Parameters:
-    ///   - inputGradient: `[batch, in]`.
-    ///   - coefficientGradient: `[in, out, G+k]`.
-    ///   - scaleBaseGradient, scaleSplineGradient: `[in, out]`.
-    func splineBackward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, outputGradient dy: DeviceBuffer, shape: SplineShape, inputGradient: DeviceBuffer?, coefficientGradient: DeviceBuffer?, scaleBaseGradient: DeviceBuffer?, scaleSplineGradient: DeviceBuffer?)
 
     // MARK: Optimizers
 

@@ -3,6 +3,9 @@ import Kiln
 import KilnTestSupport
 import Testing
 
+/// The float64 splines (KilnTests has float64 helpers of its own named `Reference`, in GradientCheck.swift).
+typealias SplineReference = KilnBackend.Reference.Spline
+
 /// The float64 `BSpline` helpers against the recursive Cox–de Boor definition, and the differentiable
 /// `splineLayer` op (forward and autograd) against the float64 layer and finite differences.
 @Suite("KAN splines: BSpline helpers and the splineLayer op")
@@ -13,7 +16,7 @@ struct SplineLayerTests {
         for order in 1...5 {
             for intervals in [1, 3, 5, 20] {
                 for uniform in [true, false] {
-                    let knots = SplineReference.knots(inputs: 1, intervals: intervals, order: order, uniform: uniform, random: &random)
+                    let knots = random.splineKnots(inputs: 1, intervals: intervals, order: order, uniform: uniform)
                     rows.append((order, intervals, knots.map(Double.init)))
                 }
             }
@@ -136,7 +139,7 @@ struct SplineLayerTests {
 
     /// The op as an `OpCase` over (x, coefficients, scaleBase, scaleSpline), with fixed knots.
     static func layerCase(batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool, random: inout TestRandom) -> OpCase {
-        let knots = SplineReference.knots(inputs: inputs, intervals: intervals, order: order, uniform: uniform, random: &random)
+        let knots = random.splineKnots(inputs: inputs, intervals: intervals, order: order, uniform: uniform)
         let count = knots.count / inputs
         let reach = (0..<inputs).map { max(abs(knots[$0 * count]), abs(knots[$0 * count + count - 1])) }.max()! + 0.2
         return OpCase(
@@ -147,7 +150,7 @@ struct SplineLayerTests {
                 return splineLayer(tensors[0], knots: knotTensor, coefficients: tensors[1], scaleBase: tensors[2], scaleSpline: tensors[3], order: order, uniform: uniform)
             },
             reference: { values in
-                SplineReference.Layer(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, x: values[0], knots: knots.map(Double.init),
+                SplineReference.Layer(SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform), x: values[0], knots: knots.map(Double.init),
                                       coefficients: values[1], scaleBase: values[2], scaleSpline: values[3]).forward()
             })
     }
@@ -188,12 +191,12 @@ struct SplineLayerTests {
         // The composition in float64: y = L2(L1(x)); dL/dx by the chain rule through the reference.
         let t = (row + row).map(Double.init)
         func doubles(_ tensor: Tensor) throws -> [Double] { try tensor.toArray().map(Double.init) }
-        let first = SplineReference.Layer(batch: 8, inputs: 2, outputs: 2, intervals: 5, order: 3, x: try doubles(x), knots: t, coefficients: try doubles(c1), scaleBase: try doubles(b1), scaleSpline: try doubles(s1))
+        let first = SplineReference.Layer(SplineShape(batch: 8, inputs: 2, outputs: 2, intervals: 5, order: 3, uniform: true), x: try doubles(x), knots: t, coefficients: try doubles(c1), scaleBase: try doubles(b1), scaleSpline: try doubles(s1))
         let h = first.forward()
-        let second = SplineReference.Layer(batch: 8, inputs: 2, outputs: 1, intervals: 5, order: 3, x: h, knots: t, coefficients: try doubles(c2), scaleBase: try doubles(b2), scaleSpline: try doubles(s2))
+        let second = SplineReference.Layer(SplineShape(batch: 8, inputs: 2, outputs: 1, intervals: 5, order: 3, uniform: true), x: h, knots: t, coefficients: try doubles(c2), scaleBase: try doubles(b2), scaleSpline: try doubles(s2))
         #expect(relativeError(try y.toArray(), second.forward()) < 1e-5)
-        let dh = second.backward([Double](repeating: 1, count: 8)).x
+        let dh = second.backward([Double](repeating: 1, count: 8)).input
         // Gradient of x: relative error below 1e-4.
-        #expect(relativeError(try x.gradient!.toArray(), first.backward(dh).x) < 1e-4, "seed \(random.seed)")
+        #expect(relativeError(try x.gradient!.toArray(), first.backward(dh).input) < 1e-4, "seed \(random.seed)")
     }
 }

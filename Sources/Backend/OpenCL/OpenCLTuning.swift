@@ -11,7 +11,7 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var matmul: MatmulTuning
     /// Linear-attention scan parameters (`Kernels/scan.cl`, ``ScanTuning`` beside the scan family's OpenCL code).
     public var scan: ScanTuning
-    /// KAN spline kernel parameters (`Kernels/spline.cl`).
+    /// KAN spline kernel parameters (`Kernels/spline.cl`, ``SplineTuning`` beside the spline family's OpenCL code).
     public var spline: SplineTuning
 
     public init(
