@@ -143,6 +143,37 @@ inline void store_state(const floatv* state, __global float* base, int value_dim
     int n = min(VW, value_dim - column);                            \
     long state_size = (long)KEY_DIM * value_dim;
 
+// What both forward kernels start from: S = S_0 (zero without an initial state), and the number of
+// checkpoints when the kernel is the first sweep of a backward pass (chunk > 0).
+#define FORWARD_BEGIN                                                                               \
+    SCAN_BEGIN                                                                                      \
+    floatv S[KEY_DIM];                                                                              \
+    load_state(S, initial_state + pair * state_size + column, has_initial, value_dim, n);           \
+    int chunks = chunk > 0 ? (length + chunk - 1) / chunk : 0;
+
+// Before step t of a first sweep: the state at the start of each chunk goes to `checkpoints`.
+#define CHECKPOINT(t)                                                                               \
+    if (chunk > 0 && (t) % chunk == 0)                                                              \
+        store_state(S, checkpoints + ((long)pair * chunks + (t) / chunk) * state_size + column, value_dim, n);
+
+// What both backward kernels start from: the sizes of the [B, T, H(, K)] partial sums, this work-item's
+// chunk states in `scratch`, and G = dS_T (zero without a final-state gradient). S is the running state.
+#define BACKWARD_BEGIN                                                                              \
+    SCAN_BEGIN                                                                                      \
+    long key_count = (long)batch * length * heads * KEY_DIM;                                        \
+    long head_count = (long)batch * length * heads;                                                 \
+    __global float* slots = scratch + (long)pair * chunk * state_size + column;                     \
+    int chunks = (length + chunk - 1) / chunk;                                                      \
+    floatv G[KEY_DIM];                                                                              \
+    floatv S[KEY_DIM];                                                                              \
+    load_state(G, final_gradient + pair * state_size + column, has_final_gradient, value_dim, n);
+
+// Chunk c of a backward pass: its first step, its length, and S = its checkpoint.
+#define CHUNK_BEGIN(c)                                                                              \
+    int start = (c) * chunk;                                                                        \
+    int steps = min(chunk, length - start);                                                         \
+    load_state(S, checkpoints + ((long)pair * chunks + (c)) * state_size + column, 1, value_dim, n);
+
 // Offsets of step t: in q/k rows, in v/o rows (at this work-item's columns), and in [B, T, H].
 #define STEP_OFFSETS(t)                                             \
     long head_step = ((long)b * length + (t)) * heads + h;          \
@@ -156,13 +187,10 @@ __kernel void linear_attention_scan_forward(int batch, int length, int heads, in
                                   __global const float* q, __global const float* k, __global const float* v,
                                   __global const float* decay, __global const float* initial_state,
                                   __global float* o, __global float* final_state, __global float* checkpoints) {
-    SCAN_BEGIN
-    floatv S[KEY_DIM];
-    load_state(S, initial_state + pair * state_size + column, has_initial, value_dim, n);
-    int chunks = chunk > 0 ? (length + chunk - 1) / chunk : 0;
+    FORWARD_BEGIN
     for (int t = 0; t < length; t++) {
         STEP_OFFSETS(t)
-        if (chunk > 0 && t % chunk == 0) store_state(S, checkpoints + ((long)pair * chunks + t / chunk) * state_size + column, value_dim, n);
+        CHECKPOINT(t)
         floatv value;
         LOAD_COLUMNS(value, v + value_row, n);
         floatv out = (floatv)(0.0f);
@@ -196,18 +224,9 @@ __kernel void linear_attention_scan_backward(int batch, int length, int heads, i
                                    __global float* scratch, __global float* query_partial, __global float* key_partial,
                                    __global float* value_gradient, __global float* gate_partial,
                                    __global float* initial_gradient) {
-    SCAN_BEGIN
-    long key_count = (long)batch * length * heads * KEY_DIM;
-    long head_count = (long)batch * length * heads;
-    __global float* slots = scratch + (long)pair * chunk * state_size + column;
-    int chunks = (length + chunk - 1) / chunk;
-    floatv G[KEY_DIM];
-    floatv S[KEY_DIM];
-    load_state(G, final_gradient + pair * state_size + column, has_final_gradient, value_dim, n);
+    BACKWARD_BEGIN
     for (int c = chunks - 1; c >= 0; c--) {
-        int start = c * chunk;
-        int steps = min(chunk, length - start);
-        load_state(S, checkpoints + ((long)pair * chunks + c) * state_size + column, 1, value_dim, n);
+        CHUNK_BEGIN(c)
         // Recompute the chunk's states (slot i: the state before step start + i) and dq.
         for (int s = 0; s < steps; s++) {
             int t = start + s;
@@ -264,13 +283,10 @@ __kernel void delta_rule_scan_forward(int batch, int length, int heads, int valu
                                  __global const float* beta, __global const float* decay,
                                  __global const float* initial_state, __global float* o, __global float* final_state,
                                  __global float* checkpoints) {
-    SCAN_BEGIN
-    floatv S[KEY_DIM];
-    load_state(S, initial_state + pair * state_size + column, has_initial, value_dim, n);
-    int chunks = chunk > 0 ? (length + chunk - 1) / chunk : 0;
+    FORWARD_BEGIN
     for (int t = 0; t < length; t++) {
         STEP_OFFSETS(t)
-        if (chunk > 0 && t % chunk == 0) store_state(S, checkpoints + ((long)pair * chunks + t / chunk) * state_size + column, value_dim, n);
+        CHECKPOINT(t)
         float gamma = has_gate ? decay[head_step] : 1.0f;
         floatv removed = (floatv)(0.0f);
         for (int i = 0; i < KEY_DIM; i++) removed += S[i] * k[key_row + i];
@@ -301,19 +317,10 @@ __kernel void delta_rule_scan_backward(int batch, int length, int heads, int val
                                   __global float* query_partial, __global float* key_partial,
                                   __global float* value_gradient, __global float* beta_partial,
                                   __global float* gate_partial, __global float* initial_gradient) {
-    SCAN_BEGIN
-    long key_count = (long)batch * length * heads * KEY_DIM;
-    long head_count = (long)batch * length * heads;
-    __global float* slots = scratch + (long)pair * chunk * state_size + column;
+    BACKWARD_BEGIN
     __global float* steps_wu = vectors + (long)pair * chunk * 2 * value_dim + column;
-    int chunks = (length + chunk - 1) / chunk;
-    floatv G[KEY_DIM];
-    floatv S[KEY_DIM];
-    load_state(G, final_gradient + pair * state_size + column, has_final_gradient, value_dim, n);
     for (int c = chunks - 1; c >= 0; c--) {
-        int start = c * chunk;
-        int steps = min(chunk, length - start);
-        load_state(S, checkpoints + ((long)pair * chunks + c) * state_size + column, 1, value_dim, n);
+        CHUNK_BEGIN(c)
         for (int s = 0; s < steps; s++) {
             int t = start + s;
             STEP_OFFSETS(t)

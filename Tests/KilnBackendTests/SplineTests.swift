@@ -107,19 +107,17 @@ struct SplineTests {
     // process-wide, so other tests running meanwhile may use either version; both must be right.
     @Test("CPU spline loops: the portable C versions against the float64 layer")
     func portableCPULoops() throws {
-        let wide = CPUBackend.usesWideVectors
-        CPUBackend.setWideVectors(false)
-        defer { CPUBackend.setWideVectors(wide) }
-        #expect(!CPUBackend.usesWideVectors)
         let backend = CPUBackend()
         var random = TestRandom()
-        // Includes the wide cases (77 outputs, odd batches) at the end of `cases`.
-        for c in Self.cases where c.order == 3 || c.intervals == 5 {
-            let problem = Problem(c, random: &random)
-            let dy = random.floats(c.batch * c.outputs)
-            let results = try Self.run(c, problem, dy: dy, on: backend)
-            let label = "\(c) on cpu (portable loops), seed \(random.seed)"
-            Self.expectMatchesReference(results, problem, dy: dy, label)
+        try withCPUVectorInstructions(.portable) {
+            #expect(!CPUBackend.usesWideVectors)
+            // Includes the wide cases (77 outputs, odd batches) at the end of `cases`.
+            for c in Self.cases where c.order == 3 || c.intervals == 5 {
+                let problem = Problem(c, random: &random)
+                let dy = random.floats(c.batch * c.outputs)
+                let results = try Self.run(c, problem, dy: dy, on: backend)
+                Self.expectMatchesReference(results, problem, dy: dy, "\(c) on cpu (portable loops), seed \(random.seed)")
+            }
         }
     }
 
