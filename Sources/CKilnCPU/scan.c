@@ -9,6 +9,8 @@
 #include "cpu_targets.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 // MARK: - Portable C: eight-float lanes
@@ -150,11 +152,28 @@ KILN_AVX512_INLINE __mmask16 avx512_mask(ptrdiff_t n) { return (__mmask16)((1u <
 
 // MARK: - Entry points: the version for the level in use
 
+#if KILN_HAS_X86
+// 2: AVX-512, 1: AVX2 + FMA, 0: portable. AVX-512 comes on top of kiln_cpu_vector_level() (the AVX2 + FMA
+// decision that CPUBackend.setWideVectors changes) where the processor has AVX-512 F, VL, DQ and BW and
+// KILN_CPU_VECTORS (read once) is not `avx2`: the rule of the other families' loops.
+static int scan_level(void) {
+    static _Atomic int avx512 = -1;
+    if (kiln_cpu_vector_level() < 1) return 0;
+    int usable = atomic_load_explicit(&avx512, memory_order_relaxed);
+    if (usable < 0) {
+        __builtin_cpu_init();
+        usable = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                 __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+        const char *setting = getenv("KILN_CPU_VECTORS");
+        if (setting != NULL && strcmp(setting, "avx2") == 0) usable = 0;
+        atomic_store_explicit(&avx512, usable, memory_order_relaxed);
+    }
+    return usable ? 2 : 1;
+}
+
 // The version of a loop for the level in use (`wide`: the AVX-512 version where the loop has one of its
 // own, else its AVX2 version).
-#if KILN_HAS_X86
-#define VERSION(wide, name) \
-    (kiln_cpu_vector_level() == 0 ? name##_portable : kiln_cpu_vector_level() == 1 ? name##_avx2 : name##_##wide)
+#define VERSION(wide, name) (scan_level() == 0 ? name##_portable : scan_level() == 1 ? name##_avx2 : name##_##wide)
 #else
 #define VERSION(wide, name) name##_portable
 #endif

@@ -1,7 +1,8 @@
-// The CPU spline loops (see include/kiln_cpu.h), and the choice of instruction set for every CPU loop.
-// Each spline loop has a portable version and, on x86-64, an AVX2 + FMA version compiled for that target
-// alone (cpu_targets.h), picked at run time (AVX-512 processors run the AVX2 versions). Summation orders
-// are fixed by the shapes and the data, never by timing, so results repeat.
+// The CPU spline loops (see include/kiln_cpu.h), and the choice between the portable and the AVX2 + FMA
+// versions of every CPU loop. Each spline loop has a portable version and, on x86-64, an AVX2 + FMA
+// version compiled for that target alone (cpu_targets.h), picked at run time (AVX-512 processors run the
+// AVX2 versions). Summation orders are fixed by the shapes and the data, never by timing, so results
+// repeat.
 #include "kiln_cpu.h"
 #include "cpu_targets.h"
 
@@ -15,8 +16,7 @@ static _Atomic int vector_level = -1;
 static int supported_level(void) {
 #if KILN_HAS_X86
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-    return __builtin_cpu_supports("avx512f") ? 2 : 1;
+    return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
 #else
     return 0;
 #endif
@@ -28,14 +28,13 @@ int kiln_cpu_vector_level(void) {
     level = supported_level();
     const char *setting = getenv("KILN_CPU_VECTORS");
     if (setting != NULL && strcmp(setting, "portable") == 0) level = 0;
-    if (setting != NULL && strcmp(setting, "avx2") == 0 && level > 1) level = 1;
     atomic_store_explicit(&vector_level, level, memory_order_relaxed);
     return level;
 }
 
 int kiln_cpu_set_vector_level(int level) {
     int supported = supported_level();
-    int chosen = level <= 0 ? 0 : (level < supported ? level : supported);
+    int chosen = level <= 0 ? 0 : supported;
     atomic_store_explicit(&vector_level, chosen, memory_order_relaxed);
     return chosen;
 }

@@ -109,7 +109,7 @@ struct SplineTests {
     func portableCPULoops() throws {
         let backend = CPUBackend()
         var random = TestRandom()
-        try withCPUVectorInstructions(.portable) {
+        try withPortableCPULoops {
             #expect(!CPUBackend.usesWideVectors)
             // Includes the wide cases (77 outputs, odd batches) at the end of `cases`.
             for c in Self.cases where c.order == 3 || c.intervals == 5 {

@@ -3,7 +3,10 @@ import Foundation
 
 // Linear-attention scans on the CPU: recurrent kernels over raw memory, one (batch, head) pair at a
 // time, the pairs split across cores. The state of a pair (keyDimension × valueDimension floats, with
-// rows padded to a multiple of eight columns) stays in the core's cache for the whole sequence.
+// rows padded to a multiple of eight columns) stays in the core's cache for the whole sequence. This file
+// does the per-step bookkeeping; the loops over a state's rows and columns are C (`CKilnCPU/scan.c`,
+// the twin of `Kernels/scan.cl`): portable, AVX2 + FMA or AVX-512, chosen at run time, since the package
+// is built for the baseline x86-64 instruction set.
 //
 // Backward passes recompute states instead of storing all of them: a first forward sweep keeps the
 // state at the start of every chunk of C steps (the checkpoints), then the chunks are visited last to

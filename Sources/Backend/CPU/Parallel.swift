@@ -50,38 +50,14 @@ extension CPUBackend {
         openblas_set_num_threads(Int32(value))
     }
 
-    /// The instruction sets the CPU backend's C loops (`CKilnCPU`: spline and scan) come in, chosen at run
-    /// time since the package is built for the baseline x86-64 instruction set.
-    public enum VectorInstructions: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
-        /// Portable C.
-        case portable = 0
-        /// AVX2 + FMA.
-        case avx2 = 1
-        /// AVX-512 where a loop has such a version (the scans' loops down the rows), else AVX2 + FMA.
-        case avx512 = 2
+    /// Whether the spline loops run their AVX2 + FMA versions (the default where the processor has
+    /// them; `KILN_CPU_VECTORS=portable` starts with the portable C versions instead), process-wide.
+    public static var usesWideVectors: Bool { kiln_cpu_vector_level() >= 1 }
 
-        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
-        public var description: String { ["portable", "avx2", "avx512"][rawValue] }
-    }
-
-    /// The instruction set in use, process-wide: the best the processor has, unless `KILN_CPU_VECTORS`
-    /// (`portable` or `avx2`) capped it at start-up or ``setVectorInstructions(_:)`` changed it.
-    public static var vectorInstructions: VectorInstructions { VectorInstructions(rawValue: Int(kiln_cpu_vector_level())) ?? .portable }
-
-    /// Asks for an instruction set; the processor's support caps it. Returns the one now in use.
-    @discardableResult
-    public static func setVectorInstructions(_ wanted: VectorInstructions) -> VectorInstructions {
-        VectorInstructions(rawValue: Int(kiln_cpu_set_vector_level(Int32(wanted.rawValue)))) ?? .portable
-    }
-
-    /// Whether the C loops run wide-vector versions (AVX2 + FMA or better): ``vectorInstructions`` above
-    /// ``VectorInstructions/portable``.
-    public static var usesWideVectors: Bool { vectorInstructions > .portable }
-
-    /// Chooses the widest versions the processor has, or the portable ones. Returns whether wide vectors
-    /// are now in use.
+    /// Chooses the spline loops' versions; asking for wide vectors on a processor without AVX2 + FMA keeps
+    /// the portable ones. Returns whether wide vectors are now in use.
     @discardableResult
     public static func setWideVectors(_ enabled: Bool) -> Bool {
-        setVectorInstructions(enabled ? .avx512 : .portable) > .portable
+        kiln_cpu_set_vector_level(enabled ? 1 : 0) >= 1
     }
 }

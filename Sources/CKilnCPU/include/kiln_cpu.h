@@ -7,11 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// The instruction set the CPU loops use: 0 portable C, 1 AVX2 + FMA, 2 AVX-512 (the best the processor
-/// has; `KILN_CPU_VECTORS=portable` or `=avx2` at start-up caps it).
+/// The loops in use: 1 for AVX2 + FMA, 0 for portable C.
 int kiln_cpu_vector_level(void);
 
-/// Asks for a level (0, 1 or 2); the processor's support caps it. Returns the level now in use.
+/// Asks for a level (0 or 1); the processor's support caps it. Returns the level now in use.
 int kiln_cpu_set_vector_level(int level);
 
 /// The spline forward for samples [begin, end): out[b, :] = Σ_i silu[i, b] · row `rows` of input i +

@@ -1,8 +1,9 @@
 // The CPU backend's innermost scan loops (the scan family; the layouts and the math are in
 // CPUBackend+Scan.swift and Families/Scan.swift). States are padded [rows, width] matrices, width a
 // multiple of 8; every pointer is to floats. Portable C, AVX2 + FMA or AVX-512 is chosen at run time
-// (kiln_cpu_vector_level in kiln_cpu.h); the sums along a row run in 8-lane accumulators in every
-// version, so the wide versions give the same bits as each other.
+// (AVX-512 on top of kiln_cpu_vector_level in kiln_cpu.h, unless KILN_CPU_VECTORS=avx2); the sums along
+// a row run in 8-lane accumulators in every version, so the wide versions give the same bits as each
+// other.
 #ifndef KILN_CPU_SCAN_H
 #define KILN_CPU_SCAN_H
 
