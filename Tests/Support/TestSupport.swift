@@ -96,7 +96,7 @@ public func relativeError(_ out: [Float], _ reference: [Double]) -> Double {
 }
 
 /// Error ‖out − reference‖₂ relative to ‖magnitude‖₂, the size of the terms the reference sums (see
-/// `Reference.Spline.Layer.forwardMagnitude()`): the measure for sums whose terms may cancel, where the
+/// `SplineReference.Layer.forwardMagnitude()`): the measure for sums whose terms may cancel, where the
 /// error of a float32 result is bounded by the size of its terms rather than by the result.
 public func relativeError(_ out: [Float], _ reference: [Double], magnitude: [Double]) -> Double {
     precondition(out.count == reference.count && magnitude.count == reference.count, "relativeError: sizes \(out.count), \(reference.count), \(magnitude.count) differ")
