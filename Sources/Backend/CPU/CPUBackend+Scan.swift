@@ -79,8 +79,8 @@ extension CPUBackend {
     }
 }
 
-/// The decays `exp(g)` of a scan's gate, computed once per call (eight lanes at a time) so the sweeps
-/// multiply instead of calling `exp` on every step.
+/// The decays `exp(g)` of a scan's gate, computed once per call (in vectors, `kiln_scan_exp`) so the
+/// sweeps multiply instead of calling `exp` on every step.
 struct CPUScanDecay {
     /// `exp(gate)` in the gate's layout, or nil without a gate.
     let values: UnsafeMutablePointer<Float>?
