@@ -15,45 +15,42 @@
 
 // MARK: - Portable C: eight-float lanes
 
-typedef struct {
-    float lane[8];
-} lanes8;
+// The compiler's generic vectors (two SSE registers on baseline x86-64, as Swift's SIMD8<Float> was);
+// `a·b + c` stays two roundings, as in the Swift loops these replace. The helpers are always inlined, so
+// no 32-byte vector crosses a call (what -Wpsabi warns about for baseline x86-64).
+#pragma STDC FP_CONTRACT OFF
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpsabi"
+typedef float lanes8 __attribute__((vector_size(32)));
+typedef int32_t lanes8i __attribute__((vector_size(32)));
+#define KILN_PORTABLE __attribute__((always_inline)) static inline
 
-#define PORTABLE_MAP(expression)                                  \
-    lanes8 r;                                                     \
-    for (int l = 0; l < 8; l++) r.lane[l] = (expression);         \
-    return r
-
-static inline lanes8 p_load(const float *p) { PORTABLE_MAP(p[l]); }
-static inline void p_store(float *p, lanes8 x) { memcpy(p, x.lane, sizeof x.lane); }
-static inline lanes8 p_set(float x) { PORTABLE_MAP(x); }
-static inline lanes8 p_add(lanes8 a, lanes8 b) { PORTABLE_MAP(a.lane[l] + b.lane[l]); }
-static inline lanes8 p_sub(lanes8 a, lanes8 b) { PORTABLE_MAP(a.lane[l] - b.lane[l]); }
-static inline lanes8 p_mul(lanes8 a, lanes8 b) { PORTABLE_MAP(a.lane[l] * b.lane[l]); }
-static inline lanes8 p_min(lanes8 a, lanes8 b) { PORTABLE_MAP(a.lane[l] < b.lane[l] ? a.lane[l] : b.lane[l]); }
-static inline lanes8 p_max(lanes8 a, lanes8 b) { PORTABLE_MAP(a.lane[l] > b.lane[l] ? a.lane[l] : b.lane[l]); }
-// Two roundings, as the Swift SIMD loops these replace computed them.
-static inline lanes8 p_madd(lanes8 a, lanes8 b, lanes8 c) { return p_add(p_mul(a, b), c); }
-static inline lanes8 p_nmadd(lanes8 a, lanes8 b, lanes8 c) { return p_sub(c, p_mul(a, b)); }
-static inline lanes8 p_select(int below, lanes8 x, float limit, lanes8 value, lanes8 otherwise) {
-    PORTABLE_MAP((below ? x.lane[l] < limit : x.lane[l] > limit) ? value.lane[l] : otherwise.lane[l]);
+KILN_PORTABLE lanes8 p_load(const float *p) {
+    lanes8 x;
+    memcpy(&x, p, sizeof x);
+    return x;
 }
-static inline lanes8 p_exp_scale(lanes8 shifted) {
-    lanes8 r;
-    for (int l = 0; l < 8; l++) {
-        int32_t bits;
-        memcpy(&bits, &shifted.lane[l], sizeof bits);
-        // The low bits of `shifted` hold n; move n + 127 into the exponent field.
-        const uint32_t scale = (uint32_t)(bits - 0x4B400000 + 127) << 23;
-        memcpy(&r.lane[l], &scale, sizeof scale);
-    }
-    return r;
+KILN_PORTABLE void p_store(float *p, lanes8 x) { memcpy(p, &x, sizeof x); }
+KILN_PORTABLE lanes8 p_set(float x) { return (lanes8){x, x, x, x, x, x, x, x}; }
+KILN_PORTABLE lanes8 p_sub(lanes8 a, lanes8 b) { return a - b; }
+KILN_PORTABLE lanes8 p_mul(lanes8 a, lanes8 b) { return a * b; }
+KILN_PORTABLE lanes8 p_madd(lanes8 a, lanes8 b, lanes8 c) { return a * b + c; }
+KILN_PORTABLE lanes8 p_nmadd(lanes8 a, lanes8 b, lanes8 c) { return c - a * b; }
+// `value` where `mask` is set (all ones), else `otherwise`.
+KILN_PORTABLE lanes8 p_blend(lanes8i mask, lanes8 value, lanes8 otherwise) {
+    return (lanes8)((mask & (lanes8i)value) | (~mask & (lanes8i)otherwise));
+}
+KILN_PORTABLE lanes8 p_min(lanes8 a, lanes8 b) { return p_blend(a < b, a, b); }
+KILN_PORTABLE lanes8 p_max(lanes8 a, lanes8 b) { return p_blend(a > b, a, b); }
+KILN_PORTABLE lanes8 p_exp_scale(lanes8 shifted) {
+    // The low bits of `shifted` hold n; move n + 127 into the exponent field.
+    const lanes8i bits = (lanes8i)shifted - 0x4B400000;
+    return (lanes8)((bits + 127) << 23);
 }
 // The sum of the lanes: the two halves added, then their halves, then the last two.
-static inline float p_sum(lanes8 x) {
-    float four[4], two[2];
-    for (int l = 0; l < 4; l++) four[l] = x.lane[l] + x.lane[l + 4];
-    for (int l = 0; l < 2; l++) two[l] = four[l] + four[l + 2];
+KILN_PORTABLE float p_sum(lanes8 x) {
+    const float four[4] = {x[0] + x[4], x[1] + x[5], x[2] + x[6], x[3] + x[7]};
+    const float two[2] = {four[0] + four[2], four[1] + four[3]};
     return two[0] + two[1];
 }
 
@@ -66,7 +63,6 @@ static inline float p_sum(lanes8 x) {
 #define vstore p_store
 #define vset p_set
 #define vzero() p_set(0.0f)
-#define vadd p_add
 #define vsub p_sub
 #define vmul p_mul
 #define vmin p_min
@@ -77,9 +73,10 @@ static inline float p_sum(lanes8 x) {
 #define vstore_n(p, x, n) p_store(p, x)
 #define vsum p_sum
 #define vexp_scale p_exp_scale
-#define vselect_below(x, limit, value, otherwise) p_select(1, x, limit, value, otherwise)
-#define vselect_above(x, limit, value, otherwise) p_select(0, x, limit, value, otherwise)
+#define vselect_below(x, limit, value, otherwise) p_blend((x) < p_set(limit), value, otherwise)
+#define vselect_above(x, limit, value, otherwise) p_blend((x) > p_set(limit), value, otherwise)
 #include "scan_loops.h"
+#pragma clang diagnostic pop
 
 #if KILN_HAS_X86
 // MARK: - AVX2 + FMA
@@ -103,7 +100,6 @@ KILN_AVX2_INLINE __m256 avx2_exp_scale(__m256 shifted) {
 #define vstore _mm256_storeu_ps
 #define vset _mm256_set1_ps
 #define vzero _mm256_setzero_ps
-#define vadd _mm256_add_ps
 #define vsub _mm256_sub_ps
 #define vmul _mm256_mul_ps
 #define vmin _mm256_min_ps
@@ -135,7 +131,6 @@ KILN_AVX512_INLINE __mmask16 avx512_mask(ptrdiff_t n) { return (__mmask16)((1u <
 #define vstore _mm512_storeu_ps
 #define vset _mm512_set1_ps
 #define vzero _mm512_setzero_ps
-#define vadd _mm512_add_ps
 #define vsub _mm512_sub_ps
 #define vmul _mm512_mul_ps
 #define vmin _mm512_min_ps

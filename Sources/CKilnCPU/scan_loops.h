@@ -3,7 +3,7 @@
 //   V, LANES              the vector type and its floats (8: portable lanes or AVX2; 16: AVX-512)
 //   VARIANT(name)         the function's name for this instruction set
 //   TARGET                the attributes of its functions
-//   vload, vstore, vset, vzero, vadd, vsub, vmul, vmin, vmax
+//   vload, vstore, vset, vzero, vsub, vmul, vmin, vmax
 //   vmadd(a, b, c)        a·b + c (one rounding with FMA, two in the portable version)
 //   vnmadd(a, b, c)       c − a·b
 //   vload_n, vstore_n     the first n ≤ LANES floats (the rest zero / untouched)
@@ -245,7 +245,6 @@ TARGET static float VARIANT(delta_reverse)(float *gradient, const float *before,
 #undef vstore
 #undef vset
 #undef vzero
-#undef vadd
 #undef vsub
 #undef vmul
 #undef vmin
