@@ -20,6 +20,7 @@
 #define KILN_CPU_LOOPS_H
 
 #include "kiln_cpu.h"
+#include "cpu_targets.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -36,19 +37,8 @@
 // check it on x86-64).
 #if defined(__x86_64__) && !defined(KILN_PORTABLE_ONLY)
 #define KILN_X86_VERSIONS 1
-#define KILN_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define KILN_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
-
-// Whether the processor has the AVX-512 subsets the loops use (F, VL, DQ, BW) and `KILN_CPU_VECTORS` asks
-// for neither `avx2` nor `portable`; decided once (loops.c).
-int kiln_avx512_usable(void);
-
-// 2: AVX-512, 1: AVX2 + FMA, 0: baseline. `kiln_cpu_vector_level` (spline.c) holds the AVX2 + FMA
-// decision that CPUBackend.setWideVectors changes; AVX-512 comes on top of it.
-KILN_INLINE int kiln_loop_level(void) {
-    int level = kiln_cpu_vector_level();
-    return level >= 1 && kiln_avx512_usable() ? 2 : level;
-}
+#define KILN_TARGET_AVX2 KILN_AVX2
+#define KILN_TARGET_AVX512 KILN_AVX512
 
 #define KILN_LOOP_VERSIONS(name, parameters, arguments)                                    \
     static void name##_portable parameters { name##_body arguments; }                       \

@@ -47,8 +47,8 @@ func checkOp(_ op: OpCase, on backend: any Backend, random: inout RandomGenerato
     }
 }
 
-/// Float64 helpers for references.
-enum Reference {
+/// Float64 helpers for the tensor-op references of these tests (shapes, broadcasting, reductions).
+enum TensorReference {
     /// Row-major strides of a shape.
     static func strides(_ shape: [Int]) -> [Int] {
         var result = [Int](repeating: 1, count: shape.count)

@@ -3,6 +3,8 @@ import Kiln
 import KilnTestSupport
 import Testing
 
+/// The float64 splines (KilnTests has float64 helpers of its own named `Reference`, in GradientCheck.swift).
+
 /// The float64 `BSpline` helpers against the recursive Cox–de Boor definition, and the differentiable
 /// `splineLayer` op (forward and autograd) against the float64 layer and finite differences.
 @Suite("KAN splines: BSpline helpers and the splineLayer op")
@@ -13,7 +15,7 @@ struct SplineLayerTests {
         for order in 1...5 {
             for intervals in [1, 3, 5, 20] {
                 for uniform in [true, false] {
-                    let knots = SplineReference.knots(inputs: 1, intervals: intervals, order: order, uniform: uniform, random: &random)
+                    let knots = random.splineKnots(inputs: 1, intervals: intervals, order: order, uniform: uniform)
                     rows.append((order, intervals, knots.map(Double.init)))
                 }
             }
@@ -35,7 +37,7 @@ struct SplineLayerTests {
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let count = intervals + order
             for x in Self.probePoints(t, random: &random) {
-                let reference = SplineReference.bases(order: order, at: x, knots: t)
+                let reference = Reference.Spline.bases(order: order, at: x, knots: t)
                 let plain = BSpline.coxDeBoor(at: x, knots: t, order: order)
                 #expect(plain.count == count)
                 #expect(zip(plain, reference).allSatisfy { abs($0 - $1) < 1e-12 }, "coxDeBoor at \(x), k \(order), G \(intervals), seed \(random.seed)")
@@ -67,7 +69,7 @@ struct SplineLayerTests {
             let count = intervals + order
             let scale = Double(order) / (t[1] - t[0])
             for x in Self.probePoints(t, random: &random) {
-                let reference = SplineReference.basisDerivatives(order: order, at: x, knots: t)
+                let reference = Reference.Spline.basisDerivatives(order: order, at: x, knots: t)
                 guard let (first, values) = BSpline.nonZeroDerivatives(at: x, knots: t, order: order) else {
                     #expect(x < t[0] || x >= t[t.count - 1])
                     continue
@@ -128,7 +130,7 @@ struct SplineLayerTests {
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let coefficients = (0..<(intervals + order)).map { _ in Double.random(in: -2...2, using: &random) }
             for x in Self.probePoints(t, random: &random) {
-                let expected = zip(coefficients, SplineReference.bases(order: order, at: x, knots: t)).map(*).reduce(0, +)
+                let expected = zip(coefficients, Reference.Spline.bases(order: order, at: x, knots: t)).map(*).reduce(0, +)
                 #expect(abs(BSpline.evaluate(at: x, knots: t, coefficients: coefficients, order: order) - expected) < 1e-12, "x \(x), k \(order), G \(intervals)")
             }
         }
@@ -136,7 +138,7 @@ struct SplineLayerTests {
 
     /// The op as an `OpCase` over (x, coefficients, scaleBase, scaleSpline), with fixed knots.
     static func layerCase(batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool, random: inout RandomGenerator) -> OpCase {
-        let knots = SplineReference.knots(inputs: inputs, intervals: intervals, order: order, uniform: uniform, random: &random)
+        let knots = random.splineKnots(inputs: inputs, intervals: intervals, order: order, uniform: uniform)
         let count = knots.count / inputs
         let reach = (0..<inputs).map { max(abs(knots[$0 * count]), abs(knots[$0 * count + count - 1])) }.max()! + 0.2
         return OpCase(
@@ -147,7 +149,7 @@ struct SplineLayerTests {
                 return splineLayer(tensors[0], knots: knotTensor, coefficients: tensors[1], scaleBase: tensors[2], scaleSpline: tensors[3], order: order, uniform: uniform)
             },
             reference: { values in
-                SplineReference.Layer(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, x: values[0], knots: knots.map(Double.init),
+                Reference.Spline.Layer(SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform), x: values[0], knots: knots.map(Double.init),
                                       coefficients: values[1], scaleBase: values[2], scaleSpline: values[3]).forward()
             })
     }
@@ -188,12 +190,12 @@ struct SplineLayerTests {
         // The composition in float64: y = L2(L1(x)); dL/dx by the chain rule through the reference.
         let t = (row + row).map(Double.init)
         func doubles(_ tensor: Tensor) throws -> [Double] { try tensor.toArray().map(Double.init) }
-        let first = SplineReference.Layer(batch: 8, inputs: 2, outputs: 2, intervals: 5, order: 3, x: try doubles(x), knots: t, coefficients: try doubles(c1), scaleBase: try doubles(b1), scaleSpline: try doubles(s1))
+        let first = Reference.Spline.Layer(SplineShape(batch: 8, inputs: 2, outputs: 2, intervals: 5, order: 3, uniform: true), x: try doubles(x), knots: t, coefficients: try doubles(c1), scaleBase: try doubles(b1), scaleSpline: try doubles(s1))
         let h = first.forward()
-        let second = SplineReference.Layer(batch: 8, inputs: 2, outputs: 1, intervals: 5, order: 3, x: h, knots: t, coefficients: try doubles(c2), scaleBase: try doubles(b2), scaleSpline: try doubles(s2))
+        let second = Reference.Spline.Layer(SplineShape(batch: 8, inputs: 2, outputs: 1, intervals: 5, order: 3, uniform: true), x: h, knots: t, coefficients: try doubles(c2), scaleBase: try doubles(b2), scaleSpline: try doubles(s2))
         #expect(relativeError(try y.toArray(), second.forward()) < 1e-5)
-        let dh = second.backward([Double](repeating: 1, count: 8)).x
+        let dh = second.backward([Double](repeating: 1, count: 8)).input
         // Gradient of x: relative error below 1e-4.
-        #expect(relativeError(try x.gradient!.toArray(), first.backward(dh).x) < 1e-4, "seed \(random.seed)")
+        #expect(relativeError(try x.gradient!.toArray(), first.backward(dh).input) < 1e-4, "seed \(random.seed)")
     }
 }

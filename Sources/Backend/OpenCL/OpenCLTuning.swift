@@ -12,9 +12,9 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var rowsPerGroup: Int
     /// SGEMM parameters (`Kernels/gemm.cl`).
     public var gemm: GemmTuning
-    /// Linear-attention scan parameters (`Kernels/linear_attention.cl`).
+    /// Linear-attention scan parameters (`Kernels/scan.cl`, ``ScanTuning`` beside the scan family's OpenCL code).
     public var scan: ScanTuning
-    /// KAN spline kernel parameters (`Kernels/spline.cl`).
+    /// KAN spline kernel parameters (`Kernels/spline.cl`, ``SplineTuning`` beside the spline family's OpenCL code).
     public var spline: SplineTuning
 
     public init(
@@ -42,34 +42,4 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// CPU devices, so the GPU code paths are checked where there is no GPU.
     public static let gpuDevice = OpenCLTuning(
         elementwiseGroupSize: 256, rowGroupSize: 128, rowsPerGroup: 1, gemm: .gpuDevice, scan: .gpuDevice, spline: .gpuDevice)
-}
-
-/// Parameters of `Kernels/linear_attention.cl` (see the comment at the top of that file).
-public struct ScanTuning: Sendable, Equatable {
-    /// Value columns per work-item, the vector width of its state tile (`VW`: 1, 2, 4, 8 or 16).
-    public var columnsPerItem: Int
-    /// Work-items (value tiles) per work-group.
-    public var groupSize: Int
-    /// Steps between state checkpoints in backward passes (at least; √T for long sequences): memory
-    /// holds `⌈T / chunk⌉ + chunk` states per (batch, head).
-    public var chunkLength: Int
-
-    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int) {
-        precondition([1, 2, 4, 8, 16].contains(columnsPerItem), "ScanTuning: columnsPerItem must be 1, 2, 4, 8 or 16, got \(columnsPerItem)")
-        precondition(groupSize >= 1 && chunkLength >= 1, "ScanTuning: groupSize and chunkLength must be at least 1")
-        self.columnsPerItem = columnsPerItem
-        self.groupSize = groupSize
-        self.chunkLength = chunkLength
-    }
-
-    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group.
-    public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32)
-
-    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet).
-    public static let gpuDevice = ScanTuning(columnsPerItem: 4, groupSize: 16, chunkLength: 32)
-
-    /// The `-D` options for `linear_attention.cl` at key dimension `keyDimension`.
-    public func buildOptions(keyDimension: Int) -> String {
-        "-D KEY_DIM=\(keyDimension) -D VW=\(columnsPerItem)"
-    }
 }

@@ -1,5 +1,6 @@
-// Linear-attention scans: causal linear attention, gated linear attention (GLA) and the (gated) delta
-// rule, forward and backward, as recurrences over time.
+// The scan family (Sources/Backend/Families/Scan.swift): causal linear attention, gated linear attention
+// (GLA) and the (gated) delta rule, forward and backward, as recurrences over time. Kernels:
+// linear_attention_scan_forward/backward, delta_rule_scan_forward/backward and scan_sum_tiles.
 //
 // Math (per batch b and head h; the state S is KEY_DIM x V; scale multiplies q; t = 1 ... length):
 //   linear / GLA:  S_t = diag(d_t) S_{t-1} + k_t v_t^T,           o_t = S_t^T (scale q_t)
@@ -21,7 +22,8 @@
 // [B * H, chunk, KEY_DIM, V] (each work-item its own columns), computing dq on the way, then walks the
 // chunk backwards carrying G = dL/dS_t in private memory. The host picks chunk = max(ScanTuning's
 // chunkLength, sqrt(T)), so checkpoints plus scratch hold about 2 sqrt(T) states per (b, h); every other
-// buffer is linear in T, and no [T, T] matrix exists anywhere.
+// buffer is linear in T, and no [T, T] matrix exists anywhere. dO and dS_T are optional (a result that
+// did not reach the loss): has_output_gradient / has_final_gradient = 0 reads them as zero.
 //
 // Gradients that sum over value columns (dq, dk, the gate's and beta's) are written per tile into
 // "partial" buffers [tiles, ...]; `scan_sum_tiles` adds the tiles up (with one tile the host passes the
@@ -36,7 +38,7 @@
 // rely on PoCL vectorizing across work-items were slow; here each work-item's float16 tile is already
 // a vector. VW = 16 measured best on PoCL (VW = 8: 1.5x slower, VW = 4: 3x).
 //
-// -D options (chosen per device type in OpenCLTuning.scan; see ScanTuning):
+// -D options (chosen per device type in OpenCLTuning.scan; see ScanTuning in OpenCLBackend+Scan.swift):
 //   KEY_DIM  the key dimension K (required: private arrays need a compile-time size).
 //   VW       value columns per work-item: 1, 2, 4, 8 or 16 (float, float2 ... float16). CPU devices
 //            (PoCL) use 16: one work-item walks a wide vector per key row, so the state tile is 16 AVX
@@ -98,6 +100,13 @@ typedef EXPAND_PASTE(float, VW) floatv;
         }                                                                   \
     } while (0)
 
+// target = the n columns at p when `present`, else zero (a gradient that did not reach the loss).
+#define LOAD_COLUMNS_OR_ZERO(target, present, p, n)                         \
+    do {                                                                    \
+        if (present) LOAD_COLUMNS(target, p, n);                            \
+        else target = (floatv)(0.0f);                                       \
+    } while (0)
+
 // Stores the first n (<= VW) lanes of x at p.
 #define STORE_COLUMNS(p, x, n)                                              \
     do {                                                                    \
@@ -134,6 +143,37 @@ inline void store_state(const floatv* state, __global float* base, int value_dim
     int n = min(VW, value_dim - column);                            \
     long state_size = (long)KEY_DIM * value_dim;
 
+// What both forward kernels start from: S = S_0 (zero without an initial state), and the number of
+// checkpoints when the kernel is the first sweep of a backward pass (chunk > 0).
+#define FORWARD_BEGIN                                                                               \
+    SCAN_BEGIN                                                                                      \
+    floatv S[KEY_DIM];                                                                              \
+    load_state(S, initial_state + pair * state_size + column, has_initial, value_dim, n);           \
+    int chunks = chunk > 0 ? (length + chunk - 1) / chunk : 0;
+
+// Before step t of a first sweep: the state at the start of each chunk goes to `checkpoints`.
+#define CHECKPOINT(t)                                                                               \
+    if (chunk > 0 && (t) % chunk == 0)                                                              \
+        store_state(S, checkpoints + ((long)pair * chunks + (t) / chunk) * state_size + column, value_dim, n);
+
+// What both backward kernels start from: the sizes of the [B, T, H(, K)] partial sums, this work-item's
+// chunk states in `scratch`, and G = dS_T (zero without a final-state gradient). S is the running state.
+#define BACKWARD_BEGIN                                                                              \
+    SCAN_BEGIN                                                                                      \
+    long key_count = (long)batch * length * heads * KEY_DIM;                                        \
+    long head_count = (long)batch * length * heads;                                                 \
+    __global float* slots = scratch + (long)pair * chunk * state_size + column;                     \
+    int chunks = (length + chunk - 1) / chunk;                                                      \
+    floatv G[KEY_DIM];                                                                              \
+    floatv S[KEY_DIM];                                                                              \
+    load_state(G, final_gradient + pair * state_size + column, has_final_gradient, value_dim, n);
+
+// Chunk c of a backward pass: its first step, its length, and S = its checkpoint.
+#define CHUNK_BEGIN(c)                                                                              \
+    int start = (c) * chunk;                                                                        \
+    int steps = min(chunk, length - start);                                                         \
+    load_state(S, checkpoints + ((long)pair * chunks + (c)) * state_size + column, 1, value_dim, n);
+
 // Offsets of step t: in q/k rows, in v/o rows (at this work-item's columns), and in [B, T, H].
 #define STEP_OFFSETS(t)                                             \
     long head_step = ((long)b * length + (t)) * heads + h;          \
@@ -142,18 +182,15 @@ inline void store_state(const floatv* state, __global float* base, int value_dim
 
 // The forward scan of (gated) linear attention. Writes o when has_output, S_T when has_final, and the
 // chunk-start states into `checkpoints` when chunk > 0 (the first sweep of the backward pass).
-__kernel void linear_scan_forward(int batch, int length, int heads, int value_dim, int gate_kind, float scale,
+__kernel void linear_attention_scan_forward(int batch, int length, int heads, int value_dim, int gate_kind, float scale,
                                   int has_initial, int has_output, int has_final, int chunk,
                                   __global const float* q, __global const float* k, __global const float* v,
                                   __global const float* decay, __global const float* initial_state,
                                   __global float* o, __global float* final_state, __global float* checkpoints) {
-    SCAN_BEGIN
-    floatv S[KEY_DIM];
-    load_state(S, initial_state + pair * state_size + column, has_initial, value_dim, n);
-    int chunks = chunk > 0 ? (length + chunk - 1) / chunk : 0;
+    FORWARD_BEGIN
     for (int t = 0; t < length; t++) {
         STEP_OFFSETS(t)
-        if (chunk > 0 && t % chunk == 0) store_state(S, checkpoints + ((long)pair * chunks + t / chunk) * state_size + column, value_dim, n);
+        CHECKPOINT(t)
         floatv value;
         LOAD_COLUMNS(value, v + value_row, n);
         floatv out = (floatv)(0.0f);
@@ -178,26 +215,18 @@ __kernel void linear_scan_forward(int batch, int length, int heads, int value_di
 // G += scale q_t dO_t^T; dk_t = G v_t; dv_t = G^T k_t; dg_t = d_t (.) rowsum(G (.) S_{t-1}); G = diag(d_t) G.
 // dq_t = scale S_t dO_t comes from the recompute sweep. Partial (per-tile) outputs: dq, dk [tiles, B, T, H, K];
 // dg [tiles, B, T, H, K] (per key) or [tiles, B, T, H] (per head).
-__kernel void linear_scan_backward(int batch, int length, int heads, int value_dim, int gate_kind, float scale, int chunk,
-                                   int has_final_gradient, int has_initial_gradient, int want_gate_gradient,
+__kernel void linear_attention_scan_backward(int batch, int length, int heads, int value_dim, int gate_kind, float scale,
+                                   int has_output_gradient, int has_final_gradient, int has_initial_gradient,
+                                   int want_gate_gradient, int chunk,
                                    __global const float* q, __global const float* k, __global const float* v,
                                    __global const float* decay, __global const float* output_gradient,
                                    __global const float* final_gradient, __global const float* checkpoints,
                                    __global float* scratch, __global float* query_partial, __global float* key_partial,
                                    __global float* value_gradient, __global float* gate_partial,
                                    __global float* initial_gradient) {
-    SCAN_BEGIN
-    long key_count = (long)batch * length * heads * KEY_DIM;
-    long head_count = (long)batch * length * heads;
-    __global float* slots = scratch + (long)pair * chunk * state_size + column;
-    int chunks = (length + chunk - 1) / chunk;
-    floatv G[KEY_DIM];
-    floatv S[KEY_DIM];
-    load_state(G, final_gradient + pair * state_size + column, has_final_gradient, value_dim, n);
+    BACKWARD_BEGIN
     for (int c = chunks - 1; c >= 0; c--) {
-        int start = c * chunk;
-        int steps = min(chunk, length - start);
-        load_state(S, checkpoints + ((long)pair * chunks + c) * state_size + column, 1, value_dim, n);
+        CHUNK_BEGIN(c)
         // Recompute the chunk's states (slot i: the state before step start + i) and dq.
         for (int s = 0; s < steps; s++) {
             int t = start + s;
@@ -206,7 +235,7 @@ __kernel void linear_scan_backward(int batch, int length, int heads, int value_d
             floatv value;
             LOAD_COLUMNS(value, v + value_row, n);
             floatv dout;
-            LOAD_COLUMNS(dout, output_gradient + value_row, n);
+            LOAD_COLUMNS_OR_ZERO(dout, has_output_gradient, output_gradient + value_row, n);
             float d = gate_kind == GATE_PER_HEAD ? decay[head_step] : 1.0f;
             for (int i = 0; i < KEY_DIM; i++) {
                 float di = gate_kind == GATE_PER_KEY ? decay[key_row + i] : d;
@@ -222,7 +251,7 @@ __kernel void linear_scan_backward(int batch, int length, int heads, int value_d
             floatv value;
             LOAD_COLUMNS(value, v + value_row, n);
             floatv dout;
-            LOAD_COLUMNS(dout, output_gradient + value_row, n);
+            LOAD_COLUMNS_OR_ZERO(dout, has_output_gradient, output_gradient + value_row, n);
             float d = gate_kind == GATE_PER_HEAD ? decay[head_step] : 1.0f;
             floatv dvalue = (floatv)(0.0f);
             float head_gate = 0.0f;
@@ -247,20 +276,17 @@ __kernel void linear_scan_backward(int batch, int length, int heads, int value_d
     if (has_initial_gradient) store_state(G, initial_gradient + pair * state_size + column, value_dim, n);
 }
 
-// The forward scan of the (gated) delta rule; outputs and checkpoints as in linear_scan_forward.
-__kernel void delta_scan_forward(int batch, int length, int heads, int value_dim, int has_gate, float scale,
+// The forward scan of the (gated) delta rule; outputs and checkpoints as in linear_attention_scan_forward.
+__kernel void delta_rule_scan_forward(int batch, int length, int heads, int value_dim, int has_gate, float scale,
                                  int has_initial, int has_output, int has_final, int chunk,
                                  __global const float* q, __global const float* k, __global const float* v,
                                  __global const float* beta, __global const float* decay,
                                  __global const float* initial_state, __global float* o, __global float* final_state,
                                  __global float* checkpoints) {
-    SCAN_BEGIN
-    floatv S[KEY_DIM];
-    load_state(S, initial_state + pair * state_size + column, has_initial, value_dim, n);
-    int chunks = chunk > 0 ? (length + chunk - 1) / chunk : 0;
+    FORWARD_BEGIN
     for (int t = 0; t < length; t++) {
         STEP_OFFSETS(t)
-        if (chunk > 0 && t % chunk == 0) store_state(S, checkpoints + ((long)pair * chunks + t / chunk) * state_size + column, value_dim, n);
+        CHECKPOINT(t)
         float gamma = has_gate ? decay[head_step] : 1.0f;
         floatv removed = (floatv)(0.0f);
         for (int i = 0; i < KEY_DIM; i++) removed += S[i] * k[key_row + i];
@@ -281,8 +307,9 @@ __kernel void delta_scan_forward(int batch, int length, int heads, int value_dim
 // step's w = S'^T k and u. With G = dL/dS_t (including scale q_t dO_t^T): du = G^T k_t; dv_t = beta du;
 // dw = -beta du; dbeta_t = du . (v_t - w); dk_t = G u + S' dw; dS' = G + k_t dw^T; dg_t = sum dS' (.) S';
 // G = gamma dS'. Partial outputs: dq, dk [tiles, B, T, H, K]; dbeta, dg [tiles, B, T, H].
-__kernel void delta_scan_backward(int batch, int length, int heads, int value_dim, int has_gate, float scale, int chunk,
-                                  int has_final_gradient, int has_initial_gradient, int want_gate_gradient,
+__kernel void delta_rule_scan_backward(int batch, int length, int heads, int value_dim, int has_gate, float scale,
+                                  int has_output_gradient, int has_final_gradient, int has_initial_gradient,
+                                  int want_gate_gradient, int chunk,
                                   __global const float* q, __global const float* k, __global const float* v,
                                   __global const float* beta, __global const float* decay,
                                   __global const float* output_gradient, __global const float* final_gradient,
@@ -290,19 +317,10 @@ __kernel void delta_scan_backward(int batch, int length, int heads, int value_di
                                   __global float* query_partial, __global float* key_partial,
                                   __global float* value_gradient, __global float* beta_partial,
                                   __global float* gate_partial, __global float* initial_gradient) {
-    SCAN_BEGIN
-    long key_count = (long)batch * length * heads * KEY_DIM;
-    long head_count = (long)batch * length * heads;
-    __global float* slots = scratch + (long)pair * chunk * state_size + column;
+    BACKWARD_BEGIN
     __global float* steps_wu = vectors + (long)pair * chunk * 2 * value_dim + column;
-    int chunks = (length + chunk - 1) / chunk;
-    floatv G[KEY_DIM];
-    floatv S[KEY_DIM];
-    load_state(G, final_gradient + pair * state_size + column, has_final_gradient, value_dim, n);
     for (int c = chunks - 1; c >= 0; c--) {
-        int start = c * chunk;
-        int steps = min(chunk, length - start);
-        load_state(S, checkpoints + ((long)pair * chunks + c) * state_size + column, 1, value_dim, n);
+        CHUNK_BEGIN(c)
         for (int s = 0; s < steps; s++) {
             int t = start + s;
             STEP_OFFSETS(t)
@@ -317,7 +335,7 @@ __kernel void delta_scan_backward(int batch, int length, int heads, int value_di
             STORE_COLUMNS(steps_wu + (long)s * 2 * value_dim, removed, n);
             STORE_COLUMNS(steps_wu + (long)s * 2 * value_dim + value_dim, update, n);
             floatv dout;
-            LOAD_COLUMNS(dout, output_gradient + value_row, n);
+            LOAD_COLUMNS_OR_ZERO(dout, has_output_gradient, output_gradient + value_row, n);
             for (int i = 0; i < KEY_DIM; i++) {
                 S[i] = S[i] * gamma + k[key_row + i] * update;
                 query_partial[tile * key_count + key_row + i] = scale * LANE_SUM(S[i] * dout);
@@ -334,7 +352,7 @@ __kernel void delta_scan_backward(int batch, int length, int heads, int value_di
             floatv update;
             LOAD_COLUMNS(update, steps_wu + (long)s * 2 * value_dim + value_dim, n);
             floatv dout;
-            LOAD_COLUMNS(dout, output_gradient + value_row, n);
+            LOAD_COLUMNS_OR_ZERO(dout, has_output_gradient, output_gradient + value_row, n);
             floatv dupdate = (floatv)(0.0f);
             for (int i = 0; i < KEY_DIM; i++) {
                 G[i] += (scale * q[key_row + i]) * dout;
