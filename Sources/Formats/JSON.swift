@@ -77,12 +77,12 @@ public enum JSONFile {
 
 extension KeyedEncodingContainer {
     /// Writes a number, or `null` when it is nil, NaN or infinite (JSON has neither NaN nor infinity).
-    mutating func encodeNumber(_ value: Double?, forKey key: Key) throws {
+    public mutating func encodeNumber(_ value: Double?, forKey key: Key) throws {
         if let value, value.isFinite { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
     }
 
     /// Writes a number when there is one, `null` when it is NaN or infinite, and nothing when it is nil.
-    mutating func encodeNumberIfPresent(_ value: Double?, forKey key: Key) throws {
+    public mutating func encodeNumberIfPresent(_ value: Double?, forKey key: Key) throws {
         if let value { try encodeNumber(value, forKey: key) }
     }
 }
