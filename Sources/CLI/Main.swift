@@ -65,8 +65,8 @@ enum KilnEnvironment {
                 throw CommandError("KILN_CPU_THREADS must be a number of threads from 1 to \(maximumThreads), got '\(text.prefix(40))'; unset it to use every core")
             }
         }
-        if let text = environment["KILN_CPU_VECTORS"], !text.isEmpty, text != "portable" {
-            throw CommandError("KILN_CPU_VECTORS must be 'portable' (the portable C spline loops) or unset (AVX2 + FMA where the processor has them), got '\(text.prefix(40))'")
+        if let text = environment["KILN_CPU_VECTORS"], !text.isEmpty, text != "portable", text != "avx2" {
+            throw CommandError("KILN_CPU_VECTORS must be 'portable' (the portable C loops), 'avx2' (stop at AVX2 + FMA) or unset (AVX2 + FMA, and AVX-512 where it pays, when the processor has them), got '\(text.prefix(40))'")
         }
         if let path = environment["KILN_CACHE_DIR"], !path.isEmpty {
             var isFolder: ObjCBool = false

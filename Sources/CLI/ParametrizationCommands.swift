@@ -5,7 +5,7 @@ import Synchronization
 
 /// Comma-separated positive integers.
 func parseIntegers(_ text: String, flag: String) throws -> [Int] {
-    let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
         throw CommandError("\(flag) must be comma-separated positive integers, got '\(text)'")
     }

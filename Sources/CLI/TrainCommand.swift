@@ -213,7 +213,11 @@ struct TrainCommand: ParsableCommand {
             let from = source.appendingPathComponent(name), to = destination.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: from.path) else { continue }
             try? FileManager.default.removeItem(at: to)
-            try FileManager.default.copyItem(at: from, to: to)
+            do {
+                try FileManager.default.copyItem(at: from, to: to)
+            } catch {
+                throw CommandError("cannot copy \(from.path) to \(to.path) (\((error as NSError).localizedFailureReason ?? "\(error)")); check that --out is a folder you can write to")
+            }
         }
     }
 }

@@ -98,8 +98,8 @@ func formatsReadBytes(from url: URL, maximumBytes: Int? = nil, reason: String? =
     let limit = maximumBytes ?? formatsMaximumFileBytes
     if size > limit {
         let budget = HostMemory.budget
-        let why = reason ?? "reading it takes about three times its size in memory, and the host may use \(ByteCountText.format(budget.bytes)) (\(budget.reason))"
-        throw FormatError(file: path, message: "the file is \(ByteCountText.format(size)), more than the \(ByteCountText.format(limit)) Kiln reads (\(why)); use a smaller file")
+        let why = reason ?? "reading it takes about three times its size in memory, and the host may use \(formatsMebibytes(budget.bytes)) (\(budget.reason))"
+        throw FormatError(file: path, message: "the file is \(formatsMebibytes(size)), more than the \(formatsMebibytes(limit)) Kiln reads (\(why)); use a smaller file")
     }
     do {
         return [UInt8](try Data(contentsOf: url, options: .mappedIfSafe))
@@ -211,9 +211,21 @@ public enum OutputPath {
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             throw FormatError(file: url.path, message: "its folder \(folder) does not exist; create it or give \(flag) another path")
         }
-        guard access(folder, W_OK) == 0 else {
-            throw FormatError(file: url.path, message: "its folder \(folder) is not writable; give \(flag) a path in a folder you can write to")
+        if let reason = writeFailure(in: folder) {
+            throw FormatError(file: url.path, message: "its folder \(folder) is not writable (\(reason)); give \(flag) a path in a folder you can write to")
         }
+    }
+
+    /// Why a file cannot be created in `folder`, or nil when it can: a file is created and removed at once,
+    /// since permissions alone do not tell (root passes every permission check, and /proc or a read-only
+    /// mount refuse whoever writes).
+    static func writeFailure(in folder: String) -> String? {
+        let probe = URL(fileURLWithPath: folder).appendingPathComponent(".kiln-write-check-\(UUID().uuidString)").path
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else { return String(cString: strerror(errno)) }
+        close(descriptor)
+        unlink(probe)
+        return nil
     }
 
     /// Creates an output folder (and its parents) unless it exists, after checking that it can be written.
@@ -229,7 +241,9 @@ public enum OutputPath {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
             guard isFolder.boolValue else { throw FormatError(file: path, message: "this is a file, not a folder; give \(flag) a folder") }
-            guard access(path, W_OK) == 0 else { throw FormatError(file: path, message: "this folder is not writable; give \(flag) a folder you can write to") }
+            if let reason = writeFailure(in: path) {
+                throw FormatError(file: path, message: "this folder is not writable (\(reason)); give \(flag) a folder you can write to")
+            }
             return false
         }
         // The nearest existing ancestor must be a folder we may write in.

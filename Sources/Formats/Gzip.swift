@@ -71,7 +71,7 @@ public enum Gzip {
             if output.count > maximumBytes {
                 throw FormatError(
                     file: file,
-                    message: "inflates to more than \(ByteCountText.format(maximumBytes)), the most Kiln decompresses (CSV text beyond that parses into more memory than a run can spare); save large data as .npy"
+                    message: "inflates to more than \(formatsMebibytes(maximumBytes)), the most Kiln decompresses (CSV text beyond that parses into more memory than a run can spare); save large data as .npy"
                 )
             }
             switch status {

@@ -168,8 +168,9 @@ struct InputValidationCLITests {
             // The output path: a folder that cannot be created, a file where a folder should be.
             expectUserError(try KilnProcess.run(["train", "--steps", "1", "--out", "/proc/kiln-cli-test/out"] + Self.cpu), ["/proc/kiln-cli-test/out", "--out"], "unwritable --out")
             expectUserError(try KilnProcess.run(["train", "--steps", "1", "--out", input.path] + Self.cpu), ["x.npy", "not a folder"], "a file as --out")
-            expectUserError(try KilnProcess.run(["predict", "--checkpoint", checkpoint.path, "--input", input.path, "--output", "/nonexistent/o.npy", "--device", "cpu"]),
-                            ["/nonexistent/o.npy", "does not exist"], "predict into a missing folder")
+            expectUserError(try KilnProcess.run(["train", "--steps", "1", "--out", "/proc"] + Self.cpu), ["/proc", "not writable", "--out"], "--out /proc, which exists")
+            expectUserError(try KilnProcess.run(["predict", "--checkpoint", checkpoint.path, "--input", input.path, "--output", missing.appendingPathComponent("o.npy").path, "--device", "cpu"]),
+                            [missing.appendingPathComponent("o.npy").path, "does not exist"], "predict into a missing folder")
         }
     }
 
@@ -180,8 +181,15 @@ struct InputValidationCLITests {
             expectUserError(try KilnProcess.run(["coord-check", "--seeds", "0", "--widths", "8,16", "--steps", "2", "--device", "cpu"] + plot),
                             ["--seeds must be at least 1, got 0"], "coord-check --seeds 0")
             expectUserError(try KilnProcess.run(["coord-check", "--widths", "8,8", "--steps", "2", "--device", "cpu"] + plot), ["two different widths"], "coord-check one width twice")
-            expectUserError(try KilnProcess.run(["coord-check", "--widths", "8,16", "--steps", "2", "--device", "cpu", "--plot", "/nonexistent/c.svg"]),
-                            ["/nonexistent/c.svg", "--plot"], "coord-check into a missing folder")
+            expectUserError(try KilnProcess.run(["coord-check", "--widths", "8,,16", "--steps", "2", "--device", "cpu"] + plot),
+                            ["--widths must be comma-separated positive integers, got '8,,16'"], "coord-check an empty width")
+            expectUserError(try KilnProcess.run(["coord-check", "--seeds", "99999999999", "--widths", "8,16", "--steps", "2", "--device", "cpu"] + plot),
+                            ["199999999998 runs", "more than 100000", "--seeds"], "coord-check a seed count that never ends")
+            // /proc exists and root passes every permission check, but no file can be created there: refused before the first run.
+            expectUserError(try KilnProcess.run(["coord-check", "--widths", "8,16", "--steps", "2", "--device", "cpu", "--json", "/proc/kiln-c.json"] + plot),
+                            ["/proc/kiln-c.json", "not writable", "--json"], "coord-check --json in /proc")
+            expectUserError(try KilnProcess.run(["coord-check", "--widths", "8,16", "--steps", "2", "--device", "cpu", "--plot", folder.appendingPathComponent("missing/c.svg").path]),
+                            [folder.appendingPathComponent("missing/c.svg").path, "does not exist", "--plot"], "coord-check into a missing folder")
             let sweep = ["sweep", "--widths", "8", "--lrs", "2^-8:2^-7", "--steps", "2", "--seeds", "1"] + plot
             let swept = try KilnProcess.run(sweep + ["--device", "cpu"])
             #expect(swept.status == 0 && swept.output.contains("best lr"), "sweep --device cpu: \(swept.error)")
@@ -208,15 +216,24 @@ struct InputValidationCLITests {
 
     @Test("environment variables are checked before a command runs")
     func environment() throws {
-        for (variable, value, words) in [
-            ("KILN_CPU_THREADS", "abc", ["KILN_CPU_THREADS", "1 to 1024", "'abc'"]), ("KILN_CPU_THREADS", "0", ["KILN_CPU_THREADS"]),
-            ("KILN_CPU_THREADS", "100000", ["KILN_CPU_THREADS"]), ("KILN_CPU_VECTORS", "avx9", ["KILN_CPU_VECTORS", "portable"]),
-            ("KILN_CACHE_DIR", "/etc/passwd", ["KILN_CACHE_DIR", "is a file"]), ("KILN_DEVICE", "gpu9", ["KILN_DEVICE", "unknown device 'gpu9'"]),
-        ] {
-            expectUserError(try KilnProcess.run(["train", "--steps", "1", "--plain", "--out", "/nonexistent/never"], environment: [variable: value]), words, "\(variable)=\(value)")
+        try withTemporaryFolder("environment") { folder in
+            // A folder that no test creates: every run below must stop before it would be.
+            let never = folder.appendingPathComponent("never").path
+            for (variable, value, words) in [
+                ("KILN_CPU_THREADS", "abc", ["KILN_CPU_THREADS", "1 to 1024", "'abc'"]), ("KILN_CPU_THREADS", "0", ["KILN_CPU_THREADS"]),
+                ("KILN_CPU_THREADS", "100000", ["KILN_CPU_THREADS"]), ("KILN_CPU_VECTORS", "avx9", ["KILN_CPU_VECTORS", "portable"]),
+                ("KILN_CACHE_DIR", "/etc/passwd", ["KILN_CACHE_DIR", "is a file"]), ("KILN_DEVICE", "gpu9", ["KILN_DEVICE", "unknown device 'gpu9'"]),
+            ] {
+                expectUserError(try KilnProcess.run(["train", "--steps", "1", "--plain", "--out", never], environment: [variable: value]), words, "\(variable)=\(value)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: never), "a refused run created its output folder")
+            let listed = try KilnProcess.run(["devices"], environment: ["KILN_DEVICE": "gpu9"])
+            expectUserError(listed, ["KILN_DEVICE='gpu9' names no device"], "kiln devices with KILN_DEVICE=gpu9")
+            #expect(listed.output.contains("cpu"), "the devices are still listed: \(listed.output)")
+            for value in ["portable", "avx2"] {
+                let accepted = try KilnProcess.run(["devices"], environment: ["KILN_CPU_VECTORS": value])
+                #expect(accepted.status == 0, "KILN_CPU_VECTORS=\(value) is a setting the CPU loops take: \(accepted.error)")
+            }
         }
-        let listed = try KilnProcess.run(["devices"], environment: ["KILN_DEVICE": "gpu9"])
-        expectUserError(listed, ["KILN_DEVICE='gpu9' names no device"], "kiln devices with KILN_DEVICE=gpu9")
-        #expect(listed.output.contains("cpu"), "the devices are still listed: \(listed.output)")
     }
 }

@@ -224,7 +224,7 @@ struct InputValidationTests {
         }
         expectFailure(["for 100000 runs at once"], "parallel runs") { try estimate.check(on: cpu, copies: 100_000) }
         var gpu = cpu
-        (gpu.id, gpu.backend, gpu.type, gpu.name, gpu.memoryBytes) = ("opencl:9", "opencl", "gpu", "Tiny GPU", 1 << 20)
+        (gpu.id, gpu.backend, gpu.type, gpu.name, gpu.memoryBytes) = ("opencl:9", .opencl, .gpu, "Tiny GPU", 1 << 20)
         expectFailure(["out of memory on Tiny GPU", "the device has 1.0 MiB"], "a 1 MiB device") { try estimate.check(on: gpu) }
         var huge = MemoryEstimate()
         huge.largestTensorElements = 1 << 31

@@ -72,6 +72,11 @@ public struct CoordinateCheck {
             throw TaskError("--steps must be 2 to \(maximumSteps) (slopes are taken from step 2 on, and the plot has a panel per step), got \(configuration.steps)")
         }
         guard configuration.seeds >= 1 else { throw TaskError("--seeds must be at least 1, got \(configuration.seeds)") }
+        let runCount = configuration.widths.count.multipliedReportingOverflow(by: configuration.seeds)
+        guard !runCount.overflow, runCount.partialValue <= LearningRateSweep.maximumRuns else {
+            throw TaskError("the check has \(runCount.overflow ? "more than \(Int.max)" : "\(runCount.partialValue)") runs (widths × seeds), more than "
+                            + "\(LearningRateSweep.maximumRuns); give fewer --seeds (3 already average out most of the noise)")
+        }
         guard configuration.batchSize >= 1 else { throw TaskError("--batch-size must be at least 1, got \(configuration.batchSize)") }
         // Every width's run is checked before the first one trains.
         for width in configuration.widths { try trainingConfiguration(configuration, width: width, seed: 0).validate() }

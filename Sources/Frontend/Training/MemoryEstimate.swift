@@ -56,11 +56,11 @@ public struct MemoryEstimate: Sendable, Equatable {
     ///   what the device (or host) has and the flags to change.
     public func check(on device: DeviceDescription, copies: Int = 1, host budget: HostMemory.Budget = HostMemory.budget) throws(TaskError) {
         let runs = copies > 1 ? " for \(copies) runs at once" : ""
-        if device.backend == "opencl", largestTensorElements > Self.openCLTensorElementLimit {
+        if device.backend == .opencl, largestTensorElements > Self.openCLTensorElementLimit {
             throw TaskError("out of memory on \(device.name): one tensor of this run holds \(largestTensorElements) elements, more than the "
                             + "\(Self.openCLTensorElementLimit) the OpenCL kernels can index; use a smaller model (\(largestFlags)) or --device cpu")
         }
-        let sharesHost = device.backend == "cpu" || device.type == "cpu"
+        let sharesHost = device.backend == .cpu || device.type == .cpu
         if sharesHost {
             let total = Saturating.multiply(Self.total(self.device + host), copies)
             if total > device.memoryBytes && device.memoryBytes < budget.bytes {
@@ -343,60 +343,6 @@ extension TrainingTask {
         let batch = Saturating.multiply(perRow, batchSize)
         if let arrays = self as? ArrayTask { return Saturating.add(arrays.train.hostBytes, batch) }
         return batch
-    }
-}
-
-/// How much memory this process may use on the host: the smallest of the physical memory, the memory
-/// available when the run starts (`MemAvailable`: what other processes leave), the cgroup's limit
-/// (containers) and the address-space and data-segment limits (`ulimit -v`, `ulimit -d`).
-public enum HostMemory {
-    /// A number of bytes and what sets it.
-    public struct Budget: Sendable, Equatable {
-        public var bytes: Int
-        /// What limits it, for messages: "available memory", "ulimit -v", ….
-        public var reason: String
-
-        public init(bytes: Int, reason: String) {
-            self.bytes = bytes
-            self.reason = reason
-        }
-    }
-
-    public static var budget: Budget {
-        var budget = Budget(bytes: Int(clamping: ProcessInfo.processInfo.physicalMemory), reason: "physical memory")
-        for (limit, reason) in [(availableMemory(), "memory available now"), (cgroupLimit(), "the container's limit"),
-                                (resourceLimit(RLIMIT_AS), "ulimit -v"), (resourceLimit(RLIMIT_DATA), "ulimit -d")] {
-            if let limit, limit > 0, limit < budget.bytes { budget = Budget(bytes: limit, reason: reason) }
-        }
-        return budget
-    }
-
-    public static var budgetBytes: Int { budget.bytes }
-
-    /// `MemAvailable` from `/proc/meminfo`: free memory plus what the kernel can reclaim without swapping.
-    static func availableMemory() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let fields = line.split(separator: " ")
-            if fields.count >= 2, let kilobytes = Int(fields[1]) { return Saturating.multiply(kilobytes, 1024) }
-        }
-        return nil
-    }
-
-    /// cgroup v2's `memory.max`, or v1's `memory.limit_in_bytes`, when set.
-    static func cgroupLimit() -> Int? {
-        for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-            if let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return value }
-        }
-        return nil
-    }
-
-    /// A soft resource limit in bytes, nil when unlimited.
-    static func resourceLimit(_ resource: __rlimit_resource) -> Int? {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(resource.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
-        return Int(clamping: limit.rlim_cur)
     }
 }
 
