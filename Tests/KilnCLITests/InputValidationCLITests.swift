@@ -57,6 +57,7 @@ struct InputValidationCLITests {
                 (["--task", "mqar", "--model", "mlp"], ["task mqar gives token sequences", "--model lm"]),
                 (["--task", "text:\(text.path)", "--model", "kan"], ["gives token sequences", "kan"]),
                 (["--task", "digits", "--model", "lm"], ["model lm reads token sequences", "digits"]),
+                (["--task", "mqar:3", "--model", "lm"], ["unknown task 'mqar:3'", "known tasks"]),
                 (["--task", "files", "--train-x", x0.path, "--train-y", y.path], ["x0.npy", "0 feature columns"]),
                 (["--task", "files", "--train-x", x.path, "--train-y", y0.path], ["y0.npy", "0 target columns"]),
                 (["--task", deep, "--model", "kan"], ["500 levels deep"]),
@@ -79,6 +80,10 @@ struct InputValidationCLITests {
                 expectUserError(try KilnProcess.run(["train"] + out + arguments), words, arguments.joined(separator: " ").prefix(80).description)
             }
             #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out").path), "a refused run left its output folder")
+            // A run that fails once training has started (here it diverges before its first log line) leaves no empty folder.
+            expectUserError(try KilnProcess.run(["train", "--width", "8", "--lr", "1e20", "--steps", "20", "--log-every", "1000", "--eval-every", "1000"] + out),
+                            ["training diverged", "lower --lr"], "a diverging run")
+            #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out").path), "a failed run left an empty output folder")
             // Negative numbers reach the flags that take them.
             let fit = try KilnProcess.run(["train", "--task", "fit:x1", "--model", "kan", "--arch", "1,1,1", "--range", "-2,2", "--steps", "2"] + out)
             #expect(fit.status == 0, "--range -2,2: \(fit.error)")

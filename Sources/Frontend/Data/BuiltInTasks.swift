@@ -13,6 +13,15 @@ public enum TaskCatalog {
     /// The names `--task` accepts (in help texts).
     public static let names = ["digits", "teacher", "modadd:P", "fit:EXPR", "mqar", "text:FILE", "files (with --train-x/--train-y)"]
 
+    /// Refuses a name that is none of ``names`` (checked before the model is matched to the task, so that
+    /// `mqar:3` is an unknown task rather than one with real-valued inputs).
+    public static func checkName(_ name: String) throws(TaskError) {
+        let exact: Set = ["digits", "teacher", "mqar", "files"]
+        guard exact.contains(name) || ["modadd:", "fit:", "text:"].contains(where: name.hasPrefix) || name == "modadd" else {
+            throw TaskError("unknown task '\(name.prefix(80))'; known tasks: \(names.joined(separator: ", "))")
+        }
+    }
+
     /// - Throws: ``TaskError`` for an unknown name or bad parameters, ``FormatError`` for unreadable files.
     public static func make(_ configuration: TrainingConfiguration) throws -> any TrainingTask {
         let name = configuration.task
@@ -36,7 +45,8 @@ public enum TaskCatalog {
         if name == "files" {
             return try FileTask.make(configuration)
         }
-        throw TaskError("unknown task '\(name)'; known tasks: \(names.joined(separator: ", "))")
+        try checkName(name)
+        throw TaskError("unknown task '\(name.prefix(80))'")
     }
 }
 

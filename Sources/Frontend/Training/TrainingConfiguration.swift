@@ -152,6 +152,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         }
         if vocabulary < 2 || vocabulary > Self.maximumVocabulary { throw TaskError("--vocab must be 2 to \(Self.maximumVocabulary), got \(vocabulary)") }
         if parametrization.baseWidth < 1 { throw TaskError("--base-width must be at least 1, got \(parametrization.baseWidth)") }
+        try TaskCatalog.checkName(task)
         if model == .lm && !isTokenTask {
             throw TaskError("model lm reads token sequences; task \(task.prefix(80)) has real-valued inputs: use --task mqar or text:FILE, or --model mlp or kan")
         }
