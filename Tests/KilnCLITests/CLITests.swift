@@ -9,7 +9,10 @@ struct KilnProcess {
         return testBinary.deletingLastPathComponent().appendingPathComponent("kiln")
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    /// Runs `kiln` with `arguments`; a run still going after `timeout` seconds is killed (status 9, and a
+    /// line saying so on standard error), so that an input that makes `kiln` hang fails its test instead of
+    /// stopping the suite.
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 600) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -18,10 +21,18 @@ struct KilnProcess {
         process.standardOutput = output
         process.standardError = error
         try process.run()
+        let pid = process.processIdentifier
+        let killer = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         let errorData = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+        killer.cancel()
+        var errorText = String(decoding: errorData, as: UTF8.self)
+        if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
+            errorText += "(killed after \(Int(timeout)) s: kiln \(arguments.joined(separator: " ").prefix(120)) did not finish)\n"
+        }
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText)
     }
 }
 

@@ -77,7 +77,7 @@ struct InputValidationCLITests {
                 (["--seed", "-1"], ["'-1' is invalid for '--seed"]),
             ] {
                 // The flags under test come last, so that a flag missing its value is the last argument.
-                expectUserError(try KilnProcess.run(["train"] + out + arguments), words, arguments.joined(separator: " ").prefix(80).description)
+                expectUserError(try KilnProcess.run(["train"] + out + arguments, timeout: 300), words, arguments.joined(separator: " ").prefix(80).description)
             }
             #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out").path), "a refused run left its output folder")
             // A run that fails once training has started (here it diverges before its first log line) leaves no empty folder.
@@ -99,10 +99,10 @@ struct InputValidationCLITests {
             let fifo = folder.appendingPathComponent("fifo")
             try #require(mkfifo(fifo.path, 0o600) == 0)
             for path in ["/dev/zero", fifo.path] {
-                expectUserError(try KilnProcess.run(["train", "--task", "files", "--train-x", path, "--train-y", y.path] + out), [path, "not a regular file"], path)
-                expectUserError(try KilnProcess.run(["predict", "--checkpoint", path, "--input", y.path, "--output", folder.appendingPathComponent("o.npy").path]),
+                expectUserError(try KilnProcess.run(["train", "--task", "files", "--train-x", path, "--train-y", y.path] + out, timeout: 120), [path, "not a regular file"], path)
+                expectUserError(try KilnProcess.run(["predict", "--checkpoint", path, "--input", y.path, "--output", folder.appendingPathComponent("o.npy").path], timeout: 120),
                                 [path, "not a regular file"], "checkpoint \(path)")
-                expectUserError(try KilnProcess.run(["train", "--task", "text:\(path)", "--model", "lm"] + out), [path, "not a regular file"], "text:\(path)")
+                expectUserError(try KilnProcess.run(["train", "--task", "text:\(path)", "--model", "lm"] + out, timeout: 120), [path, "not a regular file"], "text:\(path)")
             }
             expectUserError(try KilnProcess.run(["train", "--task", "files", "--train-x", folder.path, "--train-y", y.path] + out), ["folder"], "a folder as data")
 
@@ -188,7 +188,7 @@ struct InputValidationCLITests {
             expectUserError(try KilnProcess.run(["coord-check", "--widths", "8,8", "--steps", "2", "--device", "cpu"] + plot), ["two different widths"], "coord-check one width twice")
             expectUserError(try KilnProcess.run(["coord-check", "--widths", "8,,16", "--steps", "2", "--device", "cpu"] + plot),
                             ["--widths must be comma-separated positive integers, got '8,,16'"], "coord-check an empty width")
-            expectUserError(try KilnProcess.run(["coord-check", "--seeds", "99999999999", "--widths", "8,16", "--steps", "2", "--device", "cpu"] + plot),
+            expectUserError(try KilnProcess.run(["coord-check", "--seeds", "99999999999", "--widths", "8,16", "--steps", "2", "--device", "cpu"] + plot, timeout: 120),
                             ["199999999998 runs", "more than 100000", "--seeds"], "coord-check a seed count that never ends")
             // /proc exists and root passes every permission check, but no file can be created there: refused before the first run.
             expectUserError(try KilnProcess.run(["coord-check", "--widths", "8,16", "--steps", "2", "--device", "cpu", "--json", "/proc/kiln-c.json"] + plot),
@@ -202,7 +202,7 @@ struct InputValidationCLITests {
             expectUserError(try KilnProcess.run(sweep + ["--device", "tpu"]), ["unknown device 'tpu'"], "sweep --device tpu")
             expectUserError(try KilnProcess.run(sweep + ["--jobs", "0"]), ["--jobs must be at least 1, got 0"], "sweep --jobs 0")
             expectUserError(try KilnProcess.run(["sweep", "--widths", "8", "--lrs", "2^-1000:2^10", "--steps", "2"] + plot), ["-126 to 127"], "sweep --lrs beyond float32")
-            expectUserError(try KilnProcess.run(sweep + ["--runs", "/dev/zero"]), ["--runs", "/dev/zero", "not a regular file"], "sweep --runs /dev/zero")
+            expectUserError(try KilnProcess.run(sweep + ["--runs", "/dev/zero"], timeout: 120), ["--runs", "/dev/zero", "not a regular file"], "sweep --runs /dev/zero")
 
             let lm = folder.appendingPathComponent("lm")
             let text = folder.appendingPathComponent("text.txt")
