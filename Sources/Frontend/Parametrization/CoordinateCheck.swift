@@ -80,13 +80,17 @@ public struct CoordinateCheck {
         guard configuration.batchSize >= 1 else { throw TaskError("--batch-size must be at least 1, got \(configuration.batchSize)") }
         // Every width's run is checked before the first one trains.
         for width in configuration.widths { try trainingConfiguration(configuration, width: width, seed: 0).validate() }
-        try MemoryEstimate.check(trainingConfiguration(configuration, width: configuration.widths.max()!, seed: 0), on: try makeBackend().device, checkpoints: false)
+        // The backend made for the memory check trains the first run: still one backend per run.
+        let first = try makeBackend()
+        try MemoryEstimate.check(trainingConfiguration(configuration, width: configuration.widths.max()!, seed: 0), on: first.device, checkpoints: false)
+        var spare: (any Backend)? = first
         var tensors: [String] = []
         // sums[tensor][step][width]
         var sums: [String: [[Double]]] = [:]
         for (widthIndex, width) in configuration.widths.enumerated() {
             for seed in 0..<configuration.seeds {
-                let backend = try makeBackend()
+                let backend = try spare ?? makeBackend()
+                spare = nil
                 let records = try recordRun(configuration, width: width, seed: UInt64(seed), backend: backend)
                 for (step, stepRecords) in records.enumerated() {
                     for (name, value) in stepRecords {

@@ -180,10 +180,14 @@ public struct LearningRateSweep {
         let failure = Mutex<String?>(nil)
         let next = Atomic<Int>(0)
         let workers = max(1, min(configuration.jobs, remaining.count))
+        // The backend made for the memory check trains worker 0's first run: still one backend per run.
+        let spare = SpareBackend()
         if let widest = remaining.map({ jobs[$0].width }).max() {
             var training = configuration.training
             training.width = widest
-            try MemoryEstimate.check(training, on: try makeBackend(0).device, copies: workers, checkpoints: false)
+            let backend = try makeBackend(0)
+            try MemoryEstimate.check(training, on: backend.device, copies: workers, checkpoints: false)
+            spare.put(backend)
         }
         let previousThreads = CPUBackend.threadCount
         if workers > 1 { CPUBackend.setThreadCount(max(1, previousThreads / workers)) }
@@ -200,7 +204,7 @@ public struct LearningRateSweep {
                 training.learningRate = Float(Foundation.pow(2.0, Double(job.rate)))
                 training.seed = UInt64(job.seed)
                 do {
-                    let backend = try makeBackend(worker)
+                    let backend = try (worker == 0 ? spare.take() : nil) ?? makeBackend(worker)
                     let value = try score(training, backend: backend)
                     scores.withLock { $0[index] = value }
                     record(Run(width: job.width, log2LearningRate: job.rate, seed: job.seed, loss: value))
@@ -261,5 +265,23 @@ extension LearningRateSweep.Result: Encodable {
         try container.encode(configuration.log2LearningRates, forKey: .log2LearningRates)
         try container.encode(loss.map { row in row.map { $0.isFinite ? $0 : nil } }, forKey: .loss)
         try container.encode(bestLog2LearningRate, forKey: .bestLog2LearningRate)
+    }
+}
+
+/// A backend waiting for the run that will use it, taken once under a lock.
+final class SpareBackend: @unchecked Sendable {
+    private let lock = NSLock()
+    private var backend: (any Backend)?
+
+    func put(_ backend: any Backend) {
+        lock.withLock { self.backend = backend }
+    }
+
+    /// The backend, once; nil afterwards.
+    func take() -> (any Backend)? {
+        lock.withLock {
+            defer { backend = nil }
+            return backend
+        }
     }
 }
