@@ -135,7 +135,7 @@ public func readRegularFile(_ path: String, maximumBytes: Int, reason: String) t
 public func writeAtomically(_ data: some DataProtocol, to url: URL) throws {
     let path = url.path
     let folder = url.deletingLastPathComponent()
-    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+    let temporary = folder.appendingPathComponent(temporaryPrefix(of: url) + UUID().uuidString + ".tmp")
 
     /// An error saying which step failed and why.
     func failure(_ action: String, _ reason: String) -> FormatError {
@@ -263,5 +263,21 @@ public enum OutputPath {
             throw FormatError(file: path, message: "cannot create this folder (\(formatsReason(error))); give \(flag) a folder you can write to")
         }
         return true
+    }
+}
+
+/// The start of the names of ``writeAtomically(_:to:)``'s temporary files for `url`: `.<name>.`, then a UUID
+/// and `.tmp`.
+private func temporaryPrefix(of url: URL) -> String { ".\(url.lastPathComponent)." }
+
+/// Removes the temporary files that ``writeAtomically(_:to:)`` leaves beside `url` when the process is
+/// killed before it renames one (call it when no other process writes `url`). Errors are ignored: a file
+/// that cannot be removed does no harm.
+public func removeStaleTemporaryFiles(of url: URL) {
+    let folder = url.deletingLastPathComponent()
+    let prefix = temporaryPrefix(of: url)
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+    for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+        try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
     }
 }
