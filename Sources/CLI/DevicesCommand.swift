@@ -14,6 +14,7 @@ struct DevicesCommand: ParsableCommand {
 
     func run() throws {
         let devices = Devices.all()
+        defer { checkEnvironmentDevice() }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -31,6 +32,17 @@ struct DevicesCommand: ParsableCommand {
         if !Devices.hasOpenCL {
             print("No OpenCL platform found: install an OpenCL driver (or pocl-opencl-icd for the CPU) to use OpenCL devices.")
         }
+    }
+}
+
+/// After the list: a `KILN_DEVICE` that names no device is an error (every other command would refuse it).
+private func checkEnvironmentDevice() {
+    guard let name = ProcessInfo.processInfo.environment["KILN_DEVICE"], !name.isEmpty else { return }
+    do {
+        _ = try Devices.resolve(name)
+    } catch {
+        fflush(nil)
+        KilnMain.fail("KILN_DEVICE='\(name.prefix(40))' names no device; set it to one of the ids listed (or auto, opencl), or unset it")
     }
 }
 

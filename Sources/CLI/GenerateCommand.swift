@@ -9,21 +9,26 @@ struct GenerateCommand: ParsableCommand {
         abstract: "Sample text from an lm model trained on a text:FILE task, using its recurrent form (constant memory per token)."
     )
 
-    @Option(help: "A checkpoint.safetensors of an lm model trained on text:FILE.") var checkpoint: String
-    @Option(help: "Text to start from.") var prompt: String
-    @Option(help: "Characters to generate.") var tokens = 200
-    @Option(help: "Sampling temperature (0: always the most likely character).") var temperature: Double = 1
-    @Option(help: "Seed of the sampler.") var seed: UInt64 = 0
-    @Option(help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
+    @Option(parsing: .unconditional, help: "A checkpoint.safetensors of an lm model trained on text:FILE.") var checkpoint: String
+    @Option(parsing: .unconditional, help: "Text to start from.") var prompt: String
+    @Option(parsing: .unconditional, help: "Characters to generate.") var tokens = 200
+    @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely character).") var temperature: Double = 1
+    @Option(parsing: .unconditional, help: "Seed of the sampler.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
 
     func run() throws {
         guard tokens >= 0 else { throw CommandError("--tokens must be 0 or more, got \(tokens)") }
-        guard temperature >= 0, temperature.isFinite else { throw CommandError("--temperature must be 0 or more, got \(temperature)") }
+        guard temperature >= 0, temperature.isFinite else { throw CommandError("--temperature must be a finite number, 0 or more, got \(temperature)") }
+        guard !prompt.isEmpty else { throw CommandError("--prompt must not be empty") }
         let (file, _, configuration) = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
-        guard case let .lm(languageModel) = configuration, let characters = languageModel.characters else {
+        guard case var .lm(languageModel) = configuration, let characters = languageModel.characters else {
             throw CommandError("\(checkpoint) is not a language model trained on a text:FILE task; generate needs one")
         }
-        let backend = try Devices.makeBackend(device)
+        let description = try resolveDevice(device)
+        // The prompt runs through the model as one sequence.
+        languageModel.sequenceLength = max(prompt.count, 1)
+        try MemoryEstimate.inference(.lm(languageModel), rows: 1).check(on: description)
+        let backend = try Devices.makeBackend(for: description)
         guard let model = try ModelFactory.make(configuration, on: backend) as? LanguageModel else {
             throw CommandError("\(checkpoint) does not hold an lm model")
         }
@@ -39,7 +44,6 @@ struct GenerateCommand: ParsableCommand {
             }
             promptTokens.append(token)
         }
-        guard !promptTokens.isEmpty else { throw CommandError("--prompt must not be empty") }
 
         var generator = RandomGenerator(seed: seed)
         let state = model.initialState()

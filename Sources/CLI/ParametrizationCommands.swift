@@ -5,7 +5,7 @@ import Synchronization
 
 /// Comma-separated positive integers.
 func parseIntegers(_ text: String, flag: String) throws -> [Int] {
-    let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
         throw CommandError("\(flag) must be comma-separated positive integers, got '\(text)'")
     }
@@ -28,25 +28,25 @@ struct CoordinateCheckCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model.") var model = CoordinateCheckModel.mlp
-    @Option(help: "Parametrization: SP or μP.") var param = Parametrization.Kind.mup
-    @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
-    @Option(help: "Comma-separated widths.") var widths = "64,128,256,512,1024"
-    @Option(help: "Training steps recorded per width.") var steps = 5
-    @Option(help: "Seeds averaged per width.") var seeds = 3
-    @Option(help: "Optimizer.") var optimizer = CoordinateCheckOptimizer.adam
-    @Option(name: .customLong("lr"), help: "Learning rate.") var learningRate: Float = 1e-2
-    @Option(help: "Hidden layers of the MLP.") var depth = 3
-    @Option(help: "lm token mixer.") var mixer = MixerKind.delta
-    @Option(help: "lm blocks.") var layers = 2
-    @Option(help: "lm: this many heads at every width, each of width / N features.") var heads: Int?
-    @Option(help: ArgumentHelp("lm: N features per head, so heads = width / N and wider models get more heads (default 16 unless --heads is given).",
+    @Option(parsing: .unconditional, help: "Model.") var model = CoordinateCheckModel.mlp
+    @Option(parsing: .unconditional, help: "Parametrization: SP or μP.") var param = Parametrization.Kind.mup
+    @Option(parsing: .unconditional, help: "The width at which μP and SP coincide.") var baseWidth = 64
+    @Option(parsing: .unconditional, help: "Comma-separated widths.") var widths = "64,128,256,512,1024"
+    @Option(parsing: .unconditional, help: "Training steps recorded per width.") var steps = 5
+    @Option(parsing: .unconditional, help: "Seeds averaged per width.") var seeds = 3
+    @Option(parsing: .unconditional, help: "Optimizer.") var optimizer = CoordinateCheckOptimizer.adam
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Learning rate.") var learningRate: Float = 1e-2
+    @Option(parsing: .unconditional, help: "Hidden layers of the MLP.") var depth = 3
+    @Option(parsing: .unconditional, help: "lm token mixer.") var mixer = MixerKind.delta
+    @Option(parsing: .unconditional, help: "lm blocks.") var layers = 2
+    @Option(parsing: .unconditional, help: "lm: this many heads at every width, each of width / N features.") var heads: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("lm: N features per head, so heads = width / N and wider models get more heads (default 16 unless --heads is given).",
                                discussion: "At the base width 64 both give 4 heads of 16."))
     var headDim: Int?
-    @Option(help: "Examples in the fixed batch.") var batchSize = 64
-    @Option(help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
-    @Option(help: "Write the slopes as JSON to this file.") var json: String?
-    @Option(help: "Where to write the plot.") var plot = "coord-check.svg"
+    @Option(parsing: .unconditional, help: "Examples in the fixed batch.") var batchSize = 64
+    @Option(parsing: .unconditional, help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
+    @Option(parsing: .unconditional, help: "Write the slopes as JSON to this file.") var json: String?
+    @Option(parsing: .unconditional, help: "Where to write the plot.") var plot = "coord-check.svg"
 
     func run() throws {
         var settings = CoordinateCheck.Configuration()
@@ -64,9 +64,10 @@ struct CoordinateCheckCommand: ParsableCommand {
         settings.heads = heads ?? 4
         settings.headDimension = heads == nil ? (headDim ?? 16) : nil
         settings.batchSize = batchSize
-        let deviceName = device
-        _ = try Devices.resolve(deviceName)
-        let result = try CoordinateCheck.run(settings, makeBackend: { try Devices.makeBackend(deviceName) }) { message in
+        try OutputPath.checkFile(plot, flag: "--plot")
+        if let json { try OutputPath.checkFile(json, flag: "--json") }
+        let description = try resolveDevice(device)
+        let result = try CoordinateCheck.run(settings, makeBackend: { try Devices.makeBackend(for: description) }) { message in
             FileHandle.standardError.write(Data("\(message)\n".utf8))
         }
         printTable(result)
@@ -105,22 +106,23 @@ struct SweepCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Task.") var task = "teacher"
-    @Option(help: "Model.") var model = ModelKind.mlp
-    @Option(help: "Parametrization: SP or μP.") var param = Parametrization.Kind.mup
-    @Option(help: "The width at which μP and SP coincide.") var baseWidth = 64
-    @Option(help: "Comma-separated widths.") var widths = "64,256,1024"
-    @Option(help: "Learning rates as powers of two, low:high, e.g. 2^-14:2^-4.") var lrs = "2^-14:2^-4"
-    @Option(help: "Training steps per run.") var steps = 300
-    @Option(help: "Seeds per width and learning rate.") var seeds = 2
-    @Option(help: "Optimizer.") var optimizer = SweepOptimizer.adam
-    @Option(help: "Hidden layers.") var depth = 3
-    @Option(help: "Examples per step.") var batchSize = 128
-    @Option(help: "Runs at once.") var jobs = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Comma-separated devices to spread runs over (default: the auto device).") var devices: String?
-    @Option(help: "Write the results as JSON to this file.") var json: String?
-    @Option(help: "Where to write the plot.") var plot = "sweep.svg"
-    @Option(help: ArgumentHelp("Append each finished run to this JSON-lines file, and skip the runs it already holds with the same settings.",
+    @Option(parsing: .unconditional, help: "Task.") var task = "teacher"
+    @Option(parsing: .unconditional, help: "Model.") var model = ModelKind.mlp
+    @Option(parsing: .unconditional, help: "Parametrization: SP or μP.") var param = Parametrization.Kind.mup
+    @Option(parsing: .unconditional, help: "The width at which μP and SP coincide.") var baseWidth = 64
+    @Option(parsing: .unconditional, help: "Comma-separated widths.") var widths = "64,256,1024"
+    @Option(parsing: .unconditional, help: "Learning rates as powers of two, low:high, e.g. 2^-14:2^-4.") var lrs = "2^-14:2^-4"
+    @Option(parsing: .unconditional, help: "Training steps per run.") var steps = 300
+    @Option(parsing: .unconditional, help: "Seeds per width and learning rate.") var seeds = 2
+    @Option(parsing: .unconditional, help: "Optimizer.") var optimizer = SweepOptimizer.adam
+    @Option(parsing: .unconditional, help: "Hidden layers.") var depth = 3
+    @Option(parsing: .unconditional, help: "Examples per step.") var batchSize = 128
+    @Option(parsing: .unconditional, help: "Runs at once.") var jobs = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Device for every run: auto, cpu, opencl or opencl:N (default: $KILN_DEVICE, else auto).") var device: String?
+    @Option(parsing: .unconditional, help: "Comma-separated devices to spread runs over, instead of --device.") var devices: String?
+    @Option(parsing: .unconditional, help: "Write the results as JSON to this file.") var json: String?
+    @Option(parsing: .unconditional, help: "Where to write the plot.") var plot = "sweep.svg"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Append each finished run to this JSON-lines file, and skip the runs it already holds with the same settings.",
                                discussion: "A stopped sweep started again with the same --runs file trains only what is missing."))
     var runs: String?
 
@@ -139,8 +141,19 @@ struct SweepCommand: ParsableCommand {
         settings.widths = try parseIntegers(widths, flag: "--widths")
         settings.log2LearningRates = try LearningRateSweep.parseRange(lrs)
         settings.seeds = seeds
-        settings.jobs = max(1, jobs)
-        let deviceIDs = try (devices.map { $0.split(separator: ",").map(String.init) } ?? [Devices.resolve().id]).map { try Devices.resolve($0).id }
+        guard jobs >= 1 else { throw CommandError("--jobs must be at least 1, got \(jobs)") }
+        settings.jobs = jobs
+        if device != nil && devices != nil { throw CommandError("give --device (one device for every run) or --devices (a list to spread runs over), not both") }
+        let deviceIDs: [String]
+        if let devices {
+            let names = devices.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !names.contains(where: \.isEmpty) else { throw CommandError("--devices must be comma-separated device names, got '\(devices.prefix(80))'") }
+            deviceIDs = try names.map { try Devices.resolve($0).id }
+        } else {
+            deviceIDs = [try resolveDevice(device).id]
+        }
+        try OutputPath.checkFile(plot, flag: "--plot")
+        if let json { try OutputPath.checkFile(json, flag: "--json") }
         let total = settings.widths.count * settings.log2LearningRates.count * settings.seeds
         let runLog = try runs.map { try RunLog(path: $0, settings: settings.runSettings) }
         let reused = LearningRateSweep.reusable(runLog?.finished ?? [], for: settings)
@@ -173,19 +186,30 @@ final class RunLog: Sendable {
     private let path: String
     private let error = Mutex<String?>(nil)
 
+    /// The largest `--runs` file read: 256 MiB, about a million runs.
+    static let maximumBytes = 256 << 20
+
     init(path: String, settings: LearningRateSweep.RunSettings) throws {
         self.path = path
         self.settings = settings
         guard FileManager.default.fileExists(atPath: path) else {
             finished = []
+            try OutputPath.checkFile(path, flag: "--runs")
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
                 throw CommandError("cannot create --runs file \(path); check that its folder exists and is writable")
             }
             return
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw CommandError("cannot read --runs file \(path); give a JSON-lines file written by kiln sweep, or a new path")
+        let data: Data
+        do {
+            data = try readRegularFile(path, maximumBytes: Self.maximumBytes, reason: "a run takes one line of a few hundred bytes")
+        } catch {
+            throw CommandError("--runs file \(error.description)")
         }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CommandError("cannot read --runs file \(path) as UTF-8 text; give a JSON-lines file written by kiln sweep, or a new path")
+        }
+        guard access(path, W_OK) == 0 else { throw CommandError("--runs file \(path) is not writable; the sweep appends every finished run to it") }
         var runs: [LearningRateSweep.Run] = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let data = Data(line.utf8)

@@ -10,9 +10,13 @@ struct PlotCommand: ParsableCommand {
         abstract: "Draw every edge's learned activation φ(x) of a KAN checkpoint as an SVG (one panel per edge, layer by layer)."
     )
 
-    @Option(help: "A checkpoint.safetensors of a kan model.") var checkpoint: String
-    @Option(help: "Where to write the SVG (default: beside the checkpoint, kan.svg).") var output: String?
-    @Option(help: "Points per curve.") var points = 100
+    @Option(parsing: .unconditional, help: "A checkpoint.safetensors of a kan model.") var checkpoint: String
+    @Option(parsing: .unconditional, help: "Where to write the SVG (default: beside the checkpoint, kan.svg).") var output: String?
+    @Option(parsing: .unconditional, help: "Points per curve.") var points = 100
+
+    /// The most points per curve, and the most panels (edges) one plot draws.
+    static let maximumPoints = 10_000
+    static let maximumPanels = 10_000
 
     func run() throws {
         let url = URL(fileURLWithPath: checkpoint)
@@ -20,23 +24,35 @@ struct PlotCommand: ParsableCommand {
         guard case let .kan(kan) = configuration else {
             throw CommandError("\(checkpoint) is not a KAN checkpoint; plot draws the activations of --model kan")
         }
-        guard points >= 2 else { throw CommandError("--points must be at least 2") }
+        guard points >= 2 && points <= Self.maximumPoints else { throw CommandError("--points must be 2 to \(Self.maximumPoints), got \(points)") }
         let (architecture, order) = (kan.architecture, kan.splineOrder)
+        let edges = zip(architecture, architecture.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }
+        guard edges <= Self.maximumPanels else {
+            throw CommandError("\(checkpoint): the KAN has \(edges) edges, more than the \(Self.maximumPanels) panels plot draws (one per edge)")
+        }
+        let destination = output.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("kan.svg")
+        try OutputPath.checkFile(destination.path, flag: "--output")
+        let (knotCount, coefficientCount) = (kan.gridIntervals + 2 * order + 1, kan.gridIntervals + order)
         var panels: [LinePlot] = []
         for layer in 0..<(architecture.count - 1) {
             let (inputs, outputs) = (architecture[layer], architecture[layer + 1])
-            func tensor(_ name: String) throws -> [Double] {
+            /// A tensor of the layer, checked to have the shape the model's sizes give it.
+            func tensor(_ name: String, _ shape: [Int]) throws -> [Double] {
                 guard let found = file.tensor(named: "layers.\(layer).\(name)") else {
                     throw CheckpointError(path: checkpoint, message: "no tensor layers.\(layer).\(name)")
                 }
+                guard found.shape == shape else {
+                    throw CheckpointError(path: checkpoint, message: "tensor layers.\(layer).\(name) has shape \(found.shape) but the model's sizes give \(shape); the file is damaged")
+                }
                 return found.values.map(Double.init)
             }
-            let knots = try tensor("knots"), coefficients = try tensor("coefficients")
-            let scaleBase = try tensor("scale_base"), scaleSpline = try tensor("scale_spline")
-            let knotCount = knots.count / inputs
-            let coefficientCount = knotCount - order - 1
+            let knots = try tensor("knots", [inputs, knotCount]), coefficients = try tensor("coefficients", [inputs, outputs, coefficientCount])
+            let scaleBase = try tensor("scale_base", [inputs, outputs]), scaleSpline = try tensor("scale_spline", [inputs, outputs])
             for i in 0..<inputs {
                 let row = Array(knots[(i * knotCount)..<((i + 1) * knotCount)])
+                guard zip(row, row.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    throw CheckpointError(path: checkpoint, message: "tensor layers.\(layer).knots: row \(i + 1) does not increase; the file is damaged")
+                }
                 // The grid's own range, from knot k to knot G + k.
                 let (low, high) = (row[order], row[knotCount - order - 1])
                 for j in 0..<outputs {
@@ -51,7 +67,6 @@ struct PlotCommand: ParsableCommand {
                 }
             }
         }
-        let destination = output.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("kan.svg")
         let title = "KAN \(architecture.map(String.init).joined(separator: ",")), grid \(kan.gridIntervals), k = \(order)"
         try PlotGrid(title: title, panels: panels, columns: min(panels.count, 6)).write(to: destination)
         print("wrote \(destination.path): \(panels.count) edge activations")

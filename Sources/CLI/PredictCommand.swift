@@ -9,19 +9,17 @@ struct PredictCommand: ParsableCommand {
         abstract: "Write a trained model's outputs (logits or values) for every row of an .npy array."
     )
 
-    @Option(help: "A checkpoint.safetensors written by kiln train.") var checkpoint: String
-    @Option(help: "Inputs, an .npy array [rows, features] (float32 or float64).") var input: String
-    @Option(help: "Where to write the outputs (.npy, float32 [rows, outputs]).") var output: String
-    @Option(help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
+    @Option(parsing: .unconditional, help: "A checkpoint.safetensors written by kiln train (an mlp or kan model).") var checkpoint: String
+    @Option(parsing: .unconditional, help: "Inputs, an .npy array [rows, features] (float32 or float64).") var input: String
+    @Option(parsing: .unconditional, help: "Where to write the outputs (.npy, float32 [rows, outputs]).") var output: String
+    @Option(parsing: .unconditional, help: "Device: auto, cpu, opencl or opencl:N.") var device: String?
 
     func run() throws {
         let (file, _, modelConfiguration) = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
-        let backend = try Devices.makeBackend(device)
-        let model = try ModelFactory.make(modelConfiguration, on: backend)
-        let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
-        do { try model.load(values) } catch { throw CheckpointError(path: checkpoint, message: error.description) }
-
-        guard FileManager.default.isReadableFile(atPath: input) else { throw CommandError("--input \(input): no such readable file") }
+        guard modelConfiguration.kind != .lm else {
+            throw CommandError("\(checkpoint) holds an lm, which reads token sequences; predict takes mlp and kan checkpoints (kiln generate samples from an lm)")
+        }
+        guard input.hasSuffix(".npy") else { throw CommandError("--input \(input): give an .npy array [rows, features]") }
         let array = try NpyArray.read(from: URL(fileURLWithPath: input))
         let shape = array.shape.count == 1 ? [1, array.shape[0]] : array.shape
         guard shape.count == 2 else {
@@ -30,6 +28,15 @@ struct PredictCommand: ParsableCommand {
         guard shape[1] == modelConfiguration.inputCount else {
             throw CommandError("--input \(input): rows have \(shape[1]) features but the model takes \(modelConfiguration.inputCount)")
         }
+        try FileTask.checkValues(array.values, shape: shape, role: "input", path: input)
+        try OutputPath.checkFile(output, flag: "--output")
+        let description = try resolveDevice(device)
+        try MemoryEstimate.inference(modelConfiguration, rows: shape[0]).check(on: description)
+
+        let backend = try Devices.makeBackend(for: description)
+        let model = try ModelFactory.make(modelConfiguration, on: backend)
+        let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
+        do { try model.load(values) } catch { throw CheckpointError(path: checkpoint, message: error.description) }
         let batch = HostBatch(inputs: array.floats, rows: shape[0], features: shape[1])
         let outputs = try Trainer.predict(model: model, batch, on: backend)
         try NpyArray(shape: [shape[0], modelConfiguration.outputCount], floats: outputs).write(to: URL(fileURLWithPath: output))

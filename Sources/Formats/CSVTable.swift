@@ -46,12 +46,24 @@ public struct CSVTable: Equatable, Sendable {
     /// - Throws: `FormatError` naming the file when it cannot be read, fails to
     ///   decompress, or is not a numeric table (see `parse(_:file:)`).
     public static func read(from url: URL) throws(FormatError) -> CSVTable {
-        var bytes = try formatsReadBytes(from: url)
+        var bytes = try formatsReadBytes(from: url, maximumBytes: maximumTextBytes, reason: textLimitReason)
         if Gzip.isCompressed(bytes) {
-            bytes = try Gzip.decompress(bytes, file: url.path)
+            bytes = try Gzip.decompress(bytes, file: url.path, maximumBytes: maximumTextBytes)
         }
         return try parse(bytes: bytes, file: url.path)
     }
+
+    /// The most CSV text Kiln reads, plain or after decompression: 256 MiB. A value can take as little
+    /// as two bytes (`0,`), and parsing holds a float64 per value and a 16-byte field range per value of
+    /// the longest line, up to 12 bytes of memory per byte of text, before training makes float32 copies:
+    /// 256 MiB of text can need 4 GiB. CSV is for tables people write and read; larger data belongs in
+    /// `.npy` files, read at 4 bytes per float32 value.
+    public static let maximumTextBytes = 256 << 20
+
+    /// The most values in one row: a line beyond that is not a table anyone wrote by hand.
+    public static let maximumColumns = 1_000_000
+
+    static let textLimitReason = "CSV text parses into up to 12 times its size in memory; save large data as .npy"
 
     /// Parses CSV text.
     ///
@@ -124,7 +136,12 @@ private struct FormatsCSVParser {
 
             let lineSeparator = separator ?? detectSeparator(lineStart, lineEnd)
             separator = lineSeparator
-            splitFields(lineStart, lineEnd, separator: lineSeparator)
+            guard splitFields(lineStart, lineEnd, separator: lineSeparator) else {
+                throw FormatError(
+                    file: file,
+                    message: "row \(lineNumber) has more than \(CSVTable.maximumColumns) values, more than a CSV table Kiln reads; save large data as .npy"
+                )
+            }
 
             if !sawFirstLine {
                 sawFirstLine = true
@@ -184,7 +201,10 @@ private struct FormatsCSVParser {
     }
 
     /// Fills `fieldRanges` with the trimmed fields of one (non-empty, trimmed) line.
-    mutating func splitFields(_ start: Int, _ end: Int, separator: FormatsCSVSeparator) {
+    ///
+    /// - Returns: false, with the fields left incomplete, when the line has more than
+    ///   ``CSVTable/maximumColumns`` fields.
+    mutating func splitFields(_ start: Int, _ end: Int, separator: FormatsCSVSeparator) -> Bool {
         fieldRanges.removeAll(keepingCapacity: true)
         switch separator {
         case .comma, .semicolon:
@@ -193,6 +213,7 @@ private struct FormatsCSVParser {
             for index in start...end where index == end || bytes[index] == mark {
                 let (lower, upper) = trimmed(fieldStart, index)
                 fieldRanges.append(lower..<upper)
+                if fieldRanges.count > CSVTable.maximumColumns { return false }
                 fieldStart = index + 1
             }
         case .whitespace:
@@ -202,8 +223,10 @@ private struct FormatsCSVParser {
                 let fieldStart = index
                 while index < end && bytes[index] != 0x20 && bytes[index] != 0x09 { index += 1 }
                 if index > fieldStart { fieldRanges.append(fieldStart..<index) }
+                if fieldRanges.count > CSVTable.maximumColumns { return false }
             }
         }
+        return true
     }
 
     /// Parses one field as a number, or returns nil.

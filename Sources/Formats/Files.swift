@@ -57,26 +57,66 @@ func formatsReason(_ error: any Error) -> String {
     return formatsOneLine(error.localizedDescription)
 }
 
+/// Checks that a path names a regular file (after following links) and returns its size in bytes.
+///
+/// Discussion: A device (`/dev/zero`), a FIFO or a socket never ends, or blocks, when read whole; a
+/// folder cannot be read at all. Each is refused before the first read.
+///
+/// - Parameter path: The file.
+/// - Returns: The file's size in bytes.
+/// - Throws: `FormatError` naming the file when it does not exist, is a folder or is not a regular file.
+func formatsRegularFileSize(_ path: String) throws(FormatError) -> Int {
+    var status = stat()
+    guard stat(path, &status) == 0 else {
+        let reason = errno == ENOENT ? "no such file; check the path and that the file was created" : "cannot read the file (\(String(cString: strerror(errno)))); check its permissions"
+        throw FormatError(file: path, message: reason)
+    }
+    switch status.st_mode & S_IFMT {
+    case S_IFREG: return Int(status.st_size)
+    case S_IFDIR: throw FormatError(file: path, message: "this is a folder, not a file; pass the path of a file inside it")
+    default:
+        throw FormatError(file: path, message: "not a regular file (a device, pipe or socket, which cannot be read to its end); pass a file saved on disk")
+    }
+}
+
+/// The largest file Kiln reads whole by default: a third of the memory this process may use, since
+/// reading holds the file's bytes while its values are decoded into arrays of about the same size or more.
+var formatsMaximumFileBytes: Int { HostMemory.budgetBytes / 3 }
+
 /// Reads a whole file into memory.
 ///
-/// - Parameter url: The file to read.
+/// - Parameters:
+///   - url: The file to read.
+///   - maximumBytes: The largest size to read (default ``formatsMaximumFileBytes``).
+///   - reason: Why that is the limit, for the error message.
 /// - Returns: The file's bytes.
-/// - Throws: `FormatError` naming the file when it does not exist, is a folder,
-///   or cannot be read.
-func formatsReadBytes(from url: URL) throws(FormatError) -> [UInt8] {
+/// - Throws: `FormatError` naming the file when it does not exist, is a folder or another non-regular
+///   file, is larger than `maximumBytes`, or cannot be read.
+func formatsReadBytes(from url: URL, maximumBytes: Int? = nil, reason: String? = nil) throws(FormatError) -> [UInt8] {
     let path = url.path
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-        throw FormatError(file: path, message: "no such file; check the path and that the file was created")
-    }
-    if isFolder.boolValue {
-        throw FormatError(file: path, message: "this is a folder, not a file; pass the path of a file inside it")
+    let size = try formatsRegularFileSize(path)
+    let limit = maximumBytes ?? formatsMaximumFileBytes
+    if size > limit {
+        let budget = HostMemory.budget
+        let why = reason ?? "reading it takes about three times its size in memory, and the host may use \(formatsMebibytes(budget.bytes)) (\(budget.reason))"
+        throw FormatError(file: path, message: "the file is \(formatsMebibytes(size)), more than the \(formatsMebibytes(limit)) Kiln reads (\(why)); use a smaller file")
     }
     do {
         return [UInt8](try Data(contentsOf: url, options: .mappedIfSafe))
     } catch {
         throw FormatError(file: path, message: "cannot read the file (\(formatsReason(error))); check its permissions and that the disk is readable")
     }
+}
+
+/// Reads a whole regular file, for callers outside the formats (text tasks, run logs).
+///
+/// - Parameters:
+///   - path: The file.
+///   - maximumBytes: The largest size to read.
+///   - reason: Why that is the limit, for the error message.
+/// - Throws: `FormatError` as `formatsReadBytes(from:maximumBytes:reason:)`.
+public func readRegularFile(_ path: String, maximumBytes: Int, reason: String) throws(FormatError) -> Data {
+    Data(try formatsReadBytes(from: URL(fileURLWithPath: path), maximumBytes: maximumBytes, reason: reason))
 }
 
 /// Writes data atomically: a temporary file in the destination's folder, then rename.
@@ -104,7 +144,12 @@ public func writeAtomically(_ data: some DataProtocol, to url: URL) throws {
 
     var step = "write a temporary file in the destination folder"
     do {
-        try Data(data).write(to: temporary, options: .withoutOverwriting)
+        // Bytes in contiguous memory (the [UInt8] of an encoded checkpoint) are written without a copy.
+        let written: Void? = try data.withContiguousStorageIfAvailable { buffer in
+            guard let base = buffer.baseAddress else { return try Data().write(to: temporary, options: .withoutOverwriting) }
+            try Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: buffer.count, deallocator: .none).write(to: temporary, options: .withoutOverwriting)
+        }
+        if written == nil { try Data(data).write(to: temporary, options: .withoutOverwriting) }
         step = "flush the file to disk"
         let handle = try FileHandle(forUpdating: temporary)
         defer { try? handle.close() }
@@ -143,6 +188,81 @@ extension PlotGrid {
     /// - Throws: `FormatError` naming the file when it cannot be written.
     public func write(to url: URL) throws {
         try writeAtomically(Data(svg().utf8), to: url)
+    }
+}
+
+/// Checks where Kiln is asked to write before any work is done, so that a long run does not end in a
+/// message about a folder that never existed.
+public enum OutputPath {
+    /// Checks that a file can be written at `path`: its folder exists and is writable, and the path is not
+    /// a folder.
+    ///
+    /// - Parameters:
+    ///   - path: The file to write.
+    ///   - flag: The flag that gave it (`--output`), for the message.
+    /// - Throws: `FormatError` naming the path, what is wrong and which flag to change.
+    public static func checkFile(_ path: String, flag: String) throws(FormatError) {
+        let url = URL(fileURLWithPath: path)
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+            throw FormatError(file: url.path, message: "this is a folder; give \(flag) the path of a file to write")
+        }
+        let folder = url.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw FormatError(file: url.path, message: "its folder \(folder) does not exist; create it or give \(flag) another path")
+        }
+        if let reason = writeFailure(in: folder) {
+            throw FormatError(file: url.path, message: "its folder \(folder) is not writable (\(reason)); give \(flag) a path in a folder you can write to")
+        }
+    }
+
+    /// Why a file cannot be created in `folder`, or nil when it can: a file is created and removed at once,
+    /// since permissions alone do not tell (root passes every permission check, and /proc or a read-only
+    /// mount refuse whoever writes).
+    static func writeFailure(in folder: String) -> String? {
+        let probe = URL(fileURLWithPath: folder).appendingPathComponent(".kiln-write-check-\(UUID().uuidString)").path
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else { return String(cString: strerror(errno)) }
+        close(descriptor)
+        unlink(probe)
+        return nil
+    }
+
+    /// Creates an output folder (and its parents) unless it exists, after checking that it can be written.
+    ///
+    /// - Parameters:
+    ///   - url: The folder.
+    ///   - flag: The flag that gave it (`--out`), for the message.
+    /// - Returns: Whether the folder was created now (so that a failed run can remove it again).
+    /// - Throws: `FormatError` naming the folder when it is a file, is not writable, or cannot be created.
+    @discardableResult
+    public static func prepareFolder(_ url: URL, flag: String) throws(FormatError) -> Bool {
+        let path = url.standardizedFileURL.path
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
+            guard isFolder.boolValue else { throw FormatError(file: path, message: "this is a file, not a folder; give \(flag) a folder") }
+            if let reason = writeFailure(in: path) {
+                throw FormatError(file: path, message: "this folder is not writable (\(reason)); give \(flag) a folder you can write to")
+            }
+            return false
+        }
+        // The nearest existing ancestor must be a folder we may write in.
+        var ancestor = URL(fileURLWithPath: path).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isFolder) && ancestor.path != "/" {
+            ancestor = ancestor.deletingLastPathComponent()
+        }
+        guard isFolder.boolValue else {
+            throw FormatError(file: path, message: "cannot create this folder: \(ancestor.path) is a file; give \(flag) another folder")
+        }
+        guard access(ancestor.path, W_OK) == 0 else {
+            throw FormatError(file: path, message: "cannot create this folder: \(ancestor.path) is not writable; give \(flag) a folder you can write to")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw FormatError(file: path, message: "cannot create this folder (\(formatsReason(error))); give \(flag) a folder you can write to")
+        }
+        return true
     }
 }
 

@@ -16,15 +16,22 @@ public enum Gzip {
         bytes.count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
     }
 
+    /// The most bytes ``decompress(_:file:maximumBytes:)`` inflates by default: as much as CSV text may
+    /// take (``CSVTable/maximumTextBytes``, 256 MiB). DEFLATE inflates up to about 1032 : 1, so a 390 KB
+    /// file of zeros becomes 400 MB, and a few MB become gigabytes.
+    public static let maximumInflatedBytes = CSVTable.maximumTextBytes
+
     /// Decompresses a gzip file held in memory.
     ///
     /// - Parameters:
     ///   - bytes: The complete contents of a `.gz` file.
     ///   - file: The path or label to name in errors.
+    ///   - maximumBytes: The most decompressed bytes to produce; beyond it decompression stops with an error.
     /// - Returns: The decompressed bytes.
     /// - Throws: `FormatError` naming the file when the data is empty, is not gzip,
-    ///   is truncated, or is corrupted (zlib's reason, such as a CRC-32 mismatch).
-    public static func decompress(_ bytes: [UInt8], file: String) throws(FormatError) -> [UInt8] {
+    ///   is truncated, is corrupted (zlib's reason, such as a CRC-32 mismatch), or inflates to more than
+    ///   `maximumBytes`.
+    public static func decompress(_ bytes: [UInt8], file: String, maximumBytes: Int = maximumInflatedBytes) throws(FormatError) -> [UInt8] {
         guard !bytes.isEmpty else {
             throw FormatError(file: file, message: "the file is empty, not gzip data; check that it was written completely")
         }
@@ -45,7 +52,7 @@ public enum Gzip {
         // The last member's trailer stores its length modulo 2^32: a first guess for the output size, within
         // DEFLATE's largest ratio (about 1032 : 1) so that a damaged trailer cannot ask for gigabytes.
         let storedLength = bytes.suffix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
-        output.reserveCapacity(min(max(storedLength, bytes.count), bytes.count * 1032))
+        output.reserveCapacity(min(max(storedLength, bytes.count), bytes.count * 1032, maximumBytes))
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var consumed = 0
         while true {
@@ -61,6 +68,12 @@ public enum Gzip {
                 }
             }
             output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
+            if output.count > maximumBytes {
+                throw FormatError(
+                    file: file,
+                    message: "inflates to more than \(formatsMebibytes(maximumBytes)), the most Kiln decompresses (CSV text beyond that parses into more memory than a run can spare); save large data as .npy"
+                )
+            }
             switch status {
             case Z_OK:
                 continue

@@ -194,7 +194,7 @@ package final class ProgramCache: Sendable {
     ) throws(KernelError) -> BuiltProgram {
         let cacheFile = cacheDirectory.appendingPathComponent(
             diskKey(source: source, options: key.options, device: device) + ".clbin")
-        if let binary = FileManager.default.contents(atPath: cacheFile.path),
+        if ResourceLocator.isRegularFile(cacheFile.path), let binary = FileManager.default.contents(atPath: cacheFile.path),
             let program = loadBinary(binary, options: key.options, context: context, device: device)
         {
             counters.withLock { $0.diskLoads += 1 }

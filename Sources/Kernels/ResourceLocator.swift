@@ -83,7 +83,8 @@ public struct ResourceLocator: Sendable {
     public func file(named name: String) throws(ResourceError) -> URL {
         let folder = try folder()
         let url = folder.appendingPathComponent(name)
-        guard FileManager.default.isReadableFile(atPath: url.path) else {
+        // A device or FIFO in its place would never finish reading: only a regular file counts.
+        guard FileManager.default.isReadableFile(atPath: url.path), ResourceLocator.isRegularFile(url.path) else {
             throw .fileNotFound(name: name, folder: folder.path, searched: candidates.map(\.path))
         }
         return url
@@ -102,6 +103,12 @@ public struct ResourceLocator: Sendable {
         let file = URL(fileURLWithPath: filePath)
         let root = file.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return isDirectory(root) ? root : nil
+    }
+
+    /// Whether a path names a regular file, after following links.
+    package static func isRegularFile(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
     }
 
     private static func isDirectory(_ url: URL) -> Bool {

@@ -9,7 +9,10 @@ struct KilnProcess {
         return testBinary.deletingLastPathComponent().appendingPathComponent("kiln")
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    /// Runs `kiln` with `arguments`; a run still going after `timeout` seconds is killed (status 9, and a
+    /// line saying so on standard error), so that an input that makes `kiln` hang fails its test instead of
+    /// stopping the suite.
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 600) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -18,17 +21,28 @@ struct KilnProcess {
         process.standardOutput = output
         process.standardError = error
         try process.run()
+        let pid = process.processIdentifier
+        let killer = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         let errorData = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+        killer.cancel()
+        var errorText = String(decoding: errorData, as: UTF8.self)
+        if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
+            errorText += "(killed after \(Int(timeout)) s: kiln \(arguments.joined(separator: " ").prefix(120)) did not finish)\n"
+        }
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText)
     }
 }
 
-func temporaryFolder(_ name: String) -> URL {
+/// Runs `body` with a new, empty folder `kiln-cli-<name>-<UUID>` under the temporary directory, and removes
+/// the folder with everything in it afterwards, also when `body` throws: a test run leaves nothing behind.
+func withTemporaryFolder<Result>(_ name: String, _ body: (URL) throws -> Result) throws -> Result {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-cli-\(name)-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try body(url)
 }
 
 /// Writes an .npy file with numpy's exact header layout (version 1.0).
@@ -79,114 +93,121 @@ struct CLITests {
 
     @Test("bad flags and values are one-line errors")
     func badFlags() throws {
-        let out = temporaryFolder("flags").path
-        expectOneLineError(try KilnProcess.run(["train", "--task", "imagenet", "--out", out]), containing: ["unknown task 'imagenet'", "digits"], "unknown task")
-        expectOneLineError(try KilnProcess.run(["train", "--optimizer", "lion", "--out", out]), containing: ["lion", "adam"], "unknown optimizer")
-        expectOneLineError(try KilnProcess.run(["train", "--activation", "swish2", "--out", out]), containing: ["swish2"], "unknown activation")
-        expectOneLineError(try KilnProcess.run(["train", "--lr=-1", "--out", out]), containing: ["--lr"], "negative lr")
-        expectOneLineError(try KilnProcess.run(["train", "--batch-size=-1", "--out", out]), containing: ["--batch-size"], "negative batch")
-        expectOneLineError(try KilnProcess.run(["train", "--task", "modadd:1", "--out", out]), containing: ["modulus"], "bad modulus")
-        // Every flag with a closed set of values: one line naming the value and the choices, exit status 1.
-        for (arguments, choices) in [
-            (["train", "--model", "rnn"], ["mlp", "kan", "lm"]), (["train", "--mixer", "mamba"], ["linear", "gla", "delta"]),
-            (["train", "--schedule", "step"], ["constant", "cosine", "one-cycle"]), (["train", "--param", "ntk"], ["sp", "mup"]),
-            (["train", "--readout-init", "ones"], ["zero", "normal"]), (["train", "--target", "labels"], ["auto", "classes", "values"]),
-            (["coord-check", "--model", "kan"], ["mlp", "lm"]), (["coord-check", "--optimizer", "adamw"], ["adam", "sgd"]),
-            (["coord-check", "--mixer", "rwkv"], ["delta"]), (["sweep", "--optimizer", "lbfgs"], ["sgd", "adam-atan2"]),
-            (["sweep", "--param", "sp2"], ["mup"]), (["sweep", "--model", "gpt"], ["lm"]),
-        ] {
-            let result = try KilnProcess.run(arguments + ["--device", "cpu"])
-            expectOneLineError(result, containing: [arguments[2]] + choices, arguments.joined(separator: " "))
-            #expect(result.status == 1, "\(arguments): exit status \(result.status)")
+        try withTemporaryFolder("flags") { folder in
+            let out = folder.path
+            expectOneLineError(try KilnProcess.run(["train", "--task", "imagenet", "--out", out]), containing: ["unknown task 'imagenet'", "digits"], "unknown task")
+            expectOneLineError(try KilnProcess.run(["train", "--optimizer", "lion", "--out", out]), containing: ["lion", "adam"], "unknown optimizer")
+            expectOneLineError(try KilnProcess.run(["train", "--activation", "swish2", "--out", out]), containing: ["swish2"], "unknown activation")
+            expectOneLineError(try KilnProcess.run(["train", "--lr=-1", "--out", out]), containing: ["--lr"], "negative lr")
+            expectOneLineError(try KilnProcess.run(["train", "--batch-size=-1", "--out", out]), containing: ["--batch-size"], "negative batch")
+            expectOneLineError(try KilnProcess.run(["train", "--task", "modadd:1", "--out", out]), containing: ["modulus"], "bad modulus")
+            // Every flag with a closed set of values: one line naming the value and the choices, exit status 1.
+            for (arguments, choices) in [
+                (["train", "--model", "rnn"], ["mlp", "kan", "lm"]), (["train", "--mixer", "mamba"], ["linear", "gla", "delta"]),
+                (["train", "--schedule", "step"], ["constant", "cosine", "one-cycle"]), (["train", "--param", "ntk"], ["sp", "mup"]),
+                (["train", "--readout-init", "ones"], ["zero", "normal"]), (["train", "--target", "labels"], ["auto", "classes", "values"]),
+                (["coord-check", "--model", "kan"], ["mlp", "lm"]), (["coord-check", "--optimizer", "adamw"], ["adam", "sgd"]),
+                (["coord-check", "--mixer", "rwkv"], ["delta"]), (["sweep", "--optimizer", "lbfgs"], ["sgd", "adam-atan2"]),
+                (["sweep", "--param", "sp2"], ["mup"]), (["sweep", "--model", "gpt"], ["lm"]),
+            ] {
+                let result = try KilnProcess.run(arguments + ["--device", "cpu"])
+                expectOneLineError(result, containing: [arguments[2]] + choices, arguments.joined(separator: " "))
+                #expect(result.status == 1, "\(arguments): exit status \(result.status)")
+            }
+            let unknownFlag = try KilnProcess.run(["train", "--bogus"])
+            #expect(unknownFlag.status != 0 && unknownFlag.error.contains("--bogus") && !unknownFlag.error.contains("Backtrace"))
         }
-        let unknownFlag = try KilnProcess.run(["train", "--bogus"])
-        #expect(unknownFlag.status != 0 && unknownFlag.error.contains("--bogus") && !unknownFlag.error.contains("Backtrace"))
     }
 
     @Test("bad data files: wrong dtype, wrong shape, mismatched rows")
     func badData() throws {
-        let folder = temporaryFolder("data")
-        let x = folder.appendingPathComponent("x.npy"), y = folder.appendingPathComponent("y.npy")
-        try writeNpy(x, descr: "<f4", shape: [10, 3], bytes: floatBytes((0..<30).map(Float.init)))
-        try writeNpy(y, descr: "<i8", shape: [9], bytes: (0..<9).flatMap { withUnsafeBytes(of: Int64($0 % 2).littleEndian, Array.init) })
-        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", x.path, "--train-y", y.path, "--out", folder.path]),
-                           containing: ["10 rows", "9"], "mismatched rows")
-        let strings = folder.appendingPathComponent("s.npy")
-        try writeNpy(strings, descr: "<U5", shape: [10], bytes: [UInt8](repeating: 65, count: 200))
-        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", x.path, "--train-y", strings.path, "--out", folder.path]),
-                           containing: ["s.npy", "<U5"], "wrong dtype")
-        let cube = folder.appendingPathComponent("cube.npy")
-        try writeNpy(cube, descr: "<f4", shape: [2, 2, 2], bytes: floatBytes([Float](repeating: 1, count: 8)))
-        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", cube.path, "--train-y", y.path, "--out", folder.path]),
-                           containing: ["cube.npy", "2-D"], "3-D inputs")
-        expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", folder.appendingPathComponent("absent.npy").path, "--train-y", y.path, "--out", folder.path]),
-                           containing: ["absent.npy"], "missing file")
+        try withTemporaryFolder("data") { folder in
+            let x = folder.appendingPathComponent("x.npy"), y = folder.appendingPathComponent("y.npy")
+            try writeNpy(x, descr: "<f4", shape: [10, 3], bytes: floatBytes((0..<30).map(Float.init)))
+            try writeNpy(y, descr: "<i8", shape: [9], bytes: (0..<9).flatMap { withUnsafeBytes(of: Int64($0 % 2).littleEndian, Array.init) })
+            expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", x.path, "--train-y", y.path, "--out", folder.path]),
+                               containing: ["10 rows", "9"], "mismatched rows")
+            let strings = folder.appendingPathComponent("s.npy")
+            try writeNpy(strings, descr: "<U5", shape: [10], bytes: [UInt8](repeating: 65, count: 200))
+            expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", x.path, "--train-y", strings.path, "--out", folder.path]),
+                               containing: ["s.npy", "<U5"], "wrong dtype")
+            let cube = folder.appendingPathComponent("cube.npy")
+            try writeNpy(cube, descr: "<f4", shape: [2, 2, 2], bytes: floatBytes([Float](repeating: 1, count: 8)))
+            expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", cube.path, "--train-y", y.path, "--out", folder.path]),
+                               containing: ["cube.npy", "2-D"], "3-D inputs")
+            expectOneLineError(try KilnProcess.run(["train", "--task", "files", "--train-x", folder.appendingPathComponent("absent.npy").path, "--train-y", y.path, "--out", folder.path]),
+                               containing: ["absent.npy"], "missing file")
+        }
     }
 
     @Test("train, predict, corrupted and truncated checkpoints")
     func trainAndPredict() throws {
-        let run = temporaryFolder("run")
-        let trained = try KilnProcess.run(["train", "--steps", "60", "--eval-every", "30", "--width", "32", "--device", "cpu", "--out", run.path])
-        #expect(trained.status == 0, "\(trained.error)")
-        for file in ["metrics.jsonl", "checkpoint.safetensors", "summary.json", "loss.svg"] {
-            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(file) missing")
-        }
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as! [String: Any]
-        for key in ["task", "model", "device", "steps", "final_train_loss", "test_loss", "test_accuracy", "seconds", "parameters"] {
-            #expect(summary[key] != nil, "summary lacks \(key)")
-        }
+        try withTemporaryFolder("run") { run in
+            let trained = try KilnProcess.run(["train", "--steps", "60", "--eval-every", "30", "--width", "32", "--device", "cpu", "--out", run.path])
+            #expect(trained.status == 0, "\(trained.error)")
+            for file in ["metrics.jsonl", "checkpoint.safetensors", "summary.json", "loss.svg"] {
+                #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(file) missing")
+            }
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as! [String: Any]
+            for key in ["task", "model", "device", "steps", "final_train_loss", "test_loss", "test_accuracy", "seconds", "parameters"] {
+                #expect(summary[key] != nil, "summary lacks \(key)")
+            }
 
-        let input = run.appendingPathComponent("x.npy"), output = run.appendingPathComponent("y.npy")
-        try writeNpy(input, descr: "<f4", shape: [5, 64], bytes: floatBytes((0..<320).map { Float($0 % 17) / 16 }))
-        let predicted = try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", input.path, "--output", output.path])
-        #expect(predicted.status == 0, "\(predicted.error)")
-        let written = try Data(contentsOf: output)
-        #expect(written.count > 5 * 10 * 4 && String(decoding: written.prefix(80), as: UTF8.self).contains("(5, 10)"))
+            let input = run.appendingPathComponent("x.npy"), output = run.appendingPathComponent("y.npy")
+            try writeNpy(input, descr: "<f4", shape: [5, 64], bytes: floatBytes((0..<320).map { Float($0 % 17) / 16 }))
+            let predicted = try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", input.path, "--output", output.path])
+            #expect(predicted.status == 0, "\(predicted.error)")
+            let written = try Data(contentsOf: output)
+            #expect(written.count > 5 * 10 * 4 && String(decoding: written.prefix(80), as: UTF8.self).contains("(5, 10)"))
 
-        let wrongWidth = run.appendingPathComponent("w.npy")
-        try writeNpy(wrongWidth, descr: "<f4", shape: [2, 3], bytes: floatBytes([Float](repeating: 0, count: 6)))
-        expectOneLineError(try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", wrongWidth.path, "--output", output.path]),
-                           containing: ["64"], "input of the wrong width")
+            let wrongWidth = run.appendingPathComponent("w.npy")
+            try writeNpy(wrongWidth, descr: "<f4", shape: [2, 3], bytes: floatBytes([Float](repeating: 0, count: 6)))
+            expectOneLineError(try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", wrongWidth.path, "--output", output.path]),
+                               containing: ["64"], "input of the wrong width")
 
-        let bytes = try Data(contentsOf: run.appendingPathComponent("checkpoint.safetensors"))
-        for (name, damaged) in [("truncated", bytes.prefix(bytes.count / 2)), ("header", Data([0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0, 0]) + bytes.dropFirst(8)), ("tiny", bytes.prefix(5))] {
-            let path = run.appendingPathComponent("\(name).safetensors")
-            try damaged.write(to: path)
-            expectOneLineError(try KilnProcess.run(["predict", "--checkpoint", path.path, "--input", input.path, "--output", output.path]),
-                               containing: ["\(name).safetensors"], "\(name) checkpoint")
+            let bytes = try Data(contentsOf: run.appendingPathComponent("checkpoint.safetensors"))
+            for (name, damaged) in [("truncated", bytes.prefix(bytes.count / 2)), ("header", Data([0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0, 0]) + bytes.dropFirst(8)), ("tiny", bytes.prefix(5))] {
+                let path = run.appendingPathComponent("\(name).safetensors")
+                try damaged.write(to: path)
+                expectOneLineError(try KilnProcess.run(["predict", "--checkpoint", path.path, "--input", input.path, "--output", output.path]),
+                                   containing: ["\(name).safetensors"], "\(name) checkpoint")
+            }
+            try withTemporaryFolder("empty") { empty in
+                expectOneLineError(try KilnProcess.run(["train", "--resume", empty.path]), containing: ["checkpoint"], "resume from an empty folder")
+            }
         }
-        expectOneLineError(try KilnProcess.run(["train", "--resume", temporaryFolder("empty").path]), containing: ["checkpoint"], "resume from an empty folder")
     }
 
     @Test("a text model trains, reports bits per character, and generates from a prompt; a KAN plots")
     func textAndKAN() throws {
-        let folder = temporaryFolder("textkan")
-        let corpus = folder.appendingPathComponent("corpus.txt")
-        try String(repeating: "abcabd abcabe. ", count: 120).write(to: corpus, atomically: true, encoding: .utf8)
-        let run = folder.appendingPathComponent("text")
-        let trained = try KilnProcess.run(["train", "--task", "text:\(corpus.path)", "--model", "lm", "--mixer", "gla", "--width", "16", "--heads", "2",
-                                           "--layers", "1", "--seq-len", "16", "--steps", "30", "--eval-every", "30", "--device", "cpu", "--out", run.path])
-        #expect(trained.status == 0, "\(trained.error)")
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as! [String: Any]
-        let bits = try #require(summary["test_bpc"] as? Double)
-        #expect(abs(bits - (summary["test_loss"] as! Double) / log(2)) < 1e-9)
-        let generated = try KilnProcess.run(["generate", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--prompt", "abc", "--tokens", "12"])
-        #expect(generated.status == 0, "\(generated.error)")
-        #expect(generated.output.trimmingCharacters(in: .newlines).count == 15 && generated.output.hasPrefix("abc"))
-        expectOneLineError(try KilnProcess.run(["generate", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--prompt", "xyz"]),
-                           containing: ["x"], "unknown prompt character")
+        try withTemporaryFolder("textkan") { folder in
+            let corpus = folder.appendingPathComponent("corpus.txt")
+            try String(repeating: "abcabd abcabe. ", count: 120).write(to: corpus, atomically: true, encoding: .utf8)
+            let run = folder.appendingPathComponent("text")
+            let trained = try KilnProcess.run(["train", "--task", "text:\(corpus.path)", "--model", "lm", "--mixer", "gla", "--width", "16", "--heads", "2",
+                                               "--layers", "1", "--seq-len", "16", "--steps", "30", "--eval-every", "30", "--device", "cpu", "--out", run.path])
+            #expect(trained.status == 0, "\(trained.error)")
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as! [String: Any]
+            let bits = try #require(summary["test_bpc"] as? Double)
+            #expect(abs(bits - (summary["test_loss"] as! Double) / log(2)) < 1e-9)
+            let generated = try KilnProcess.run(["generate", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--prompt", "abc", "--tokens", "12"])
+            #expect(generated.status == 0, "\(generated.error)")
+            #expect(generated.output.trimmingCharacters(in: .newlines).count == 15 && generated.output.hasPrefix("abc"))
+            expectOneLineError(try KilnProcess.run(["generate", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--prompt", "xyz"]),
+                               containing: ["x"], "unknown prompt character")
 
-        let kan = folder.appendingPathComponent("kan")
-        let fitted = try KilnProcess.run(["train", "--task", "fit:x1*x2", "--model", "kan", "--arch", "2,2,1", "--optimizer", "lbfgs",
-                                          "--grid", "3,5", "--steps", "5", "--eval-every", "5", "--device", "cpu", "--out", kan.path])
-        #expect(fitted.status == 0, "\(fitted.error)")
-        expectOneLineError(try KilnProcess.run(["train", "--task", "teacher", "--optimizer", "lbfgs", "--steps", "1", "--device", "cpu", "--out", folder.appendingPathComponent("teacher").path]),
-                           containing: ["fresh batches", "--batch-size"], "L-BFGS's whole-set default on a task without a fixed training set")
-        let plotted = try KilnProcess.run(["plot", "--checkpoint", kan.appendingPathComponent("checkpoint.safetensors").path])
-        #expect(plotted.status == 0 && plotted.output.contains("6 edge activations"), "\(plotted.output) \(plotted.error)")
-        let svg = try String(contentsOf: kan.appendingPathComponent("kan.svg"), encoding: .utf8)
-        #expect(svg.contains("layer 1: x2 → y1"))
-        expectOneLineError(try KilnProcess.run(["plot", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path]), containing: ["not a KAN"], "plot of an lm")
+            let kan = folder.appendingPathComponent("kan")
+            let fitted = try KilnProcess.run(["train", "--task", "fit:x1*x2", "--model", "kan", "--arch", "2,2,1", "--optimizer", "lbfgs",
+                                              "--grid", "3,5", "--steps", "5", "--eval-every", "5", "--device", "cpu", "--out", kan.path])
+            #expect(fitted.status == 0, "\(fitted.error)")
+            expectOneLineError(try KilnProcess.run(["train", "--task", "teacher", "--optimizer", "lbfgs", "--steps", "1", "--device", "cpu", "--out", folder.appendingPathComponent("teacher").path]),
+                               containing: ["fresh batches", "--batch-size"], "L-BFGS's whole-set default on a task without a fixed training set")
+            let plotted = try KilnProcess.run(["plot", "--checkpoint", kan.appendingPathComponent("checkpoint.safetensors").path])
+            #expect(plotted.status == 0 && plotted.output.contains("6 edge activations"), "\(plotted.output) \(plotted.error)")
+            let svg = try String(contentsOf: kan.appendingPathComponent("kan.svg"), encoding: .utf8)
+            #expect(svg.contains("layer 1: x2 → y1"))
+            expectOneLineError(try KilnProcess.run(["plot", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path]), containing: ["not a KAN"], "plot of an lm")
+        }
     }
 
     @Test("a missing kernel folder is a one-line error listing the place searched", .enabled(if: !BackendCase.openCL.isEmpty, "needs an OpenCL device"))

@@ -43,28 +43,28 @@ struct CrashSafetyTests {
 
     @Test("killed at three points and resumed, a run logs what an uninterrupted run logs")
     func killedAndResumed() throws {
-        let root = temporaryFolder("crash")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let whole = root.appendingPathComponent("whole"), interrupted = root.appendingPathComponent("interrupted")
-        let reference = try KilnProcess.run(Self.training + ["--out", whole.path])
-        try #require(reference.status == 0, "\(reference.error)")
+        try withTemporaryFolder("crash") { root in
+            let whole = root.appendingPathComponent("whole"), interrupted = root.appendingPathComponent("interrupted")
+            let reference = try KilnProcess.run(Self.training + ["--out", whole.path])
+            try #require(reference.status == 0, "\(reference.error)")
 
-        let metrics = interrupted.appendingPathComponent("metrics.jsonl")
-        let resume = ["train", "--resume", interrupted.path, "--plain"]
-        // Mid-interval; just after the record of step 80, where the checkpoint of step 80 comes next (killed
-        // there, the resume drops that record and logs it again); mid-interval.
-        for (attempt, lines) in [7, 20, 33].enumerated() {
-            let landed = try Self.killed(attempt == 0 ? Self.training + ["--out", interrupted.path] : resume, metrics: metrics, atLines: lines)
-            #expect(landed, "the run ended before it was killed at \(lines) records; make it longer")
+            let metrics = interrupted.appendingPathComponent("metrics.jsonl")
+            let resume = ["train", "--resume", interrupted.path, "--plain"]
+            // Mid-interval; just after the record of step 80, where the checkpoint of step 80 comes next (killed
+            // there, the resume drops that record and logs it again); mid-interval.
+            for (attempt, lines) in [7, 20, 33].enumerated() {
+                let landed = try Self.killed(attempt == 0 ? Self.training + ["--out", interrupted.path] : resume, metrics: metrics, atLines: lines)
+                #expect(landed, "the run ended before it was killed at \(lines) records; make it longer")
+            }
+            // What a write killed before its rename leaves.
+            let leftover = interrupted.appendingPathComponent(".checkpoint.safetensors.0E5D41A6-5C4B-4E31-8F6C-2B0B3B1E9A77.tmp")
+            try Data(repeating: 7, count: 100).write(to: leftover)
+
+            let finished = try KilnProcess.run(resume)
+            try #require(finished.status == 0, "\(finished.error)")
+            #expect(try Self.records(interrupted) == Self.records(whole))
+            let temporary = try FileManager.default.contentsOfDirectory(atPath: interrupted.path).filter { $0.hasSuffix(".tmp") }
+            #expect(temporary.isEmpty, "temporary files left: \(temporary)")
         }
-        // What a write killed before its rename leaves.
-        let leftover = interrupted.appendingPathComponent(".checkpoint.safetensors.0E5D41A6-5C4B-4E31-8F6C-2B0B3B1E9A77.tmp")
-        try Data(repeating: 7, count: 100).write(to: leftover)
-
-        let finished = try KilnProcess.run(resume)
-        try #require(finished.status == 0, "\(finished.error)")
-        #expect(try Self.records(interrupted) == Self.records(whole))
-        let temporary = try FileManager.default.contentsOfDirectory(atPath: interrupted.path).filter { $0.hasSuffix(".tmp") }
-        #expect(temporary.isEmpty, "temporary files left: \(temporary)")
     }
 }

@@ -27,11 +27,14 @@ struct TestContext {
     static var available: Bool { make() != nil }
 }
 
-/// A fresh folder under the temporary directory.
-func temporaryFolder(_ name: String) -> URL {
+/// Runs `body` with new, empty folders (`kernels`, `cache`) inside a folder `kiln-tests-<name>-<UUID>` under
+/// the temporary directory, and removes it all afterwards, also when `body` throws.
+func withTemporaryFolders<Result>(_ name: String, _ body: (_ kernels: URL, _ cache: URL) throws -> Result) throws -> Result {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-tests-\(name)-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+    let kernels = url.appendingPathComponent("kernels"), cache = url.appendingPathComponent("cache")
+    for folder in [kernels, cache] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try body(kernels, cache)
 }
 
 @Suite("kernel programs: build once, cache on disk, report build logs", .enabled(if: TestContext.available, "no OpenCL platform: kernel build tests skipped"))
@@ -43,83 +46,85 @@ struct KernelCacheTests {
     @Test("a cached program is reused; a changed source or option rebuilds")
     func diskCache() throws {
         let context = try #require(TestContext.make())
-        let kernels = temporaryFolder("kernels")
-        let cache = temporaryFolder("cache")
-        try Self.probeSource.write(to: kernels.appendingPathComponent("probe.cl"), atomically: true, encoding: .utf8)
-        let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
-        let programs = ProgramCache(cacheDirectory: cache)
+        try withTemporaryFolders("disk-cache") { kernels, cache in
+            try Self.probeSource.write(to: kernels.appendingPathComponent("probe.cl"), atomically: true, encoding: .utf8)
+            let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
+            let programs = ProgramCache(cacheDirectory: cache)
 
-        let first = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
-        #expect(first.origin == .source)
-        #expect(programs.statistics.sourceBuilds == 1)
-        let cached = try FileManager.default.contentsOfDirectory(atPath: cache.path).filter { $0.hasSuffix(".clbin") }
-        #expect(cached.count == 1)
+            let first = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+            #expect(first.origin == .source)
+            #expect(programs.statistics.sourceBuilds == 1)
+            let cached = try FileManager.default.contentsOfDirectory(atPath: cache.path).filter { $0.hasSuffix(".clbin") }
+            #expect(cached.count == 1)
 
-        // The same process asks again: the program object itself is reused.
-        let again = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
-        #expect(again === first)
-        #expect(programs.statistics.memoryHits == 1)
+            // The same process asks again: the program object itself is reused.
+            let again = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+            #expect(again === first)
+            #expect(programs.statistics.memoryHits == 1)
 
-        // A new process (simulated by forgetting in-memory programs) loads the binary without compiling.
-        programs.removeAllInMemory()
-        let reloaded = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
-        #expect(reloaded.origin == .diskCache)
-        #expect(programs.statistics.sourceBuilds == 1)
-        #expect(programs.statistics.diskLoads == 1)
+            // A new process (simulated by forgetting in-memory programs) loads the binary without compiling.
+            programs.removeAllInMemory()
+            let reloaded = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+            #expect(reloaded.origin == .diskCache)
+            #expect(programs.statistics.sourceBuilds == 1)
+            #expect(programs.statistics.diskLoads == 1)
 
-        // Another option set is another program.
-        let otherOptions = try programs.program(file: "probe.cl", options: "-D SCALE=3.0f", context: context.context, device: context.device, locator: locator)
-        #expect(otherOptions.origin == .source)
-        #expect(programs.statistics.sourceBuilds == 2)
+            // Another option set is another program.
+            let otherOptions = try programs.program(file: "probe.cl", options: "-D SCALE=3.0f", context: context.context, device: context.device, locator: locator)
+            #expect(otherOptions.origin == .source)
+            #expect(programs.statistics.sourceBuilds == 2)
 
-        // Editing the source invalidates both the in-memory and the on-disk entry.
-        try Self.probeSource.replacingOccurrences(of: "2.0f", with: "4.0f")
-            .write(to: kernels.appendingPathComponent("probe.cl"), atomically: true, encoding: .utf8)
-        let edited = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
-        #expect(edited.origin == .source)
-        #expect(programs.statistics.sourceBuilds == 3)
+            // Editing the source invalidates both the in-memory and the on-disk entry.
+            try Self.probeSource.replacingOccurrences(of: "2.0f", with: "4.0f")
+                .write(to: kernels.appendingPathComponent("probe.cl"), atomically: true, encoding: .utf8)
+            let edited = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+            #expect(edited.origin == .source)
+            #expect(programs.statistics.sourceBuilds == 3)
 
-        // A corrupted cache entry is rebuilt from source rather than failing.
-        programs.removeAllInMemory()
-        for name in try FileManager.default.contentsOfDirectory(atPath: cache.path) {
-            try Data("not a binary".utf8).write(to: cache.appendingPathComponent(name))
+            // A corrupted cache entry is rebuilt from source rather than failing.
+            programs.removeAllInMemory()
+            for name in try FileManager.default.contentsOfDirectory(atPath: cache.path) {
+                try Data("not a binary".utf8).write(to: cache.appendingPathComponent(name))
+            }
+            let rebuilt = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
+            #expect(rebuilt.origin == .source)
         }
-        let rebuilt = try programs.program(file: "probe.cl", options: "-D SCALE=1.0f", context: context.context, device: context.device, locator: locator)
-        #expect(rebuilt.origin == .source)
     }
 
     @Test("a syntax error is reported with the file name and the compiler's build log")
     func buildFailure() throws {
         let context = try #require(TestContext.make())
-        let kernels = temporaryFolder("broken")
-        try "__kernel void broken(__global float* out) { out[0] = undeclared_name + ; }"
-            .write(to: kernels.appendingPathComponent("broken.cl"), atomically: true, encoding: .utf8)
-        let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
-        let programs = ProgramCache(cacheDirectory: temporaryFolder("cache"))
-        do {
-            _ = try programs.program(file: "broken.cl", options: "", context: context.context, device: context.device, locator: locator)
-            Issue.record("a broken kernel should not build")
-        } catch {
-            let log = try #require(error.buildLog)
-            #expect(log.contains("undeclared_name"))
-            #expect(error.description.contains("broken.cl"))
-            #expect(error.description.contains("undeclared_name"))
-            #expect(!error.description.contains("\n"))
+        try withTemporaryFolders("broken") { kernels, cache in
+            try "__kernel void broken(__global float* out) { out[0] = undeclared_name + ; }"
+                .write(to: kernels.appendingPathComponent("broken.cl"), atomically: true, encoding: .utf8)
+            let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
+            let programs = ProgramCache(cacheDirectory: cache)
+            do throws(KernelError) {
+                _ = try programs.program(file: "broken.cl", options: "", context: context.context, device: context.device, locator: locator)
+                Issue.record("a broken kernel should not build")
+            } catch {
+                let log = try #require(error.buildLog)
+                #expect(log.contains("undeclared_name"))
+                #expect(error.description.contains("broken.cl"))
+                #expect(error.description.contains("undeclared_name"))
+                #expect(!error.description.contains("\n"))
+            }
         }
     }
 
     @Test("a missing kernel file names the folder searched")
     func missingFile() throws {
         let context = try #require(TestContext.make())
-        let kernels = temporaryFolder("empty")
-        let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
-        do {
-            _ = try ProgramCache(cacheDirectory: temporaryFolder("cache")).program(
-                file: "absent.cl", options: "", context: context.context, device: context.device, locator: locator)
-            Issue.record("a missing kernel should be an error")
-        } catch {
-            #expect(error.description.contains("absent.cl"))
-            #expect(error.description.contains(kernels.path))
+        try withTemporaryFolders("empty") { kernels, cache in
+            let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
+            do throws(KernelError) {
+                _ = try ProgramCache(cacheDirectory: cache).program(
+                    file: "absent.cl", options: "", context: context.context, device: context.device, locator: locator)
+                Issue.record("a missing kernel should be an error")
+            } catch {
+                #expect(error.description.contains("absent.cl"))
+                #expect(error.description.contains(kernels.path))
+            }
         }
     }
 }

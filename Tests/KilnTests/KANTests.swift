@@ -94,23 +94,24 @@ struct KANTests {
         configuration.steps = 20
         configuration.evalEvery = 20
         #expect(try Trainer(configuration: configuration, backend: CPUBackend()).batchSize == 1000, "batch size 0 is the whole training set")
-        let directory = temporaryFolder("kan")
-        let summary = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: directory)
-        #expect(summary.steps == 40)
-        #expect(summary.gridRootMeanSquaredErrors.map(\.grid) == [3, 6])
-        #expect(summary.gridRootMeanSquaredErrors[1].rmse < summary.gridRootMeanSquaredErrors[0].rmse)
-        #expect(summary.testRootMeanSquaredError! < 0.05)
-        let (file, _, model) = try Checkpoint.read(directory.appendingPathComponent(TrainingRun.checkpointFile))
-        guard case let .kan(sizes) = model else {
-            Issue.record("the checkpoint holds a \(model.kind) model, not a KAN")
-            return
+        try withTemporaryFolder("kan") { directory in
+            let summary = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: directory)
+            #expect(summary.steps == 40)
+            #expect(summary.gridRootMeanSquaredErrors.map(\.grid) == [3, 6])
+            #expect(summary.gridRootMeanSquaredErrors[1].rmse < summary.gridRootMeanSquaredErrors[0].rmse)
+            #expect(summary.testRootMeanSquaredError! < 0.05)
+            let (file, _, model) = try Checkpoint.read(directory.appendingPathComponent(TrainingRun.checkpointFile))
+            guard case let .kan(sizes) = model else {
+                Issue.record("the checkpoint holds a \(model.kind) model, not a KAN")
+                return
+            }
+            #expect(sizes.gridIntervals == 6)
+            let rebuilt = try ModelFactory.make(model, on: CPUBackend()) as! KANModel
+            try rebuilt.load(Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { a, _ in a }))
+            let task = try FunctionFittingTask.make(formula: "x1^2 + sin(pi*x2)", range: -1...1, seed: 0)
+            let predictions = try Trainer.predict(model: rebuilt, task.testSet, on: CPUBackend())
+            let rmse = sqrt(zip(predictions, task.testSet.targets!).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / 1000)
+            #expect(abs(rmse - summary.testRootMeanSquaredError!) < 1e-6, "the reloaded model predicts as the trained one")
         }
-        #expect(sizes.gridIntervals == 6)
-        let rebuilt = try ModelFactory.make(model, on: CPUBackend()) as! KANModel
-        try rebuilt.load(Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { a, _ in a }))
-        let task = try FunctionFittingTask.make(formula: "x1^2 + sin(pi*x2)", range: -1...1, seed: 0)
-        let predictions = try Trainer.predict(model: rebuilt, task.testSet, on: CPUBackend())
-        let rmse = sqrt(zip(predictions, task.testSet.targets!).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / 1000)
-        #expect(abs(rmse - summary.testRootMeanSquaredError!) < 1e-6, "the reloaded model predicts as the trained one")
     }
 }

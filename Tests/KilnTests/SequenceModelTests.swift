@@ -35,19 +35,21 @@ struct SequenceModelTests {
 
     @Test("text tasks: a character vocabulary, a held-out tail, windows shifted by one")
     func text() throws {
-        let url = temporaryFolder("text").appendingPathComponent("corpus.txt")
-        let text = String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 40)
-        try text.write(to: url, atomically: true, encoding: .utf8)
-        let task = try TextTask(path: url.path, length: 16, seed: 1)
-        #expect(task.characters.count == Set(text).count)
-        let batch = task.trainBatch(step: 0, batchSize: 4)
-        for row in 0..<4 {
-            let tokens = Array(batch.tokens![(row * 16)..<((row + 1) * 16)]), labels = Array(batch.labels![(row * 16)..<((row + 1) * 16)])
-            #expect(Array(tokens.dropFirst()) == Array(labels.dropLast()), "labels are the next characters")
+        try withTemporaryFolder("text") { folder in
+            let url = folder.appendingPathComponent("corpus.txt")
+            let text = String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 40)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            let task = try TextTask(path: url.path, length: 16, seed: 1)
+            #expect(task.characters.count == Set(text).count)
+            let batch = task.trainBatch(step: 0, batchSize: 4)
+            for row in 0..<4 {
+                let tokens = Array(batch.tokens![(row * 16)..<((row + 1) * 16)]), labels = Array(batch.labels![(row * 16)..<((row + 1) * 16)])
+                #expect(Array(tokens.dropFirst()) == Array(labels.dropLast()), "labels are the next characters")
+            }
+            #expect(task.testSet.rows > 0)
+            #expect(throws: TaskError.self) { try TextTask(path: "/nonexistent.txt", length: 16, seed: 0) }
+            #expect(throws: TaskError.self) { try task.encode("the ∑") }
         }
-        #expect(task.testSet.rows > 0)
-        #expect(throws: TaskError.self) { try TextTask(path: "/nonexistent.txt", length: 16, seed: 0) }
-        #expect(throws: TaskError.self) { try task.encode("the ∑") }
     }
 
     static func model(_ mixer: MixerKind, on backend: any Backend) -> LanguageModel {
@@ -188,7 +190,7 @@ struct SequenceModelTests {
         configuration.steps = 300
         configuration.learningRate = 1e-2
         configuration.evalEvery = 300
-        let summary = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: temporaryFolder("recall"))
+        let summary = try withTemporaryFolder("recall") { try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: $0) }
         #expect(summary.testAccuracy! > 0.5, "accuracy \(summary.testAccuracy!)")
     }
 }

@@ -4,13 +4,6 @@ import KilnKernels
 import KilnTestSupport
 import Testing
 
-/// A fresh folder under the temporary directory.
-func temporaryFolder(_ name: String) -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-\(name)-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
 /// Training losses by step from a metrics file.
 func trainLosses(_ directory: URL) throws -> [Int: Double] {
     let text = try String(contentsOf: directory.appendingPathComponent(TrainingRun.metricsFile), encoding: .utf8)
@@ -88,22 +81,22 @@ struct TrainingTests {
     // invariant to a constant scale of a parameter's gradient, which is why the test compares gradients.)
     @Test("a deliberately wrong ReLU derivative in elementwise.cl fails the one-step comparison", arguments: BackendCase.openCL)
     func wrongDerivativeIsCaught(_ backendCase: BackendCase) throws {
-        let folder = temporaryFolder("broken-kernels")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let kernels = try ResourceLocator(.kernels).folder()
-        for name in try FileManager.default.contentsOfDirectory(atPath: kernels.path) where name.hasSuffix(".cl") {
-            try FileManager.default.copyItem(at: kernels.appendingPathComponent(name), to: folder.appendingPathComponent(name))
-        }
-        let file = folder.appendingPathComponent("elementwise.cl")
-        let source = try String(contentsOf: file, encoding: .utf8)
-        let correct = "case UNARY_RELU: return x > 0.0f ? 1.0f : 0.0f;"
-        try #require(source.contains(correct), "elementwise.cl no longer has the line this test breaks")
-        try source.replacingOccurrences(of: correct, with: "case UNARY_RELU: return x > 0.0f ? 1.01f : 0.0f;").write(to: file, atomically: true, encoding: .utf8)
+        try withTemporaryFolder("broken-kernels") { folder in
+            let kernels = try ResourceLocator(.kernels).folder()
+            for name in try FileManager.default.contentsOfDirectory(atPath: kernels.path) where name.hasSuffix(".cl") {
+                try FileManager.default.copyItem(at: kernels.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+            }
+            let file = folder.appendingPathComponent("elementwise.cl")
+            let source = try String(contentsOf: file, encoding: .utf8)
+            let correct = "case UNARY_RELU: return x > 0.0f ? 1.0f : 0.0f;"
+            try #require(source.contains(correct), "elementwise.cl no longer has the line this test breaks")
+            try source.replacingOccurrences(of: correct, with: "case UNARY_RELU: return x > 0.0f ? 1.01f : 0.0f;").write(to: file, atomically: true, encoding: .utf8)
 
-        let configuration = Self.smallConfiguration()
-        let broken = try OpenCLBackend(deviceID: backendCase.deviceID, kernelFolder: folder)
-        let difference = Self.firstStepDifference(try Self.firstStep(configuration, on: broken), try Self.firstStep(configuration, on: CPUBackend()))
-        #expect(difference.value > 100 * Self.firstStepBound, "a 1% wrong ReLU derivative changed the gradients by only \(difference.value)")
+            let configuration = Self.smallConfiguration()
+            let broken = try OpenCLBackend(deviceID: backendCase.deviceID, kernelFolder: folder)
+            let difference = Self.firstStepDifference(try Self.firstStep(configuration, on: broken), try Self.firstStep(configuration, on: CPUBackend()))
+            #expect(difference.value > 100 * Self.firstStepBound, "a 1% wrong ReLU derivative changed the gradients by only \(difference.value)")
+        }
     }
 
     // A loss curve is chaotic: float32 rounding differences between devices grow under training, and how
@@ -119,10 +112,10 @@ struct TrainingTests {
         configuration.seed = 7
         var curves: [(String, [Int: Double])] = []
         for backendCase in BackendCase.all {
-            let directory = temporaryFolder("curve")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            _ = try TrainingRun.run(configuration: configuration, backend: try backendCase.makeBackend(), directory: directory)
-            curves.append((backendCase.deviceID, try trainLosses(directory)))
+            try withTemporaryFolder("curve") { directory in
+                _ = try TrainingRun.run(configuration: configuration, backend: try backendCase.makeBackend(), directory: directory)
+                curves.append((backendCase.deviceID, try trainLosses(directory)))
+            }
         }
         let (referenceDevice, reference) = curves[0]
         #expect(reference.count == 10)
@@ -141,15 +134,17 @@ struct TrainingTests {
         configuration.dropout = 0.1
         configuration.schedule = .cosine
         configuration.warmupSteps = 5
-        let whole = temporaryFolder("whole"), pieces = temporaryFolder("pieces")
-        _ = try TrainingRun.run(configuration: configuration, backend: try backendCase.makeBackend(), directory: whole)
-        let stopped = try TrainingRun.run(configuration: configuration, backend: try backendCase.makeBackend(), directory: pieces, stopAfter: 20)
-        #expect(stopped.stoppedEarly && stopped.steps == 20)
-        let resumed = try TrainingRun.run(configuration: TrainingConfiguration(), backend: try backendCase.makeBackend(), directory: pieces, resume: true)
-        #expect(resumed.steps == 40 && !resumed.stoppedEarly)
-        let expected = try trainLosses(whole), actual = try trainLosses(pieces)
-        #expect(expected.count == 40 && actual.count == 40)
-        for step in 1...40 { #expect(actual[step] == expected[step], "step \(step): resumed \(actual[step] ?? .nan) vs \(expected[step]!)") }
+        try withTemporaryFolder("resume") { folder in
+            let whole = folder.appendingPathComponent("whole"), pieces = folder.appendingPathComponent("pieces")
+            _ = try TrainingRun.run(configuration: configuration, backend: try backendCase.makeBackend(), directory: whole)
+            let stopped = try TrainingRun.run(configuration: configuration, backend: try backendCase.makeBackend(), directory: pieces, stopAfter: 20)
+            #expect(stopped.stoppedEarly && stopped.steps == 20)
+            let resumed = try TrainingRun.run(configuration: TrainingConfiguration(), backend: try backendCase.makeBackend(), directory: pieces, resume: true)
+            #expect(resumed.steps == 40 && !resumed.stoppedEarly)
+            let expected = try trainLosses(whole), actual = try trainLosses(pieces)
+            #expect(expected.count == 40 && actual.count == 40)
+            for step in 1...40 { #expect(actual[step] == expected[step], "step \(step): resumed \(actual[step] ?? .nan) vs \(expected[step]!)") }
+        }
     }
 
     @Test("checkpoint round trip: a reloaded model gives identical outputs; the file is valid safetensors", arguments: BackendCase.all)
@@ -157,42 +152,44 @@ struct TrainingTests {
         let backend = try backendCase.makeBackend()
         let trainer = try Trainer(configuration: Self.smallConfiguration(), backend: backend)
         for _ in 0..<5 { try trainer.step() }
-        let url = temporaryFolder("checkpoint").appendingPathComponent("model.safetensors")
-        try trainer.checkpoint(elapsedSeconds: 1.5).write(to: url)
+        try withTemporaryFolder("checkpoint") { folder in
+            let url = folder.appendingPathComponent("model.safetensors")
+            try trainer.checkpoint(elapsedSeconds: 1.5).write(to: url)
 
-        let (file, training, model) = try Checkpoint.read(url)
-        #expect(training == Self.smallConfiguration())
-        #expect(model.kind == .mlp && model.inputCount == 64 && model.outputCount == 10)
-        let rebuilt = try ModelFactory.make(model, on: backend)
-        try rebuilt.load(Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { a, _ in a }))
-        let examples = trainer.task.testSet.rows(0..<50)
-        #expect(try Trainer.predict(model: rebuilt, examples, on: backend) == trainer.predict(examples))
+            let (file, training, model) = try Checkpoint.read(url)
+            #expect(training == Self.smallConfiguration())
+            #expect(model.kind == .mlp && model.inputCount == 64 && model.outputCount == 10)
+            let rebuilt = try ModelFactory.make(model, on: backend)
+            try rebuilt.load(Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { a, _ in a }))
+            let examples = trainer.task.testSet.rows(0..<50)
+            #expect(try Trainer.predict(model: rebuilt, examples, on: backend) == trainer.predict(examples))
 
-        // The header as the safetensors format defines it: u64 little-endian length, JSON, then data.
-        let bytes = [UInt8](try Data(contentsOf: url))
-        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        #expect(headerLength % 8 == 0 && 8 + headerLength <= bytes.count)
-        // Every value decodes as an Entry: the metadata's string fields leave its three fields nil.
-        struct Entry: Decodable {
-            var dtype: String?
-            var shape: [Int]?
-            var data_offsets: [Int]?
+            // The header as the safetensors format defines it: u64 little-endian length, JSON, then data.
+            let bytes = [UInt8](try Data(contentsOf: url))
+            let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            #expect(headerLength % 8 == 0 && 8 + headerLength <= bytes.count)
+            // Every value decodes as an Entry: the metadata's string fields leave its three fields nil.
+            struct Entry: Decodable {
+                var dtype: String?
+                var shape: [Int]?
+                var data_offsets: [Int]?
+            }
+            let header = try JSONFile.decode([String: Entry].self, from: Data(bytes[8..<(8 + headerLength)]), file: url.path)
+            let weight = header["layers.0.weight"]
+            #expect(weight?.dtype == "F32")
+            #expect(weight?.shape == [32, 64])
+            guard let offsets = weight?.data_offsets, offsets.count == 2 else {
+                Issue.record("header lacks layers.0.weight")
+                return
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            #expect(end - begin == 32 * 64 * 4)
+            let first = try trainer.model.parameters[0].tensor.toArray()[0]
+            let stored = bytes[(8 + headerLength + begin)..<(8 + headerLength + begin + 4)].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+            #expect(Float(bitPattern: stored) == first, "little-endian float32 data")
+            #expect(header["__metadata__"] != nil)
+            #expect(file.tensors.contains { $0.name == "optimizer.layers.0.weight.exp_avg" })
         }
-        let header = try JSONFile.decode([String: Entry].self, from: Data(bytes[8..<(8 + headerLength)]), file: url.path)
-        let weight = header["layers.0.weight"]
-        #expect(weight?.dtype == "F32")
-        #expect(weight?.shape == [32, 64])
-        guard let offsets = weight?.data_offsets, offsets.count == 2 else {
-            Issue.record("header lacks layers.0.weight")
-            return
-        }
-        let (begin, end) = (offsets[0], offsets[1])
-        #expect(end - begin == 32 * 64 * 4)
-        let first = try trainer.model.parameters[0].tensor.toArray()[0]
-        let stored = bytes[(8 + headerLength + begin)..<(8 + headerLength + begin + 4)].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
-        #expect(Float(bitPattern: stored) == first, "little-endian float32 data")
-        #expect(header["__metadata__"] != nil)
-        #expect(file.tensors.contains { $0.name == "optimizer.layers.0.weight.exp_avg" })
     }
 
     @Test("a model description encodes to the JSON earlier versions stored, and a fresh one decodes to itself",
@@ -261,12 +258,12 @@ struct TrainingTests {
     @Test("classification runs log train accuracy and plot an accuracy panel; regression runs do neither")
     func trainAccuracyInMetricsAndPlot() throws {
         func run(_ configuration: TrainingConfiguration) throws -> (records: [MetricsRecord], plot: String) {
-            let directory = temporaryFolder("accuracy")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            _ = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: directory)
-            let lines = try String(contentsOf: directory.appendingPathComponent(TrainingRun.metricsFile), encoding: .utf8).split(separator: "\n")
-            let records = try lines.map { try JSONFile.decode(MetricsRecord.self, from: Data($0.utf8), file: "metrics") }
-            return (records, try String(contentsOf: directory.appendingPathComponent(TrainingRun.plotFile), encoding: .utf8))
+            try withTemporaryFolder("accuracy") { directory in
+                _ = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: directory)
+                let lines = try String(contentsOf: directory.appendingPathComponent(TrainingRun.metricsFile), encoding: .utf8).split(separator: "\n")
+                let records = try lines.map { try JSONFile.decode(MetricsRecord.self, from: Data($0.utf8), file: "metrics") }
+                return (records, try String(contentsOf: directory.appendingPathComponent(TrainingRun.plotFile), encoding: .utf8))
+            }
         }
         var digits = Self.smallConfiguration(steps: 20)
         digits.logEvery = 5
@@ -290,7 +287,7 @@ struct TrainingTests {
     func learns() throws {
         var configuration = TrainingConfiguration()
         configuration.steps = 300
-        let summary = try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: temporaryFolder("learn"))
+        let summary = try withTemporaryFolder("learn") { try TrainingRun.run(configuration: configuration, backend: CPUBackend(), directory: $0) }
         #expect(summary.testAccuracy! > 0.9)
         #expect(summary.parameters == 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10)
     }

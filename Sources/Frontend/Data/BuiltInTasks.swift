@@ -13,6 +13,15 @@ public enum TaskCatalog {
     /// The names `--task` accepts (in help texts).
     public static let names = ["digits", "teacher", "modadd:P", "fit:EXPR", "mqar", "text:FILE", "files (with --train-x/--train-y)"]
 
+    /// Refuses a name that is none of ``names`` (checked before the model is matched to the task, so that
+    /// `mqar:3` is an unknown task rather than one with real-valued inputs).
+    public static func checkName(_ name: String) throws(TaskError) {
+        let exact: Set = ["digits", "teacher", "mqar", "files"]
+        guard exact.contains(name) || ["modadd:", "fit:", "text:"].contains(where: name.hasPrefix) || name == "modadd" else {
+            throw TaskError("unknown task '\(name.prefix(80))'; known tasks: \(names.joined(separator: ", "))")
+        }
+    }
+
     /// - Throws: ``TaskError`` for an unknown name or bad parameters, ``FormatError`` for unreadable files.
     public static func make(_ configuration: TrainingConfiguration) throws -> any TrainingTask {
         let name = configuration.task
@@ -36,7 +45,8 @@ public enum TaskCatalog {
         if name == "files" {
             return try FileTask.make(configuration)
         }
-        throw TaskError("unknown task '\(name)'; known tasks: \(names.joined(separator: ", "))")
+        try checkName(name)
+        throw TaskError("unknown task '\(name.prefix(80))'")
     }
 }
 
@@ -140,6 +150,8 @@ public enum FileTask {
         }
         let (x, xShape) = try loadMatrix(trainX, role: "train-x")
         let (y, yShape, yIsInteger) = try loadTargets(trainY, role: "train-y")
+        try checkValues(x, shape: xShape, role: "train-x", path: trainX)
+        try checkValues(y, shape: yShape, role: "train-y", path: trainY)
         guard yShape[0] == xShape[0] else {
             throw TaskError("--train-x has \(xShape[0]) rows but --train-y has \(yShape[0]); they must match")
         }
@@ -150,6 +162,8 @@ public enum FileTask {
         if let testX = configuration.testX, let testY = configuration.testY {
             let (tx, txShape) = try loadMatrix(testX, role: "test-x")
             let (ty, tyShape, _) = try loadTargets(testY, role: "test-y")
+            try checkValues(tx, shape: txShape, role: "test-x", path: testX)
+            try checkValues(ty, shape: tyShape, role: "test-y", path: testY)
             guard txShape[1] == xShape[1] else { throw TaskError("--test-x has \(txShape[1]) features but --train-x has \(xShape[1])") }
             guard tyShape[0] == txShape[0] else { throw TaskError("--test-x has \(txShape[0]) rows but --test-y has \(tyShape[0]); they must match") }
             guard tyShape.dropFirst() == yShape.dropFirst() else { throw TaskError("--test-y has shape \(tyShape) but --train-y has \(yShape)") }
@@ -162,6 +176,21 @@ public enum FileTask {
             (trainPart, test) = ArrayTask.split(train, testFraction: 0.2, seed: configuration.seed, stream: "files/split")
         }
         return ArrayTask(name: "files", train: trainPart, test: test, targetKind: kind, seed: configuration.seed)
+    }
+
+    /// Refuses an array with no rows or no columns, and any value that is not finite as a float32 (NaN,
+    /// infinity, or beyond ±3.4e38), naming the file, row and column: the models compute in float32, and a
+    /// NaN input becomes a NaN weight that a ReLU hides from the loss.
+    public static func checkValues(_ values: [Double], shape: [Int], role: String, path: String) throws(TaskError) {
+        let rows = shape[0], columns = shape.count == 2 ? shape[1] : 1
+        let what = role.hasSuffix("-x") ? "feature" : "target"
+        guard rows > 0 else { throw TaskError("--\(role) \(path) has no rows; give at least one example") }
+        guard columns > 0 else { throw TaskError("--\(role) \(path) has \(rows) rows of 0 \(what) columns; give at least one \(what) column") }
+        guard let index = values.firstIndex(where: { !Float($0).isFinite }) else { return }
+        let value = values[index]
+        let problem = value.isFinite ? "\(value), beyond float32's range (±3.4e38)" : "\(value)"
+        throw TaskError("--\(role) \(path): row \(index / columns + 1), column \(index % columns + 1) (counting data rows from 1) is \(problem); "
+                        + "models compute in float32 and need finite numbers: fill in or remove that value")
     }
 
     private static func batch(_ x: [Double], _ xShape: [Int], _ y: [Double], _ yShape: [Int], _ kind: TargetKind) -> HostBatch {

@@ -3,6 +3,10 @@ import Foundation
 /// A formula in `x1, x2, …` for function-fitting tasks (`--task 'fit:EXPR'`): numbers, `pi`, `+ - * / ^`
 /// (`^` binds tightest and groups to the right, so `-x1^2` is `-(x1^2)`), parentheses and the functions
 /// `sin cos tan exp log sqrt abs tanh`.
+///
+/// A formula may use the variables `x1` to `x1000` and be at most ``maximumDepth`` levels deep: evaluating,
+/// comparing and freeing a formula recurse through its tree, so a deeper one (20,000 nested parentheses)
+/// would overflow the stack instead of giving an error.
 public indirect enum Expression: Equatable, Sendable {
     case number(Double)
     /// `x1` is variable 0.
@@ -13,15 +17,23 @@ public indirect enum Expression: Equatable, Sendable {
 
     public static let functions = ["sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh"]
 
+    /// The deepest formula ``parse(_:)`` accepts: each parenthesis, function call, sign and power adds a
+    /// level, and so does each operation of a chain such as `x1 + x2 + x3` (500 levels take well under
+    /// 1 MB of stack in a debug build; formulas people write nest a few levels).
+    public static let maximumDepth = 500
+
+    /// The most variables a formula may use (`x1` … `x1000`): each is an input column of every sample.
+    public static let maximumVariables = 1000
+
     /// Parses a formula.
     ///
     /// - Throws: ``TaskError`` naming the position and what was expected.
     public static func parse(_ text: String) throws(TaskError) -> Expression {
         var parser = Parser(text: Array(text))
-        let expression = try parser.expression()
+        let node = try parser.expression()
         parser.skipSpaces()
         guard parser.position == parser.text.count else { throw parser.error("unexpected '\(parser.text[parser.position])'") }
-        return expression
+        return node.expression
     }
 
     /// The number of inputs: the largest variable index used (at least 1).
@@ -64,12 +76,33 @@ public indirect enum Expression: Equatable, Sendable {
         }
     }
 
+    /// A parsed subformula and the height of its tree (a leaf is 1).
+    private struct Node {
+        var expression: Expression
+        var height: Int
+    }
+
+    /// A recursive-descent parser that counts how deep it is, so that no input can overflow the stack.
     private struct Parser {
         let text: [Character]
         var position = 0
+        /// Signs, powers and parentheses the parser is inside of now.
+        var nesting = 0
 
         func error(_ message: String) -> TaskError {
-            TaskError("cannot read the formula '\(String(text))' at position \(position + 1): \(message); use x1, x2, …, numbers, pi, + - * / ^, parentheses and \(Expression.functions.joined(separator: " "))")
+            let shown = text.count > 60 ? String(text.prefix(60)) + "…" : String(text)
+            return TaskError("cannot read the formula '\(shown)' at position \(position + 1): \(message); use x1, x2, …, numbers, pi, + - * / ^, parentheses and \(Expression.functions.joined(separator: " "))")
+        }
+
+        var tooDeep: TaskError {
+            error("it is more than \(Expression.maximumDepth) levels deep (parentheses, functions, signs, powers and chained operations); write it with less nesting")
+        }
+
+        /// A node over children, checked against the depth limit.
+        func node(_ expression: Expression, over children: Node...) throws(TaskError) -> Node {
+            let height = (children.map(\.height).max() ?? 0) + 1
+            guard height <= Expression.maximumDepth else { throw tooDeep }
+            return Node(expression: expression, height: height)
         }
 
         mutating func skipSpaces() {
@@ -81,43 +114,51 @@ public indirect enum Expression: Equatable, Sendable {
             return position < text.count ? text[position] : nil
         }
 
-        mutating func expression() throws(TaskError) -> Expression {
+        mutating func expression() throws(TaskError) -> Node {
             var result = try term()
             while let op = peek(), op == "+" || op == "-" {
                 position += 1
-                result = .binary(op, result, try term())
+                let right = try term()
+                result = try node(.binary(op, result.expression, right.expression), over: result, right)
             }
             return result
         }
 
-        mutating func term() throws(TaskError) -> Expression {
+        mutating func term() throws(TaskError) -> Node {
             var result = try unary()
             while let op = peek(), op == "*" || op == "/" {
                 position += 1
-                result = .binary(op, result, try unary())
+                let right = try unary()
+                result = try node(.binary(op, result.expression, right.expression), over: result, right)
             }
             return result
         }
 
-        mutating func unary() throws(TaskError) -> Expression {
+        /// Every way of nesting passes through here (a sign, a power's exponent, a parenthesis or a function's
+        /// argument), so the nesting limit is checked here, before recursing further.
+        mutating func unary() throws(TaskError) -> Node {
+            nesting += 1
+            defer { nesting -= 1 }
+            guard nesting <= Expression.maximumDepth else { throw tooDeep }
             if let sign = peek(), sign == "-" || sign == "+" {
                 position += 1
                 let inner = try unary()
-                return sign == "-" ? .negate(inner) : inner
+                return sign == "-" ? try node(.negate(inner.expression), over: inner) : inner
             }
             return try power()
         }
 
-        mutating func power() throws(TaskError) -> Expression {
+        mutating func power() throws(TaskError) -> Node {
             let base = try primary()
             if peek() == "^" {
                 position += 1
-                return .binary("^", base, try unary())
+                let exponent = try unary()
+                return try node(.binary("^", base.expression, exponent.expression), over: base, exponent)
             }
             return base
         }
 
-        mutating func primary() throws(TaskError) -> Expression {
+        mutating func primary() throws(TaskError) -> Node {
             guard let next = peek() else { throw error("the formula ends too soon") }
             if next == "(" {
                 position += 1
@@ -137,25 +178,33 @@ public indirect enum Expression: Equatable, Sendable {
                         while position < text.count, text[position].isNumber { position += 1 }
                     }
                 }
-                guard let value = Double(String(text[start..<position])) else { throw error("'\(String(text[start..<position]))' is not a number") }
-                return .number(value)
+                guard let value = Double(String(text[start..<position])), value.isFinite else {
+                    throw error("'\(String(text[start..<position]).prefix(40))' is not a finite number")
+                }
+                return Node(expression: .number(value), height: 1)
             }
             if next.isLetter {
                 let start = position
                 while position < text.count, text[position].isLetter || text[position].isNumber || text[position] == "_" { position += 1 }
                 let name = String(text[start..<position])
-                if name == "pi" { return .number(Double.pi) }
-                if name.hasPrefix("x"), let index = Int(name.dropFirst()), index >= 1 { return .variable(index - 1) }
+                if name == "pi" { return Node(expression: .number(Double.pi), height: 1) }
+                if name.hasPrefix("x"), name.dropFirst().allSatisfy(\.isASCII), let index = Int(name.dropFirst()), index >= 1 {
+                    guard index <= Expression.maximumVariables else {
+                        position = start
+                        throw error("\(name.prefix(40)) is beyond x\(Expression.maximumVariables), the last variable a formula may use")
+                    }
+                    return Node(expression: .variable(index - 1), height: 1)
+                }
                 if Expression.functions.contains(name) {
                     guard peek() == "(" else { throw error("expected '(' after \(name)") }
                     position += 1
                     let argument = try expression()
                     guard peek() == ")" else { throw error("expected ')'") }
                     position += 1
-                    return .function(name, argument)
+                    return try node(.function(name, argument.expression), over: argument)
                 }
                 position = start
-                throw error("unknown name '\(name)'")
+                throw error("unknown name '\(name.prefix(40))'")
             }
             throw error("unexpected '\(next)'")
         }
@@ -180,7 +229,8 @@ public enum FunctionFittingTask {
             for _ in 0..<count {
                 let x = (0..<dimensions).map { _ in range.lowerBound + (range.upperBound - range.lowerBound) * generator.nextUniform() }
                 let y = expression.evaluate(x)
-                guard y.isFinite else {
+                // Targets are float32 on the device: a value beyond its range (exp(100)) is not finite there.
+                guard Float(y).isFinite else {
                     throw TaskError("the formula '\(formula)' is not finite at \(x.map { String(format: "%.4g", $0) }.joined(separator: ", ")); choose another --range")
                 }
                 inputs += x.map(Float.init)

@@ -112,10 +112,17 @@ public final class TextTask: TrainingTask {
     public var inputCount: Int { length }
     public var targetKind: TargetKind { .classes(characters.count) }
 
-    /// - Throws: ``TaskError`` for a missing, unreadable, non-UTF-8 or too short file.
+    /// The largest text file a text task reads: 256 MiB. Each character becomes a 4-byte token, kept twice
+    /// (the whole text and the training part), beside the text itself and its characters.
+    public static let maximumBytes = 256 << 20
+
+    /// - Throws: ``TaskError`` for a missing, unreadable, non-regular, too large, non-UTF-8 or too short file.
     public init(path: String, length: Int, seed: UInt64) throws(TaskError) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TaskError("text file \(path) does not exist or cannot be read")
+        let data: Data
+        do {
+            data = try readRegularFile(path, maximumBytes: Self.maximumBytes, reason: "each character becomes 4-byte tokens, held twice")
+        } catch {
+            throw TaskError("text file \(error.description)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw TaskError("text file \(path) is not valid UTF-8")

@@ -42,7 +42,12 @@ public struct CoordinateCheck {
         /// Slopes for steps ≥ 2 (at step 1 a zero-initialized readout gives exact zeros).
         public var slopes: [Slope]
 
-        public var maximumAbsoluteSlope: Double { slopes.map { Swift.abs($0.slope) }.max() ?? 0 }
+        /// The largest |slope|; NaN when any slope is NaN (a size that was zero or infinite at some width),
+        /// so that such a check never passes.
+        public var maximumAbsoluteSlope: Double {
+            if slopes.contains(where: { $0.slope.isNaN }) { return .nan }
+            return slopes.map { Swift.abs($0.slope) }.max() ?? .nan
+        }
         /// The slope of largest magnitude.
         public var worst: Slope? { slopes.max { Swift.abs($0.slope) < Swift.abs($1.slope) } }
     }
@@ -61,14 +66,31 @@ public struct CoordinateCheck {
         guard configuration.model == .mlp || configuration.model == .lm else {
             throw TaskError("coord-check supports --model mlp or lm, got '\(configuration.model.rawValue)'")
         }
-        guard configuration.widths.count >= 2 else { throw TaskError("--widths needs at least two widths") }
-        guard configuration.steps >= 2 else { throw TaskError("--steps must be at least 2 (slopes are taken from step 2 on)") }
+        guard Set(configuration.widths).count >= 2 else { throw TaskError("--widths needs at least two different widths to fit a slope") }
+        guard Set(configuration.widths).count == configuration.widths.count else { throw TaskError("--widths lists a width twice; give each width once") }
+        guard configuration.steps >= 2 && configuration.steps <= maximumSteps else {
+            throw TaskError("--steps must be 2 to \(maximumSteps) (slopes are taken from step 2 on, and the plot has a panel per step), got \(configuration.steps)")
+        }
+        guard configuration.seeds >= 1 else { throw TaskError("--seeds must be at least 1, got \(configuration.seeds)") }
+        let runCount = configuration.widths.count.multipliedReportingOverflow(by: configuration.seeds)
+        guard !runCount.overflow, runCount.partialValue <= LearningRateSweep.maximumRuns else {
+            throw TaskError("the check has \(runCount.overflow ? "more than \(Int.max)" : "\(runCount.partialValue)") runs (widths × seeds), more than "
+                            + "\(LearningRateSweep.maximumRuns); give fewer --seeds (3 already average out most of the noise)")
+        }
+        guard configuration.batchSize >= 1 else { throw TaskError("--batch-size must be at least 1, got \(configuration.batchSize)") }
+        // Every width's run is checked before the first one trains.
+        for width in configuration.widths { try trainingConfiguration(configuration, width: width, seed: 0).validate() }
+        // The backend made for the memory check trains the first run: still one backend per run.
+        let first = try makeBackend()
+        try MemoryEstimate.check(trainingConfiguration(configuration, width: configuration.widths.max()!, seed: 0), on: first.device, checkpoints: false)
+        var spare: (any Backend)? = first
         var tensors: [String] = []
         // sums[tensor][step][width]
         var sums: [String: [[Double]]] = [:]
         for (widthIndex, width) in configuration.widths.enumerated() {
             for seed in 0..<configuration.seeds {
-                let backend = try makeBackend()
+                let backend = try spare ?? makeBackend()
+                spare = nil
                 let records = try recordRun(configuration, width: width, seed: UInt64(seed), backend: backend)
                 for (step, stepRecords) in records.enumerated() {
                     for (name, value) in stepRecords {
@@ -106,8 +128,8 @@ public struct CoordinateCheck {
         return covariance / variance
     }
 
-    /// One run: per step, the mean |x| of each recorded tensor, before that step's update.
-    static func recordRun(_ configuration: Configuration, width: Int, seed: UInt64, backend: any Backend) throws -> [[(String, Double)]] {
+    /// The training run behind one width and seed: the teacher task for an MLP, mqar for an lm.
+    static func trainingConfiguration(_ configuration: Configuration, width: Int, seed: UInt64) -> TrainingConfiguration {
         var training = TrainingConfiguration()
         training.task = configuration.model == .lm ? "mqar" : "teacher"
         training.model = configuration.model
@@ -123,7 +145,16 @@ public struct CoordinateCheck {
         training.parametrization = configuration.parametrization
         training.seed = seed
         training.steps = configuration.steps
-        let trainer = try Trainer(configuration: training, backend: backend)
+        return training
+    }
+
+    /// The most steps a check records.
+    public static let maximumSteps = 100
+
+    /// One run: per step, the mean |x| of each recorded tensor, before that step's update.
+    static func recordRun(_ configuration: Configuration, width: Int, seed: UInt64, backend: any Backend) throws -> [[(String, Double)]] {
+        let training = trainingConfiguration(configuration, width: width, seed: seed)
+        let trainer = try Trainer(configuration: training, backend: backend, checkpoints: false)
         // One fixed batch for every step (the check isolates the parametrization from data noise).
         let batch = trainer.task.trainBatch(step: 0, batchSize: configuration.batchSize)
         var result: [[(String, Double)]] = []

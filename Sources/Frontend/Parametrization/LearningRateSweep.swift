@@ -106,17 +106,25 @@ public struct LearningRateSweep {
     }
 
     /// Parses `2^-14:2^-4` (or `-14:-4`) into exponents with step 1.
+    /// The powers of two a sweep may use as learning rates: float32's normal range.
+    public static let exponents = -126...127
+    /// The most runs one sweep may have (widths × learning rates × seeds).
+    public static let maximumRuns = 100_000
+
     public static func parseRange(_ text: String) throws(TaskError) -> [Int] {
         let parts = text.split(separator: ":").map { $0.replacingOccurrences(of: "2^", with: "").trimmingCharacters(in: .whitespaces) }
         guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high else {
-            throw TaskError("--lrs must look like 2^-14:2^-4 (powers of two, low:high), got '\(text)'")
+            throw TaskError("--lrs must look like 2^-14:2^-4 (powers of two, low:high), got '\(text.prefix(80))'")
+        }
+        guard exponents.contains(low) && exponents.contains(high) else {
+            throw TaskError("--lrs exponents must be \(exponents.lowerBound) to \(exponents.upperBound) (learning rates are float32), got '\(text.prefix(80))'")
         }
         return Array(low...high)
     }
 
     /// The loss a run is scored by: the mean training loss over its last 10% of steps.
     static func score(_ configuration: TrainingConfiguration, backend: any Backend) throws -> Double {
-        let trainer = try Trainer(configuration: configuration, backend: backend)
+        let trainer = try Trainer(configuration: configuration, backend: backend, checkpoints: false)
         let tail = max(1, configuration.steps / 10)
         let total = Tensor.zeros([], on: backend)
         for step in 0..<configuration.steps {
@@ -138,7 +146,23 @@ public struct LearningRateSweep {
                            finished: [Run] = [], record: @escaping @Sendable (Run) -> Void = { _ in },
                            progress: @escaping @Sendable (String) -> Void = { _ in }) throws -> Result {
         guard !configuration.widths.isEmpty, !configuration.log2LearningRates.isEmpty, configuration.seeds >= 1 else {
-            throw TaskError("sweep needs widths, learning rates and at least one seed")
+            throw TaskError("sweep needs widths, learning rates and at least one seed (--seeds \(configuration.seeds))")
+        }
+        guard Set(configuration.widths).count == configuration.widths.count else { throw TaskError("--widths lists a width twice; give each width once") }
+        guard configuration.log2LearningRates.allSatisfy(exponents.contains) else {
+            throw TaskError("learning-rate exponents must be \(exponents.lowerBound) to \(exponents.upperBound) (learning rates are float32)")
+        }
+        guard configuration.jobs >= 1 else { throw TaskError("--jobs must be at least 1, got \(configuration.jobs)") }
+        let runCount = Saturating.multiply(Saturating.multiply(configuration.widths.count, configuration.log2LearningRates.count), configuration.seeds)
+        guard runCount <= maximumRuns else {
+            throw TaskError("the sweep has \(runCount) runs (widths × learning rates × seeds), more than \(maximumRuns); sweep fewer at once")
+        }
+        // Every width is checked before the first run trains, and the widest for memory, as many at once
+        // as there are workers.
+        for width in configuration.widths {
+            var training = configuration.training
+            training.width = width
+            try training.validate()
         }
         struct Job: Sendable { let width: Int, rate: Int, seed: Int }
         // Widest first: the widest runs take longest, and starting them first keeps every worker busy
@@ -156,6 +180,15 @@ public struct LearningRateSweep {
         let failure = Mutex<String?>(nil)
         let next = Atomic<Int>(0)
         let workers = max(1, min(configuration.jobs, remaining.count))
+        // The backend made for the memory check trains worker 0's first run: still one backend per run.
+        let spare = SpareBackend()
+        if let widest = remaining.map({ jobs[$0].width }).max() {
+            var training = configuration.training
+            training.width = widest
+            let backend = try makeBackend(0)
+            try MemoryEstimate.check(training, on: backend.device, copies: workers, checkpoints: false)
+            spare.put(backend)
+        }
         let previousThreads = CPUBackend.threadCount
         if workers > 1 { CPUBackend.setThreadCount(max(1, previousThreads / workers)) }
         defer { CPUBackend.setThreadCount(previousThreads) }
@@ -171,7 +204,7 @@ public struct LearningRateSweep {
                 training.learningRate = Float(Foundation.pow(2.0, Double(job.rate)))
                 training.seed = UInt64(job.seed)
                 do {
-                    let backend = try makeBackend(worker)
+                    let backend = try (worker == 0 ? spare.take() : nil) ?? makeBackend(worker)
                     let value = try score(training, backend: backend)
                     scores.withLock { $0[index] = value }
                     record(Run(width: job.width, log2LearningRate: job.rate, seed: job.seed, loss: value))
@@ -232,5 +265,23 @@ extension LearningRateSweep.Result: Encodable {
         try container.encode(configuration.log2LearningRates, forKey: .log2LearningRates)
         try container.encode(loss.map { row in row.map { $0.isFinite ? $0 : nil } }, forKey: .loss)
         try container.encode(bestLog2LearningRate, forKey: .bestLog2LearningRate)
+    }
+}
+
+/// A backend waiting for the run that will use it, taken once under a lock.
+final class SpareBackend: @unchecked Sendable {
+    private let lock = NSLock()
+    private var backend: (any Backend)?
+
+    func put(_ backend: any Backend) {
+        lock.withLock { self.backend = backend }
+    }
+
+    /// The backend, once; nil afterwards.
+    func take() -> (any Backend)? {
+        lock.withLock {
+            defer { backend = nil }
+            return backend
+        }
     }
 }

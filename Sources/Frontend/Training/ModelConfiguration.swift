@@ -97,6 +97,12 @@ extension ModelConfiguration {
     /// - Throws: ``TaskError`` when a KAN architecture does not fit the task, or an lm is asked for on a
     ///   task without tokens.
     public init(_ configuration: TrainingConfiguration, task: any TrainingTask, stage: Int) throws {
+        let tokens = task.testSet.tokens != nil
+        if configuration.model != .lm && tokens {
+            throw TaskError("task \(task.name.prefix(80)) gives token sequences, which model \(configuration.model.rawValue) cannot read: use --model lm")
+        }
+        guard task.inputCount >= 1 else { throw TaskError("task \(task.name.prefix(80)) has no input features; give data with at least one feature column") }
+        guard task.targetKind.outputCount >= 1 else { throw TaskError("task \(task.name.prefix(80)) has no targets; give data with at least one target column") }
         switch configuration.model {
         case .mlp:
             self = .mlp(MLPConfiguration(
@@ -115,13 +121,57 @@ extension ModelConfiguration {
                 architecture: architecture, gridIntervals: configuration.gridSchedule[stage], splineOrder: configuration.splineOrder,
                 gridEpsilon: configuration.gridEpsilon, targetKind: task.targetKind, seed: configuration.seed))
         case .lm:
-            guard case let .classes(vocabulary) = task.targetKind else {
-                throw TaskError("model lm needs a token task (mqar or text:FILE)")
+            guard case let .classes(vocabulary) = task.targetKind, tokens else {
+                throw TaskError("model lm reads token sequences; task \(task.name.prefix(80)) has real-valued inputs: use --task mqar or text:FILE, or --model mlp or kan")
             }
             self = .lm(LanguageModelConfiguration(
                 sequenceLength: task.inputCount, vocabulary: vocabulary, width: configuration.width, mixer: configuration.mixer,
                 layers: configuration.layers, heads: configuration.resolvedHeads, baseHeadDimension: configuration.headDimension,
                 parametrization: configuration.parametrization, characters: (task as? TextTask)?.characters.map(String.init), seed: configuration.seed))
+        }
+    }
+}
+
+extension ModelConfiguration {
+    /// Checks every size as strictly as the flags that set it (a checkpoint's metadata is user input too),
+    /// so that building the model cannot trap.
+    ///
+    /// - Throws: ``TaskError`` naming the first value out of range.
+    public func validate() throws(TaskError) {
+        func require(_ condition: Bool, _ message: @autoclosure () -> String) throws(TaskError) {
+            if !condition { throw TaskError(message()) }
+        }
+        try require(targetKind.outputCount >= 1, "the model has \(targetKind.outputCount) outputs; it needs at least 1")
+        switch self {
+        case let .mlp(mlp):
+            try require(mlp.inputCount >= 1, "the model has \(mlp.inputCount) inputs; it needs at least 1")
+            try require(mlp.width >= 1, "--width must be at least 1, got \(mlp.width)")
+            try require(mlp.depth >= 0 && mlp.depth <= TrainingConfiguration.maximumDepth, "--depth must be 0 to \(TrainingConfiguration.maximumDepth), got \(mlp.depth)")
+            try require(mlp.dropout >= 0 && mlp.dropout < 1, "--dropout must be in [0, 1), got \(mlp.dropout)")
+            try require(mlp.parametrization.baseWidth >= 1, "--base-width must be at least 1, got \(mlp.parametrization.baseWidth)")
+        case let .kan(kan):
+            try require(kan.architecture.count >= 2 && kan.architecture.count <= TrainingConfiguration.maximumDepth + 1 && kan.architecture.allSatisfy { $0 >= 1 },
+                        "--arch must list 2 to \(TrainingConfiguration.maximumDepth + 1) positive widths, got \(kan.architecture.prefix(20).map(String.init).joined(separator: ","))")
+            try require(kan.architecture.last == targetKind.outputCount, "--arch ends with \(kan.architecture.last ?? 0) outputs but the model has \(targetKind.outputCount)")
+            try require(kan.gridIntervals >= 1 && kan.gridIntervals <= TrainingConfiguration.maximumGrid,
+                        "--grid must be 1 to \(TrainingConfiguration.maximumGrid), got \(kan.gridIntervals)")
+            try require((1...5).contains(kan.splineOrder), "--spline-order must be 1 to 5, got \(kan.splineOrder)")
+            try require(kan.gridEpsilon >= 0 && kan.gridEpsilon <= 1, "--grid-eps must be in [0, 1], got \(kan.gridEpsilon)")
+        case let .lm(lm):
+            try require(lm.sequenceLength >= 1 && lm.sequenceLength <= TrainingConfiguration.maximumSequenceLength,
+                        "--seq-len must be 1 to \(TrainingConfiguration.maximumSequenceLength), got \(lm.sequenceLength)")
+            try require(lm.vocabulary >= 1 && lm.vocabulary <= TrainingConfiguration.maximumVocabulary,
+                        "--vocab must be 1 to \(TrainingConfiguration.maximumVocabulary), got \(lm.vocabulary)")
+            try require(lm.width >= 1, "--width must be at least 1, got \(lm.width)")
+            try require(lm.layers >= 1 && lm.layers <= TrainingConfiguration.maximumLayers, "--layers must be 1 to \(TrainingConfiguration.maximumLayers), got \(lm.layers)")
+            try require(lm.heads >= 1 && lm.width % lm.heads == 0, "--width \(lm.width) must be a positive multiple of --heads \(lm.heads)")
+            if let base = lm.baseHeadDimension { try require(base >= 1, "--head-dim must be at least 1, got \(base)") }
+            try require(lm.parametrization.baseWidth >= 1, "--base-width must be at least 1, got \(lm.parametrization.baseWidth)")
+            if let characters = lm.characters {
+                try require(characters.count == lm.vocabulary, "the model has \(lm.vocabulary) tokens but \(characters.count) characters")
+                try require(characters.allSatisfy { $0.count == 1 }, "its characters must each be one character")
+                try require(Set(characters).count == characters.count, "its characters repeat")
+            }
         }
     }
 }

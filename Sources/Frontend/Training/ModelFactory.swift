@@ -11,8 +11,9 @@ extension MLP: TaskModel {
 
 /// Builds models from their configuration, with weights drawn from the seed on the host.
 public enum ModelFactory {
-    /// - Throws: ``TaskError`` for an lm whose width is not a multiple of its heads.
+    /// - Throws: ``TaskError`` for sizes out of range (see ``ModelConfiguration/validate()``).
     public static func make(_ configuration: ModelConfiguration, on backend: any Backend) throws -> any TaskModel {
+        try configuration.validate()
         var generator = RandomGenerator(seed: configuration.seed, stream: "model/\(configuration.kind.rawValue)")
         switch configuration {
         case let .mlp(mlp):

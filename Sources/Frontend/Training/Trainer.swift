@@ -28,11 +28,18 @@ public final class Trainer {
     /// Steps completed so far (including those before a resume).
     public private(set) var completedSteps = 0
 
-    /// - Throws: ``TaskError`` for bad settings or an unknown task or model; file errors for bad data.
-    public init(configuration: TrainingConfiguration, backend: any Backend, task: (any TrainingTask)? = nil) throws {
+    /// - Parameters:
+    ///   - task: the task to train on (default: the one the configuration names).
+    ///   - checkpoints: whether the run will write checkpoints, whose host copies the memory check then
+    ///     counts (sweeps and coordinate checks write none).
+    /// - Throws: ``TaskError`` for bad settings, an unknown task or model, or a run larger than the
+    ///   device's or the host's memory; file errors for bad data.
+    public init(configuration: TrainingConfiguration, backend: any Backend, task: (any TrainingTask)? = nil, checkpoints: Bool = true) throws {
         try configuration.validate()
         self.configuration = configuration
         self.backend = backend
+        // A generated task's data is refused before it is built when the host cannot hold it.
+        if task == nil, let data = MemoryEstimate.taskData(configuration) { try data.check(on: backend.device) }
         let task = try task ?? TaskCatalog.make(configuration)
         self.task = task
         if configuration.batchSize == TrainingConfiguration.wholeTrainingSet {
@@ -44,6 +51,9 @@ public final class Trainer {
             self.batchSize = configuration.batchSize
         }
         modelConfiguration = try ModelConfiguration(configuration, task: task, stage: 0)
+        try modelConfiguration.validate()
+        // Everything the run will hold, checked before the first weight is drawn.
+        try MemoryEstimate.training(configuration, model: modelConfiguration, task: task, batchSize: batchSize, checkpoints: checkpoints).check(on: backend.device)
         model = try ModelFactory.make(modelConfiguration, on: backend)
         (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
     }
@@ -247,19 +257,33 @@ public final class Trainer {
         if let text = file.metadata[Checkpoint.modelKey], let saved = try? JSONDecoder().decode(ModelConfiguration.self, from: Data(text.utf8)),
             saved != modelConfiguration
         {
+            guard saved.kind == modelConfiguration.kind, saved.inputCount == modelConfiguration.inputCount, saved.targetKind == modelConfiguration.targetKind else {
+                throw CheckpointError(path: path, message: "its model (\(saved.kind.rawValue), \(saved.inputCount) inputs, \(saved.outputCount) outputs) does not fit task "
+                                      + "\(task.name.prefix(80)) (\(modelConfiguration.kind.rawValue), \(modelConfiguration.inputCount) inputs, \(modelConfiguration.outputCount) outputs); the metadata is damaged")
+            }
+            do {
+                try saved.validate()
+                try MemoryEstimate.training(configuration, model: saved, task: task, batchSize: batchSize).check(on: backend.device)
+            } catch {
+                throw CheckpointError(path: path, message: error.description)
+            }
             modelConfiguration = saved
             model = try ModelFactory.make(saved, on: backend)
             (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
         }
         let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
+        guard let steps = Int(file.metadata[Checkpoint.stepKey] ?? ""), steps >= 0 else {
+            throw CheckpointError(path: path, message: "its metadata lacks a step count \(Checkpoint.stepKey) of 0 or more; not a Kiln training checkpoint, or a damaged one")
+        }
+        let optimizerSteps = Int(file.metadata[Checkpoint.optimizerStepKey] ?? "0") ?? -1
+        guard optimizerSteps >= 0 && optimizerSteps <= steps else {
+            throw CheckpointError(path: path, message: "its \(Checkpoint.optimizerStepKey) '\((file.metadata[Checkpoint.optimizerStepKey] ?? "").prefix(40))' is not a count from 0 to its \(steps) steps; the metadata is damaged")
+        }
         do {
             try model.load(values)
-            try optimizer?.load(state: values, stepCount: Int(file.metadata[Checkpoint.optimizerStepKey] ?? "") ?? 0)
+            try optimizer?.load(state: values, stepCount: optimizerSteps)
         } catch {
             throw CheckpointError(path: path, message: error.description)
-        }
-        guard let steps = Int(file.metadata[Checkpoint.stepKey] ?? "") else {
-            throw CheckpointError(path: path, message: "metadata lacks \(Checkpoint.stepKey); not a Kiln training checkpoint")
         }
         completedSteps = steps
     }
@@ -337,28 +361,71 @@ public enum Checkpoint {
     public static let elapsedKey = "kiln.elapsed_seconds"
     public static let deviceKey = "kiln.device"
 
-    /// Reads a checkpoint and decodes its training and model configurations.
+    /// Reads a checkpoint and decodes its training and model configurations, checking them as strictly as
+    /// the flags that set them: a checkpoint is user input like any other.
     ///
-    /// - Throws: ``FormatError`` for a damaged file, ``CheckpointError`` for a safetensors file that is not
-    ///   a Kiln checkpoint.
+    /// - Throws: ``FormatError`` for a damaged file, ``CheckpointError`` (naming the file) for a safetensors
+    ///   file that is not a Kiln checkpoint, metadata that cannot be read or values out of range, and
+    ///   tensors that do not fit the model the metadata describes or hold NaN or infinity.
     public static func read(_ url: URL) throws -> (file: SafeTensorsFile, training: TrainingConfiguration, model: ModelConfiguration) {
-        guard FileManager.default.isReadableFile(atPath: url.path) else {
-            throw CheckpointError(path: url.path, message: "no such readable file")
+        let path = url.path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw CheckpointError(path: path, message: "no such file; give the checkpoint.safetensors that kiln train wrote")
+        }
+        if isFolder.boolValue {
+            throw CheckpointError(path: path, message: "this is a folder; give the checkpoint.safetensors file inside it")
         }
         let file = try SafeTensorsFile.read(from: url)
         guard file.metadata[formatKey] == formatVersion,
             let trainingText = file.metadata[trainingKey], let modelText = file.metadata[modelKey]
         else {
-            throw CheckpointError(path: url.path, message: "not a Kiln checkpoint (its metadata lacks \(formatKey) \(formatVersion), \(trainingKey) or \(modelKey))")
+            throw CheckpointError(path: path, message: "not a Kiln checkpoint (its metadata lacks \(formatKey) \(formatVersion), \(trainingKey) or \(modelKey))")
         }
+        let training: TrainingConfiguration
+        let model: ModelConfiguration
         do {
             // Settings added after a checkpoint was written take their defaults.
-            let training = try decodeOverDefaults(trainingText, defaults: TrainingConfiguration())
-            let model = try JSONDecoder().decode(ModelConfiguration.self, from: Data(modelText.utf8))
-            return (file, training, model)
-        } catch let error as DecodingError {
-            throw CheckpointError(path: url.path, message: "its configuration metadata cannot be read (\(describe(error)))")
+            training = try decodeOverDefaults(trainingText, defaults: TrainingConfiguration())
+        } catch {
+            throw CheckpointError(path: path, message: "its \(trainingKey) metadata cannot be read (\(describe(error))); the file is damaged, train again")
         }
+        do {
+            model = try JSONDecoder().decode(ModelConfiguration.self, from: Data(modelText.utf8))
+        } catch {
+            throw CheckpointError(path: path, message: "its \(modelKey) metadata cannot be read (\(describe(error))); the file is damaged, train again")
+        }
+        do throws(TaskError) {
+            try training.validate()
+        } catch {
+            throw CheckpointError(path: path, message: "its training configuration is invalid (\(error.message)); the metadata is damaged")
+        }
+        do throws(TaskError) {
+            try model.validate()
+            guard model.kind == training.model else { throw TaskError("its model is \(model.kind.rawValue) but it was trained as \(training.model.rawValue)") }
+        } catch {
+            throw CheckpointError(path: path, message: "its model configuration is invalid (\(error.message)); the metadata is damaged")
+        }
+        for key in [stepKey, optimizerStepKey] {
+            if let text = file.metadata[key], (Int(text) ?? -1) < 0 {
+                throw CheckpointError(path: path, message: "its \(key) '\(text.prefix(40))' is not a count of 0 or more; the metadata is damaged")
+            }
+        }
+        if let text = file.metadata[elapsedKey], !(Double(text).map { $0 >= 0 && $0.isFinite } ?? false) {
+            throw CheckpointError(path: path, message: "its \(elapsedKey) '\(text.prefix(40))' is not a number of seconds; the metadata is damaged")
+        }
+        // The model's tensors (everything but the optimizer's) must hold at least its parameters: metadata
+        // describing a far larger model than the file holds is refused before anything is built.
+        let modelValues = file.tensors.filter { !$0.name.hasPrefix("optimizer.") }.reduce(0) { Saturating.add($0, $1.values.count) }
+        guard model.parameterCount <= modelValues else {
+            throw CheckpointError(path: path, message: "its metadata describes a model of \(model.parameterCount) parameters but the file holds \(modelValues) model values; the metadata is damaged")
+        }
+        for tensor in file.tensors {
+            if let index = tensor.values.firstIndex(where: { !$0.isFinite }) {
+                throw CheckpointError(path: path, message: "tensor \(tensor.name.prefix(80)) holds \(tensor.values[index]) at index \(index); a checkpoint holds finite values only, the file is damaged")
+            }
+        }
+        return (file, training, model)
     }
 
     /// Decodes JSON over the encoded defaults, so keys missing from `text` keep their default values.
@@ -372,8 +439,13 @@ public enum Checkpoint {
     }
 
     /// Which key or value of a configuration could not be read.
-    static func describe(_ error: DecodingError) -> String {
-        switch error {
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else {
+            // JSONSerialization's errors (text that is not JSON) are NSErrors with a debug description.
+            let detail = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "not JSON"
+            return detail.split(whereSeparator: \.isNewline).joined(separator: " ")
+        }
+        return switch error {
         case let .keyNotFound(key, _): "missing \(key.stringValue)"
         case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
             "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"

@@ -111,17 +111,21 @@ public enum TrainingRun {
     ///   - configuration: the run; ignored when resuming except for `steps` (which may extend the run)
     ///     when `overrideSteps` is set.
     ///   - backend: the device to train on (a resumed run may use another device).
-    ///   - directory: the output folder (created if needed).
+    ///   - directory: the output folder (created if needed, once the run is set up; a run that fails before
+    ///     writing anything into a folder it created removes the folder again). When resuming, the folder
+    ///     with the checkpoint.
     ///   - resume: continue from `directory/checkpoint.safetensors`.
-    ///   - overrideSteps: when resuming, a new total step count.
-    ///   - stopAfter: stop (with a checkpoint) once this many steps are done, as if interrupted.
+    ///   - overrideSteps: when resuming, a new total step count (beyond the steps done; not for a KAN with a
+    ///     grid schedule, whose stages are `steps` long).
+    ///   - stopAfter: stop (with a checkpoint) once this many steps are done, as if interrupted; at least
+    ///     one step beyond those already done.
     ///   - progress: receives progress events.
     /// - Throws: configuration, data, checkpoint and device errors, each with a one-line description.
     public static func run(
         configuration: TrainingConfiguration, backend: any Backend, directory: URL, resume: Bool = false, overrideSteps: Int? = nil,
         stopAfter: Int? = nil, progress: (any TrainingProgress)? = nil
     ) throws -> TrainingSummary {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if let stopAfter, stopAfter < 1 { throw TaskError("--stop-after must be at least 1, got \(stopAfter)") }
         let checkpointURL = directory.appendingPathComponent(checkpointFile)
         // Temporary files of a run that was killed while writing one of these.
         for file in [checkpointFile, metricsFile, summaryFile, plotFile] {
@@ -131,18 +135,52 @@ public enum TrainingRun {
         var restored: SafeTensorsFile?
         var previousSeconds = 0.0
         if resume {
+            // Read before anything is created: resuming from a folder that does not exist creates nothing.
             let checkpoint = try Checkpoint.read(checkpointURL)
             settings = checkpoint.training
             restored = checkpoint.file
             previousSeconds = Double(checkpoint.file.metadata[Checkpoint.elapsedKey] ?? "") ?? 0
+            if let overrideSteps, overrideSteps != settings.steps, settings.stageCount > 1 {
+                throw TaskError("--steps cannot change when resuming a KAN with a grid schedule (--grid \(settings.gridSchedule.map(String.init).joined(separator: ",")) "
+                                + "trains --steps \(settings.steps) steps per grid size); resume without --steps")
+            }
         }
         if let overrideSteps { settings.steps = overrideSteps }
         let trainer = try Trainer(configuration: settings, backend: backend)
         if let restored { try trainer.restore(from: restored, path: checkpointURL.path) }
         let totalSteps = trainer.totalSteps
-        guard trainer.completedSteps < totalSteps || resume else {
-            throw TaskError("nothing to train: --steps \(settings.steps)")
+        if trainer.completedSteps >= totalSteps {
+            throw TaskError("nothing to train: the checkpoint in \(directory.path) has done \(trainer.completedSteps) of \(totalSteps) steps; give a larger --steps to continue")
         }
+        if let stopAfter, stopAfter <= trainer.completedSteps {
+            throw TaskError("--stop-after \(stopAfter) is not beyond the \(trainer.completedSteps) steps the checkpoint has done; give a larger --stop-after")
+        }
+        let created = try OutputPath.prepareFolder(directory, flag: "--out")
+        do {
+            return try train(trainer, settings: settings, directory: directory, resume: resume, previousSeconds: previousSeconds, stopAfter: stopAfter, progress: progress)
+        } catch {
+            if created { removeIfNothingWritten(directory) }
+            throw error
+        }
+    }
+
+    /// Removes a folder this run created when the run failed before writing anything but an empty metrics file.
+    private static func removeIfNothingWritten(_ directory: URL) {
+        let manager = FileManager.default
+        let metrics = directory.appendingPathComponent(metricsFile)
+        if let size = (try? manager.attributesOfItem(atPath: metrics.path))?[.size] as? Int, size == 0 { try? manager.removeItem(at: metrics) }
+        if (try? manager.contentsOfDirectory(atPath: directory.path))?.isEmpty == true { try? manager.removeItem(at: directory) }
+    }
+
+    /// The training loop of ``run(configuration:backend:directory:resume:overrideSteps:stopAfter:progress:)``,
+    /// once the trainer is set up and the folder exists.
+    private static func train(
+        _ trainer: Trainer, settings: TrainingConfiguration, directory: URL, resume: Bool, previousSeconds: Double, stopAfter: Int?,
+        progress: (any TrainingProgress)?
+    ) throws -> TrainingSummary {
+        let backend = trainer.backend
+        let checkpointURL = directory.appendingPathComponent(checkpointFile)
+        let totalSteps = trainer.totalSteps
 
         let metricsURL = directory.appendingPathComponent(metricsFile)
         var history = resume ? readMetrics(metricsURL, upToStep: trainer.completedSteps) : []
