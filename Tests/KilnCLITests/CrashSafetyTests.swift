@@ -65,6 +65,17 @@ struct CrashSafetyTests {
             #expect(try Self.records(interrupted) == Self.records(whole))
             let temporary = try FileManager.default.contentsOfDirectory(atPath: interrupted.path).filter { $0.hasSuffix(".tmp") }
             #expect(temporary.isEmpty, "temporary files left: \(temporary)")
+
+            // Killed after the last checkpoint, before the summary: a resume writes the summary and the plot.
+            for file in ["summary.json", "loss.svg"] { try FileManager.default.removeItem(at: interrupted.appendingPathComponent(file)) }
+            let summarized = try KilnProcess.run(resume)
+            try #require(summarized.status == 0, "\(summarized.error)")
+            for file in ["summary.json", "loss.svg"] {
+                #expect(FileManager.default.fileExists(atPath: interrupted.appendingPathComponent(file).path), "\(file) not written")
+            }
+            #expect(try Self.records(interrupted) == Self.records(whole))
+            // With its summary, a finished run has nothing to resume.
+            #expect(try KilnProcess.run(resume).status == 1)
         }
     }
 }

@@ -149,7 +149,9 @@ public enum TrainingRun {
         let trainer = try Trainer(configuration: settings, backend: backend)
         if let restored { try trainer.restore(from: restored, path: checkpointURL.path) }
         let totalSteps = trainer.totalSteps
-        if trainer.completedSteps >= totalSteps {
+        // A run killed after its last checkpoint but before its summary only writes the summary and the plot.
+        let summaryMissing = !FileManager.default.fileExists(atPath: directory.appendingPathComponent(summaryFile).path)
+        if trainer.completedSteps >= totalSteps && !(resume && summaryMissing) {
             throw TaskError("nothing to train: the checkpoint in \(directory.path) has done \(trainer.completedSteps) of \(totalSteps) steps; give a larger --steps to continue")
         }
         if let stopAfter, stopAfter <= trainer.completedSteps {
