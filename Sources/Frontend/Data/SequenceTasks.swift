@@ -113,10 +113,20 @@ public final class TextTask: TrainingTask {
     public var targetKind: TargetKind { .classes(characters.count) }
 
     /// - Throws: ``TaskError`` for a missing, unreadable, non-UTF-8 or too short file.
-    public init(path: String, length: Int, seed: UInt64) throws(TaskError) {
+    public convenience init(path: String, length: Int, seed: UInt64) throws(TaskError) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TaskError("text file \(path) does not exist or cannot be read")
         }
+        try self.init(contents: data, path: path, length: length, seed: seed)
+    }
+
+    /// The task on a text file's contents.
+    ///
+    /// - Parameters:
+    ///   - contents: The file's bytes, UTF-8.
+    ///   - path: The file's path, for the task's name and errors.
+    /// - Throws: ``TaskError`` for contents that are not UTF-8 or too short.
+    public init(contents data: Data, path: String, length: Int, seed: UInt64) throws(TaskError) {
         guard let text = String(data: data, encoding: .utf8) else {
             throw TaskError("text file \(path) is not valid UTF-8")
         }

@@ -225,17 +225,11 @@ public final class Trainer {
         for (name, tensor) in model.state + (optimizer?.namedState ?? []) {
             tensors.append(SafeTensorsFile.Tensor(name: name, shape: tensor.shape, values: try tensor.toArray()))
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let metadata: [String: String] = [
-            Checkpoint.formatKey: Checkpoint.formatVersion,
-            Checkpoint.trainingKey: String(decoding: (try? encoder.encode(configuration)) ?? Data(), as: UTF8.self),
-            Checkpoint.modelKey: String(decoding: (try? encoder.encode(modelConfiguration)) ?? Data(), as: UTF8.self),
-            Checkpoint.stepKey: String(completedSteps),
-            Checkpoint.optimizerStepKey: String(optimizer?.stepCount ?? 0),
-            Checkpoint.elapsedKey: String(elapsedSeconds),
-            Checkpoint.deviceKey: backend.device.id,
-        ]
+        var metadata = Checkpoint.configurationMetadata(training: configuration, model: modelConfiguration)
+        metadata[Checkpoint.stepKey] = String(completedSteps)
+        metadata[Checkpoint.optimizerStepKey] = String(optimizer?.stepCount ?? 0)
+        metadata[Checkpoint.elapsedKey] = String(elapsedSeconds)
+        metadata[Checkpoint.deviceKey] = backend.device.id
         return SafeTensorsFile(tensors: tensors, metadata: metadata)
     }
 
@@ -346,19 +340,41 @@ public enum Checkpoint {
             throw CheckpointError(path: url.path, message: "no such readable file")
         }
         let file = try SafeTensorsFile.read(from: url)
-        guard file.metadata[formatKey] == formatVersion,
-            let trainingText = file.metadata[trainingKey], let modelText = file.metadata[modelKey]
-        else {
-            throw CheckpointError(path: url.path, message: "not a Kiln checkpoint (its metadata lacks \(formatKey) \(formatVersion), \(trainingKey) or \(modelKey))")
+        let (training, model) = try configurations(from: file.metadata, path: url.path)
+        return (file, training, model)
+    }
+
+    /// Decodes the training and model configurations from a checkpoint's metadata (what `read` does after
+    /// reading the safetensors file).
+    ///
+    /// - Parameters:
+    ///   - metadata: The safetensors header's `__metadata__`.
+    ///   - path: The checkpoint's path, for errors.
+    /// - Throws: ``CheckpointError`` when the metadata is not a Kiln checkpoint's or a configuration cannot be read.
+    public static func configurations(from metadata: [String: String], path: String) throws -> (training: TrainingConfiguration, model: ModelConfiguration) {
+        guard metadata[formatKey] == formatVersion, let trainingText = metadata[trainingKey], let modelText = metadata[modelKey] else {
+            throw CheckpointError(path: path, message: "not a Kiln checkpoint (its metadata lacks \(formatKey) \(formatVersion), \(trainingKey) or \(modelKey))")
         }
         do {
             // Settings added after a checkpoint was written take their defaults.
             let training = try decodeOverDefaults(trainingText, defaults: TrainingConfiguration())
             let model = try JSONDecoder().decode(ModelConfiguration.self, from: Data(modelText.utf8))
-            return (file, training, model)
+            return (training, model)
         } catch let error as DecodingError {
-            throw CheckpointError(path: url.path, message: "its configuration metadata cannot be read (\(describe(error)))")
+            throw CheckpointError(path: path, message: "its configuration metadata cannot be read (\(describe(error)))")
         }
+    }
+
+    /// The metadata entries that store a run's configurations (the format version, `trainingKey` and
+    /// `modelKey`), as ``configurations(from:path:)`` reads them back.
+    public static func configurationMetadata(training: TrainingConfiguration, model: ModelConfiguration) -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return [
+            formatKey: formatVersion,
+            trainingKey: String(decoding: (try? encoder.encode(training)) ?? Data(), as: UTF8.self),
+            modelKey: String(decoding: (try? encoder.encode(model)) ?? Data(), as: UTF8.self),
+        ]
     }
 
     /// Decodes JSON over the encoded defaults, so keys missing from `text` keep their default values.
