@@ -63,7 +63,8 @@ run_target() {
     local executions per_second corpus
     executions="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
     per_second="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
-    corpus="$(grep -Eo 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)"
+    # (No "corp:" line when a seed already fails.)
+    corpus="$(grep -Eo 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2 || true)"
     if [ "$status" -eq 0 ]; then
         printf '%-12s %12s executions %8s/s  corpus %-12s no crash\n' "$target" "${executions:-?}" "${per_second:-?}" "${corpus:-?}"
     else
