@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "KilnBackend", targets: ["KilnBackend"]),
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
         .library(name: "KilnPlot", targets: ["KilnPlot"]),
+        .library(name: "KilnFormats", targets: ["KilnFormats"]),
         .executable(name: "kiln", targets: ["KilnCLI"]),
     ],
     dependencies: [
@@ -38,17 +39,19 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
-        // The CPU backend's innermost spline loops in C: AVX2 + FMA chosen at run time, portable C elsewhere.
+        // The CPU backend's inner loops in C, one file per op family: AVX2 + FMA or AVX-512 chosen at run time, portable C elsewhere.
         .target(name: "CKilnCPU", path: "Sources/CKilnCPU"),
 
         // Finds Kernels/*.cl, builds OpenCL programs and caches their binaries on disk.
         .target(name: "KilnKernels", dependencies: ["COpenCL", "COpenSSL"], path: "Sources/Kernels"),
-        // The Backend protocol, CPUBackend (OpenBLAS + Swift loops), OpenCLBackend, devices.
+        // The Backend protocol and its op families, CPUBackend (OpenBLAS + C loops), OpenCLBackend, devices, the float64 Reference.
         .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS", "CKilnCPU"], path: "Sources/Backend"),
         // Line charts and grids of them as SVG documents.
         .target(name: "KilnPlot", path: "Sources/Plot"),
-        // Tensors, autograd, layers, optimizers, data, file formats and the training loop.
-        .target(name: "Kiln", dependencies: ["KilnBackend", "KilnKernels", "KilnPlot", "CZlib"], path: "Sources/Frontend"),
+        // File formats: safetensors, .npy, CSV (and gzip through zlib), JSON through Foundation, atomic writes.
+        .target(name: "KilnFormats", dependencies: ["KilnPlot", "CZlib"], path: "Sources/Formats"),
+        // Tensors, autograd, layers, optimizers, data and the training loop.
+        .target(name: "Kiln", dependencies: ["KilnBackend", "KilnKernels", "KilnPlot", "KilnFormats"], path: "Sources/Frontend"),
         // The `kiln` command-line tool.
         .executableTarget(
             name: "KilnCLI",

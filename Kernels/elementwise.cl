@@ -1,8 +1,36 @@
-// Element-wise, broadcasting, copy, random and row-indexing kernels for Kiln's OpenCL backend.
-//
-// Every kernel takes its element count first and guards `get_global_id(0) < count`, because the host
-// always launches a global size rounded up to a multiple of the work-group size (PoCL needs exact
-// multiples). Op codes match `UnaryOp.code` and `BinaryOp.rawValue` in Sources/Backend/Operations.swift.
+/*
+ * elementwise.cl - the elementwise family of Kiln's OpenCL backend: unary functions and their
+ * derivatives, binary functions with broadcasting, and strided copies.
+ *
+ * MATH (the float64 definitions are Reference.unary, Reference.unaryDerivative, Reference.binary and
+ * Reference.copy in Sources/Backend/Reference/Reference+Elementwise.swift)
+ *     unary:           y[i] = f(x[i])                         f = unary_value(op, ., a, b)
+ *     unary_backward:  dx[i] = dy[i] * f'(x[i])               f' = unary_derivative(op, x, y, a, b),
+ *                                                             from the input x or the output y, whichever
+ *                                                             is cheaper (both are passed)
+ *     binary_*:        out[i] = a[i] op b[i]                  over a shape, a and b read through strides
+ *                                                             (a stride of 0 broadcasts)
+ *     copy_strided:    destination[strided(i)] = source[strided(i)]
+ *   Op codes match UnaryOp.code and BinaryOp.rawValue (Sources/Backend/Families/Elementwise.swift) and
+ *   the enums of Sources/CKilnCPU/elementwise.c; `a` and `b` are UnaryOp.parameters (a scale, a shift, an
+ *   exponent, clamp bounds, a step threshold; 0 where unused).
+ *
+ * LAYOUTS
+ *   Every buffer holds floats; counts, offsets and strides are in elements. binary_strided and
+ *   copy_strided take a shape of exactly four dimensions (int4, outermost first) and one int4 of strides
+ *   per operand: the host merges mergeable dimensions and iterates any leading dimensions beyond four
+ *   (CoalescedLayouts.pieces), padding with size-1 axes. binary_* write `out` densely; out may alias an
+ *   operand that is dense with offset 0. y may alias x; dx may alias dy.
+ *
+ * LAUNCH GEOMETRY
+ *   One work-item per element: global = count rounded up to a multiple of the local size, local =
+ *   OpenCLTuning.elementwiseGroupSize (64 on CPU devices, 256 on GPUs). Each kernel takes its element count
+ *   first and guards get_global_id(0) < count, because the host always launches exact multiples of the
+ *   work-group size (PoCL has given wrong results otherwise).
+ *
+ * OPTIONS
+ *   None: these kernels are memory-bound one-liners with nothing to tune at build time.
+ */
 
 #define UNARY_NEGATE 0
 #define UNARY_RELU 1
@@ -167,43 +195,4 @@ __kernel void copy_strided(int count, int4 shape, __global const float* source, 
     if (i >= count) return;
     destination[offsetDestination + strided_offset(i, shape, stridesDestination)] =
         source[offsetSource + strided_offset(i, shape, stridesSource)];
-}
-
-// Counter-based uniform numbers: element i is SplitMix64(seed ^ mix(offset + i)) scaled to [0, 1).
-// The CPU backend computes the same function (Sources/Backend/CPU/CPUBackend+Random.swift).
-ulong splitmix64(ulong z) {
-    z += 0x9E3779B97F4A7C15UL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-    return z ^ (z >> 31);
-}
-
-__kernel void random_uniform(int count, ulong seed, ulong offset, __global float* out) {
-    int i = get_global_id(0);
-    if (i >= count) return;
-    ulong bits = splitmix64(seed ^ splitmix64(offset + (ulong)i));
-    out[i] = (float)(bits >> 40) * (1.0f / 16777216.0f);
-}
-
-// out[n, c] = table[indices[n], c]; indices outside [0, tableRows) give zeros.
-__kernel void gather_rows(int indexCount, int columns, int tableRows, __global const float* table,
-                          __global const int* indices, __global float* out) {
-    int i = get_global_id(0);
-    if (i >= indexCount * columns) return;
-    int n = i / columns;
-    int c = i - n * columns;
-    int row = indices[n];
-    out[i] = (row >= 0 && row < tableRows) ? table[row * columns + c] : 0.0f;
-}
-
-// table[indices[n], c] += source[n, c], one work-item per column adding rows in increasing n, so the sum
-// is deterministic and no update is lost when many indices repeat.
-__kernel void scatter_add_rows(int indexCount, int columns, int tableRows, __global const float* source,
-                               __global const int* indices, __global float* table) {
-    int c = get_global_id(0);
-    if (c >= columns) return;
-    for (int n = 0; n < indexCount; n++) {
-        int row = indices[n];
-        if (row >= 0 && row < tableRows) table[row * columns + c] += source[n * columns + c];
-    }
 }

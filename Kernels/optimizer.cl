@@ -1,8 +1,33 @@
-// Fused optimizer updates: one pass over a parameter tensor, its gradient and the rule's state.
-// Hyperparameters arrive as kernel arguments each step (the learning rate follows a schedule; bias
-// corrections depend on the step), computed on the host in double precision.
-// `gradientScale` points at one float the gradient is multiplied by first (global-norm clipping computed
-// on the device); `hasScale` is 0 when there is none (the buffer argument is then a placeholder).
+/*
+ * optimizer.cl - the optimizer family of Kiln's OpenCL backend: one fused update of a parameter tensor,
+ * its gradient and the rule's state, in one pass.
+ *
+ * MATH (the float64 definition is Reference.optimizerStep, Sources/Backend/Reference/Reference+Optimizer.swift;
+ * each rule's equations are on UpdateRule, Sources/Backend/Families/Optimizer.swift)
+ *     g = gradient * gradientScale[0] (or the gradient itself when hasScale is 0), then
+ *     sgd_step:        g += weightDecay * p; with momentum v = momentum * v + g, g = nesterov ? g + momentum * v : v;
+ *                      p -= learningRate * g
+ *     adam_step:       g += l2 * p; m = beta1 * m + (1 - beta1) g; v = beta2 * v + (1 - beta2) g^2;
+ *                      p = p * decay - stepSize * m / (sqrt(v) * correction2 + epsilon)
+ *     adam_atan2_step: m, v as Adam; p = p * decay - learningRate * a * atan2(m * correction1, b * sqrt(v) * correction2)
+ *   The hyperparameters arrive as kernel arguments each step (the learning rate follows a schedule; the
+ *   bias corrections depend on the step), computed on the host in double precision by
+ *   OptimizerUpdate.kernel: stepSize = lr / (1 - beta1^t), correction1 = 1 / (1 - beta1^t),
+ *   correction2 = 1 / sqrt(1 - beta2^t); decay is 1 - lr * wd for decoupled decay (AdamW, Adam-atan2) and
+ *   1 otherwise; l2 is Adam's coupled weight decay (0 for AdamW). gradientScale points at one float (the
+ *   global-norm clip factor computed on the device, so the host never waits for it); without one the
+ *   argument is a placeholder and hasScale is 0. Without momentum, velocity is a placeholder too.
+ *
+ * LAYOUTS
+ *   parameter, gradient and each state buffer: count floats.
+ *
+ * LAUNCH GEOMETRY
+ *   One work-item per parameter: global = count rounded up to OpenCLTuning.elementwiseGroupSize; kernels
+ *   guard get_global_id(0) < count.
+ *
+ * OPTIONS
+ *   None: one memory-bound pass with nothing to tune at build time.
+ */
 
 __kernel void sgd_step(int count, float learningRate, float momentum, int nesterov, float weightDecay,
                        __global float* parameter, __global const float* gradient, __global float* velocity,

@@ -1,12 +1,30 @@
-// Reductions along an axis and the row-wise fused operations built on them: softmax, log-softmax,
-// softmax cross-entropy and RMSNorm, forward and backward.
-//
-// GROUP_SIZE (a power of two, default 1) is the number of work-items that share one row:
-// - GROUP_SIZE == 1 (CPU devices such as PoCL): one work-item per row walks it serially; no barriers,
-//   no local memory. Launch global = rows rounded up to LOCAL_ROWS, local = LOCAL_ROWS.
-// - GROUP_SIZE > 1 (GPUs): one work-group per row, a strided pass then a tree reduction in local memory.
-//   Launch global = rows * GROUP_SIZE, local = GROUP_SIZE.
-// Reduction op codes match `ReductionOp` in Sources/Backend/Operations.swift.
+/*
+ * reduce.cl - the reduce family of Kiln's OpenCL backend: sum, mean, max, min and sum of squares along
+ * one axis.
+ *
+ * MATH (the float64 definition is Reference.reduce, Sources/Backend/Reference/Reference+Reduce.swift)
+ *     y[o, i] = op over l < length of x[o, l, i]      x viewed as [outer, length, inner], y as [outer, inner]
+ *   op codes match ReductionOp (Sources/Backend/Families/Reduce.swift) and Sources/CKilnCPU/reduce.c:
+ *   0 sum, 1 mean, 2 max, 3 min, 4 sum of squares. Sums run in a fixed order for a given launch:
+ *   reduce_columns adds along the axis in order with Kahan compensation (float32 accumulators stay accurate
+ *   over long axes), reduce_rows adds strided partial sums, then a tree in local memory.
+ *
+ * LAYOUTS
+ *   x: outer * length * inner floats, row-major; y: outer * inner floats.
+ *
+ * LAUNCH GEOMETRY
+ *   reduce_columns: one work-item per output element, global = outer * inner rounded up to
+ *   OpenCLTuning.elementwiseGroupSize; any shape.
+ *   reduce_rows (built only when GROUP_SIZE > 1): one work-group of GROUP_SIZE work-items per row of
+ *   [outer, length] (inner == 1), global = outer * GROUP_SIZE, local = GROUP_SIZE. The host uses it for
+ *   inner == 1 and length >= 4 * GROUP_SIZE, where one work-item per row would leave most of a GPU idle.
+ *
+ * OPTIONS
+ *   GROUP_SIZE  default 1  work-items sharing one row in reduce_rows, a power of two
+ *                          (OpenCLTuning.rowGroupSize: 128 on GPUs; 1 on CPU devices such as PoCL, where
+ *                          barriers and local memory are expensive and one work-item per output walking
+ *                          its axis serially is fastest, so reduce_rows is not built).
+ */
 
 #ifndef GROUP_SIZE
 #define GROUP_SIZE 1
@@ -90,154 +108,4 @@ __kernel void reduce_rows(int outer, int length, int op, __global const float* x
     float total = group_reduce(combineOp, partial, scratch);
     if (lane == 0) y[row] = op == REDUCE_MEAN ? total / (float)length : total;
 }
-
-#define ROW_BEGIN                                         \
-    __local float scratch[GROUP_SIZE];                    \
-    int row = get_group_id(0);                            \
-    int lane = get_local_id(0);                           \
-    if (row >= rows) return;
-#define ROW_LOOP(c) for (int c = lane; c < columns; c += GROUP_SIZE)
-#define ROW_MAX(value) group_reduce(REDUCE_MAX, value, scratch)
-#define ROW_SUM(value) group_reduce(REDUCE_SUM, value, scratch)
-#else
-#define ROW_BEGIN                                         \
-    int row = get_global_id(0);                           \
-    if (row >= rows) return;
-#define ROW_LOOP(c) for (int c = 0; c < columns; c++)
-#define ROW_MAX(value) (value)
-#define ROW_SUM(value) (value)
 #endif
-
-// Softmax of each row of x [rows, columns]; y may alias x.
-__kernel void softmax_forward(int rows, int columns, __global const float* x, __global float* y) {
-    ROW_BEGIN
-    __global const float* in = x + (long)row * columns;
-    __global float* out = y + (long)row * columns;
-    float largest = -INFINITY;
-    ROW_LOOP(c) largest = fmax(largest, in[c]);
-    largest = ROW_MAX(largest);
-    float total = 0.0f;
-    ROW_LOOP(c) total += exp(in[c] - largest);
-    total = ROW_SUM(total);
-    float inverse = 1.0f / total;
-    ROW_LOOP(c) out[c] = exp(in[c] - largest) * inverse;
-}
-
-// dx = y * (dy - sum(dy * y)) per row.
-__kernel void softmax_backward(int rows, int columns, __global const float* y, __global const float* dy,
-                               __global float* dx) {
-    ROW_BEGIN
-    long base = (long)row * columns;
-    float dot = 0.0f;
-    ROW_LOOP(c) dot += dy[base + c] * y[base + c];
-    dot = ROW_SUM(dot);
-    ROW_LOOP(c) dx[base + c] = y[base + c] * (dy[base + c] - dot);
-}
-
-// y = x - max - log(sum(exp(x - max))) per row; y may alias x.
-__kernel void log_softmax_forward(int rows, int columns, __global const float* x, __global float* y) {
-    ROW_BEGIN
-    __global const float* in = x + (long)row * columns;
-    __global float* out = y + (long)row * columns;
-    float largest = -INFINITY;
-    ROW_LOOP(c) largest = fmax(largest, in[c]);
-    largest = ROW_MAX(largest);
-    float total = 0.0f;
-    ROW_LOOP(c) total += exp(in[c] - largest);
-    total = ROW_SUM(total);
-    float shift = largest + log(total);
-    ROW_LOOP(c) out[c] = in[c] - shift;
-}
-
-// dx = dy - exp(y) * sum(dy) per row.
-__kernel void log_softmax_backward(int rows, int columns, __global const float* y, __global const float* dy,
-                                   __global float* dx) {
-    ROW_BEGIN
-    long base = (long)row * columns;
-    float total = 0.0f;
-    ROW_LOOP(c) total += dy[base + c];
-    total = ROW_SUM(total);
-    ROW_LOOP(c) dx[base + c] = dy[base + c] - exp(y[base + c]) * total;
-}
-
-// loss[r] = logsumexp(x[r]) - x[r, label[r]]; rows with a negative label are ignored (loss 0).
-__kernel void cross_entropy_forward(int rows, int columns, __global const float* logits,
-                                    __global const int* labels, __global float* losses) {
-    ROW_BEGIN
-    __global const float* in = logits + (long)row * columns;
-    float largest = -INFINITY;
-    ROW_LOOP(c) largest = fmax(largest, in[c]);
-    largest = ROW_MAX(largest);
-    float total = 0.0f;
-    ROW_LOOP(c) total += exp(in[c] - largest);
-    total = ROW_SUM(total);
-#if GROUP_SIZE > 1
-    if (lane != 0) return;
-#endif
-    int label = labels[row];
-    losses[row] = (label < 0 || label >= columns) ? 0.0f : largest + log(total) - in[label];
-}
-
-// dlogits[r] = (softmax(x[r]) - onehot(label[r])) * dloss[r]; zero for ignored rows.
-__kernel void cross_entropy_backward(int rows, int columns, __global const float* logits,
-                                     __global const int* labels, __global const float* lossGradient,
-                                     __global float* logitsGradient) {
-    ROW_BEGIN
-    __global const float* in = logits + (long)row * columns;
-    __global float* out = logitsGradient + (long)row * columns;
-    int label = labels[row];
-    if (label < 0 || label >= columns) {
-        ROW_LOOP(c) out[c] = 0.0f;
-        return;
-    }
-    float largest = -INFINITY;
-    ROW_LOOP(c) largest = fmax(largest, in[c]);
-    largest = ROW_MAX(largest);
-    float total = 0.0f;
-    ROW_LOOP(c) total += exp(in[c] - largest);
-    total = ROW_SUM(total);
-    float scale = lossGradient[row] / total;
-    float g = lossGradient[row];
-    ROW_LOOP(c) out[c] = exp(in[c] - largest) * scale - (c == label ? g : 0.0f);
-}
-
-// RMSNorm: rstd[r] = 1/sqrt(mean(x[r]^2) + epsilon), y = x * rstd * weight.
-__kernel void rms_norm_forward(int rows, int columns, float epsilon, __global const float* x,
-                               __global const float* weight, __global float* y, __global float* inverseRMS) {
-    ROW_BEGIN
-    long base = (long)row * columns;
-    float squares = 0.0f;
-    ROW_LOOP(c) squares += x[base + c] * x[base + c];
-    squares = ROW_SUM(squares);
-    float rstd = 1.0f / sqrt(squares / (float)columns + epsilon);
-    ROW_LOOP(c) y[base + c] = x[base + c] * rstd * weight[c];
-#if GROUP_SIZE > 1
-    if (lane == 0)
-#endif
-    inverseRMS[row] = rstd;
-}
-
-// dx = rstd * w * dy - rstd^3 * x * sum(dy * w * x) / columns.
-__kernel void rms_norm_backward_input(int rows, int columns, __global const float* x,
-                                      __global const float* weight, __global const float* inverseRMS,
-                                      __global const float* dy, __global float* dx) {
-    ROW_BEGIN
-    long base = (long)row * columns;
-    float dot = 0.0f;
-    ROW_LOOP(c) dot += dy[base + c] * weight[c] * x[base + c];
-    dot = ROW_SUM(dot);
-    float rstd = inverseRMS[row];
-    float correction = rstd * rstd * rstd * dot / (float)columns;
-    ROW_LOOP(c) dx[base + c] = rstd * weight[c] * dy[base + c] - correction * x[base + c];
-}
-
-// dweight[c] = sum over rows of dy * x * rstd, one work-item per column, rows in order (deterministic).
-__kernel void rms_norm_backward_weight(int rows, int columns, __global const float* x,
-                                       __global const float* inverseRMS, __global const float* dy,
-                                       __global float* weightGradient) {
-    int c = get_global_id(0);
-    if (c >= columns) return;
-    float sum = 0.0f;
-    for (int r = 0; r < rows; r++) sum += dy[(long)r * columns + c] * x[(long)r * columns + c] * inverseRMS[r];
-    weightGradient[c] = sum;
-}

@@ -1,15 +1,30 @@
 import Foundation
 
+/// Which backend computes on a device.
+public enum BackendKind: String, Sendable, Codable, Hashable, CaseIterable {
+    /// ``CPUBackend``: OpenBLAS for gemm, C loops split across cores for the rest.
+    case cpu
+    /// ``OpenCLBackend``: kernels from `Kernels/*.cl` compiled at run time.
+    case opencl
+}
+
+/// The kind of processor a device is, as OpenCL reports it (`CL_DEVICE_TYPE`); the CPU backend's is `cpu`.
+public enum DeviceType: String, Sendable, Codable, Hashable, CaseIterable {
+    case cpu
+    case gpu
+    case accelerator
+    case other
+}
+
 /// One device Kiln can compute on, as `kiln devices` lists it.
 public struct DeviceDescription: Sendable, Codable, Hashable {
     /// The name `--device` accepts: `cpu` or `opencl:N`.
     public var id: String
-    /// `cpu` (OpenBLAS) or `opencl`.
-    public var backend: String
+    /// The CPU backend (OpenBLAS) or OpenCL.
+    public var backend: BackendKind
     public var name: String
     public var vendor: String
-    /// `cpu`, `gpu`, `accelerator` or `other`.
-    public var type: String
+    public var type: DeviceType
     public var computeUnits: Int
     /// Global memory in bytes (host memory for the CPU backend).
     public var memoryBytes: Int
@@ -21,7 +36,7 @@ public struct DeviceDescription: Sendable, Codable, Hashable {
     public var driverVersion: String
 
     public init(
-        id: String, backend: String, name: String, vendor: String, type: String, computeUnits: Int,
+        id: String, backend: BackendKind, name: String, vendor: String, type: DeviceType, computeUnits: Int,
         memoryBytes: Int, isDefault: Bool, openclCVersion: String?, driverVersion: String
     ) {
         self.id = id
@@ -82,7 +97,7 @@ public enum Devices {
         case "", "auto":
             return devices.first { $0.isDefault }!
         case "opencl":
-            if let first = devices.first(where: { $0.backend == "opencl" }) { return first }
+            if let first = devices.first(where: { $0.backend == .opencl }) { return first }
         default:
             if let device = devices.first(where: { $0.id == name }) { return device }
         }
@@ -99,7 +114,7 @@ public enum Devices {
 
     /// Creates a backend for a device from ``all()``.
     public static func makeBackend(for description: DeviceDescription) throws(BackendError) -> any Backend {
-        if description.backend == "cpu" { return CPUBackend() }
+        if description.backend == .cpu { return CPUBackend() }
         guard let device = OpenCLDevice.all.first(where: { $0.description.id == description.id }) else {
             throw .unknownDevice(description.id, available: all().map(\.id))
         }
@@ -110,7 +125,7 @@ public enum Devices {
     public static var hasOpenCL: Bool { !OpenCLDevice.all.isEmpty }
 
     static func autoChoice(_ devices: [DeviceDescription]) -> String {
-        devices.first { $0.backend == "opencl" && $0.type == "gpu" }?.id ?? "cpu"
+        devices.first { $0.backend == .opencl && $0.type == .gpu }?.id ?? "cpu"
     }
 
     /// The CPU backend's description: the processor's name from `/proc/cpuinfo`, its core count and memory.
@@ -126,7 +141,7 @@ public enum Devices {
             }
         }
         return DeviceDescription(
-            id: "cpu", backend: "cpu", name: name, vendor: vendor, type: "cpu",
+            id: "cpu", backend: .cpu, name: name, vendor: vendor, type: .cpu,
             computeUnits: ProcessInfo.processInfo.activeProcessorCount,
             memoryBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory), isDefault: false,
             openclCVersion: nil, driverVersion: "OpenBLAS")

@@ -1,49 +1,14 @@
-// The CPU spline loops (see include/kiln_cpu.h). Each loop has a portable version and, on x86-64, an
-// AVX2 + FMA version compiled for that target alone (the `target` attribute, no build flags), picked at
-// run time. Summation orders are fixed by the shapes and the data, never by timing, so results repeat.
+// The CPU spline loops (see include/kiln_cpu.h). Each spline loop has a portable version and, on x86-64, an AVX2 + FMA
+// version compiled for that target alone (cpu_targets.h), picked at run time (AVX-512 processors run the
+// AVX2 versions). Summation orders are fixed by the shapes and the data, never by timing, so results
+// repeat.
 #include "kiln_cpu.h"
+#include "cpu_targets.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define KILN_HAS_X86 1
-#define KILN_AVX2 __attribute__((target("avx2,fma")))
-#define KILN_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
-#else
-#define KILN_HAS_X86 0
-#endif
-
-// -1: not yet decided.
-static _Atomic int vector_level = -1;
-
-static int supported_level(void) {
-#if KILN_HAS_X86
-    __builtin_cpu_init();
-    return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
-#else
-    return 0;
-#endif
-}
-
-int kiln_cpu_vector_level(void) {
-    int level = atomic_load_explicit(&vector_level, memory_order_relaxed);
-    if (level >= 0) return level;
-    level = supported_level();
-    const char *setting = getenv("KILN_CPU_VECTORS");
-    if (setting != NULL && strcmp(setting, "portable") == 0) level = 0;
-    atomic_store_explicit(&vector_level, level, memory_order_relaxed);
-    return level;
-}
-
-int kiln_cpu_set_vector_level(int level) {
-    int supported = supported_level();
-    int chosen = level <= 0 ? 0 : supported;
-    atomic_store_explicit(&vector_level, chosen, memory_order_relaxed);
-    return chosen;
-}
 
 static inline ptrdiff_t tile_width(ptrdiff_t column, ptrdiff_t outputs) {
     ptrdiff_t left = outputs - column;

@@ -23,7 +23,7 @@ struct DevicesCommand: ParsableCommand {
         let header = ["", "id", "type", "name", "vendor", "units", "memory", "OpenCL C"]
         let rows = devices.map { device in
             [
-                device.isDefault ? "*" : "", device.id, device.type, device.name, device.vendor, String(device.computeUnits),
+                device.isDefault ? "*" : "", device.id, device.type.rawValue, device.name, device.vendor, String(device.computeUnits),
                 ByteCountText.format(device.memoryBytes), device.openclCVersion ?? "-",
             ]
         }

@@ -3,7 +3,7 @@ import KilnBackend
 import KilnTestSupport
 import Testing
 
-@Suite("devices, names and errors")
+@Suite("devices, memory, names and errors")
 struct DeviceAndErrorTests {
     @Test("the device list starts with the CPU backend and marks exactly one default")
     func listing() {
@@ -12,11 +12,11 @@ struct DeviceAndErrorTests {
         #expect(devices.filter(\.isDefault).count == 1)
         for (index, device) in devices.dropFirst().enumerated() {
             #expect(device.id == "opencl:\(index)")
-            #expect(device.backend == "opencl")
+            #expect(device.backend == .opencl)
             #expect(device.openclCVersion != nil)
         }
         // auto prefers an OpenCL GPU and otherwise the CPU backend, never PoCL's CPU device.
-        let gpu = devices.first { $0.backend == "opencl" && $0.type == "gpu" }
+        let gpu = devices.first { $0.backend == .opencl && $0.type == .gpu }
         #expect(devices.first(where: \.isDefault)?.id == (gpu?.id ?? "cpu"))
     }
 
@@ -27,7 +27,7 @@ struct DeviceAndErrorTests {
         #expect(try Devices.resolve("auto").isDefault)
         if Devices.hasOpenCL {
             #expect(try Devices.resolve("opencl").id == "opencl:0")
-            #expect(try Devices.resolve("opencl:0").backend == "opencl")
+            #expect(try Devices.resolve("opencl:0").backend == .opencl)
         }
     }
 
@@ -72,6 +72,24 @@ struct DeviceAndErrorTests {
         // The backend keeps working after the error has been read.
         let small = backend.makeBuffer([Float(1), 2, 3])
         #expect(try backend.download(small) == [1, 2, 3])
+    }
+
+    @Test("memory: upload at an offset, copy, fill, download a range", arguments: BackendCase.all)
+    func memory(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = RandomGenerator.withFreshSeed()
+        let values = random.floats(100)
+        let buffer = backend.poisoned(130)
+        backend.upload(values, to: buffer, offset: 30)
+        backend.fill(buffer, offset: 0, count: 30, value: 2.5)
+        let other = backend.poisoned(50)
+        backend.copy(buffer, offset: 40, to: other, offset: 10, count: 40)
+        backend.fill(other, offset: 0, count: 10, value: -1)
+        #expect(try backend.download(buffer) == [Float](repeating: 2.5, count: 30) + values)
+        #expect(try backend.download(other) == [Float](repeating: -1, count: 10) + Array(values[10..<50]))
+        #expect(try backend.download(buffer, offset: 35, count: 5) == Array(values[5..<10]))
+        let integers: [Int32] = [3, -7, Int32.max, 0]
+        #expect(try backend.downloadIntegers(backend.makeBuffer(integers)) == integers)
     }
 
     @Test("buffers return to the pool and are reused", arguments: BackendCase.all)

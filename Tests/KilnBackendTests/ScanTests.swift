@@ -3,8 +3,8 @@ import KilnBackend
 import KilnTestSupport
 import Testing
 
-/// The linear-attention scan primitives against `ScanReference` (float64, every state kept), whose own
-/// gradients are checked against central finite differences here first.
+/// The scan family's primitives (`ScanKernels`) against `Reference.Scan` (float64, every state kept),
+/// whose own gradients are checked against central finite differences here first.
 ///
 /// Bound: every kernel here is recurrent (float32 state, one step at a time), so forward outputs, final
 /// states and every gradient must be within relative RMS error 1e-5 of the float64 reference.
@@ -25,32 +25,31 @@ struct ScanTests {
 
     /// One scan problem's inputs on the host, in float32 and as the float64 reference sees them.
     struct Problem {
-        var reference: ScanReference
+        var reference: Reference.Scan
         var query: [Float], key: [Float], value: [Float], gate: [Float], beta: [Float]
         var initialState: [Float]?
         var outputGradient: [Float]
         var finalStateGradient: [Float]?
 
-        var inputs: ScanReference.Inputs {
-            ScanReference.Inputs(
+        var inputs: Reference.Scan.Inputs {
+            Reference.Scan.Inputs(
                 query: query.map(Double.init), key: key.map(Double.init), value: value.map(Double.init),
                 gate: gate.map(Double.init), beta: beta.map(Double.init), initialState: initialState?.map(Double.init))
         }
 
-        var shape: ScanShape {
-            ScanShape(batch: reference.batch, length: reference.length, heads: reference.heads, keyDimension: reference.keys, valueDimension: reference.values)
-        }
+        var shape: ScanShape { reference.shape }
 
-        init(_ reference: ScanReference, normalizer: Double, initialState: Bool, finalStateGradient: Bool, random: inout TestRandom) {
+        init(_ reference: Reference.Scan, normalizer: Double, initialState: Bool, finalStateGradient: Bool, random: inout RandomGenerator) {
             self.reference = reference
-            query = random.floats(reference.keyCount)
-            key = reference.rule == .delta ? random.unitRows(reference.keyCount, rowLength: reference.keys) : random.floats(reference.keyCount)
-            value = random.floats(reference.valueCount)
+            let shape = reference.shape
+            query = random.floats(shape.keyCount)
+            key = reference.rule == .deltaRule ? random.unitRows(shape.keyCount, rowLength: shape.keyDimension) : random.floats(shape.keyCount)
+            value = random.floats(shape.valueCount)
             gate = random.logGates(reference.gateCount, normalizer: normalizer)
-            beta = reference.rule == .delta ? random.floats(reference.headStepCount, in: 0.05...0.95) : []
-            self.initialState = initialState ? random.floats(reference.stateCount) : nil
-            outputGradient = random.floats(reference.valueCount)
-            self.finalStateGradient = finalStateGradient ? random.floats(reference.stateCount) : nil
+            beta = reference.rule == .deltaRule ? random.floats(shape.headStepCount, in: 0.05...0.95) : []
+            self.initialState = initialState ? random.floats(shape.stateCount) : nil
+            outputGradient = random.floats(shape.valueCount)
+            self.finalStateGradient = finalStateGradient ? random.floats(shape.stateCount) : nil
         }
     }
 
@@ -61,61 +60,62 @@ struct ScanTests {
     }
 
     /// Runs the forward and backward primitives on a backend, every output poisoned with NaN first.
-    /// `omit` leaves out the optional outputs (final state, gate and initial-state gradients).
-    static func run(_ problem: Problem, on backend: any Backend, omit: Bool = false) throws -> Results {
-        let r = problem.reference, shape = problem.shape
+    /// `omit` leaves out the optional outputs (final state, gate and initial-state gradients);
+    /// `withoutOutputGradient` passes no dO (the output did not reach the loss).
+    static func run(_ problem: Problem, on backend: any Backend, omit: Bool = false, withoutOutputGradient: Bool = false) throws -> Results {
+        let r = problem.reference, shape = problem.shape, scale = Float(r.scale)
         let query = backend.makeBuffer(problem.query), key = backend.makeBuffer(problem.key), value = backend.makeBuffer(problem.value)
         let gateBuffer = problem.gate.isEmpty ? nil : backend.makeBuffer(problem.gate)
         let initial = problem.initialState.map { backend.makeBuffer($0) }
-        let outputGradient = backend.makeBuffer(problem.outputGradient)
-        let finalGradient = problem.finalStateGradient.map { backend.makeBuffer($0) }
-        let output = backend.poisoned(r.valueCount)
-        let finalState = omit ? nil : backend.poisoned(r.stateCount)
-        let dq = backend.poisoned(r.keyCount), dk = backend.poisoned(r.keyCount), dv = backend.poisoned(r.valueCount)
+        let outputGradients = ScanOutputGradients(
+            output: withoutOutputGradient ? nil : backend.makeBuffer(problem.outputGradient), finalState: problem.finalStateGradient.map { backend.makeBuffer($0) })
+        let outputs = ScanOutputs(output: backend.poisoned(shape.valueCount), finalState: omit ? nil : backend.poisoned(shape.stateCount))
+        let dq = backend.poisoned(shape.keyCount), dk = backend.poisoned(shape.keyCount), dv = backend.poisoned(shape.valueCount)
         let dg = omit || gateBuffer == nil ? nil : backend.poisoned(r.gateCount)
-        let dh0 = omit ? nil : backend.poisoned(r.stateCount)
+        let dh0 = omit ? nil : backend.poisoned(shape.stateCount)
         var dbeta: DeviceBuffer?
         switch r.rule {
-        case .linear:
+        case .linearAttention:
             let gate: ScanGate = switch r.gate {
             case .none: .none
             case .perHead: .perHead(gateBuffer!)
             case .perKey: .perKey(gateBuffer!)
             }
-            backend.linearScan(query: query, key: key, value: value, gate: gate, shape: shape, scale: Float(r.scale), initialState: initial, into: output, finalState: finalState)
-            backend.linearScanBackward(
-                query: query, key: key, value: value, gate: gate, shape: shape, scale: Float(r.scale), initialState: initial,
-                outputGradient: outputGradient, finalStateGradient: finalGradient, queryGradient: dq, keyGradient: dk, valueGradient: dv,
-                gateGradient: dg, initialStateGradient: dh0)
-        case .delta:
-            let beta = backend.makeBuffer(problem.beta)
-            dbeta = backend.poisoned(r.headStepCount)
-            backend.deltaScan(query: query, key: key, value: value, beta: beta, gate: gateBuffer, shape: shape, scale: Float(r.scale), initialState: initial, into: output, finalState: finalState)
-            backend.deltaScanBackward(
-                query: query, key: key, value: value, beta: beta, gate: gateBuffer, shape: shape, scale: Float(r.scale), initialState: initial,
-                outputGradient: outputGradient, finalStateGradient: finalGradient, queryGradient: dq, keyGradient: dk, valueGradient: dv,
-                betaGradient: dbeta!, gateGradient: dg, initialStateGradient: dh0)
+            let inputs = ScanInputs(query: query, key: key, value: value, gate: gate, initialState: initial)
+            backend.linearAttentionScan(inputs, shape: shape, scale: scale, into: outputs)
+            backend.linearAttentionScanBackward(
+                inputs, shape: shape, scale: scale, outputGradients: outputGradients,
+                into: ScanGradients(query: dq, key: dk, value: dv, gate: dg, initialState: dh0))
+        case .deltaRule:
+            let inputs = DeltaRuleInputs(query: query, key: key, value: value, beta: backend.makeBuffer(problem.beta), gate: gateBuffer, initialState: initial)
+            dbeta = backend.poisoned(shape.headStepCount)
+            backend.deltaRuleScan(inputs, shape: shape, scale: scale, into: outputs)
+            backend.deltaRuleScanBackward(
+                inputs, shape: shape, scale: scale, outputGradients: outputGradients,
+                into: DeltaRuleGradients(query: dq, key: dk, value: dv, beta: dbeta!, gate: dg, initialState: dh0))
         }
         return Results(
-            output: try backend.download(output), finalState: try finalState.map { try backend.download($0) },
+            output: try backend.download(outputs.output), finalState: try outputs.finalState.map { try backend.download($0) },
             query: try backend.download(dq), key: try backend.download(dk), value: try backend.download(dv),
             gate: try dg.map { try backend.download($0) }, beta: try dbeta.map { try backend.download($0) },
             initialState: try dh0.map { try backend.download($0) })
     }
 
     /// Compares a backend's results with the reference's, each within `tolerance`.
-    static func check(_ problem: Problem, on backend: any Backend, omit: Bool = false, tolerance: Double, label: String) throws {
-        let results = try run(problem, on: backend, omit: omit)
+    static func check(_ problem: Problem, on backend: any Backend, omit: Bool = false, withoutOutputGradient: Bool = false, tolerance: Double, label: String) throws {
+        let results = try run(problem, on: backend, omit: omit, withoutOutputGradient: withoutOutputGradient)
         let reference = problem.reference
         let (output, finalState) = reference.forward(problem.inputs)
-        let gradients = reference.backward(problem.inputs, outputGradient: problem.outputGradient.map(Double.init), finalStateGradient: problem.finalStateGradient?.map(Double.init))
+        let gradients = reference.backward(
+            problem.inputs, outputGradient: withoutOutputGradient ? nil : problem.outputGradient.map(Double.init),
+            finalStateGradient: problem.finalStateGradient?.map(Double.init))
         var comparisons: [(String, [Float]?, [Double])] = [
             ("output", results.output, output), ("final state", results.finalState, finalState),
             ("dq", results.query, gradients.query), ("dk", results.key, gradients.key), ("dv", results.value, gradients.value),
             ("dh0", results.initialState, gradients.initialState),
         ]
         if reference.gate != .none { comparisons.append(("dgate", results.gate, gradients.gate)) }
-        if reference.rule == .delta { comparisons.append(("dbeta", results.beta, gradients.beta)) }
+        if reference.rule == .deltaRule { comparisons.append(("dbeta", results.beta, gradients.beta)) }
         for (name, values, expected) in comparisons {
             guard let values else { continue }
             let error = relativeError(values, expected)
@@ -127,15 +127,15 @@ struct ScanTests {
 
     @Test("the float64 reference's gradients match central finite differences")
     func referenceGradients() {
-        var random = TestRandom()
-        let tiny: [(ScanReference.Rule, ScanReference.GateLayout)] = [(.linear, .none), (.linear, .perHead), (.linear, .perKey), (.delta, .none), (.delta, .perHead)]
+        var random = RandomGenerator.withFreshSeed()
+        let tiny: [(Reference.Scan.Rule, Reference.Scan.GateLayout)] = [(.linearAttention, .none), (.linearAttention, .perHead), (.linearAttention, .perKey), (.deltaRule, .none), (.deltaRule, .perHead)]
         for (index, (rule, gate)) in tiny.enumerated() {
-            let reference = ScanReference(batch: 2, length: 4, heads: 2, keys: 3, values: 2, rule: rule, gate: gate, scale: 0.7)
+            let reference = Reference.Scan(ScanShape(batch: 2, length: 4, heads: 2, keyDimension: 3, valueDimension: 2), rule: rule, gate: gate, scale: 0.7)
             let problem = Problem(reference, normalizer: Self.normalizers[index % 3], initialState: true, finalStateGradient: true, random: &random)
             let inputs = problem.inputs
             let outputWeights = problem.outputGradient.map(Double.init), stateWeights = problem.finalStateGradient!.map(Double.init)
             let analytic = reference.backward(inputs, outputGradient: outputWeights, finalStateGradient: stateWeights)
-            func numeric(_ field: WritableKeyPath<ScanReference.Inputs, [Double]>) -> [Double] {
+            func numeric(_ field: WritableKeyPath<Reference.Scan.Inputs, [Double]>) -> [Double] {
                 finiteDifferenceGradient(inputs[keyPath: field]) { point in
                     var perturbed = inputs
                     perturbed[keyPath: field] = point
@@ -152,12 +152,12 @@ struct ScanTests {
                 ("dh0", analytic.initialState, initialNumeric),
             ]
             if gate != .none { checks.append(("dgate", analytic.gate, numeric(\.gate))) }
-            if rule == .delta { checks.append(("dbeta", analytic.beta, numeric(\.beta))) }
+            if rule == .deltaRule { checks.append(("dbeta", analytic.beta, numeric(\.beta))) }
             for (name, value, expected) in checks {
                 let error = relativeError(value.map { Float($0) }, expected)
                 #expect(error < 1e-6, "reference \(name) of \(reference): relative error \(error) against finite differences, seed \(random.seed)")
             }
-            if rule == .linear && gate != .none {
+            if rule == .linearAttention && gate != .none {
                 // DESIGN.md's form of the gate gradient (a reverse cumulative sum) agrees with the direct one.
                 let cumulative = reference.gateGradientByCumulativeSum(inputs, gradients: analytic, finalStateGradient: stateWeights)
                 let error = relativeError(cumulative.map { Float($0) }, analytic.gate)
@@ -171,12 +171,12 @@ struct ScanTests {
     @Test("(gated) linear attention forward and backward, per-key, per-head and no gate", arguments: BackendCase.all)
     func linearAttention(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
-        let gates: [ScanReference.GateLayout] = [.none, .perHead, .perKey]
+        var random = RandomGenerator.withFreshSeed()
+        let gates: [Reference.Scan.GateLayout] = [.none, .perHead, .perKey]
         for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
             for (gateIndex, gate) in gates.enumerated() {
                 let normalizer = Self.normalizers[(shapeIndex + gateIndex) % 3]
-                let reference = ScanReference(batch: b, length: t, heads: h, keys: k, values: v, rule: .linear, gate: gate, scale: 1 / Double(k).squareRoot())
+                let reference = Reference.Scan(ScanShape(batch: b, length: t, heads: h, keyDimension: k, valueDimension: v), rule: .linearAttention, gate: gate, scale: 1 / Double(k).squareRoot())
                 let problem = Problem(reference, normalizer: normalizer, initialState: gateIndex != 1, finalStateGradient: (shapeIndex + gateIndex) % 2 == 0, random: &random)
                 try Self.check(problem, on: backend, omit: shapeIndex == 2, tolerance: Self.recurrentTolerance, label: "gate normalizer \(normalizer), seed \(random.seed)")
             }
@@ -186,12 +186,12 @@ struct ScanTests {
     @Test("(gated) delta rule forward and backward", arguments: BackendCase.all)
     func deltaRule(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
-        let gates: [ScanReference.GateLayout] = [.none, .perHead]
+        var random = RandomGenerator.withFreshSeed()
+        let gates: [Reference.Scan.GateLayout] = [.none, .perHead]
         for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
             for (gateIndex, gate) in gates.enumerated() {
                 let normalizer = Self.normalizers[(shapeIndex + gateIndex) % 3]
-                let reference = ScanReference(batch: b, length: t, heads: h, keys: k, values: v, rule: .delta, gate: gate, scale: 1 / Double(k).squareRoot())
+                let reference = Reference.Scan(ScanShape(batch: b, length: t, heads: h, keyDimension: k, valueDimension: v), rule: .deltaRule, gate: gate, scale: 1 / Double(k).squareRoot())
                 let problem = Problem(reference, normalizer: normalizer, initialState: gateIndex == 0, finalStateGradient: (shapeIndex + gateIndex) % 2 == 1, random: &random)
                 try Self.check(problem, on: backend, omit: shapeIndex == 3, tolerance: Self.recurrentTolerance, label: "gate normalizer \(normalizer), seed \(random.seed)")
             }
@@ -201,9 +201,9 @@ struct ScanTests {
     @Test("gates whose decays underflow to zero, and gates of exactly zero", arguments: BackendCase.all)
     func extremeGates(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
-        for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.linear, .perHead), (.delta, .perHead)] {
-            let reference = ScanReference(batch: 1, length: 40, heads: 2, keys: 16, values: 24, rule: rule, gate: gate, scale: 0.25)
+        var random = RandomGenerator.withFreshSeed()
+        for (rule, gate) in [(Reference.Scan.Rule.linearAttention, Reference.Scan.GateLayout.perKey), (.linearAttention, .perHead), (.deltaRule, .perHead)] {
+            let reference = Reference.Scan(ScanShape(batch: 1, length: 40, heads: 2, keyDimension: 16, valueDimension: 24), rule: rule, gate: gate, scale: 0.25)
             var problem = Problem(reference, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
             // Every third gate is −200 (exp underflows to 0: the state is wiped), every third 0 (no decay).
             for i in problem.gate.indices where i % 3 != 2 { problem.gate[i] = i % 3 == 0 ? -200 : 0 }
@@ -211,10 +211,49 @@ struct ScanTests {
         }
     }
 
+    @Test("backward without dO: only the final state reached the loss", arguments: BackendCase.all)
+    func finalStateGradientAlone(_ backendCase: BackendCase) throws {
+        let backend = try backendCase.makeBackend()
+        var random = RandomGenerator.withFreshSeed()
+        for (rule, gate) in [(Reference.Scan.Rule.linearAttention, Reference.Scan.GateLayout.perKey), (.linearAttention, .none), (.deltaRule, .perHead)] {
+            let reference = Reference.Scan(ScanShape(batch: 2, length: 37, heads: 2, keyDimension: 16, valueDimension: 21), rule: rule, gate: gate, scale: 0.25)
+            let problem = Problem(reference, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
+            try Self.check(problem, on: backend, withoutOutputGradient: true, tolerance: Self.recurrentTolerance, label: "seed \(random.seed)")
+        }
+    }
+
+    // The CPU backend's scan loops come in three versions (portable C, AVX2 + FMA, and AVX-512 for the
+    // loops down the rows, where the processor has it); the tests above run the default one, this one
+    // also the portable one. Value dimensions pad to 8, 24, 40, 64 and 104 columns, so the 16-lane loops
+    // meet their blocks of 32 and 64 and their masked last 8 columns.
+    @Test("CPU scan loops: the default and the portable C versions against the float64 reference")
+    func cpuLoopVersions() throws {
+        let backend = CPUBackend()
+        var random = RandomGenerator.withFreshSeed()
+        let cases: [(Reference.Scan.Rule, Reference.Scan.GateLayout, ScanShape)] = [
+            (.linearAttention, .perKey, ScanShape(batch: 1, length: 17, heads: 2, keyDimension: 7, valueDimension: 100)),
+            (.linearAttention, .perHead, ScanShape(batch: 2, length: 9, heads: 1, keyDimension: 33, valueDimension: 5)),
+            (.linearAttention, .none, ScanShape(batch: 1, length: 40, heads: 1, keyDimension: 16, valueDimension: 40)),
+            (.deltaRule, .perHead, ScanShape(batch: 1, length: 33, heads: 2, keyDimension: 16, valueDimension: 21)),
+            (.deltaRule, .none, ScanShape(batch: 1, length: 7, heads: 1, keyDimension: 1, valueDimension: 64)),
+        ]
+        let problems = cases.map { rule, gate, shape in
+            Problem(Reference.Scan(shape, rule: rule, gate: gate, scale: 0.3), normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
+        }
+        for problem in problems {
+            try Self.check(problem, on: backend, tolerance: Self.recurrentTolerance, label: "default loops, seed \(random.seed)")
+        }
+        try withPortableCPULoops {
+            for problem in problems {
+                try Self.check(problem, on: backend, tolerance: Self.recurrentTolerance, label: "portable loops, seed \(random.seed)")
+            }
+        }
+    }
+
     @Test("other OpenCL scan parameters: the GPU defaults, one column per work-item, odd chunks", arguments: BackendCase.openCL)
     func otherTunings(_ backendCase: BackendCase) throws {
         let device = try #require(Devices.all().first { $0.id == backendCase.deviceID })
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         // Several value tiles per (batch, head) with a ragged last tile, groups of several work-items with
         // idle ones past the edge, and chunks that do not divide T.
         let tunings = [ScanTuning.gpuDevice, ScanTuning(columnsPerItem: 1, groupSize: 8, chunkLength: 5), ScanTuning(columnsPerItem: 8, groupSize: 2, chunkLength: 7)]
@@ -222,8 +261,8 @@ struct ScanTests {
             var tuning = OpenCLTuning.defaults(for: device)
             tuning.scan = scanTuning
             let backend = try OpenCLBackend(deviceID: device.id, tuning: tuning)
-            for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.linear, .perHead), (.delta, .perHead), (.delta, .none)] {
-                let reference = ScanReference(batch: 2, length: 23, heads: 2, keys: 16, values: 19, rule: rule, gate: gate, scale: 0.25)
+            for (rule, gate) in [(Reference.Scan.Rule.linearAttention, Reference.Scan.GateLayout.perKey), (.linearAttention, .perHead), (.deltaRule, .perHead), (.deltaRule, .none)] {
+                let reference = Reference.Scan(ScanShape(batch: 2, length: 23, heads: 2, keyDimension: 16, valueDimension: 19), rule: rule, gate: gate, scale: 0.25)
                 let problem = Problem(reference, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
                 try Self.check(problem, on: backend, tolerance: Self.recurrentTolerance, label: "\(scanTuning), seed \(random.seed)")
             }
@@ -233,10 +272,10 @@ struct ScanTests {
     @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.all)
     func stateContinuity(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
-        for (rule, gate) in [(ScanReference.Rule.linear, ScanReference.GateLayout.perKey), (.delta, .perHead)] {
+        var random = RandomGenerator.withFreshSeed()
+        for (rule, gate) in [(Reference.Scan.Rule.linearAttention, Reference.Scan.GateLayout.perKey), (.deltaRule, .perHead)] {
             let (batch, length, heads, keys, values, split) = (2, 70, 2, 16, 20, 37)
-            let full = ScanReference(batch: batch, length: length, heads: heads, keys: keys, values: values, rule: rule, gate: gate, scale: 0.25)
+            let full = Reference.Scan(ScanShape(batch: batch, length: length, heads: heads, keyDimension: keys, valueDimension: values), rule: rule, gate: gate, scale: 0.25)
             let problem = Problem(full, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
             let whole = try Self.run(problem, on: backend)
 
@@ -246,12 +285,12 @@ struct ScanTests {
             }
             func half(_ range: Range<Int>, initialState: [Float]?, finalStateGradient: [Float]?) -> Problem {
                 var part = problem
-                part.reference.length = range.count
+                part.reference.shape.length = range.count
                 part.query = cut(problem.query, rowLength: heads * keys, range)
                 part.key = cut(problem.key, rowLength: heads * keys, range)
                 part.value = cut(problem.value, rowLength: heads * values, range)
                 part.gate = cut(problem.gate, rowLength: gate == .perKey ? heads * keys : heads, range)
-                part.beta = rule == .delta ? cut(problem.beta, rowLength: heads, range) : []
+                part.beta = rule == .deltaRule ? cut(problem.beta, rowLength: heads, range) : []
                 part.outputGradient = cut(problem.outputGradient, rowLength: heads * values, range)
                 part.initialState = initialState
                 part.finalStateGradient = finalStateGradient
@@ -282,7 +321,7 @@ struct ScanTests {
                 ("dgate", whole.gate!, joined(first.gate!, second.gate!, rowLength: gate == .perKey ? heads * keys : heads)),
                 ("dh0", whole.initialState!, first.initialState!.map(Double.init)),
             ]
-            if rule == .delta { comparisons.append(("dbeta", whole.beta!, joined(first.beta!, second.beta!, rowLength: heads))) }
+            if rule == .deltaRule { comparisons.append(("dbeta", whole.beta!, joined(first.beta!, second.beta!, rowLength: heads))) }
             for (name, value, expected) in comparisons {
                 let error = relativeError(value, expected)
                 #expect(error < Self.recurrentTolerance, "\(rule) \(name): one run against two halves, relative error \(error), seed \(random.seed)")
@@ -293,17 +332,19 @@ struct ScanTests {
     @Test("a zero-length sequence passes the state through", arguments: BackendCase.all)
     func emptySequence(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let shape = ScanShape(batch: 2, length: 0, heads: 3, keyDimension: 16, valueDimension: 5)
         let initial = random.floats(shape.stateCount), finalGradient = random.floats(shape.stateCount)
         let empty = backend.allocate(1)
         let finalState = backend.poisoned(shape.stateCount), dh0 = backend.poisoned(shape.stateCount)
-        backend.linearScan(query: empty, key: empty, value: empty, gate: .none, shape: shape, scale: 1, initialState: backend.makeBuffer(initial), into: empty, finalState: finalState)
+        backend.linearAttentionScan(
+            ScanInputs(query: empty, key: empty, value: empty, initialState: backend.makeBuffer(initial)), shape: shape, scale: 1,
+            into: ScanOutputs(output: empty, finalState: finalState))
         #expect(try backend.download(finalState) == initial)
-        backend.deltaScanBackward(
-            query: empty, key: empty, value: empty, beta: empty, gate: nil, shape: shape, scale: 1, initialState: nil, outputGradient: empty,
-            finalStateGradient: backend.makeBuffer(finalGradient), queryGradient: empty, keyGradient: empty, valueGradient: empty,
-            betaGradient: empty, gateGradient: nil, initialStateGradient: dh0)
+        backend.deltaRuleScanBackward(
+            DeltaRuleInputs(query: empty, key: empty, value: empty, beta: empty), shape: shape, scale: 1,
+            outputGradients: ScanOutputGradients(output: empty, finalState: backend.makeBuffer(finalGradient)),
+            into: DeltaRuleGradients(query: empty, key: empty, value: empty, beta: empty, initialState: dh0))
         #expect(try backend.download(dh0) == finalGradient)
     }
 }

@@ -3,8 +3,8 @@ import KilnBackend
 import KilnTestSupport
 import Testing
 
-/// The KAN spline primitives (`splineForward`, `splineBackward`) on every backend against
-/// `SplineReference`, a float64 layer written from the Cox–de Boor definition.
+/// The spline family's primitives (`SplineKernels`: `splineForward`, `splineBackward`) on every backend
+/// against `Reference.Spline`, a float64 layer written from the Cox–de Boor definition.
 @Suite("KAN spline kernels against float64 references")
 struct SplineTests {
     /// One layer to check: sizes, order, grid and whether the knots are uniform.
@@ -38,47 +38,42 @@ struct SplineTests {
 
     /// A layer with random float32 parameters and points inside, on the knots of, and outside the grid.
     struct Problem {
-        var layer: SplineReference.Layer
+        var layer: Reference.Spline.Layer
         var x: [Float], knots: [Float], coefficients: [Float], scaleBase: [Float], scaleSpline: [Float]
 
-        init(_ c: Case, random: inout TestRandom, points: ((Int, [Float], inout TestRandom) -> [Float])? = nil) {
-            knots = SplineReference.knots(inputs: c.inputs, intervals: c.intervals, order: c.order, uniform: c.uniform, random: &random)
+        init(_ c: Case, random: inout RandomGenerator, points: ((Int, [Float], inout RandomGenerator) -> [Float])? = nil) {
+            knots = random.splineKnots(inputs: c.inputs, intervals: c.intervals, order: c.order, uniform: c.uniform)
             let knotCount = c.intervals + 2 * c.order + 1
             var columns: [[Float]] = []
             for i in 0..<c.inputs {
                 let row = Array(knots[(i * knotCount)..<((i + 1) * knotCount)])
-                columns.append(points?(i, row, &random) ?? SplineReference.points(count: c.batch, knots: row, random: &random))
+                columns.append(points?(i, row, &random) ?? random.splinePoints(count: c.batch, knots: row))
             }
             x = (0..<(c.batch * c.inputs)).map { columns[$0 % c.inputs][$0 / c.inputs] }
             coefficients = random.floats(c.inputs * c.outputs * (c.intervals + c.order))
             scaleBase = random.floats(c.inputs * c.outputs)
             scaleSpline = random.floats(c.inputs * c.outputs, in: 0.5...1.5)
-            layer = SplineReference.Layer(batch: c.batch, inputs: c.inputs, outputs: c.outputs, intervals: c.intervals, order: c.order,
-                                          x: x.map(Double.init), knots: knots.map(Double.init), coefficients: coefficients.map(Double.init),
-                                          scaleBase: scaleBase.map(Double.init), scaleSpline: scaleSpline.map(Double.init))
+            layer = Reference.Spline.Layer(c.shape, x: x.map(Double.init), knots: knots.map(Double.init), coefficients: coefficients.map(Double.init),
+                                           scaleBase: scaleBase.map(Double.init), scaleSpline: scaleSpline.map(Double.init))
         }
 
-        struct Buffers {
-            var x, knots, coefficients, scaleBase, scaleSpline: DeviceBuffer
-        }
-
-        func upload(to backend: any Backend) -> Buffers {
-            Buffers(x: backend.makeBuffer(x), knots: backend.makeBuffer(knots), coefficients: backend.makeBuffer(coefficients),
-                    scaleBase: backend.makeBuffer(scaleBase), scaleSpline: backend.makeBuffer(scaleSpline))
+        func upload(to backend: any Backend) -> SplineOperands {
+            SplineOperands(x: backend.makeBuffer(x), knots: backend.makeBuffer(knots), coefficients: backend.makeBuffer(coefficients),
+                           scaleBase: backend.makeBuffer(scaleBase), scaleSpline: backend.makeBuffer(scaleSpline))
         }
     }
 
     /// Runs forward and backward on poisoned outputs; returns y, dx, dc, dScaleBase, dScaleSpline.
     static func run(_ c: Case, _ problem: Problem, dy: [Float], on backend: any Backend) throws -> [[Float]] {
-        let buffers = problem.upload(to: backend)
+        let operands = problem.upload(to: backend)
         let shape = c.shape
         let y = backend.poisoned(c.batch * c.outputs)
-        backend.splineForward(buffers.x, knots: buffers.knots, coefficients: buffers.coefficients, scaleBase: buffers.scaleBase, scaleSpline: buffers.scaleSpline, into: y, shape: shape)
-        let dx = backend.poisoned(c.batch * c.inputs), dc = backend.poisoned(c.inputs * c.outputs * shape.coefficientCount)
-        let dBase = backend.poisoned(c.inputs * c.outputs), dSpline = backend.poisoned(c.inputs * c.outputs)
-        backend.splineBackward(buffers.x, knots: buffers.knots, coefficients: buffers.coefficients, scaleBase: buffers.scaleBase, scaleSpline: buffers.scaleSpline,
-                               outputGradient: backend.makeBuffer(dy), shape: shape, inputGradient: dx, coefficientGradient: dc, scaleBaseGradient: dBase, scaleSplineGradient: dSpline)
-        return try [y, dx, dc, dBase, dSpline].map { try backend.download($0) }
+        backend.splineForward(operands, shape: shape, into: y)
+        let gradients = SplineGradients(
+            input: backend.poisoned(c.batch * c.inputs), coefficients: backend.poisoned(c.inputs * c.outputs * shape.coefficientCount),
+            scaleBase: backend.poisoned(c.inputs * c.outputs), scaleSpline: backend.poisoned(c.inputs * c.outputs))
+        backend.splineBackward(operands, shape: shape, outputGradient: backend.makeBuffer(dy), into: gradients)
+        return try [y, gradients.input!, gradients.coefficients!, gradients.scaleBase!, gradients.scaleSpline!].map { try backend.download($0) }
     }
 
     /// Forward within 1e-5 of the float64 layer (float32 element-wise work), measured against the size of
@@ -88,7 +83,7 @@ struct SplineTests {
     static func expectMatchesReference(_ results: [[Float]], _ problem: Problem, dy: [Float], _ label: String) {
         let expected = problem.layer.backward(dy.map(Double.init))
         #expect(relativeError(results[0], problem.layer.forward(), magnitude: problem.layer.forwardMagnitude()) < 1e-5, "forward: \(label)")
-        #expect(relativeError(results[1], expected.x) < 1e-4, "input gradient: \(label)")
+        #expect(relativeError(results[1], expected.input) < 1e-4, "input gradient: \(label)")
         #expect(relativeError(results[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
         #expect(relativeError(results[3], expected.scaleBase) < 1e-4, "scaleBase gradient: \(label)")
         #expect(relativeError(results[4], expected.scaleSpline) < 1e-4, "scaleSpline gradient: \(label)")
@@ -97,7 +92,7 @@ struct SplineTests {
     @Test("forward and all four gradients against the float64 layer, k = 1…5, G ∈ {1, 3, 5, 20}", arguments: BackendCase.all)
     func layerAgainstReference(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for c in Self.cases {
             let problem = Problem(c, random: &random)
             let dy = random.floats(c.batch * c.outputs)
@@ -112,19 +107,17 @@ struct SplineTests {
     // process-wide, so other tests running meanwhile may use either version; both must be right.
     @Test("CPU spline loops: the portable C versions against the float64 layer")
     func portableCPULoops() throws {
-        let wide = CPUBackend.usesWideVectors
-        CPUBackend.setWideVectors(false)
-        defer { CPUBackend.setWideVectors(wide) }
-        #expect(!CPUBackend.usesWideVectors)
         let backend = CPUBackend()
-        var random = TestRandom()
-        // Includes the wide cases (77 outputs, odd batches) at the end of `cases`.
-        for c in Self.cases where c.order == 3 || c.intervals == 5 {
-            let problem = Problem(c, random: &random)
-            let dy = random.floats(c.batch * c.outputs)
-            let results = try Self.run(c, problem, dy: dy, on: backend)
-            let label = "\(c) on cpu (portable loops), seed \(random.seed)"
-            Self.expectMatchesReference(results, problem, dy: dy, label)
+        var random = RandomGenerator.withFreshSeed()
+        try withPortableCPULoops {
+            #expect(!CPUBackend.usesWideVectors)
+            // Includes the wide cases (77 outputs, odd batches) at the end of `cases`.
+            for c in Self.cases where c.order == 3 || c.intervals == 5 {
+                let problem = Problem(c, random: &random)
+                let dy = random.floats(c.batch * c.outputs)
+                let results = try Self.run(c, problem, dy: dy, on: backend)
+                Self.expectMatchesReference(results, problem, dy: dy, "\(c) on cpu (portable loops), seed \(random.seed)")
+            }
         }
     }
 
@@ -134,7 +127,7 @@ struct SplineTests {
     func otherLaunchShapes(_ backendCase: BackendCase) throws {
         let description = try #require(Devices.all().first { $0.id == backendCase.deviceID })
         let shapes = [SplineTuning.gpuDevice, SplineTuning(vectorWidth: 4, rowsPerItem: 3, tile: 12, parts: 3, forwardGroup: [2, 3], inputGradientGroup: [4, 2], batchSumGroup: [2, 2])]
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for spline in shapes {
             var tuning = OpenCLTuning.defaults(for: description)
             tuning.spline = spline
@@ -158,11 +151,11 @@ struct SplineTests {
         var tuning = OpenCLTuning.defaults(for: description)
         tuning.spline = SplineTuning(vectorWidth: 8, rowsPerItem: 1, tile: 12, parts: 1, forwardGroup: [1, 1], inputGradientGroup: [1, 1], batchSumGroup: [1, 1])
         let backend = try OpenCLBackend(deviceID: backendCase.deviceID, tuning: tuning)
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let c = Case(batch: 3, inputs: 2, outputs: 5, intervals: 3, order: 3, uniform: true)
-        let buffers = Problem(c, random: &random).upload(to: backend)
+        let operands = Problem(c, random: &random).upload(to: backend)
         let y = backend.poisoned(c.batch * c.outputs)
-        backend.splineForward(buffers.x, knots: buffers.knots, coefficients: buffers.coefficients, scaleBase: buffers.scaleBase, scaleSpline: buffers.scaleSpline, into: y, shape: c.shape)
+        backend.splineForward(operands, shape: c.shape, into: y)
         do {
             try backend.synchronize()
             Issue.record("a spline.cl that does not build should be reported")
@@ -178,7 +171,7 @@ struct SplineTests {
     @Test("gradients against central finite differences in float64", arguments: BackendCase.all)
     func gradientsAgainstFiniteDifferences(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for order in 1...5 {
             for (intervals, uniform) in [(3, true), (5, false)] {
                 let c = Case(batch: 7, inputs: 3, outputs: 2, intervals: intervals, order: order, uniform: uniform)
@@ -188,7 +181,7 @@ struct SplineTests {
                 let projection = random.floats(c.batch * c.outputs).map(Double.init)
                 let results = try Self.run(c, problem, dy: projection.map(Float.init), on: backend)
                 let layer = problem.layer
-                func loss(_ changed: SplineReference.Layer) -> Double { zip(changed.forward(), projection).map(*).reduce(0, +) }
+                func loss(_ changed: Reference.Spline.Layer) -> Double { zip(changed.forward(), projection).map(*).reduce(0, +) }
                 let numeric: [[Double]] = [
                     finiteDifferenceGradient(layer.x) { var l = layer; l.x = $0; return loss(l) },
                     finiteDifferenceGradient(layer.coefficients) { var l = layer; l.coefficients = $0; return loss(l) },
@@ -208,14 +201,14 @@ struct SplineTests {
     @Test("each basis and its derivative against Cox–de Boor, on knots, at both ends and outside", arguments: BackendCase.all)
     func basesAgainstCoxDeBoor(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for order in 1...5 {
             for intervals in [1, 3, 20] {
                 for uniform in [true, false] {
-                    let knots = SplineReference.knots(inputs: 1, intervals: intervals, order: order, uniform: uniform, random: &random)
+                    let knots = random.splineKnots(inputs: 1, intervals: intervals, order: order, uniform: uniform)
                     let t = knots.map(Double.init)
                     let count = intervals + order
-                    let points = SplineReference.points(count: 2 * knots.count + 14, knots: knots, random: &random)
+                    let points = random.splinePoints(count: 2 * knots.count + 14, knots: knots)
                     // Each point once per basis n: sample (p, n) has dy = e_n.
                     let x = points.flatMap { [Float](repeating: $0, count: count) }
                     let batch = x.count
@@ -224,14 +217,14 @@ struct SplineTests {
                     for n in 0..<count { identity[n * count + n] = 1 }
                     var dy = [Float](repeating: 0, count: batch * count)
                     for sample in 0..<batch { dy[sample * count + sample % count] = 1 }
-                    let xBuffer = backend.makeBuffer(x), knotBuffer = backend.makeBuffer(knots), c = backend.makeBuffer(identity)
-                    let zeros = backend.makeBuffer([Float](repeating: 0, count: count)), ones = backend.makeBuffer([Float](repeating: 1, count: count))
+                    let operands = SplineOperands(
+                        x: backend.makeBuffer(x), knots: backend.makeBuffer(knots), coefficients: backend.makeBuffer(identity),
+                        scaleBase: backend.makeBuffer([Float](repeating: 0, count: count)), scaleSpline: backend.makeBuffer([Float](repeating: 1, count: count)))
                     let y = backend.poisoned(batch * count), dx = backend.poisoned(batch)
-                    backend.splineForward(xBuffer, knots: knotBuffer, coefficients: c, scaleBase: zeros, scaleSpline: ones, into: y, shape: shape)
-                    backend.splineBackward(xBuffer, knots: knotBuffer, coefficients: c, scaleBase: zeros, scaleSpline: ones, outputGradient: backend.makeBuffer(dy),
-                                           shape: shape, inputGradient: dx, coefficientGradient: nil, scaleBaseGradient: nil, scaleSplineGradient: nil)
-                    let expectedBases = x.flatMap { SplineReference.bases(order: order, at: Double($0), knots: t) }
-                    let expectedSlopes = (0..<batch).map { SplineReference.basisDerivative($0 % count, order: order, at: Double(x[$0]), knots: t) }
+                    backend.splineForward(operands, shape: shape, into: y)
+                    backend.splineBackward(operands, shape: shape, outputGradient: backend.makeBuffer(dy), into: SplineGradients(input: dx))
+                    let expectedBases = x.flatMap { Reference.Spline.bases(order: order, at: Double($0), knots: t) }
+                    let expectedSlopes = (0..<batch).map { Reference.Spline.basisDerivative($0 % count, order: order, at: Double(x[$0]), knots: t) }
                     let label = "k \(order), G \(intervals), \(uniform ? "uniform" : "non-uniform") on \(backendCase), seed \(random.seed)"
                     let values = try backend.download(y)
                     #expect(relativeError(values, expectedBases) < 1e-5, "bases: \(label)")
@@ -247,11 +240,11 @@ struct SplineTests {
     @Test("partition of unity inside the original grid", arguments: BackendCase.all)
     func partitionOfUnity(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for order in 1...5 {
             for uniform in [true, false] {
                 let (batch, inputs, outputs, intervals) = (33, 3, 2, 5)
-                let knots = SplineReference.knots(inputs: inputs, intervals: intervals, order: order, uniform: uniform, random: &random)
+                let knots = random.splineKnots(inputs: inputs, intervals: intervals, order: order, uniform: uniform)
                 let count = knots.count / inputs
                 let x = (0..<(batch * inputs)).map { index -> Float in
                     let row = index % inputs
@@ -260,9 +253,10 @@ struct SplineTests {
                 }
                 let shape = SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform)
                 let y = backend.poisoned(batch * outputs)
-                backend.splineForward(backend.makeBuffer(x), knots: backend.makeBuffer(knots), coefficients: backend.makeBuffer([Float](repeating: 1, count: inputs * outputs * shape.coefficientCount)),
-                                      scaleBase: backend.makeBuffer([Float](repeating: 0, count: inputs * outputs)), scaleSpline: backend.makeBuffer([Float](repeating: 1, count: inputs * outputs)),
-                                      into: y, shape: shape)
+                let operands = SplineOperands(
+                    x: backend.makeBuffer(x), knots: backend.makeBuffer(knots), coefficients: backend.makeBuffer([Float](repeating: 1, count: inputs * outputs * shape.coefficientCount)),
+                    scaleBase: backend.makeBuffer([Float](repeating: 0, count: inputs * outputs)), scaleSpline: backend.makeBuffer([Float](repeating: 1, count: inputs * outputs)))
+                backend.splineForward(operands, shape: shape, into: y)
                 #expect(relativeError(try backend.download(y), [Double](repeating: Double(inputs), count: batch * outputs)) < 1e-5,
                         "k \(order), \(uniform ? "uniform" : "non-uniform") on \(backendCase), seed \(random.seed)")
             }
@@ -274,7 +268,7 @@ struct SplineTests {
     @Test("coefficient gradient when every sample falls into one interval", arguments: BackendCase.all)
     func allSamplesInOneInterval(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, uniform) in [(3, true), (3, false), (1, false), (5, true)] {
             let c = Case(batch: 513, inputs: 3, outputs: 7, intervals: 5, order: order, uniform: uniform)
             let problem = Problem(c, random: &random) { i, t, random in
@@ -288,7 +282,7 @@ struct SplineTests {
             let label = "\(c) on \(backendCase), seed \(random.seed)"
             #expect(relativeError(first[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
             #expect(relativeError(first[4], expected.scaleSpline) < 1e-4, "scaleSpline gradient: \(label)")
-            #expect(relativeError(first[1], expected.x) < 1e-4, "input gradient: \(label)")
+            #expect(relativeError(first[1], expected.input) < 1e-4, "input gradient: \(label)")
             #expect(first[2] == second[2] && first[4] == second[4], "repeated runs differ: \(label)")
         }
     }
@@ -297,18 +291,18 @@ struct SplineTests {
     @Test("empty sizes write zeros", arguments: BackendCase.all)
     func emptySizes(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (batch, inputs, outputs) in [(0, 3, 2), (4, 0, 2), (4, 3, 0)] {
             let shape = SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: 3, order: 3, uniform: true)
-            let knots = SplineReference.knots(inputs: inputs, intervals: 3, order: 3, uniform: true, random: &random)
+            let knots = random.splineKnots(inputs: inputs, intervals: 3, order: 3, uniform: true)
             func buffer(_ count: Int) -> DeviceBuffer { backend.makeBuffer([Float](repeating: 0.5, count: max(count, 1))) }
-            let x = buffer(batch * inputs), k = backend.makeBuffer(knots.isEmpty ? [0] : knots), c = buffer(inputs * outputs * 6)
-            let sb = buffer(inputs * outputs), ss = buffer(inputs * outputs), dy = buffer(batch * outputs)
+            let operands = SplineOperands(
+                x: buffer(batch * inputs), knots: backend.makeBuffer(knots.isEmpty ? [0] : knots), coefficients: buffer(inputs * outputs * 6),
+                scaleBase: buffer(inputs * outputs), scaleSpline: buffer(inputs * outputs))
             let y = backend.poisoned(max(batch * outputs, 1)), dx = backend.poisoned(max(batch * inputs, 1))
             let dc = backend.poisoned(max(inputs * outputs * 6, 1)), dsb = backend.poisoned(max(inputs * outputs, 1)), dss = backend.poisoned(max(inputs * outputs, 1))
-            backend.splineForward(x, knots: k, coefficients: c, scaleBase: sb, scaleSpline: ss, into: y, shape: shape)
-            backend.splineBackward(x, knots: k, coefficients: c, scaleBase: sb, scaleSpline: ss, outputGradient: dy, shape: shape,
-                                   inputGradient: dx, coefficientGradient: dc, scaleBaseGradient: dsb, scaleSplineGradient: dss)
+            backend.splineForward(operands, shape: shape, into: y)
+            backend.splineBackward(operands, shape: shape, outputGradient: buffer(batch * outputs), into: SplineGradients(input: dx, coefficients: dc, scaleBase: dsb, scaleSpline: dss))
             let label = "batch \(batch), \(inputs) → \(outputs) on \(backendCase)"
             #expect(try backend.download(y, count: batch * outputs).allSatisfy { $0 == 0 }, "y: \(label)")
             #expect(try backend.download(dx, count: batch * inputs).allSatisfy { $0 == 0 }, "dx: \(label)")

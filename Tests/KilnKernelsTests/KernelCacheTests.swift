@@ -149,7 +149,7 @@ struct ResourceLocatorTests {
         }
         // The real source tree holds the kernels.
         let real = ResourceLocator(.kernels, environment: [:], executableDirectory: executable)
-        #expect(FileManager.default.fileExists(atPath: try real.file(named: "matmul.cl").path))
+        #expect(FileManager.default.fileExists(atPath: try real.file(named: "gemm.cl").path))
     }
 }
 

@@ -22,7 +22,7 @@ struct OpCase: CustomStringConvertible {
 /// Runs `op` on `backend`: the forward output against the float64 reference, and every input's
 /// gradient of `Σ out ⊙ R` (a fixed random projection R, so every output element matters) against
 /// central finite differences of the same float64 reference.
-func checkOp(_ op: OpCase, on backend: any Backend, random: inout TestRandom) throws {
+func checkOp(_ op: OpCase, on backend: any Backend, random: inout RandomGenerator) throws {
     let values = op.inputs.map { random.floats($0.shape.reduce(1, *), in: $0.range) }
     let tensors = zip(values, op.inputs).map { Tensor.parameter($0, shape: $1.shape, on: backend) }
     let out = op.kiln(tensors)
@@ -47,8 +47,8 @@ func checkOp(_ op: OpCase, on backend: any Backend, random: inout TestRandom) th
     }
 }
 
-/// Float64 helpers for references.
-enum Reference {
+/// Float64 helpers for the tensor-op references of these tests (shapes, broadcasting, reductions).
+enum TensorReference {
     /// Row-major strides of a shape.
     static func strides(_ shape: [Int]) -> [Int] {
         var result = [Int](repeating: 1, count: shape.count)

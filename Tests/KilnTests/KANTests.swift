@@ -49,7 +49,7 @@ struct KANTests {
         let layer = KANLayer(inputCount: 2, outputCount: 2, intervals: 8, order: 3, generator: &generator, on: backend)
         // Give the edges some shape first.
         layer.coefficients.assign((0..<(2 * 2 * 11)).map { Float(sin(Double($0))) })
-        var random = TestRandom(seed: 11)
+        var random = RandomGenerator(seed: 11)
         let samples = (0..<400).map { _ in [Double(random.floats(1, in: -0.8...0.6)[0]), Double(random.floats(1, in: -0.9...0.9)[0])] }
         let before = try Self.hostOutputs(layer, samples)
         try layer.updateGrid(samples: samples)
@@ -72,7 +72,7 @@ struct KANTests {
         coarse.coefficients.assign((0..<(3 * 2 * 8)).map { Float(cos(0.7 * Double($0))) })
         let fine = try coarse.refined(intervals: 10)
         #expect(fine.intervals == 10 && fine.uniform)
-        var random = TestRandom(seed: 13)
+        var random = RandomGenerator(seed: 13)
         let points = (0..<500).map { _ in random.floats(3, in: -0.999...0.999).map(Double.init) }
         let expected = try Self.hostOutputs(coarse, points).flatMap { $0 }
         let actual = try Self.hostOutputs(fine, points).flatMap { $0 }

@@ -12,7 +12,7 @@ struct LayerTests {
         let model = MLP(inputCount: 5, width: 7, depth: 2, outputCount: 3, activation: .tanh, generator: &generator, on: backend)
         #expect(model.parameters.map(\.name) == ["layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias", "layers.4.weight", "layers.4.bias"])
         #expect(model.parameterCount == 5 * 7 + 7 + 7 * 7 + 7 + 7 * 3 + 3)
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let x = random.floats(4 * 5)
         let out = try model(Tensor(x, shape: [4, 5], on: backend)).toArray()
 
@@ -61,7 +61,7 @@ struct LayerTests {
         let looked = try embedding(IndexTensor([5, 0, 5], shape: [3], on: backend)).toArray()
         #expect(looked == Array(table[20..<24]) + Array(table[0..<4]) + Array(table[20..<24]))
 
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let x = random.floats(3 * 4, in: -2...2)
         let input = Tensor(x, shape: [3, 4], on: backend)
         let rms = try RMSNorm(features: 4, epsilon: 1e-6, on: backend)(input).toArray()

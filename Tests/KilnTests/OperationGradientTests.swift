@@ -32,7 +32,7 @@ struct OperationGradientTests {
 
     static func binary(_ name: String, _ aShape: [Int], _ bShape: [Int], bRange: ClosedRange<Float> = -2...2, _ kiln: @escaping (Tensor, Tensor) -> Tensor, _ f: @escaping (Double, Double) -> Double) -> OpCase {
         OpCase(name: "\(name) \(aShape) \(bShape)", inputs: [(aShape, -2...2), (bShape, bRange)], kiln: { kiln($0[0], $0[1]) },
-               reference: { Reference.broadcast($0[0], aShape, $0[1], bShape, f) })
+               reference: { TensorReference.broadcast($0[0], aShape, $0[1], bShape, f) })
     }
 
     static var binaryCases: [OpCase] {
@@ -50,7 +50,7 @@ struct OperationGradientTests {
 
     static func reduction(_ name: String, _ shape: [Int], axes: [Int]?, keep: Bool, _ kiln: @escaping (Tensor) -> Tensor, _ combine: @escaping ([Double]) -> Double) -> OpCase {
         OpCase(name: "\(name) \(shape) axes \(axes.map { "\($0)" } ?? "all") keep \(keep)", inputs: [(shape, -2...2)], kiln: { kiln($0[0]) },
-               reference: { Reference.reduce($0[0], shape, axes: (axes ?? Array(shape.indices)).map { $0 < 0 ? $0 + shape.count : $0 }, combine) }, forwardTolerance: 1e-5)
+               reference: { TensorReference.reduce($0[0], shape, axes: (axes ?? Array(shape.indices)).map { $0 < 0 ? $0 + shape.count : $0 }, combine) }, forwardTolerance: 1e-5)
     }
 
     static var reductionCases: [OpCase] {
@@ -74,7 +74,7 @@ struct OperationGradientTests {
             return out
         }))
         cases.append(OpCase(name: "permute [2,3,4] → (2,0,1)", inputs: [([2, 3, 4], -1...1)], kiln: { $0[0].permuted([2, 0, 1]) }, reference: { (x: [[Double]]) -> [Double] in
-            Reference.indices([4, 2, 3]).map { (i: [Int]) -> Double in x[0][i[1] * 12 + i[2] * 4 + i[0]] }
+            TensorReference.indices([4, 2, 3]).map { (i: [Int]) -> Double in x[0][i[1] * 12 + i[2] * 4 + i[0]] }
         }))
         cases.append(OpCase(name: "slice", inputs: [([4, 6], -1...1)], kiln: { $0[0].sliced(axis: 1, 2..<5) }, reference: { (x: [[Double]]) -> [Double] in
             var out: [Double] = []
@@ -90,7 +90,7 @@ struct OperationGradientTests {
             return out
         }))
         cases.append(OpCase(name: "expand", inputs: [([3, 1], -1...1)], kiln: { $0[0].expanded(to: [2, 3, 4]) }, reference: { (x: [[Double]]) -> [Double] in
-            Reference.indices([2, 3, 4]).map { (i: [Int]) -> Double in x[0][i[1]] }
+            TensorReference.indices([2, 3, 4]).map { (i: [Int]) -> Double in x[0][i[1]] }
         }))
         cases.append(OpCase(name: "flatten", inputs: [([2, 3, 2], -1...1)], kiln: { $0[0].flattened(from: 1).exp() }, reference: { $0[0].map { exp($0) } }))
         return cases
@@ -98,7 +98,7 @@ struct OperationGradientTests {
 
     static func matmulCase(_ aShape: [Int], _ bShape: [Int]) -> OpCase {
         OpCase(name: "matmul \(aShape) \(bShape)", inputs: [(aShape, -1...1), (bShape, -1...1)], kiln: { matmul($0[0], $0[1]) },
-               reference: { Reference.matmul($0[0], aShape, $0[1], bShape) }, forwardTolerance: 1e-4)
+               reference: { TensorReference.matmul($0[0], aShape, $0[1], bShape) }, forwardTolerance: 1e-4)
     }
 
     static var matmulCases: [OpCase] { [
@@ -127,14 +127,14 @@ struct OperationGradientTests {
     static var rowCases: [OpCase] {
         var cases: [OpCase] = []
         cases.append(
-            OpCase(name: "softmax", inputs: [([3, 6], -3...3)], kiln: { $0[0].softmax() }, reference: { Reference.rows($0[0], columns: 6, Reference.softmax) }))
+            OpCase(name: "softmax", inputs: [([3, 6], -3...3)], kiln: { $0[0].softmax() }, reference: { TensorReference.rows($0[0], columns: 6, TensorReference.softmax) }))
         cases.append(
             OpCase(name: "logSoftmax", inputs: [([2, 2, 5], -3...3)], kiln: { $0[0].logSoftmax() },
-                   reference: { Reference.rows($0[0], columns: 5) { Reference.softmax($0).map { log($0) } } }))
+                   reference: { TensorReference.rows($0[0], columns: 5) { TensorReference.softmax($0).map { log($0) } } }))
         cases.append(
             OpCase(name: "rmsNorm", inputs: [([4, 6], -2...2), ([6], 0.5...1.5)], kiln: { rmsNorm($0[0], weight: $0[1], epsilon: 1e-5) },
                    reference: { x in
-                       Reference.rows(x[0], columns: 6) { (row: [Double]) -> [Double] in
+                       TensorReference.rows(x[0], columns: 6) { (row: [Double]) -> [Double] in
                            let meanSquare: Double = row.map { $0 * $0 }.reduce(0, +) / 6
                            let rstd: Double = 1 / (meanSquare + 1e-5).squareRoot()
                            var out: [Double] = []
@@ -145,7 +145,7 @@ struct OperationGradientTests {
         cases.append(
             OpCase(name: "layerNorm", inputs: [([3, 5], -2...2), ([5], 0.5...1.5), ([5], -1...1)], kiln: { layerNorm($0[0], weight: $0[1], bias: $0[2], epsilon: 1e-5) },
                    reference: { x in
-                       Reference.rows(x[0], columns: 5) { (row: [Double]) -> [Double] in
+                       TensorReference.rows(x[0], columns: 5) { (row: [Double]) -> [Double] in
                            let mean: Double = row.reduce(0, +) / 5
                            let variance: Double = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 5
                            let rstd: Double = 1 / (variance + 1e-5).squareRoot()
@@ -169,14 +169,14 @@ struct OperationGradientTests {
     @Test("every op on every backend", arguments: BackendCase.all)
     func allOps(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for op in Self.allCases { try checkOp(op, on: backend, random: &random) }
     }
 
     @Test("cross-entropy with ignored labels: loss and gradient", arguments: BackendCase.all)
     func crossEntropyGradient(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let labels: [Int32] = [2, -1, 0, 4, 4]
         let op = OpCase(name: "crossEntropy", inputs: [([5, 5], -3...3)],
                         kiln: { crossEntropy($0[0], labels: IndexTensor(labels, shape: [5], on: backend)) },
@@ -184,7 +184,7 @@ struct OperationGradientTests {
                             var total = 0.0
                             var count = 0.0
                             for r in 0..<5 where labels[r] >= 0 {
-                                let probabilities = Reference.softmax(Array(x[0][(r * 5)..<(r * 5 + 5)]))
+                                let probabilities = TensorReference.softmax(Array(x[0][(r * 5)..<(r * 5 + 5)]))
                                 total -= log(probabilities[Int(labels[r])])
                                 count += 1
                             }
@@ -196,7 +196,7 @@ struct OperationGradientTests {
     @Test("embedding lookup: gradient adds every use of a row", arguments: BackendCase.all)
     func embeddingGradient(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let indices: [Int32] = [1, 3, 1, 0, 1, 4]
         let op = OpCase(name: "embeddingLookup", inputs: [([5, 3], -1...1)],
                         kiln: { embeddingLookup($0[0], indices: IndexTensor(indices, shape: [2, 3], on: backend)) },
@@ -207,13 +207,13 @@ struct OperationGradientTests {
     @Test("dropout: the mask from the counter-based generator, scaled by 1/(1−p)", arguments: BackendCase.all)
     func dropoutGradient(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let p: Float = 0.3
         let op = OpCase(name: "dropout", inputs: [([4, 25], -1...1)],
                         kiln: { dropout($0[0], probability: p, seed: 77, offset: 5) },
                         reference: { x in
-                            x[0].enumerated().map { index, value in
-                                CounterRandom.uniform(seed: 77, counter: 5 + UInt64(index)) >= p ? value / Double(1 - p) : 0
+                            zip(x[0], KilnBackend.Reference.randomUniform(count: x[0].count, seed: 77, offset: 5)).map { value, uniform in
+                                uniform >= Double(p) ? value / Double(1 - p) : 0
                             }
                         })
         try checkOp(op, on: backend, random: &random)

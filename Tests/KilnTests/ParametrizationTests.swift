@@ -193,7 +193,7 @@ struct LBFGSAndFittingTests {
     @Test("L-BFGS solves a least-squares problem to float32 precision")
     func leastSquares() throws {
         let backend = CPUBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let a = Tensor(random.floats(40 * 6), shape: [40, 6], on: backend)
         let truth = random.floats(6)
         let b = matmul(a, Tensor(truth, shape: [6, 1], on: backend))

@@ -60,7 +60,7 @@ struct SequenceModelTests {
     func recurrentEqualsParallel(_ backendCase: BackendCase, mixer: MixerKind) throws {
         let backend = try backendCase.makeBackend()
         let model = Self.model(mixer, on: backend)
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let tokens = random.integers(11, in: 0..<20)
         let parallel = try noGrad { model.forward(IndexTensor(tokens, shape: [1, 11], on: backend)) }.toArray()
         let state = model.initialState()

@@ -3,17 +3,19 @@ import Kiln
 import KilnTestSupport
 import Testing
 
+/// The float64 splines (KilnTests has float64 helpers of its own named `Reference`, in GradientCheck.swift).
+
 /// The float64 `BSpline` helpers against the recursive Cox–de Boor definition, and the differentiable
 /// `splineLayer` op (forward and autograd) against the float64 layer and finite differences.
 @Suite("KAN splines: BSpline helpers and the splineLayer op")
 struct SplineLayerTests {
     /// Knot rows in float64 for k = 1…5, G ∈ {1, 3, 5, 20}, uniform and not.
-    static func knotRows(random: inout TestRandom) -> [(order: Int, intervals: Int, knots: [Double])] {
+    static func knotRows(random: inout RandomGenerator) -> [(order: Int, intervals: Int, knots: [Double])] {
         var rows: [(Int, Int, [Double])] = []
         for order in 1...5 {
             for intervals in [1, 3, 5, 20] {
                 for uniform in [true, false] {
-                    let knots = SplineReference.knots(inputs: 1, intervals: intervals, order: order, uniform: uniform, random: &random)
+                    let knots = random.splineKnots(inputs: 1, intervals: intervals, order: order, uniform: uniform)
                     rows.append((order, intervals, knots.map(Double.init)))
                 }
             }
@@ -22,7 +24,7 @@ struct SplineLayerTests {
     }
 
     /// Knots exactly, both ends, just inside and outside, far outside, and random points.
-    static func probePoints(_ t: [Double], random: inout TestRandom) -> [Double] {
+    static func probePoints(_ t: [Double], random: inout RandomGenerator) -> [Double] {
         let first = t[0], last = t[t.count - 1], span = last - first
         return t + [first.nextUp, last.nextDown, first.nextDown, last.nextUp, first - span, last + span]
             + (0..<40).map { _ in Double.random(in: (first - 0.1 * span)...(last + 0.1 * span), using: &random) }
@@ -31,11 +33,11 @@ struct SplineLayerTests {
     // Bases are exact up to float64 rounding: absolute error below 1e-12.
     @Test("the k + 1 non-zero bases against Cox–de Boor, on knots, at both ends and outside")
     func nonZeroBases() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let count = intervals + order
             for x in Self.probePoints(t, random: &random) {
-                let reference = SplineReference.bases(order: order, at: x, knots: t)
+                let reference = Reference.Spline.bases(order: order, at: x, knots: t)
                 let plain = BSpline.coxDeBoor(at: x, knots: t, order: order)
                 #expect(plain.count == count)
                 #expect(zip(plain, reference).allSatisfy { abs($0 - $1) < 1e-12 }, "coxDeBoor at \(x), k \(order), G \(intervals), seed \(random.seed)")
@@ -62,12 +64,12 @@ struct SplineLayerTests {
     // to 1/h), and against central differences of Cox–de Boor away from the knots (below 1e-5 relative).
     @Test("their derivatives against the recursion and against finite differences")
     func nonZeroDerivatives() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let count = intervals + order
             let scale = Double(order) / (t[1] - t[0])
             for x in Self.probePoints(t, random: &random) {
-                let reference = SplineReference.basisDerivatives(order: order, at: x, knots: t)
+                let reference = Reference.Spline.basisDerivatives(order: order, at: x, knots: t)
                 guard let (first, values) = BSpline.nonZeroDerivatives(at: x, knots: t, order: order) else {
                     #expect(x < t[0] || x >= t[t.count - 1])
                     continue
@@ -91,7 +93,7 @@ struct SplineLayerTests {
     // Σ_n B_n(x) = 1 on [t_k, t_{G+k}) (absolute error below 1e-12), and no basis is negative.
     @Test("partition of unity inside the original grid")
     func partitionOfUnity() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let low = t[order], high = t[intervals + order]
             for x in [low] + (0..<50).map({ _ in Double.random(in: low..<high, using: &random) }) {
@@ -124,19 +126,19 @@ struct SplineLayerTests {
     // evaluate = Σ c_n B_n (absolute error below 1e-12 times the coefficients' scale).
     @Test("evaluate sums coefficients times bases")
     func evaluate() {
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for (order, intervals, t) in Self.knotRows(random: &random) {
             let coefficients = (0..<(intervals + order)).map { _ in Double.random(in: -2...2, using: &random) }
             for x in Self.probePoints(t, random: &random) {
-                let expected = zip(coefficients, SplineReference.bases(order: order, at: x, knots: t)).map(*).reduce(0, +)
+                let expected = zip(coefficients, Reference.Spline.bases(order: order, at: x, knots: t)).map(*).reduce(0, +)
                 #expect(abs(BSpline.evaluate(at: x, knots: t, coefficients: coefficients, order: order) - expected) < 1e-12, "x \(x), k \(order), G \(intervals)")
             }
         }
     }
 
     /// The op as an `OpCase` over (x, coefficients, scaleBase, scaleSpline), with fixed knots.
-    static func layerCase(batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool, random: inout TestRandom) -> OpCase {
-        let knots = SplineReference.knots(inputs: inputs, intervals: intervals, order: order, uniform: uniform, random: &random)
+    static func layerCase(batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool, random: inout RandomGenerator) -> OpCase {
+        let knots = random.splineKnots(inputs: inputs, intervals: intervals, order: order, uniform: uniform)
         let count = knots.count / inputs
         let reach = (0..<inputs).map { max(abs(knots[$0 * count]), abs(knots[$0 * count + count - 1])) }.max()! + 0.2
         return OpCase(
@@ -147,7 +149,7 @@ struct SplineLayerTests {
                 return splineLayer(tensors[0], knots: knotTensor, coefficients: tensors[1], scaleBase: tensors[2], scaleSpline: tensors[3], order: order, uniform: uniform)
             },
             reference: { values in
-                SplineReference.Layer(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, x: values[0], knots: knots.map(Double.init),
+                Reference.Spline.Layer(SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform), x: values[0], knots: knots.map(Double.init),
                                       coefficients: values[1], scaleBase: values[2], scaleSpline: values[3]).forward()
             })
     }
@@ -157,7 +159,7 @@ struct SplineLayerTests {
     @Test("splineLayer forward and gradients (x, coefficients, scaleBase, scaleSpline)", arguments: BackendCase.all)
     func layerGradients(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         for order in 1...5 {
             for (intervals, uniform, batch, inputs, outputs) in [(3, true, 7, 3, 2), (5, false, 5, 2, 3)] {
                 try checkOp(Self.layerCase(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform, random: &random), on: backend, random: &random)
@@ -169,7 +171,7 @@ struct SplineLayerTests {
     @Test("knots receive no gradient; two stacked layers backpropagate through x", arguments: BackendCase.all)
     func stackedLayers(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeBackend()
-        var random = TestRandom()
+        var random = RandomGenerator.withFreshSeed()
         let points = (0...5).map { -1 + Double($0) * 0.4 }
         let row = BSpline.extendedKnots(points: points, order: 3).map(Float.init)
         let knots = Tensor.parameter(row + row, shape: [2, row.count], on: backend)
@@ -188,12 +190,12 @@ struct SplineLayerTests {
         // The composition in float64: y = L2(L1(x)); dL/dx by the chain rule through the reference.
         let t = (row + row).map(Double.init)
         func doubles(_ tensor: Tensor) throws -> [Double] { try tensor.toArray().map(Double.init) }
-        let first = SplineReference.Layer(batch: 8, inputs: 2, outputs: 2, intervals: 5, order: 3, x: try doubles(x), knots: t, coefficients: try doubles(c1), scaleBase: try doubles(b1), scaleSpline: try doubles(s1))
+        let first = Reference.Spline.Layer(SplineShape(batch: 8, inputs: 2, outputs: 2, intervals: 5, order: 3, uniform: true), x: try doubles(x), knots: t, coefficients: try doubles(c1), scaleBase: try doubles(b1), scaleSpline: try doubles(s1))
         let h = first.forward()
-        let second = SplineReference.Layer(batch: 8, inputs: 2, outputs: 1, intervals: 5, order: 3, x: h, knots: t, coefficients: try doubles(c2), scaleBase: try doubles(b2), scaleSpline: try doubles(s2))
+        let second = Reference.Spline.Layer(SplineShape(batch: 8, inputs: 2, outputs: 1, intervals: 5, order: 3, uniform: true), x: h, knots: t, coefficients: try doubles(c2), scaleBase: try doubles(b2), scaleSpline: try doubles(s2))
         #expect(relativeError(try y.toArray(), second.forward()) < 1e-5)
-        let dh = second.backward([Double](repeating: 1, count: 8)).x
+        let dh = second.backward([Double](repeating: 1, count: 8)).input
         // Gradient of x: relative error below 1e-4.
-        #expect(relativeError(try x.gradient!.toArray(), first.backward(dh).x) < 1e-4, "seed \(random.seed)")
+        #expect(relativeError(try x.gradient!.toArray(), first.backward(dh).input) < 1e-4, "seed \(random.seed)")
     }
 }

@@ -1,8 +1,12 @@
+internal import CKilnCPU
 import Foundation
 
 // Linear-attention scans on the CPU: recurrent kernels over raw memory, one (batch, head) pair at a
 // time, the pairs split across cores. The state of a pair (keyDimension × valueDimension floats, with
-// rows padded to a multiple of eight columns) stays in the core's cache for the whole sequence.
+// rows padded to a multiple of eight columns) stays in the core's cache for the whole sequence. This file
+// does the per-step bookkeeping; the loops over a state's rows and columns are C (`CKilnCPU/scan.c`,
+// the twin of `Kernels/scan.cl`): portable, AVX2 + FMA or AVX-512, chosen at run time, since the package
+// is built for the baseline x86-64 instruction set.
 //
 // Backward passes recompute states instead of storing all of them: a first forward sweep keeps the
 // state at the start of every chunk of C steps (the checkpoints), then the chunks are visited last to
@@ -13,88 +17,70 @@ import Foundation
 // `exp(g_t) ⊙ rowsum(G_t ⊙ S_{t−1})`, from the recomputed states: the equivalent reverse cumulative sum
 // of `q ⊙ dq − k ⊙ dk` loses accuracy under strong gates (measured 1.1e-5 relative RMS error at
 // T = 1000 with decays down to e^−30, against 1.1e-7 for the direct form).
-// The math is in the doc comments of `Backend.linearScan` and `Backend.deltaScan`.
+// The math is in the doc comments of `ScanKernels` (Families/Scan.swift).
 
 extension CPUBackend {
-    public func linearScan(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, into output: DeviceBuffer, finalState: DeviceBuffer?) {
-        ScanValidation.linear(shape, query: query, key: key, value: value, gate: gate, initialState: initialState, output: output, finalState: finalState)
-        let buffers = [query, key, value, output] + [gate.buffer, initialState, finalState].compactMap { $0 }
+    public func linearAttentionScan(_ inputs: ScanInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
+        shape.validate(inputs, outputs)
+        let buffers = [inputs.query, inputs.key, inputs.value, outputs.output] + [inputs.gate.buffer, inputs.initialState, outputs.finalState].compactMap { $0 }
         guard buffers.allSatisfy({ ready($0) }) else { return }
-        let decay = CPUScanDecay(gate: gate.buffer.map(floats), perKey: gate.isPerKey, shape: shape)
-        let problem = CPUScanProblem(
-            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: nil,
-            decay: decay, initialState: initialState.map(floats))
-        let out = floats(output)
-        let final = finalState.map(floats)
+        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
+        run(problem, outputs)
+    }
+
+    public func linearAttentionScanBackward(_ inputs: ScanInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: ScanGradients) {
+        shape.validate(inputs, outputGradients, gradients)
+        let buffers = [inputs.query, inputs.key, inputs.value, gradients.query, gradients.key, gradients.value]
+            + [inputs.gate.buffer, inputs.initialState, outputGradients.output, outputGradients.finalState, gradients.gate, gradients.initialState].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
+        run(problem, CPUScanGradients(
+            output: outputGradients.output.map(floats), finalState: outputGradients.finalState.map(floats), query: floats(gradients.query),
+            key: floats(gradients.key), value: floats(gradients.value), beta: nil, gate: gradients.gate.map(floats),
+            initialState: gradients.initialState.map(floats)))
+    }
+
+    public func deltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
+        shape.validate(inputs, outputs)
+        let buffers = [inputs.query, inputs.key, inputs.value, inputs.beta, outputs.output] + [inputs.gate, inputs.initialState, outputs.finalState].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
+        run(problem, outputs)
+    }
+
+    public func deltaRuleScanBackward(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: DeltaRuleGradients) {
+        shape.validate(inputs, outputGradients, gradients)
+        let buffers = [inputs.query, inputs.key, inputs.value, inputs.beta, gradients.query, gradients.key, gradients.value, gradients.beta]
+            + [inputs.gate, inputs.initialState, outputGradients.output, outputGradients.finalState, gradients.gate, gradients.initialState].compactMap { $0 }
+        guard buffers.allSatisfy({ ready($0) }) else { return }
+        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
+        run(problem, CPUScanGradients(
+            output: outputGradients.output.map(floats), finalState: outputGradients.finalState.map(floats), query: floats(gradients.query),
+            key: floats(gradients.key), value: floats(gradients.value), beta: floats(gradients.beta), gate: gradients.gate.map(floats),
+            initialState: gradients.initialState.map(floats)))
+    }
+
+    /// The forward scan of every (batch, head) pair, split across cores.
+    private func run(_ problem: CPUScanProblem, _ outputs: ScanOutputs) {
+        let out = floats(outputs.output)
+        let final = outputs.finalState.map(floats)
         problem.forEachPair { pair, workspace in
-            problem.forward(pair: pair, delta: false, workspace: workspace, output: out, finalState: final)
+            problem.forward(pair: pair, workspace: workspace, output: out, finalState: final)
         }
-        decay.deallocate()
+        problem.decay.deallocate()
     }
 
-    public func linearScanBackward(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
-        ScanValidation.linearBackward(
-            shape, query: query, key: key, value: value, gate: gate, initialState: initialState, outputGradient: outputGradient,
-            finalStateGradient: finalStateGradient, queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
-            gateGradient: gateGradient, initialStateGradient: initialStateGradient)
-        let buffers = [query, key, value, outputGradient, queryGradient, keyGradient, valueGradient]
-            + [gate.buffer, initialState, finalStateGradient, gateGradient, initialStateGradient].compactMap { $0 }
-        guard buffers.allSatisfy({ ready($0) }) else { return }
-        let decay = CPUScanDecay(gate: gate.buffer.map(floats), perKey: gate.isPerKey, shape: shape)
-        let problem = CPUScanProblem(
-            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: nil,
-            decay: decay, initialState: initialState.map(floats))
-        let gradients = CPUScanGradients(
-            output: floats(outputGradient), finalState: finalStateGradient.map(floats), query: floats(queryGradient),
-            key: floats(keyGradient), value: floats(valueGradient), beta: nil, gate: gateGradient.map(floats),
-            initialState: initialStateGradient.map(floats))
+    /// The backward scan of every (batch, head) pair, split across cores.
+    private func run(_ problem: CPUScanProblem, _ gradients: CPUScanGradients) {
         problem.forEachPair(backward: true) { pair, workspace in
-            problem.backward(pair: pair, delta: false, workspace: workspace, gradients: gradients)
+            problem.backward(pair: pair, workspace: workspace, gradients: gradients)
         }
-        decay.deallocate()
-    }
-
-    public func deltaScan(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, into output: DeviceBuffer, finalState: DeviceBuffer?) {
-        ScanValidation.delta(shape, query: query, key: key, value: value, beta: beta, gate: gate, initialState: initialState, output: output, finalState: finalState)
-        let buffers = [query, key, value, beta, output] + [gate, initialState, finalState].compactMap { $0 }
-        guard buffers.allSatisfy({ ready($0) }) else { return }
-        let decay = CPUScanDecay(gate: gate.map(floats), perKey: false, shape: shape)
-        let problem = CPUScanProblem(
-            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: floats(beta),
-            decay: decay, initialState: initialState.map(floats))
-        let out = floats(output)
-        let final = finalState.map(floats)
-        problem.forEachPair { pair, workspace in
-            problem.forward(pair: pair, delta: true, workspace: workspace, output: out, finalState: final)
-        }
-        decay.deallocate()
-    }
-
-    public func deltaScanBackward(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, betaGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
-        ScanValidation.deltaBackward(
-            shape, query: query, key: key, value: value, beta: beta, gate: gate, initialState: initialState, outputGradient: outputGradient,
-            finalStateGradient: finalStateGradient, queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
-            betaGradient: betaGradient, gateGradient: gateGradient, initialStateGradient: initialStateGradient)
-        let buffers = [query, key, value, beta, outputGradient, queryGradient, keyGradient, valueGradient, betaGradient]
-            + [gate, initialState, finalStateGradient, gateGradient, initialStateGradient].compactMap { $0 }
-        guard buffers.allSatisfy({ ready($0) }) else { return }
-        let decay = CPUScanDecay(gate: gate.map(floats), perKey: false, shape: shape)
-        let problem = CPUScanProblem(
-            shape: shape, scale: scale, query: floats(query), key: floats(key), value: floats(value), beta: floats(beta),
-            decay: decay, initialState: initialState.map(floats))
-        let gradients = CPUScanGradients(
-            output: floats(outputGradient), finalState: finalStateGradient.map(floats), query: floats(queryGradient),
-            key: floats(keyGradient), value: floats(valueGradient), beta: floats(betaGradient), gate: gateGradient.map(floats),
-            initialState: initialStateGradient.map(floats))
-        problem.forEachPair(backward: true) { pair, workspace in
-            problem.backward(pair: pair, delta: true, workspace: workspace, gradients: gradients)
-        }
-        decay.deallocate()
+        problem.decay.deallocate()
     }
 }
 
-/// The decays `exp(g)` of a scan's gate, computed once per call (eight lanes at a time) so the sweeps
-/// multiply instead of calling `exp` on every step.
+/// The decays `exp(g)` of a scan's gate, computed once per call (in vectors, `kiln_scan_exp`) so the
+/// sweeps multiply instead of calling `exp` on every step.
 struct CPUScanDecay {
     /// `exp(gate)` in the gate's layout, or nil without a gate.
     let values: UnsafeMutablePointer<Float>?
@@ -111,15 +97,7 @@ struct CPUScanDecay {
         // Each range of the split writes only its own elements.
         nonisolated(unsafe) let target = values
         Parallel.forRanges(count, grain: 32_768) { range in
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                Lanes.store(Lanes.exp(Lanes.load(gate, i)), target, i)
-                i += 8
-            }
-            while i < range.upperBound {
-                target[i] = Foundation.exp(gate[i])
-                i += 1
-            }
+            kiln_scan_exp(gate + range.lowerBound, target + range.lowerBound, range.count)
         }
         self.values = values
     }
@@ -129,7 +107,8 @@ struct CPUScanDecay {
 
 /// Where a backward pass writes its gradients (nil: not wanted).
 struct CPUScanGradients {
-    let output: UnsafeMutablePointer<Float>
+    /// dO; nil means zero.
+    let output: UnsafeMutablePointer<Float>?
     let finalState: UnsafeMutablePointer<Float>?
     let query: UnsafeMutablePointer<Float>
     let key: UnsafeMutablePointer<Float>
@@ -219,7 +198,22 @@ struct CPUScanProblem {
     let decay: CPUScanDecay
     let initialState: UnsafeMutablePointer<Float>?
 
-    init(shape: ScanShape, scale: Float, query: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>, beta: UnsafeMutablePointer<Float>?, decay: CPUScanDecay, initialState: UnsafeMutablePointer<Float>?) {
+    /// Whether this is the delta rule (beta given) rather than (gated) linear attention.
+    var delta: Bool { beta != nil }
+
+    init(_ inputs: ScanInputs, shape: ScanShape, scale: Float, backend: CPUBackend) {
+        self.init(shape: shape, scale: scale, query: backend.floats(inputs.query), key: backend.floats(inputs.key), value: backend.floats(inputs.value), beta: nil,
+                  decay: CPUScanDecay(gate: inputs.gate.buffer.map(backend.floats), perKey: inputs.gate.isPerKey, shape: shape),
+                  initialState: inputs.initialState.map(backend.floats))
+    }
+
+    init(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, backend: CPUBackend) {
+        self.init(shape: shape, scale: scale, query: backend.floats(inputs.query), key: backend.floats(inputs.key), value: backend.floats(inputs.value),
+                  beta: backend.floats(inputs.beta), decay: CPUScanDecay(gate: inputs.gate.map(backend.floats), perKey: false, shape: shape),
+                  initialState: inputs.initialState.map(backend.floats))
+    }
+
+    private init(shape: ScanShape, scale: Float, query: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>, beta: UnsafeMutablePointer<Float>?, decay: CPUScanDecay, initialState: UnsafeMutablePointer<Float>?) {
         batch = shape.batch
         length = shape.length
         heads = shape.heads
@@ -291,6 +285,12 @@ struct CPUScanProblem {
         row.update(from: source, count: values)
     }
 
+    /// dO_t into a padded row; without dO the row keeps its zeros.
+    @inline(__always)
+    func loadOutputGradient(_ gradients: CPUScanGradients, _ b: Int, _ t: Int, _ h: Int, into row: UnsafeMutablePointer<Float>) {
+        if let output = gradients.output { loadRow(output + valueOffset(b, t, h), into: row) }
+    }
+
     /// Copies the pair's `[K, V]` slice of a state buffer into a padded state, or zeroes it.
     func loadState(_ source: UnsafeMutablePointer<Float>?, pair: Int, into state: UnsafeMutablePointer<Float>) {
         for k in 0..<keys {
@@ -310,7 +310,7 @@ struct CPUScanProblem {
     // MARK: Forward
 
     /// The forward scan of one pair: outputs (when `output` is given), and the final state.
-    func forward(pair: Int, delta: Bool, workspace: CPUScanWorkspace, output: UnsafeMutablePointer<Float>, finalState: UnsafeMutablePointer<Float>?) {
+    func forward(pair: Int, workspace: CPUScanWorkspace, output: UnsafeMutablePointer<Float>, finalState: UnsafeMutablePointer<Float>?) {
         let b = pair / heads, h = pair % heads
         let state = workspace.state
         loadState(initialState, pair: pair, into: state)
@@ -320,14 +320,10 @@ struct CPUScanProblem {
                 let gamma = headDecay(b, t, h)
                 deltaUpdate(state: state, b, t, h, gamma: gamma, removed: workspace.sumRow, update: workspace.valueRow)
                 workspace.decayRow.update(repeating: gamma, count: keys)
-                ScanLoops.decayAddAndRead(
-                    state: state, rows: keys, width: paddedValues, decay: workspace.decayRow, key: key + keyOffset(b, t, h),
-                    update: workspace.valueRow, query: queryRow, output: workspace.outputRow)
+                kiln_scan_decay_add_and_read(state, keys, paddedValues, workspace.decayRow, key + keyOffset(b, t, h), workspace.valueRow, queryRow, workspace.outputRow)
             } else {
                 loadRow(value + valueOffset(b, t, h), into: workspace.valueRow)
-                ScanLoops.decayAddAndRead(
-                    state: state, rows: keys, width: paddedValues, decay: decayRow(b, t, h, workspace), key: key + keyOffset(b, t, h),
-                    update: workspace.valueRow, query: queryRow, output: workspace.outputRow)
+                kiln_scan_decay_add_and_read(state, keys, paddedValues, decayRow(b, t, h, workspace), key + keyOffset(b, t, h), workspace.valueRow, queryRow, workspace.outputRow)
             }
             (output + valueOffset(b, t, h)).update(from: workspace.outputRow, count: values)
         }
@@ -338,7 +334,7 @@ struct CPUScanProblem {
     /// `removed` and `u = beta (v − w)` into `update`.
     @inline(__always)
     func deltaUpdate(state: UnsafeMutablePointer<Float>, _ b: Int, _ t: Int, _ h: Int, gamma: Float, removed: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>) {
-        ScanLoops.columnSums(state: state, rows: keys, width: paddedValues, weights: key + keyOffset(b, t, h), scale: gamma, into: removed)
+        kiln_scan_column_sums(state, keys, paddedValues, key + keyOffset(b, t, h), gamma, removed)
         let strength = beta![headOffset(b, t, h)]
         let source = value + valueOffset(b, t, h)
         for j in 0..<values { update[j] = strength * (source[j] - removed[j]) }
@@ -347,7 +343,7 @@ struct CPUScanProblem {
     // MARK: Backward
 
     /// The backward scan of one pair (see the comment at the top of this file).
-    func backward(pair: Int, delta: Bool, workspace: CPUScanWorkspace, gradients: CPUScanGradients) {
+    func backward(pair: Int, workspace: CPUScanWorkspace, gradients: CPUScanGradients) {
         let b = pair / heads, h = pair % heads
         let stateSize = keys * paddedValues
         let chunkLength = CPUScanProblem.chunkLength(length)
@@ -367,10 +363,10 @@ struct CPUScanProblem {
                 let gamma = headDecay(b, t, h)
                 deltaUpdate(state: state, b, t, h, gamma: gamma, removed: workspace.sumRow, update: workspace.valueRow)
                 workspace.decayRow.update(repeating: gamma, count: keys)
-                ScanLoops.decayAdd(state: state, rows: keys, width: paddedValues, decay: workspace.decayRow, key: key + keyOffset(b, t, h), update: workspace.valueRow)
+                kiln_scan_decay_add(state, keys, paddedValues, workspace.decayRow, key + keyOffset(b, t, h), workspace.valueRow)
             } else {
                 loadRow(value + valueOffset(b, t, h), into: workspace.valueRow)
-                ScanLoops.decayAdd(state: state, rows: keys, width: paddedValues, decay: decayRow(b, t, h, workspace), key: key + keyOffset(b, t, h), update: workspace.valueRow)
+                kiln_scan_decay_add(state, keys, paddedValues, decayRow(b, t, h, workspace), key + keyOffset(b, t, h), workspace.valueRow)
             }
         }
 
@@ -399,25 +395,23 @@ struct CPUScanProblem {
                     update = workspace.valueRow
                     decays = decayRow(b, t, h, workspace)
                 }
-                loadRow(gradients.output + valueOffset(b, t, h), into: workspace.outputGradientRow)
-                ScanLoops.decayAddAndDot(
-                    previous: previous, next: next, rows: keys, width: paddedValues, decay: decays, key: key + keyOffset(b, t, h),
-                    update: update, against: workspace.outputGradientRow, scale: scale, dots: gradients.query + keyOffset(b, t, h))
+                loadOutputGradient(gradients, b, t, h, into: workspace.outputGradientRow)
+                kiln_scan_decay_add_and_dot(
+                    previous, next, keys, paddedValues, decays, key + keyOffset(b, t, h), update, workspace.outputGradientRow, scale,
+                    gradients.query + keyOffset(b, t, h))
             }
             // Reverse through the chunk.
             for i in stride(from: steps - 1, through: 0, by: -1) {
                 let t = start + i
                 let before = slots + i * stateSize
                 let queryRow = scaledQuery(b, t, h, workspace)
-                loadRow(gradients.output + valueOffset(b, t, h), into: workspace.outputGradientRow)
+                loadOutputGradient(gradients, b, t, h, into: workspace.outputGradientRow)
                 let keyRow = key + keyOffset(b, t, h)
                 if delta {
                     let gamma = headDecay(b, t, h)
                     let strength = beta![headOffset(b, t, h)]
                     // G += (scale·q) dOᵀ, du = Gᵀk.
-                    ScanLoops.addOuterAndColumnSums(
-                        gradient: gradient, rows: keys, width: paddedValues, query: queryRow, outputGradient: workspace.outputGradientRow,
-                        key: keyRow, into: workspace.updateGradientRow)
+                    kiln_scan_add_outer_and_column_sums(gradient, keys, paddedValues, queryRow, workspace.outputGradientRow, keyRow, workspace.updateGradientRow)
                     let du = workspace.updateGradientRow, dw = workspace.removalGradientRow
                     let removed = removedRows + i * paddedValues
                     let source = value + valueOffset(b, t, h)
@@ -429,18 +423,16 @@ struct CPUScanProblem {
                         betaGradient += du[j] * (source[j] - removed[j])
                     }
                     gradients.beta![headOffset(b, t, h)] = betaGradient
-                    let gateGradient = ScanLoops.deltaReverse(
-                        gradient: gradient, before: before, rows: keys, width: paddedValues, gamma: gamma, key: keyRow,
-                        update: updateRows + i * paddedValues, removalGradient: dw, keyGradient: gradients.key + keyOffset(b, t, h))
+                    let gateGradient = kiln_scan_delta_reverse(
+                        gradient, before, keys, paddedValues, gamma, keyRow, updateRows + i * paddedValues, dw, gradients.key + keyOffset(b, t, h))
                     gradients.gate?[headOffset(b, t, h)] = gateGradient
                 } else {
                     loadRow(value + valueOffset(b, t, h), into: workspace.valueRow)
                     let decays = decayRow(b, t, h, workspace)
                     let gateRow: UnsafeMutablePointer<Float>? = gradients.gate.map { perKeyGateGradient ? $0 + keyOffset(b, t, h) : workspace.gateRow }
-                    ScanLoops.linearReverse(
-                        gradient: gradient, before: before, rows: keys, width: paddedValues, decay: decays, query: queryRow,
-                        outputGradient: workspace.outputGradientRow, key: keyRow, value: workspace.valueRow,
-                        valueSums: workspace.sumRow, keyGradient: gradients.key + keyOffset(b, t, h), gateGradient: gateRow)
+                    kiln_scan_linear_reverse(
+                        gradient, before, keys, paddedValues, decays, queryRow, workspace.outputGradientRow, keyRow, workspace.valueRow,
+                        workspace.sumRow, gradients.key + keyOffset(b, t, h), gateRow)
                     (gradients.value + valueOffset(b, t, h)).update(from: workspace.sumRow, count: values)
                     if let gateGradient = gradients.gate, !perKeyGateGradient {
                         // A per-head gate's gradient is the sum of the per-key terms.
@@ -452,236 +444,5 @@ struct CPUScanProblem {
             }
         }
         if let initialStateGradient = gradients.initialState { storeState(gradient, pair: pair, into: initialStateGradient) }
-    }
-}
-
-/// The inner loops of the scans over padded `[rows, width]` states (width a multiple of 8), eight
-/// columns per SIMD vector. Where a value is carried down the rows, columns go in blocks of two vectors
-/// (four for plain sums): the library is compiled for baseline x86-64, where a `SIMD8<Float>` takes two
-/// of the sixteen SSE registers, and wider blocks spilled to the stack.
-enum ScanLoops {
-    /// `S[k] = d[k]·S[k] + key[k]·update` for every row k, and `output = Sᵀ query` of the new state.
-    @inline(__always)
-    static func decayAddAndRead(state: UnsafeMutablePointer<Float>, rows: Int, width: Int, decay: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>, query: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        var j = 0
-        while j + 16 <= width {
-            let u0 = Lanes.load(update, j), u1 = Lanes.load(update, j + 8)
-            var o0 = SIMD8<Float>(), o1 = SIMD8<Float>()
-            var row = state + j
-            for k in 0..<rows {
-                let d = decay[k], kk = key[k], qq = query[k]
-                let s0 = Lanes.load(row, 0) * d + u0 * kk
-                let s1 = Lanes.load(row, 8) * d + u1 * kk
-                Lanes.store(s0, row, 0)
-                Lanes.store(s1, row, 8)
-                o0 += s0 * qq
-                o1 += s1 * qq
-                row += width
-            }
-            Lanes.store(o0, output, j)
-            Lanes.store(o1, output, j + 8)
-            j += 16
-        }
-        if j < width {
-            let u0 = Lanes.load(update, j)
-            var o0 = SIMD8<Float>()
-            var row = state + j
-            for k in 0..<rows {
-                let s0 = Lanes.load(row, 0) * decay[k] + u0 * key[k]
-                Lanes.store(s0, row, 0)
-                o0 += s0 * query[k]
-                row += width
-            }
-            Lanes.store(o0, output, j)
-        }
-    }
-
-    /// `S[k] = d[k]·S[k] + key[k]·update` for every row k.
-    @inline(__always)
-    static func decayAdd(state: UnsafeMutablePointer<Float>, rows: Int, width: Int, decay: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>) {
-        for k in 0..<rows {
-            let row = state + k * width
-            let d = decay[k], kk = key[k]
-            var j = 0
-            while j < width {
-                Lanes.store(Lanes.load(row, j) * d + Lanes.load(update, j) * kk, row, j)
-                j += 8
-            }
-        }
-    }
-
-    /// `next[k] = d[k]·previous[k] + key[k]·update` for every row k, and `dots[k] = scale · next[k] · against`.
-    @inline(__always)
-    static func decayAddAndDot(previous: UnsafeMutablePointer<Float>, next: UnsafeMutablePointer<Float>, rows: Int, width: Int, decay: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>, against: UnsafeMutablePointer<Float>, scale: Float, dots: UnsafeMutablePointer<Float>) {
-        for k in 0..<rows {
-            let from = previous + k * width, to = next + k * width
-            let d = decay[k], kk = key[k]
-            var sum = SIMD8<Float>()
-            var j = 0
-            while j < width {
-                let s = Lanes.load(from, j) * d + Lanes.load(update, j) * kk
-                Lanes.store(s, to, j)
-                sum += s * Lanes.load(against, j)
-                j += 8
-            }
-            dots[k] = scale * Lanes.sum(sum)
-        }
-    }
-
-    /// `sums = scale · Sᵀ weights`: the weighted sum of the rows.
-    @inline(__always)
-    static func columnSums(state: UnsafeMutablePointer<Float>, rows: Int, width: Int, weights: UnsafeMutablePointer<Float>, scale: Float, into sums: UnsafeMutablePointer<Float>) {
-        var j = 0
-        while j + 32 <= width {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            var row = state + j
-            for k in 0..<rows {
-                let w = weights[k]
-                a0 += Lanes.load(row, 0) * w
-                a1 += Lanes.load(row, 8) * w
-                a2 += Lanes.load(row, 16) * w
-                a3 += Lanes.load(row, 24) * w
-                row += width
-            }
-            Lanes.store(a0 * scale, sums, j)
-            Lanes.store(a1 * scale, sums, j + 8)
-            Lanes.store(a2 * scale, sums, j + 16)
-            Lanes.store(a3 * scale, sums, j + 24)
-            j += 32
-        }
-        while j < width {
-            var a0 = SIMD8<Float>()
-            var row = state + j
-            for k in 0..<rows {
-                a0 += Lanes.load(row, 0) * weights[k]
-                row += width
-            }
-            Lanes.store(a0 * scale, sums, j)
-            j += 8
-        }
-    }
-
-    /// The delta rule's first reverse pass: `G[k] += query[k]·dO` for every row, and `sums = Gᵀ key`.
-    @inline(__always)
-    static func addOuterAndColumnSums(gradient: UnsafeMutablePointer<Float>, rows: Int, width: Int, query: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, into sums: UnsafeMutablePointer<Float>) {
-        var j = 0
-        while j + 16 <= width {
-            let d0 = Lanes.load(outputGradient, j), d1 = Lanes.load(outputGradient, j + 8)
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-            var row = gradient + j
-            for k in 0..<rows {
-                let qq = query[k], kk = key[k]
-                let g0 = Lanes.load(row, 0) + d0 * qq
-                let g1 = Lanes.load(row, 8) + d1 * qq
-                Lanes.store(g0, row, 0)
-                Lanes.store(g1, row, 8)
-                a0 += g0 * kk
-                a1 += g1 * kk
-                row += width
-            }
-            Lanes.store(a0, sums, j)
-            Lanes.store(a1, sums, j + 8)
-            j += 16
-        }
-        if j < width {
-            let d0 = Lanes.load(outputGradient, j)
-            var a0 = SIMD8<Float>()
-            var row = gradient + j
-            for k in 0..<rows {
-                let g0 = Lanes.load(row, 0) + d0 * query[k]
-                Lanes.store(g0, row, 0)
-                a0 += g0 * key[k]
-                row += width
-            }
-            Lanes.store(a0, sums, j)
-        }
-    }
-
-    /// One reverse step of (gated) linear attention. With `G` the gradient of the state after the step:
-    /// `G[k] += query[k]·dO`, `dk[k] = G[k]·v`, `dv = Gᵀ key` (into `valueSums`),
-    /// `dg[k] = d[k] · G[k]·S_before[k]` (into `gateGradient` when given), then `G[k] *= d[k]`.
-    @inline(__always)
-    static func linearReverse(gradient: UnsafeMutablePointer<Float>, before: UnsafeMutablePointer<Float>, rows: Int, width: Int, decay: UnsafeMutablePointer<Float>, query: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>, valueSums: UnsafeMutablePointer<Float>, keyGradient: UnsafeMutablePointer<Float>, gateGradient: UnsafeMutablePointer<Float>?) {
-        valueSums.update(repeating: 0, count: width)
-        for k in 0..<rows {
-            let row = gradient + k * width, old = before + k * width
-            let qq = query[k], kk = key[k], d = decay[k]
-            var keySum = SIMD8<Float>(), gateSum = SIMD8<Float>()
-            var j = 0
-            while j < width {
-                let g = Lanes.load(row, j) + Lanes.load(outputGradient, j) * qq
-                keySum += g * Lanes.load(value, j)
-                gateSum += g * Lanes.load(old, j)
-                Lanes.store(Lanes.load(valueSums, j) + g * kk, valueSums, j)
-                Lanes.store(g * d, row, j)
-                j += 8
-            }
-            keyGradient[k] = Lanes.sum(keySum)
-            gateGradient?[k] = d * Lanes.sum(gateSum)
-        }
-    }
-
-    /// The delta rule's second reverse pass over rows, with `G` already including the step's output term:
-    /// `dk[k] = G[k]·u + γ·S_before[k]·dw`, `dS′[k] = G[k] + key[k]·dw`, then `G[k] = γ·dS′[k]`.
-    /// Returns the gate gradient `γ · Σ_k dS′[k]·S_before[k]`.
-    @inline(__always)
-    static func deltaReverse(gradient: UnsafeMutablePointer<Float>, before: UnsafeMutablePointer<Float>, rows: Int, width: Int, gamma: Float, key: UnsafeMutablePointer<Float>, update: UnsafeMutablePointer<Float>, removalGradient: UnsafeMutablePointer<Float>, keyGradient: UnsafeMutablePointer<Float>) -> Float {
-        var gateSum = SIMD8<Float>()
-        for k in 0..<rows {
-            let row = gradient + k * width, old = before + k * width
-            let kk = key[k]
-            var updateSum = SIMD8<Float>(), removalSum = SIMD8<Float>()
-            var j = 0
-            while j < width {
-                let g = Lanes.load(row, j), s = Lanes.load(old, j), dw = Lanes.load(removalGradient, j)
-                updateSum += g * Lanes.load(update, j)
-                removalSum += s * dw
-                let ds = g + dw * kk
-                gateSum += ds * s
-                Lanes.store(ds * gamma, row, j)
-                j += 8
-            }
-            keyGradient[k] = Lanes.sum(updateSum) + gamma * Lanes.sum(removalSum)
-        }
-        return gamma * Lanes.sum(gateSum)
-    }
-}
-
-extension Lanes {
-    /// The sum of the eight lanes.
-    @inline(__always)
-    static func sum(_ value: SIMD8<Float>) -> Float {
-        let four = value.lowHalf + value.highHalf
-        let two = four.lowHalf + four.highHalf
-        return two[0] + two[1]
-    }
-
-    /// `exp(x)` lane by lane, to about 2 ulp: `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2`, a degree-7 Taylor
-    /// polynomial for `exp(r)`, and `2ⁿ` assembled in the exponent bits. Inputs below −87.3 give 0
-    /// (the true value is below the smallest normal float); above 88.37, infinity (scans only exponentiate
-    /// gates ≤ 0).
-    @inline(__always)
-    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.37))
-        // Round x·log2(e) to the nearest integer by adding and subtracting 1.5·2²³.
-        let shifter = SIMD8<Float>(repeating: 12_582_912)
-        let shifted = clamped * 1.442_695_04 + shifter
-        let n = shifted - shifter
-        let r = (clamped - n * 0.693_145_75) - n * 1.428_606_8e-6
-        var p = SIMD8<Float>(repeating: 1.0 / 5040)
-        p = p * r + 1.0 / 720
-        p = p * r + 1.0 / 120
-        p = p * r + 1.0 / 24
-        p = p * r + 1.0 / 6
-        p = p * r + 0.5
-        p = p * r + 1
-        p = p * r + 1
-        // The low bits of `shifted` hold n; move n + 127 into the exponent field.
-        let bits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
-        let power = unsafeBitCast((bits &+ 127) &<< 23, to: SIMD8<Float>.self)
-        var result = p * power
-        result.replace(with: 0, where: x .< -87.3)
-        result.replace(with: .infinity, where: x .> 88.37)
-        return result
     }
 }

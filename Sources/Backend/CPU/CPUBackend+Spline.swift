@@ -1,7 +1,7 @@
 internal import CKilnCPU
 import Foundation
 
-// KAN spline layers on the CPU (see `Backend.splineForward` for the math).
+// KAN spline layers on the CPU (see `SplineKernels` in Families/Spline.swift for the math).
 //
 // Only k + 1 bases are non-zero at any x, so nothing of size batch × in × (G+k) is ever built. Each call:
 // 1. evaluates, once per (b, i), silu(x) and the k + 1 non-zero order-k bases (for the backward also
@@ -9,9 +9,10 @@ import Foundation
 //    rows that exist (`SplineTable`), into tables of in × batch × (k+1) floats;
 // 2. lays the scaled coefficients out as rows of outputs, followed by one more row per input holding
 //    scaleBase[i, :], so the work per (b, i) is k + 2 rows of outputs scaled and added. The innermost
-//    loops are C (`CKilnCPU`): AVX2 + FMA where the processor has them, picked at run time, since the
-//    package is built for the baseline x86-64 instruction set (SSE2, no FMA); portable C elsewhere. The SiLU branch is that extra row: no BLAS call, whose worker threads would keep spinning
-//    on the cores these loops run on.
+//    loops are C (`CKilnCPU/spline.c`): AVX2 + FMA where the processor has them, picked at run time,
+//    since the package is built for the baseline x86-64 instruction set (SSE2, no FMA); portable C
+//    elsewhere. The SiLU branch is that extra row: no BLAS call, whose worker threads would keep
+//    spinning on the cores these loops run on.
 // 3. The forward stores its rows in column tiles ([tile][in][row][32 outputs]) so a block of inputs' rows
 //    sits together in L1, instead of 1 KiB apart (a power-of-two stride that maps every row to the same
 //    few cache sets); the sums over the batch read dy in the same tiles.
@@ -20,14 +21,10 @@ import Foundation
 // all samples in sample order.
 
 extension CPUBackend {
-    public func splineForward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, into y: DeviceBuffer, shape: SplineShape) {
-        shape.validate("splineForward", shape.parameterBuffers(x: x, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline)
-            + [("y [batch, out]", y, shape.batch * shape.outputs)])
-        guard shape.batch * shape.outputs > 0, ready(x, knots, coefficients, scaleBase, scaleSpline, y) else { return }
-        if shape.inputs == 0 {
-            fill(y, offset: 0, count: shape.batch * shape.outputs, value: 0)
-            return
-        }
+    public func splineForward(_ operands: SplineOperands, shape: SplineShape, into y: DeviceBuffer) {
+        shape.validate(operands, output: y)
+        let (x, knots, coefficients, scaleBase, scaleSpline) = (operands.x, operands.knots, operands.coefficients, operands.scaleBase, operands.scaleSpline)
+        guard shape.batch * shape.outputs > 0, ready(x, knots, coefficients, scaleBase, scaleSpline, y), !writesEmptySplineSums(shape, into: y) else { return }
         let (batch, inputs, outputs, order) = (shape.batch, shape.inputs, shape.outputs, shape.order)
         let rows = shape.coefficientCount, rowsPerInput = rows + 1
 
@@ -49,36 +46,19 @@ extension CPUBackend {
         }
     }
 
-    public func splineBackward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, outputGradient dy: DeviceBuffer, shape: SplineShape, inputGradient: DeviceBuffer?, coefficientGradient: DeviceBuffer?, scaleBaseGradient: DeviceBuffer?, scaleSplineGradient: DeviceBuffer?) {
-        let (batch, inputs, outputs) = (shape.batch, shape.inputs, shape.outputs)
-        let rows = shape.coefficientCount
-        shape.validate("splineBackward", shape.parameterBuffers(x: x, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline) + [
-            ("outputGradient [batch, out]", dy, batch * outputs),
-            ("inputGradient [batch, in]", inputGradient, batch * inputs),
-            ("coefficientGradient [in, out, G+k]", coefficientGradient, inputs * outputs * rows),
-            ("scaleBaseGradient [in, out]", scaleBaseGradient, inputs * outputs),
-            ("scaleSplineGradient [in, out]", scaleSplineGradient, inputs * outputs),
-        ])
-        let outputsToWrite = [inputGradient, coefficientGradient, scaleBaseGradient, scaleSplineGradient].compactMap { $0 }
-        guard ready(x, knots, coefficients, scaleBase, scaleSpline, dy), outputsToWrite.allSatisfy({ ready($0) }) else { return }
-        if batch * inputs * outputs == 0 {
-            // Empty sums: every gradient is zero.
-            if let inputGradient { fill(inputGradient, offset: 0, count: batch * inputs, value: 0) }
-            if let coefficientGradient { fill(coefficientGradient, offset: 0, count: inputs * outputs * rows, value: 0) }
-            if let scaleBaseGradient { fill(scaleBaseGradient, offset: 0, count: inputs * outputs, value: 0) }
-            if let scaleSplineGradient { fill(scaleSplineGradient, offset: 0, count: inputs * outputs, value: 0) }
-            return
-        }
-        guard !outputsToWrite.isEmpty else { return }
-        let table = SplineTable(backend: self, shape: shape, derivatives: inputGradient != nil)
+    public func splineBackward(_ operands: SplineOperands, shape: SplineShape, outputGradient dy: DeviceBuffer, into gradients: SplineGradients) {
+        shape.validate(operands, outputGradient: dy, gradients: gradients)
+        let (x, knots) = (operands.x, operands.knots)
+        guard ready(x, knots, operands.coefficients, operands.scaleBase, operands.scaleSpline, dy), gradients.requested.allSatisfy({ ready($0) }),
+              !writesEmptySplineSums(shape, into: gradients), !gradients.requested.isEmpty else { return }
+        let table = SplineTable(backend: self, shape: shape, derivatives: gradients.input != nil)
         guard table.isReady else { return }
         table.fill(x: floats(x), knots: floats(knots))
-        if let inputGradient {
-            inputGradientPass(table: table, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline, dy: dy, into: inputGradient, shape: shape)
+        if let inputGradient = gradients.input {
+            inputGradientPass(table: table, operands, dy: dy, into: inputGradient, shape: shape)
         }
-        if coefficientGradient != nil || scaleSplineGradient != nil || scaleBaseGradient != nil {
-            batchSumPass(table: table, coefficients: coefficients, scaleSpline: scaleSpline, dy: dy, coefficientGradient: coefficientGradient,
-                         scaleBaseGradient: scaleBaseGradient, scaleSplineGradient: scaleSplineGradient, shape: shape)
+        if gradients.wantsBatchSums {
+            batchSumPass(table: table, operands, dy: dy, into: gradients, shape: shape)
         }
     }
 
@@ -86,12 +66,14 @@ extension CPUBackend {
     /// products of dy's row with k + 1 rows per input, where `v` are the coefficients of the derivative of
     /// the scaled spline (an order-(k−1) spline, G + k + 1 rows) and `D_r` its k non-zero bases; the last
     /// row of each input is scaleBase[i, :].
-    private func inputGradientPass(table: SplineTable, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, dy: DeviceBuffer, into dx: DeviceBuffer, shape: SplineShape) {
+    private func inputGradientPass(table: SplineTable, _ operands: SplineOperands, dy: DeviceBuffer, into dx: DeviceBuffer, shape: SplineShape) {
         let (batch, inputs, outputs, order) = (shape.batch, shape.inputs, shape.outputs, shape.order)
         let rowsPerInput = shape.coefficientCount + 2, baseRow = shape.coefficientCount + 1
         let derivativeWeights = allocate(inputs * rowsPerInput * outputs)
         guard ready(derivativeWeights) else { return }
-        CPUSpline.derivativeRows(coefficients: floats(coefficients), scaleSpline: floats(scaleSpline), scaleBase: floats(scaleBase), knots: floats(knots), into: floats(derivativeWeights), shape: shape)
+        CPUSpline.derivativeRows(
+            coefficients: floats(operands.coefficients), scaleSpline: floats(operands.scaleSpline), scaleBase: floats(operands.scaleBase), knots: floats(operands.knots),
+            into: floats(derivativeWeights), shape: shape)
 
         // Threads own disjoint rows of dx. A block of inputs' rows stays in L2 while the thread's samples
         // pass; each sample's dy row stays in L1 across the block. Up to four rows share each load of dy.
@@ -105,22 +87,22 @@ extension CPUBackend {
     }
 
     /// The sums over the batch, per input i (one thread each): S[n, j] = Σ_b B_n(x[b, i]) · dy[b, j] gives
-    /// coefficientGradient[i, j, n] = scaleSpline[i, j] · S[n, j] and scaleSplineGradient[i, j] =
-    /// Σ_n c[i, j, n] · S[n, j]; scaleBaseGradient[i, j] = Σ_b silu(x[b, i]) · dy[b, j]. For S, samples are
+    /// dCoefficients[i, j, n] = scaleSpline[i, j] · S[n, j] and dScaleSpline[i, j] =
+    /// Σ_n c[i, j, n] · S[n, j]; dScaleBase[i, j] = Σ_b silu(x[b, i]) · dy[b, j]. For S, samples are
     /// visited grouped by their window of bases (a counting sort that keeps sample order), so each group's
     /// k + 1 rows of S are summed in registers; the order depends only on the data. dy is first copied into
     /// column tiles ([tile][batch][32]) so a group's slices of a tile are 128 bytes apart, not 1 KiB.
-    private func batchSumPass(table: SplineTable, coefficients: DeviceBuffer, scaleSpline: DeviceBuffer, dy: DeviceBuffer, coefficientGradient: DeviceBuffer?, scaleBaseGradient: DeviceBuffer?, scaleSplineGradient: DeviceBuffer?, shape: SplineShape) {
+    private func batchSumPass(table: SplineTable, _ operands: SplineOperands, dy: DeviceBuffer, into gradients: SplineGradients, shape: SplineShape) {
         let (batch, inputs, outputs, order) = (shape.batch, shape.inputs, shape.outputs, shape.order)
         let rows = shape.coefficientCount, width = order + 1
         let windows = shape.intervals  // window starts run over 0..<G
-        let needsSplineSums = coefficientGradient != nil || scaleSplineGradient != nil
+        let needsSplineSums = gradients.coefficients != nil || gradients.scaleSpline != nil
         let tiled = allocate(batch * outputs)
         guard ready(tiled) else { return }
         CPUSpline.tileColumns(floats(dy), rows: batch, columns: outputs, into: floats(tiled))
-        nonisolated(unsafe) let upstream = floats(tiled), c = floats(coefficients), scale = floats(scaleSpline)
+        nonisolated(unsafe) let upstream = floats(tiled), c = floats(operands.coefficients), scale = floats(operands.scaleSpline)
         nonisolated(unsafe) let starts = integers(table.starts), values = floats(table.values), silu = floats(table.silu)
-        nonisolated(unsafe) let dc = coefficientGradient.map { floats($0) }, dBase = scaleBaseGradient.map { floats($0) }, dScale = scaleSplineGradient.map { floats($0) }
+        nonisolated(unsafe) let dc = gradients.coefficients.map { floats($0) }, dBase = gradients.scaleBase.map { floats($0) }, dScale = gradients.scaleSpline.map { floats($0) }
         Parallel.forRanges(inputs, grain: 1) { range in
             // S in rows 0..<G+k, the SiLU sums in row G+k.
             let sums = UnsafeMutablePointer<Float>.allocate(capacity: (rows + 1) * outputs)

@@ -50,12 +50,17 @@ extension CPUBackend {
         openblas_set_num_threads(Int32(value))
     }
 
-    /// Whether the spline loops run their AVX2 + FMA versions (the default where the processor has
-    /// them; `KILN_CPU_VECTORS=portable` starts with the portable C versions instead), process-wide.
+    /// Whether the C loops (`CKilnCPU`) run their AVX2 + FMA versions: the default where the processor has
+    /// them; `KILN_CPU_VECTORS=portable` starts with the portable C versions instead. Process-wide.
     public static var usesWideVectors: Bool { kiln_cpu_vector_level() >= 1 }
 
-    /// Chooses the spline loops' versions; asking for wide vectors on a processor without AVX2 + FMA keeps
-    /// the portable ones. Returns whether wide vectors are now in use.
+    /// Whether the C loops that gain from AVX-512 (element-wise ops without C library calls, the rows
+    /// family, random numbers) run their AVX-512 versions: wide vectors are on, the processor has AVX-512
+    /// F/VL/DQ/BW, and `KILN_CPU_VECTORS` is not `avx2`. Process-wide.
+    public static var usesAVX512: Bool { kiln_cpu_uses_avx512() != 0 }
+
+    /// Chooses the C loops' versions; asking for wide vectors on a processor without AVX2 + FMA keeps the
+    /// portable ones. Returns whether wide vectors are now in use.
     @discardableResult
     public static func setWideVectors(_ enabled: Bool) -> Bool {
         kiln_cpu_set_vector_level(enabled ? 1 : 0) >= 1

@@ -1,25 +1,55 @@
 import Foundation
 
-// Linear-attention scans on OpenCL devices: `Kernels/linear_attention.cl`, built on first use for each
-// key dimension (the state tile is a private array whose size must be known when compiling). The
-// gate is exponentiated once with the element-wise `exp`; backward passes run a checkpointing forward
-// sweep, the reverse kernel, and one sum over value tiles per row-reduced gradient.
+// Linear-attention scans on OpenCL devices: `Kernels/scan.cl`, built on first use for each key
+// dimension (the state tile is a private array whose size must be known when compiling). The gate is
+// exponentiated once with the element-wise `exp`; backward passes run a checkpointing forward sweep, the
+// reverse kernel, and one sum over value tiles per row-reduced gradient. The math is in the doc comments
+// of `ScanKernels` (Families/Scan.swift).
+
+/// Parameters of `Kernels/scan.cl` (see the comment at the top of that file).
+public struct ScanTuning: Sendable, Equatable {
+    /// Value columns per work-item, the vector width of its state tile (`VW`: 1, 2, 4, 8 or 16).
+    public var columnsPerItem: Int
+    /// Work-items (value tiles) per work-group.
+    public var groupSize: Int
+    /// Steps between state checkpoints in backward passes (at least; √T for long sequences): memory
+    /// holds `⌈T / chunk⌉ + chunk` states per (batch, head).
+    public var chunkLength: Int
+
+    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int) {
+        precondition([1, 2, 4, 8, 16].contains(columnsPerItem), "ScanTuning: columnsPerItem must be 1, 2, 4, 8 or 16, got \(columnsPerItem)")
+        precondition(groupSize >= 1 && chunkLength >= 1, "ScanTuning: groupSize and chunkLength must be at least 1")
+        self.columnsPerItem = columnsPerItem
+        self.groupSize = groupSize
+        self.chunkLength = chunkLength
+    }
+
+    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group.
+    public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32)
+
+    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet).
+    public static let gpuDevice = ScanTuning(columnsPerItem: 4, groupSize: 16, chunkLength: 32)
+
+    /// The `-D` options for `scan.cl` at key dimension `keyDimension`.
+    public func buildOptions(keyDimension: Int) -> String {
+        "-D KEY_DIM=\(keyDimension) -D VW=\(columnsPerItem)"
+    }
+}
 
 extension OpenCLBackend {
     private static let scanKernelNames = [
-        "linear_scan_forward", "linear_scan_backward", "delta_scan_forward", "delta_scan_backward", "scan_sum_tiles",
+        "linear_attention_scan_forward", "linear_attention_scan_backward", "delta_rule_scan_forward", "delta_rule_scan_backward",
+        "scan_sum_tiles",
     ]
 
-    /// The kernel-name suffix of `linear_attention.cl` built for `keyDimension`, building it on first
-    /// use; nil (with the error recorded, reported by the next synchronization) when it cannot be built.
+    /// The kernel-name suffix of `scan.cl` built for `keyDimension`, building it on first use; nil (with
+    /// the error recorded, reported by the next synchronization) when it cannot be built.
     private func scanKernels(keyDimension: Int) -> String? {
         let suffix = "_k\(keyDimension)"
         if hasKernel("scan_sum_tiles" + suffix) { return suffix }
         guard isHealthy else { return nil }
         do throws(BackendError) {
-            try loadKernels(
-                from: "linear_attention.cl", options: tuning.scan.buildOptions(keyDimension: keyDimension),
-                names: Self.scanKernelNames, suffix: suffix)
+            try loadKernels(from: "scan.cl", options: tuning.scan.buildOptions(keyDimension: keyDimension), names: Self.scanKernelNames, suffix: suffix)
         } catch {
             record(error)
             return nil
@@ -29,8 +59,7 @@ extension OpenCLBackend {
 
     /// Launches a scan kernel over every (value tile, batch × head) pair.
     private func launchScan(_ name: String, shape: ScanShape, _ arguments: [Argument]) {
-        let tiles = (shape.valueDimension + tuning.scan.columnsPerItem - 1) / tuning.scan.columnsPerItem
-        launch(name, global: [tiles, shape.batch * shape.heads], local: [tuning.scan.groupSize, 1], arguments)
+        launch(name, global: [scanTiles(shape), shape.batch * shape.heads], local: [tuning.scan.groupSize, 1], arguments)
     }
 
     /// Value tiles per (batch, head): how many partial sums the row-reduced gradients have.
@@ -63,109 +92,103 @@ extension OpenCLBackend {
         max(1, min(max(tuning.scan.chunkLength, Int(Double(shape.length).squareRoot())), shape.length))
     }
 
+    /// The kernels' leading arguments: sizes, the gate's kind, the scale, which optional buffers exist,
+    /// and the steps per checkpoint (0 in a plain forward pass).
+    private func scanArguments(_ shape: ScanShape, gateKind: Int, scale: Float, flags: [Bool], chunk: Int) -> [Argument] {
+        [.int(shape.batch), .int(shape.length), .int(shape.heads), .int(shape.valueDimension), .int(gateKind), .float(scale)]
+            + flags.map { .int($0 ? 1 : 0) } + [.int(chunk)]
+    }
+
     // MARK: Linear attention and GLA
 
-    public func linearScan(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, into output: DeviceBuffer, finalState: DeviceBuffer?) {
-        ScanValidation.linear(shape, query: query, key: key, value: value, gate: gate, initialState: initialState, output: output, finalState: finalState)
+    public func linearAttentionScan(_ inputs: ScanInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
+        shape.validate(inputs, outputs)
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
-        let decay = scanDecay(gate.buffer, count: gate.count(shape))
-        launchScan("linear_scan_forward" + suffix, shape: shape, [
-            .int(shape.batch), .int(shape.length), .int(shape.heads), .int(shape.valueDimension), .int(gate.kernelCode), .float(scale),
-            .int(initialState == nil ? 0 : 1), .int(1), .int(finalState == nil ? 0 : 1), .int(0),
-            .buffer(query), .buffer(key), .buffer(value), .buffer(decay), .buffer(initialState ?? placeholder),
-            .buffer(output), .buffer(finalState ?? placeholder), .buffer(placeholder),
+        let decay = scanDecay(inputs.gate.buffer, count: inputs.gate.count(shape))
+        launchScan("linear_attention_scan_forward" + suffix, shape: shape,
+            scanArguments(shape, gateKind: inputs.gate.kernelCode, scale: scale, flags: [inputs.initialState != nil, true, outputs.finalState != nil], chunk: 0) + [
+            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(decay), .buffer(inputs.initialState ?? placeholder),
+            .buffer(outputs.output), .buffer(outputs.finalState ?? placeholder), .buffer(placeholder),
         ])
     }
 
-    public func linearScanBackward(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, gate: ScanGate, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
-        ScanValidation.linearBackward(
-            shape, query: query, key: key, value: value, gate: gate, initialState: initialState, outputGradient: outputGradient,
-            finalStateGradient: finalStateGradient, queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
-            gateGradient: gateGradient, initialStateGradient: initialStateGradient)
+    public func linearAttentionScanBackward(_ inputs: ScanInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: ScanGradients) {
+        shape.validate(inputs, outputGradients, gradients)
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
+        let gate = inputs.gate
         let decay = scanDecay(gate.buffer, count: gate.count(shape))
         let chunk = scanChunk(shape)
-        let chunks = (shape.length + chunk - 1) / chunk
-        let checkpoints = allocate(max(1, chunks * shape.stateCount))
-        launchScan("linear_scan_forward" + suffix, shape: shape, [
-            .int(shape.batch), .int(shape.length), .int(shape.heads), .int(shape.valueDimension), .int(gate.kernelCode), .float(scale),
-            .int(initialState == nil ? 0 : 1), .int(0), .int(0), .int(chunk),
-            .buffer(query), .buffer(key), .buffer(value), .buffer(decay), .buffer(initialState ?? placeholder),
+        let checkpoints = allocate(max(1, ((shape.length + chunk - 1) / chunk) * shape.stateCount))
+        launchScan("linear_attention_scan_forward" + suffix, shape: shape,
+            scanArguments(shape, gateKind: gate.kernelCode, scale: scale, flags: [inputs.initialState != nil, false, false], chunk: chunk) + [
+            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(decay), .buffer(inputs.initialState ?? placeholder),
             .buffer(placeholder), .buffer(placeholder), .buffer(checkpoints),
         ])
         let tiles = scanTiles(shape)
         let scratch = allocate(max(1, chunk * shape.stateCount))
-        let queryPartial = partialTarget(queryGradient, count: shape.keyCount, tiles: tiles)
-        let keyPartial = partialTarget(keyGradient, count: shape.keyCount, tiles: tiles)
-        let gatePartial = partialTarget(gateGradient, count: gate.count(shape), tiles: tiles)
-        launchScan("linear_scan_backward" + suffix, shape: shape, [
-            .int(shape.batch), .int(shape.length), .int(shape.heads), .int(shape.valueDimension), .int(gate.kernelCode), .float(scale),
-            .int(chunk), .int(finalStateGradient == nil ? 0 : 1), .int(initialStateGradient == nil ? 0 : 1), .int(gateGradient == nil ? 0 : 1),
-            .buffer(query), .buffer(key), .buffer(value), .buffer(decay), .buffer(outputGradient),
-            .buffer(finalStateGradient ?? placeholder), .buffer(checkpoints), .buffer(scratch),
-            .buffer(queryPartial), .buffer(keyPartial), .buffer(valueGradient), .buffer(gatePartial),
-            .buffer(initialStateGradient ?? placeholder),
+        let queryPartial = partialTarget(gradients.query, count: shape.keyCount, tiles: tiles)
+        let keyPartial = partialTarget(gradients.key, count: shape.keyCount, tiles: tiles)
+        let gatePartial = partialTarget(gradients.gate, count: gate.count(shape), tiles: tiles)
+        let flags = [outputGradients.output != nil, outputGradients.finalState != nil, gradients.initialState != nil, gradients.gate != nil]
+        launchScan("linear_attention_scan_backward" + suffix, shape: shape, scanArguments(shape, gateKind: gate.kernelCode, scale: scale, flags: flags, chunk: chunk) + [
+            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(decay), .buffer(outputGradients.output ?? placeholder),
+            .buffer(outputGradients.finalState ?? placeholder), .buffer(checkpoints), .buffer(scratch),
+            .buffer(queryPartial), .buffer(keyPartial), .buffer(gradients.value), .buffer(gatePartial),
+            .buffer(gradients.initialState ?? placeholder),
         ])
-        sumTiles(queryPartial, into: queryGradient, count: shape.keyCount, tiles: tiles, suffix: suffix)
-        sumTiles(keyPartial, into: keyGradient, count: shape.keyCount, tiles: tiles, suffix: suffix)
-        sumTiles(gatePartial, into: gateGradient, count: gate.count(shape), tiles: tiles, suffix: suffix)
+        sumTiles(queryPartial, into: gradients.query, count: shape.keyCount, tiles: tiles, suffix: suffix)
+        sumTiles(keyPartial, into: gradients.key, count: shape.keyCount, tiles: tiles, suffix: suffix)
+        sumTiles(gatePartial, into: gradients.gate, count: gate.count(shape), tiles: tiles, suffix: suffix)
     }
 
     // MARK: Delta rule
 
-    public func deltaScan(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, into output: DeviceBuffer, finalState: DeviceBuffer?) {
-        ScanValidation.delta(shape, query: query, key: key, value: value, beta: beta, gate: gate, initialState: initialState, output: output, finalState: finalState)
+    public func deltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
+        shape.validate(inputs, outputs)
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
-        let decay = scanDecay(gate, count: shape.headStepCount)
-        launchScan("delta_scan_forward" + suffix, shape: shape, [
-            .int(shape.batch), .int(shape.length), .int(shape.heads), .int(shape.valueDimension), .int(gate == nil ? 0 : 1), .float(scale),
-            .int(initialState == nil ? 0 : 1), .int(1), .int(finalState == nil ? 0 : 1), .int(0),
-            .buffer(query), .buffer(key), .buffer(value), .buffer(beta), .buffer(decay), .buffer(initialState ?? placeholder),
-            .buffer(output), .buffer(finalState ?? placeholder), .buffer(placeholder),
+        let decay = scanDecay(inputs.gate, count: shape.headStepCount)
+        launchScan("delta_rule_scan_forward" + suffix, shape: shape,
+            scanArguments(shape, gateKind: inputs.gate == nil ? 0 : 1, scale: scale, flags: [inputs.initialState != nil, true, outputs.finalState != nil], chunk: 0) + [
+            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(inputs.beta), .buffer(decay),
+            .buffer(inputs.initialState ?? placeholder), .buffer(outputs.output), .buffer(outputs.finalState ?? placeholder), .buffer(placeholder),
         ])
     }
 
-    public func deltaScanBackward(query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer, beta: DeviceBuffer, gate: DeviceBuffer?, shape: ScanShape, scale: Float, initialState: DeviceBuffer?, outputGradient: DeviceBuffer, finalStateGradient: DeviceBuffer?, queryGradient: DeviceBuffer, keyGradient: DeviceBuffer, valueGradient: DeviceBuffer, betaGradient: DeviceBuffer, gateGradient: DeviceBuffer?, initialStateGradient: DeviceBuffer?) {
-        ScanValidation.deltaBackward(
-            shape, query: query, key: key, value: value, beta: beta, gate: gate, initialState: initialState, outputGradient: outputGradient,
-            finalStateGradient: finalStateGradient, queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
-            betaGradient: betaGradient, gateGradient: gateGradient, initialStateGradient: initialStateGradient)
+    public func deltaRuleScanBackward(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: DeltaRuleGradients) {
+        shape.validate(inputs, outputGradients, gradients)
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
-        let decay = scanDecay(gate, count: shape.headStepCount)
+        let decay = scanDecay(inputs.gate, count: shape.headStepCount)
         let chunk = scanChunk(shape)
-        let chunks = (shape.length + chunk - 1) / chunk
-        let checkpoints = allocate(max(1, chunks * shape.stateCount))
-        let hasGate = gate == nil ? 0 : 1
-        launchScan("delta_scan_forward" + suffix, shape: shape, [
-            .int(shape.batch), .int(shape.length), .int(shape.heads), .int(shape.valueDimension), .int(hasGate), .float(scale),
-            .int(initialState == nil ? 0 : 1), .int(0), .int(0), .int(chunk),
-            .buffer(query), .buffer(key), .buffer(value), .buffer(beta), .buffer(decay), .buffer(initialState ?? placeholder),
-            .buffer(placeholder), .buffer(placeholder), .buffer(checkpoints),
+        let checkpoints = allocate(max(1, ((shape.length + chunk - 1) / chunk) * shape.stateCount))
+        let hasGate = inputs.gate == nil ? 0 : 1
+        launchScan("delta_rule_scan_forward" + suffix, shape: shape,
+            scanArguments(shape, gateKind: hasGate, scale: scale, flags: [inputs.initialState != nil, false, false], chunk: chunk) + [
+            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(inputs.beta), .buffer(decay),
+            .buffer(inputs.initialState ?? placeholder), .buffer(placeholder), .buffer(placeholder), .buffer(checkpoints),
         ])
         let tiles = scanTiles(shape)
         let scratch = allocate(max(1, chunk * shape.stateCount))
         let vectors = allocate(max(1, chunk * 2 * shape.batch * shape.heads * shape.valueDimension))
-        let queryPartial = partialTarget(queryGradient, count: shape.keyCount, tiles: tiles)
-        let keyPartial = partialTarget(keyGradient, count: shape.keyCount, tiles: tiles)
-        let betaPartial = partialTarget(betaGradient, count: shape.headStepCount, tiles: tiles)
-        let gatePartial = partialTarget(gateGradient, count: shape.headStepCount, tiles: tiles)
-        launchScan("delta_scan_backward" + suffix, shape: shape, [
-            .int(shape.batch), .int(shape.length), .int(shape.heads), .int(shape.valueDimension), .int(hasGate), .float(scale),
-            .int(chunk), .int(finalStateGradient == nil ? 0 : 1), .int(initialStateGradient == nil ? 0 : 1), .int(gateGradient == nil ? 0 : 1),
-            .buffer(query), .buffer(key), .buffer(value), .buffer(beta), .buffer(decay), .buffer(outputGradient),
-            .buffer(finalStateGradient ?? placeholder), .buffer(checkpoints), .buffer(scratch), .buffer(vectors),
-            .buffer(queryPartial), .buffer(keyPartial), .buffer(valueGradient), .buffer(betaPartial), .buffer(gatePartial),
-            .buffer(initialStateGradient ?? placeholder),
+        let queryPartial = partialTarget(gradients.query, count: shape.keyCount, tiles: tiles)
+        let keyPartial = partialTarget(gradients.key, count: shape.keyCount, tiles: tiles)
+        let betaPartial = partialTarget(gradients.beta, count: shape.headStepCount, tiles: tiles)
+        let gatePartial = partialTarget(gradients.gate, count: shape.headStepCount, tiles: tiles)
+        let flags = [outputGradients.output != nil, outputGradients.finalState != nil, gradients.initialState != nil, gradients.gate != nil]
+        launchScan("delta_rule_scan_backward" + suffix, shape: shape, scanArguments(shape, gateKind: hasGate, scale: scale, flags: flags, chunk: chunk) + [
+            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(inputs.beta), .buffer(decay),
+            .buffer(outputGradients.output ?? placeholder), .buffer(outputGradients.finalState ?? placeholder), .buffer(checkpoints),
+            .buffer(scratch), .buffer(vectors), .buffer(queryPartial), .buffer(keyPartial), .buffer(gradients.value), .buffer(betaPartial),
+            .buffer(gatePartial), .buffer(gradients.initialState ?? placeholder),
         ])
-        sumTiles(queryPartial, into: queryGradient, count: shape.keyCount, tiles: tiles, suffix: suffix)
-        sumTiles(keyPartial, into: keyGradient, count: shape.keyCount, tiles: tiles, suffix: suffix)
-        sumTiles(betaPartial, into: betaGradient, count: shape.headStepCount, tiles: tiles, suffix: suffix)
-        sumTiles(gatePartial, into: gateGradient, count: shape.headStepCount, tiles: tiles, suffix: suffix)
+        sumTiles(queryPartial, into: gradients.query, count: shape.keyCount, tiles: tiles, suffix: suffix)
+        sumTiles(keyPartial, into: gradients.key, count: shape.keyCount, tiles: tiles, suffix: suffix)
+        sumTiles(betaPartial, into: gradients.beta, count: shape.headStepCount, tiles: tiles, suffix: suffix)
+        sumTiles(gatePartial, into: gradients.gate, count: shape.headStepCount, tiles: tiles, suffix: suffix)
     }
 }
 
 extension ScanGate {
-    /// The gate's kind as `linear_attention.cl` numbers it (`GATE_NONE`, `GATE_PER_HEAD`, `GATE_PER_KEY`).
+    /// The gate's kind as `scan.cl` numbers it (`GATE_NONE`, `GATE_PER_HEAD`, `GATE_PER_KEY`).
     var kernelCode: Int {
         switch self {
         case .none: 0

@@ -1,7 +1,8 @@
 import Foundation
 
 // KAN spline layers on OpenCL: `Kernels/spline.cl`, built on first use once per spline order (see the
-// comment at the top of that file for the math, the layouts and the launch geometry).
+// comment at the top of that file for the math, the layouts and the launch geometry, and `SplineKernels`
+// in Families/Spline.swift for the API).
 
 /// Compile-time shape and work-groups of the spline kernels (`VW`, `ROWS`, `TILE` in `Kernels/spline.cl`).
 public struct SplineTuning: Sendable, Equatable {
@@ -95,21 +96,16 @@ extension OpenCLBackend {
         (shape.outputs + splineTuning.tile - 1) / splineTuning.tile * splineTuning.tile
     }
 
-    public func splineForward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, into y: DeviceBuffer, shape: SplineShape) {
-        shape.validate("splineForward", shape.parameterBuffers(x: x, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline)
-            + [("y [batch, out]", y, shape.batch * shape.outputs)])
-        guard shape.batch * shape.outputs > 0, isHealthy else { return }
-        if shape.inputs == 0 {
-            fill(y, offset: 0, count: shape.batch * shape.outputs, value: 0)
-            return
-        }
-        guard let suffix = splineKernels(order: shape.order) else { return }
+    public func splineForward(_ operands: SplineOperands, shape: SplineShape, into y: DeviceBuffer) {
+        shape.validate(operands, output: y)
+        guard shape.batch * shape.outputs > 0, isHealthy, !writesEmptySplineSums(shape, into: y), let suffix = splineKernels(order: shape.order) else { return }
         let (batch, inputs, outputs, rows) = (shape.batch, shape.inputs, shape.outputs, shape.coefficientCount)
         let tuning = splineTuning, padded = paddedOutputs(shape)
-        let tables = splineTables(x, knots: knots, shape: shape, derivatives: false, suffix: suffix)
+        let tables = splineTables(operands.x, knots: operands.knots, shape: shape, derivatives: false, suffix: suffix)
         let weights = allocate(inputs * (rows + 1) * padded)
         launch1D("spline_forward_rows" + suffix, count: inputs * (rows + 1) * padded, [
-            .int(inputs), .int(outputs), .int(rows), .buffer(coefficients), .buffer(scaleSpline), .buffer(scaleBase), .buffer(weights),
+            .int(inputs), .int(outputs), .int(rows), .buffer(operands.coefficients), .buffer(operands.scaleSpline), .buffer(operands.scaleBase),
+            .buffer(weights),
         ])
         let vectors = (outputs + tuning.vectorWidth - 1) / tuning.vectorWidth
         let sampleGroups = (batch + tuning.rowsPerItem - 1) / tuning.rowsPerItem
@@ -119,50 +115,36 @@ extension OpenCLBackend {
         ])
     }
 
-    public func splineBackward(_ x: DeviceBuffer, knots: DeviceBuffer, coefficients: DeviceBuffer, scaleBase: DeviceBuffer, scaleSpline: DeviceBuffer, outputGradient dy: DeviceBuffer, shape: SplineShape, inputGradient: DeviceBuffer?, coefficientGradient: DeviceBuffer?, scaleBaseGradient: DeviceBuffer?, scaleSplineGradient: DeviceBuffer?) {
+    public func splineBackward(_ operands: SplineOperands, shape: SplineShape, outputGradient dy: DeviceBuffer, into gradients: SplineGradients) {
+        shape.validate(operands, outputGradient: dy, gradients: gradients)
+        guard isHealthy, !writesEmptySplineSums(shape, into: gradients), !gradients.requested.isEmpty,
+              let suffix = splineKernels(order: shape.order) else { return }
         let (batch, inputs, outputs, rows) = (shape.batch, shape.inputs, shape.outputs, shape.coefficientCount)
-        shape.validate("splineBackward", shape.parameterBuffers(x: x, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline) + [
-            ("outputGradient [batch, out]", dy, batch * outputs),
-            ("inputGradient [batch, in]", inputGradient, batch * inputs),
-            ("coefficientGradient [in, out, G+k]", coefficientGradient, inputs * outputs * rows),
-            ("scaleBaseGradient [in, out]", scaleBaseGradient, inputs * outputs),
-            ("scaleSplineGradient [in, out]", scaleSplineGradient, inputs * outputs),
-        ])
-        guard isHealthy else { return }
-        if batch * inputs * outputs == 0 {
-            // Empty sums: every gradient is zero.
-            if let inputGradient { fill(inputGradient, offset: 0, count: batch * inputs, value: 0) }
-            if let coefficientGradient { fill(coefficientGradient, offset: 0, count: inputs * outputs * rows, value: 0) }
-            if let scaleBaseGradient { fill(scaleBaseGradient, offset: 0, count: inputs * outputs, value: 0) }
-            if let scaleSplineGradient { fill(scaleSplineGradient, offset: 0, count: inputs * outputs, value: 0) }
-            return
-        }
-        guard inputGradient != nil || coefficientGradient != nil || scaleBaseGradient != nil || scaleSplineGradient != nil else { return }
-        guard let suffix = splineKernels(order: shape.order) else { return }
         let tuning = splineTuning, padded = paddedOutputs(shape)
-        let tables = splineTables(x, knots: knots, shape: shape, derivatives: inputGradient != nil, suffix: suffix)
+        let tables = splineTables(operands.x, knots: operands.knots, shape: shape, derivatives: gradients.input != nil, suffix: suffix)
 
-        if let inputGradient {
+        if let inputGradient = gradients.input {
             let derivativeWeights = allocate(inputs * (rows + 2) * outputs)
             launch1D("spline_derivative_rows" + suffix, count: inputs * (rows + 2) * outputs, [
-                .int(inputs), .int(outputs), .int(rows), .buffer(coefficients), .buffer(scaleSpline), .buffer(scaleBase), .buffer(knots), .buffer(derivativeWeights),
+                .int(inputs), .int(outputs), .int(rows), .buffer(operands.coefficients), .buffer(operands.scaleSpline), .buffer(operands.scaleBase),
+                .buffer(operands.knots), .buffer(derivativeWeights),
             ])
             launch("spline_input_gradient" + suffix, global: [inputs, batch], local: tuning.inputGradientGroup, [
                 .int(batch), .int(inputs), .int(outputs), .int(rows), .buffer(tables.lowerStarts!), .buffer(tables.lowerValues!),
                 .buffer(tables.siluGradient!), .buffer(derivativeWeights), .buffer(dy), .buffer(inputGradient),
             ])
         }
-        if coefficientGradient != nil || scaleSplineGradient != nil || scaleBaseGradient != nil {
+        if gradients.wantsBatchSums {
             let dyTiles = allocate(batch * padded)
             launch1D("spline_tile_columns" + suffix, count: batch * padded, [.int(batch), .int(outputs), .buffer(dy), .buffer(dyTiles)])
             let sums = allocate(inputs * tuning.parts * rows * padded)
             let vectors = (outputs + tuning.vectorWidth - 1) / tuning.vectorWidth
             launch("spline_batch_sums" + suffix, global: [vectors, inputs], local: tuning.batchSumGroup, [
                 .int(batch), .int(inputs), .int(outputs), .int(rows), .buffer(tables.starts), .buffer(tables.values), .buffer(tables.silu),
-                .buffer(dyTiles), .buffer(coefficients), .buffer(scaleSpline), .buffer(sums),
-                .int(coefficientGradient == nil ? 0 : 1), .buffer(coefficientGradient ?? placeholder),
-                .int(scaleSplineGradient == nil ? 0 : 1), .buffer(scaleSplineGradient ?? placeholder),
-                .int(scaleBaseGradient == nil ? 0 : 1), .buffer(scaleBaseGradient ?? placeholder),
+                .buffer(dyTiles), .buffer(operands.coefficients), .buffer(operands.scaleSpline), .buffer(sums),
+                .int(gradients.coefficients == nil ? 0 : 1), .buffer(gradients.coefficients ?? placeholder),
+                .int(gradients.scaleSpline == nil ? 0 : 1), .buffer(gradients.scaleSpline ?? placeholder),
+                .int(gradients.scaleBase == nil ? 0 : 1), .buffer(gradients.scaleBase ?? placeholder),
             ])
         }
     }

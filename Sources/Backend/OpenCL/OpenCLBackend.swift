@@ -44,21 +44,15 @@ public final class OpenCLBackend: Backend {
         self.context = shared.context
         self.queue = shared.queue
         self.pool = shared.pool
-        let rowOptions = "-D GROUP_SIZE=\(tuning.rowGroupSize)"
-        try loadKernels(from: "elementwise.cl", options: "", names: [
-            "unary", "unary_backward", "binary_contiguous", "binary_strided", "copy_strided", "random_uniform",
-            "gather_rows", "scatter_add_rows",
-        ])
-        var reduceKernels = [
-            "reduce_columns", "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
-            "cross_entropy_forward", "cross_entropy_backward", "rms_norm_forward", "rms_norm_backward_input",
-            "rms_norm_backward_weight",
-        ]
-        if tuning.rowGroupSize > 1 { reduceKernels.append("reduce_rows") }
-        try loadKernels(from: "reduce.cl", options: rowOptions, names: reduceKernels)
-        try loadKernels(from: "optimizer.cl", options: "", names: ["sgd_step", "adam_step", "adam_atan2_step"])
-        try loadKernels(from: "matmul.cl", options: tuning.matmul.buildOptions(transposeA: false), names: ["gemm_direct", "gemm_fast"])
-        try loadKernels(from: "matmul.cl", options: tuning.matmul.buildOptions(transposeA: true), names: ["gemm_fast"], suffix: "_transposed_a")
+        // Each family builds its program (its `Kernels/<family>.cl` file) here; spline and scan programs
+        // are built on first use, once per spline order or key dimension.
+        try loadGemmKernels()
+        try loadElementwiseKernels()
+        try loadReduceKernels()
+        try loadRowKernels()
+        try loadEmbeddingKernels()
+        try loadRandomKernels()
+        try loadOptimizerKernels()
     }
 
     /// Creates a backend for the OpenCL device with id `opencl:N`, optionally with custom kernel tuning
@@ -81,7 +75,7 @@ public final class OpenCLBackend: Backend {
     }
 
     /// Builds (or fetches from the caches) a program and creates the named kernels from it, stored under
-    /// `name + suffix`. Later issues' kernel families load their programs through this too.
+    /// `name + suffix`; every family loads its program through this.
     func loadKernels(from file: String, options: String, names: [String], suffix: String = "") throws(BackendError) {
         let program: BuiltProgram
         do {
@@ -126,12 +120,12 @@ public final class OpenCLBackend: Backend {
     // MARK: Memory
 
     func memory(_ buffer: DeviceBuffer) -> cl_mem? {
-        precondition(buffer.pool === pool, "a buffer of another device was passed to the OpenCL backend for \(device.name)")
+        buffer.checkOwner(pool, "OpenCL backend for \(device.name)")
         return buffer.handle.map { OpaquePointer($0) }
     }
 
     public func allocate(_ count: Int) -> DeviceBuffer {
-        precondition(count >= 0, "allocate: negative element count \(count)")
+        DeviceBuffer.checkAllocation(count)
         let bytes = pool.roundedByteCount(count * 4)
         if let reused = pool.take(byteCount: bytes) {
             return DeviceBuffer(count: count, handle: reused, pool: pool)
@@ -156,7 +150,7 @@ public final class OpenCLBackend: Backend {
 
     public func upload(_ values: UnsafeRawBufferPointer, to buffer: DeviceBuffer, offset: Int) {
         let elements = values.count / 4
-        precondition(offset >= 0 && offset + elements <= buffer.count, "upload: \(elements) elements at offset \(offset) overflow a buffer of \(buffer.count)")
+        buffer.checkRange("upload", offset: offset, count: elements)
         guard isHealthy, elements > 0, let memory = memory(buffer) else { return }
         // The write is not blocking, so the driver reads from a private copy that is freed once it is done.
         guard let copy = malloc(values.count) else {
@@ -182,7 +176,7 @@ public final class OpenCLBackend: Backend {
 
     public func download(_ buffer: DeviceBuffer, offset: Int, into destination: UnsafeMutableRawBufferPointer) throws(BackendError) {
         let elements = destination.count / 4
-        precondition(offset >= 0 && offset + elements <= buffer.count, "download: \(elements) elements at offset \(offset) overflow a buffer of \(buffer.count)")
+        buffer.checkRange("download", offset: offset, count: elements)
         try takeError()
         guard elements > 0, let memory = memory(buffer) else { return }
         let status = clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, destination.count, destination.baseAddress, 0, nil, nil)
@@ -191,15 +185,15 @@ public final class OpenCLBackend: Backend {
     }
 
     public func copy(_ source: DeviceBuffer, offset sourceOffset: Int, to destination: DeviceBuffer, offset destinationOffset: Int, count: Int) {
-        precondition(count >= 0 && sourceOffset >= 0 && destinationOffset >= 0 && sourceOffset + count <= source.count && destinationOffset + count <= destination.count,
-                     "copy: \(count) elements from offset \(sourceOffset) of \(source.count) to offset \(destinationOffset) of \(destination.count)")
+        source.checkRange("copy (source)", offset: sourceOffset, count: count)
+        destination.checkRange("copy (destination)", offset: destinationOffset, count: count)
         guard isHealthy, count > 0, let from = memory(source), let to = memory(destination) else { return }
         let status = clEnqueueCopyBuffer(queue, from, to, sourceOffset * 4, destinationOffset * 4, count * 4, 0, nil, nil)
         if status != CL_SUCCESS { record(call: "clEnqueueCopyBuffer", status: status) }
     }
 
     public func fill(_ buffer: DeviceBuffer, offset: Int, count: Int, value: Float) {
-        precondition(offset >= 0 && count >= 0 && offset + count <= buffer.count, "fill: \(count) elements at offset \(offset) overflow a buffer of \(buffer.count)")
+        buffer.checkRange("fill", offset: offset, count: count)
         guard isHealthy, count > 0, let memory = memory(buffer) else { return }
         var pattern = value
         let status = clEnqueueFillBuffer(queue, memory, &pattern, 4, offset * 4, count * 4, 0, nil, nil)
@@ -260,15 +254,5 @@ public final class OpenCLBackend: Backend {
     func launch1D(_ name: String, count: Int, _ arguments: [Argument]) {
         guard count > 0 else { return }
         launch(name, global: [count], local: [tuning.elementwiseGroupSize], arguments)
-    }
-
-    /// Launches a row kernel of `reduce.cl` over `rows` rows.
-    func launchRows(_ name: String, rows: Int, _ arguments: [Argument]) {
-        guard rows > 0 else { return }
-        if tuning.rowGroupSize > 1 {
-            launch(name, global: [rows * tuning.rowGroupSize], local: [tuning.rowGroupSize], arguments)
-        } else {
-            launch(name, global: [rows], local: [tuning.rowsPerGroup], arguments)
-        }
     }
 }

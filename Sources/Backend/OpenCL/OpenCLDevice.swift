@@ -59,13 +59,13 @@ final class OpenCLDevice: @unchecked Sendable {
 
     private static func describe(_ device: cl_device_id, index: Int) -> DeviceDescription {
         let typeBits = OpenCLInfo.deviceValue(device, cl_device_info(CL_DEVICE_TYPE), as: cl_device_type.self)
-        let type: String =
-            if typeBits & cl_device_type(CL_DEVICE_TYPE_GPU) != 0 { "gpu" }
-            else if typeBits & cl_device_type(CL_DEVICE_TYPE_CPU) != 0 { "cpu" }
-            else if typeBits & cl_device_type(CL_DEVICE_TYPE_ACCELERATOR) != 0 { "accelerator" }
-            else { "other" }
+        let type: DeviceType =
+            if typeBits & cl_device_type(CL_DEVICE_TYPE_GPU) != 0 { .gpu }
+            else if typeBits & cl_device_type(CL_DEVICE_TYPE_CPU) != 0 { .cpu }
+            else if typeBits & cl_device_type(CL_DEVICE_TYPE_ACCELERATOR) != 0 { .accelerator }
+            else { .other }
         return DeviceDescription(
-            id: "opencl:\(index)", backend: "opencl",
+            id: "opencl:\(index)", backend: .opencl,
             name: OpenCLInfo.deviceString(device, cl_device_info(CL_DEVICE_NAME)),
             vendor: OpenCLInfo.deviceString(device, cl_device_info(CL_DEVICE_VENDOR)),
             type: type,

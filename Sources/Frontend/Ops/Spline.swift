@@ -1,6 +1,7 @@
-// KAN layers' spline evaluation as one differentiable op over the backend's fused spline kernels.
+// The spline family's differentiable op: KAN layers' spline evaluation over the backend's fused spline
+// kernels (`SplineKernels`, Sources/Backend/Families/Spline.swift).
 
-/// One KAN layer's activations summed per output (see Backend.splineForward); gradients flow to x, coefficients, scaleBase and scaleSpline (not to the knots).
+/// One KAN layer's activations summed per output (see SplineKernels.splineForward); gradients flow to x, coefficients, scaleBase and scaleSpline (not to the knots).
 ///
 /// Each edge `(i, j)` of a Kolmogorov–Arnold Network layer (Liu et al., 2024, "KAN: Kolmogorov–Arnold
 /// Networks") applies `scaleBase[i, j] · silu(x) + scaleSpline[i, j] · Σ_n coefficients[i, j, n] · B_n(x)`
@@ -43,16 +44,17 @@ public func splineLayer(_ x: Tensor, knots: Tensor, coefficients: Tensor, scaleB
 
     let backend = x.backend
     let shape = SplineShape(batch: batch, inputs: inputs, outputs: outputs, intervals: intervals, order: order, uniform: uniform)
+    let operands = SplineOperands(x: x.storage, knots: knots.storage, coefficients: coefficients.storage, scaleBase: scaleBase.storage, scaleSpline: scaleSpline.storage)
     let out = Tensor(uninitialized: [batch, outputs], on: backend)
-    backend.splineForward(x.storage, knots: knots.storage, coefficients: coefficients.storage, scaleBase: scaleBase.storage, scaleSpline: scaleSpline.storage, into: out.storage, shape: shape)
+    backend.splineForward(operands, shape: shape, into: out.storage)
     out.recordGradient("splineLayer", inputs: [x, knots, coefficients, scaleBase, scaleSpline]) { gradient in
         let dx = x.requiresGradient ? Tensor(uninitialized: x.shape, on: backend) : nil
         let dc = coefficients.requiresGradient ? Tensor(uninitialized: coefficients.shape, on: backend) : nil
         let dBase = scaleBase.requiresGradient ? Tensor(uninitialized: scaleBase.shape, on: backend) : nil
         let dSpline = scaleSpline.requiresGradient ? Tensor(uninitialized: scaleSpline.shape, on: backend) : nil
-        backend.splineBackward(x.storage, knots: knots.storage, coefficients: coefficients.storage, scaleBase: scaleBase.storage, scaleSpline: scaleSpline.storage,
-                               outputGradient: gradient.storage, shape: shape, inputGradient: dx?.storage, coefficientGradient: dc?.storage,
-                               scaleBaseGradient: dBase?.storage, scaleSplineGradient: dSpline?.storage)
+        backend.splineBackward(
+            operands, shape: shape, outputGradient: gradient.storage,
+            into: SplineGradients(input: dx?.storage, coefficients: dc?.storage, scaleBase: dBase?.storage, scaleSpline: dSpline?.storage))
         return [dx, nil, dc, dBase, dSpline]
     }
     return out

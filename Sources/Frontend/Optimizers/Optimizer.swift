@@ -100,10 +100,10 @@ public final class Optimizer {
         let scale = settings.maximumGradientNorm.flatMap { clipFactor(maximumNorm: $0, tensors: all.map(\.1)) }
         for (index, (group, parameter)) in all.enumerated() {
             guard let gradient = parameter.gradient else { continue }
+            let update = OptimizerUpdate(
+                settings.rule(for: group), count: parameter.elementCount, learningRate: learningRate * group.learningRateScale, step: stepCount)
             parameter.backend.optimizerStep(
-                settings.rule(for: group), parameter: parameter.storage, gradient: gradient.storage, state: states[index].map(\.storage),
-                count: parameter.elementCount, learningRate: learningRate * group.learningRateScale, step: stepCount,
-                gradientScale: scale?.storage)
+                update, parameter: parameter.storage, gradient: gradient.storage, state: states[index].map(\.storage), gradientScale: scale?.storage)
         }
     }
 
@@ -115,11 +115,11 @@ public final class Optimizer {
         let squares = backend.allocate(gradients.count)
         let partial = backend.allocate(1)
         for (index, gradient) in gradients.enumerated() {
-            backend.reduce(.sumOfSquares, gradient.storage, into: partial, outer: 1, length: gradient.elementCount, inner: 1)
+            backend.reduce(.sumOfSquares, gradient.storage, into: partial, shape: ReduceShape(outer: 1, length: gradient.elementCount, inner: 1))
             backend.copy(partial, offset: 0, to: squares, offset: index, count: 1)
         }
         let norm = Tensor(uninitialized: [], on: backend)
-        backend.reduce(.sum, squares, into: norm.storage, outer: 1, length: gradients.count, inner: 1)
+        backend.reduce(.sum, squares, into: norm.storage, shape: ReduceShape(outer: 1, length: gradients.count, inner: 1))
         backend.unary(.sqrt, norm.storage, into: norm.storage, count: 1)
         lastGradientNorm = norm
         let factor = Tensor(uninitialized: [], on: backend)

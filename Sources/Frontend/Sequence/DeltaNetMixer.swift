@@ -40,7 +40,7 @@ public final class DeltaNetMixer: TokenMixer {
         let (v, valueHistory) = valueConvolution(p.value(x), history: histories?.value)
         state?.convolutionHistories = (queryHistory, keyHistory, valueHistory)
         let beta = beta(p.fixedFanOutInput(x)).sigmoid()
-        let (o, finalState) = deltaRule(query: Self.l2Normalized(p.splitHeads(q.silu())), key: Self.l2Normalized(p.splitHeads(k.silu())),
+        let (o, finalState) = deltaRuleScan(query: Self.l2Normalized(p.splitHeads(q.silu())), key: Self.l2Normalized(p.splitHeads(k.silu())),
                                         value: p.splitHeads(v.silu()), beta: beta, gate: nil, scale: p.attentionScale, initialState: state?.scan)
         state?.scan = finalState.detached()
         return p.output(p.normalizedHeads(o))

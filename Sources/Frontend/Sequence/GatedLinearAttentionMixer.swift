@@ -29,7 +29,7 @@ public final class GatedLinearAttentionMixer: TokenMixer {
         let p = projections
         let (q, k, v) = (p.splitHeads(p.query(x)), p.splitHeads(p.key(x)), p.splitHeads(p.value(x)))
         let gate = p.splitHeads(gateUp(gateDown(p.fixedFanOutInput(x))).logSigmoid() / Self.gateNormalizer)
-        let (o, finalState) = linearAttention(query: q, key: k, value: v, gate: gate, scale: p.attentionScale, initialState: state?.scan)
+        let (o, finalState) = linearAttentionScan(query: q, key: k, value: v, gate: gate, scale: p.attentionScale, initialState: state?.scan)
         state?.scan = finalState.detached()
         return p.output(p.normalizedHeads(o) * outputGate(x).silu())
     }

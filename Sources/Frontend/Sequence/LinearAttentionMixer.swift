@@ -15,7 +15,7 @@ public final class LinearAttentionMixer: TokenMixer {
     public func callAsFunction(_ x: Tensor, state: RecurrentState.Layer?) -> Tensor {
         let p = projections
         let (q, k, v) = (p.splitHeads(p.query(x)), p.splitHeads(p.key(x)), p.splitHeads(p.value(x)))
-        let (o, finalState) = linearAttention(query: q, key: k, value: v, gate: nil, scale: p.attentionScale, initialState: state?.scan)
+        let (o, finalState) = linearAttentionScan(query: q, key: k, value: v, gate: nil, scale: p.attentionScale, initialState: state?.scan)
         state?.scan = finalState.detached()
         return p.output(p.normalizedHeads(o))
     }

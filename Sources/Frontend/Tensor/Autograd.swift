@@ -1,21 +1,33 @@
 /// Reverse-mode automatic differentiation over the dynamic graph that operations record.
 ///
-/// Each operation that receives a tensor requiring gradients records a ``GradientNode``: its inputs and a
-/// closure mapping the output's gradient to the inputs' gradients. The closure sits next to the
-/// operation's forward code (see `Sources/Frontend/Ops`). ``Tensor/backward(_:)`` walks the graph in
-/// reverse topological order, summing gradients that reach a tensor along several paths, and
-/// accumulates the result into the ``Tensor/gradient`` of every leaf that requires gradients.
-final class GradientNode {
-    let operation: String
+/// Each operation that receives a tensor requiring gradients records a ``RecordedOperation``: its inputs,
+/// its outputs' shapes and a closure mapping the gradients of all its outputs at once to the inputs'
+/// gradients (the shape of MLX's VJPs, so an op with two outputs, such as a scan's output and final state,
+/// runs one backward for both). The closure sits next to the operation's forward code (see
+/// `Sources/Frontend/Ops`). ``Tensor/backward(_:)`` walks the operations in reverse topological order,
+/// summing gradients that reach a tensor along several paths, and accumulates the result into the
+/// ``Tensor/gradient`` of every leaf that requires gradients.
+final class RecordedOperation {
+    let name: String
     let inputs: [Tensor]
-    /// Given the gradient of the output, the gradient of each input (nil where an input needs none).
-    let backward: (Tensor) -> [Tensor?]
+    let outputShapes: [[Int]]
+    /// Given the gradient of each output (nil for an output that no gradient reached; never all nil), the
+    /// gradient of each input (nil where an input needs none).
+    let backward: ([Tensor?]) -> [Tensor?]
 
-    init(operation: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
-        self.operation = operation
+    init(name: String, inputs: [Tensor], outputShapes: [[Int]], backward: @escaping ([Tensor?]) -> [Tensor?]) {
+        self.name = name
         self.inputs = inputs
+        self.outputShapes = outputShapes
         self.backward = backward
     }
+}
+
+/// A computed tensor's place in the graph: the operation that produced it and which of its outputs it is.
+/// The operation does not hold its outputs (that would be a cycle); each output holds its operation.
+struct GradientNode {
+    let operation: RecordedOperation
+    let output: Int
 }
 
 /// Whether operations record the graph (off inside ``noGrad(_:)`` and while running backward passes).
@@ -29,13 +41,29 @@ public func noGrad<Result>(_ body: () throws -> Result) rethrows -> Result {
 }
 
 extension Tensor {
-    /// Records that this tensor was computed by `operation` from `inputs`, if any input requires gradients
-    /// and recording is on. `backward` must not capture this tensor itself (that would keep the graph
-    /// alive in a cycle): capture its storage instead.
-    func recordGradient(_ operation: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+    /// Records that `outputs` were computed by `operation` from `inputs`, if any input requires gradients
+    /// and recording is on. `backward` receives the gradient of every output at once, in `outputs` order,
+    /// nil for an output whose gradient did not reach the loss (no zeros are made for it), and returns
+    /// the gradient of every input in `inputs` order (nil where none is needed). It runs at most once per
+    /// ``backward(_:)``, after every gradient of its outputs has been summed.
+    ///
+    /// `backward` must not capture the outputs themselves (that would keep the graph alive in a cycle):
+    /// capture their storage instead. The outputs must be fresh results, not yet part of a graph.
+    public static func recordGradient(_ operation: String, inputs: [Tensor], outputs: [Tensor], backward: @escaping ([Tensor?]) -> [Tensor?]) {
         guard Autograd.isRecording, inputs.contains(where: \.requiresGradient) else { return }
-        requiresGradient = true
-        node = GradientNode(operation: operation, inputs: inputs, backward: backward)
+        let recorded = RecordedOperation(name: operation, inputs: inputs, outputShapes: outputs.map(\.shape), backward: backward)
+        for (index, output) in outputs.enumerated() {
+            precondition(output.node == nil, "\(operation): output \(index) \(output.shape) is already the result of an operation")
+            output.requiresGradient = true
+            output.node = GradientNode(operation: recorded, output: index)
+        }
+    }
+
+    /// Records that this tensor was computed by `operation` from `inputs`: the one-output form of
+    /// ``recordGradient(_:inputs:outputs:backward:)``, whose `backward` maps this tensor's gradient to the
+    /// inputs' gradients.
+    func recordGradient(_ operation: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+        Tensor.recordGradient(operation, inputs: inputs, outputs: [self]) { gradients in backward(gradients[0]!) }
     }
 
     /// Computes gradients of this tensor with respect to every leaf that requires them, adding them into
@@ -48,26 +76,48 @@ extension Tensor {
         guard requiresGradient else { return }
         if let seed { precondition(seed.shape == shape, "backward(): seed shape \(seed.shape) differs from \(shape)") }
         noGrad {
-            let order = topologicalOrder()
-            var gradients: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed ?? Tensor.ones(shape, on: backend)]
-            for tensor in order.reversed() {
-                guard var incoming = gradients.removeValue(forKey: ObjectIdentifier(tensor)) else { continue }
-                if let node = tensor.node {
-                    let inputGradients = node.backward(incoming)
-                    precondition(inputGradients.count == node.inputs.count, "\(node.operation): backward returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
-                    for (input, gradient) in zip(node.inputs, inputGradients) {
-                        guard input.requiresGradient, let gradient else { continue }
-                        precondition(gradient.shape == input.shape, "\(node.operation): gradient shape \(gradient.shape) for input \(input.shape)")
+            var start = seed ?? Tensor.ones(shape, on: backend)
+            guard let root = node else {
+                accumulateGradient(&start)
+                return
+            }
+            // The summed gradients of each pending operation's outputs, and of each leaf (in the order
+            // leaves were first reached).
+            var outputGradients: [ObjectIdentifier: [Tensor?]] = [:]
+            var leafGradients: [ObjectIdentifier: Tensor] = [:]
+            var leaves: [Tensor] = []
+            func add(_ gradient: Tensor, into slots: inout [Tensor?], at index: Int) {
+                slots[index] = slots[index].map { $0 + gradient } ?? gradient
+            }
+            var rootSlots = [Tensor?](repeating: nil, count: root.operation.outputShapes.count)
+            rootSlots[root.output] = start
+            outputGradients[ObjectIdentifier(root.operation)] = rootSlots
+            for operation in Tensor.topologicalOrder(from: root.operation).reversed() {
+                guard let gradients = outputGradients.removeValue(forKey: ObjectIdentifier(operation)) else { continue }
+                let inputGradients = operation.backward(gradients)
+                precondition(inputGradients.count == operation.inputs.count, "\(operation.name): backward returned \(inputGradients.count) gradients for \(operation.inputs.count) inputs")
+                for (input, gradient) in zip(operation.inputs, inputGradients) {
+                    guard input.requiresGradient, let gradient else { continue }
+                    precondition(gradient.shape == input.shape, "\(operation.name): gradient shape \(gradient.shape) for input \(input.shape)")
+                    if let producer = input.node {
+                        let key = ObjectIdentifier(producer.operation)
+                        var slots = outputGradients.removeValue(forKey: key) ?? [Tensor?](repeating: nil, count: producer.operation.outputShapes.count)
+                        add(gradient, into: &slots, at: producer.output)
+                        outputGradients[key] = slots
+                    } else {
                         let key = ObjectIdentifier(input)
-                        if let existing = gradients[key] {
-                            gradients[key] = existing + gradient
+                        if let existing = leafGradients[key] {
+                            leafGradients[key] = existing + gradient
                         } else {
-                            gradients[key] = gradient
+                            leafGradients[key] = gradient
+                            leaves.append(input)
                         }
                     }
-                } else {
-                    tensor.accumulateGradient(&incoming)
                 }
+            }
+            for leaf in leaves {
+                var incoming = leafGradients.removeValue(forKey: ObjectIdentifier(leaf))!
+                leaf.accumulateGradient(&incoming)
             }
         }
     }
@@ -83,21 +133,23 @@ extension Tensor {
         }
     }
 
-    /// Every tensor this one depends on through recorded operations, each after all of its inputs.
-    private func topologicalOrder() -> [Tensor] {
-        var order: [Tensor] = []
+    /// Every operation `root` depends on through tensors that require gradients, each after every
+    /// operation that produced one of its inputs.
+    private static func topologicalOrder(from root: RecordedOperation) -> [RecordedOperation] {
+        var order: [RecordedOperation] = []
         var visited = Set<ObjectIdentifier>()
         // Iterative depth-first search: deep graphs (long sequences) would overflow the stack recursively.
-        var stack: [(Tensor, Bool)] = [(self, false)]
-        while let (tensor, expanded) = stack.popLast() {
+        var stack: [(RecordedOperation, Bool)] = [(root, false)]
+        while let (operation, expanded) = stack.popLast() {
             if expanded {
-                order.append(tensor)
+                order.append(operation)
                 continue
             }
-            guard visited.insert(ObjectIdentifier(tensor)).inserted else { continue }
-            stack.append((tensor, true))
-            for input in tensor.node?.inputs ?? [] where input.requiresGradient && !visited.contains(ObjectIdentifier(input)) {
-                stack.append((input, false))
+            guard visited.insert(ObjectIdentifier(operation)).inserted else { continue }
+            stack.append((operation, true))
+            for input in operation.inputs where input.requiresGradient {
+                guard let producer = input.node?.operation, !visited.contains(ObjectIdentifier(producer)) else { continue }
+                stack.append((producer, false))
             }
         }
         return order

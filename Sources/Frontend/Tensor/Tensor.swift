@@ -1,5 +1,6 @@
 import Foundation
 @_exported import KilnBackend
+@_exported import KilnFormats
 
 /// A float32 array on one device, with an optional gradient.
 ///

@@ -21,7 +21,7 @@ struct MatmulBench: ParsableCommand {
     @Flag(help: "A short run (256, 512 and 1024, a quarter second each), as `make run` shows.")
     var quick = false
 
-    @Option(help: "Extra -D options for matmul.cl on OpenCL devices, e.g. '-D WPT_M=8 -D VW=8' (overrides the device's defaults).")
+    @Option(help: "Extra -D options for gemm.cl on OpenCL devices, e.g. '-D WPT_M=8 -D VW=8' (overrides the device's defaults).")
     var matmulOptions: String?
 
     func run() throws {
@@ -43,7 +43,7 @@ struct MatmulBench: ParsableCommand {
         }
         // Each implementation is timed in alternation with its peer (see Measure.pairedMedians).
         for device in deviceList {
-            if device.backend == "cpu" {
+            if device.backend == .cpu {
                 let backend = CPUBackend()
                 for shape in shapeList {
                     let kiln = try backendRunner(backend, shape)
@@ -80,19 +80,19 @@ struct MatmulBench: ParsableCommand {
             let parts = token.replacingOccurrences(of: "-D", with: "").split(separator: "=")
             guard parts.count == 2, let value = Int(parts[1]) else { throw ValidationError("cannot read '\(token)' in --matmul-options; use -D NAME=integer") }
             switch parts[0] {
-            case "WPT_M": tuning.matmul.rowsPerItem = value
-            case "VW": tuning.matmul.vectorWidth = value
-            case "WG_M": tuning.matmul.groupRows = value
-            case "WG_N": tuning.matmul.groupColumns = value
-            case "USE_LOCAL": tuning.matmul.useLocalMemory = value != 0
-            case "TILE_K": tuning.matmul.tileK = value
-            case "A_VW": tuning.matmul.aVectorWidth = value
-            case "A_LOCAL_KMAJOR": tuning.matmul.aTileKMajor = value != 0
-            case "A_PAD": tuning.matmul.aTilePadding = value
-            case "NONUNIFORM_K_LOOP": tuning.matmul.nonuniformKLoop = value != 0
-            case "DIRECT_WG": tuning.matmul.directGroupSize = value
-            case "DIRECT_WM": tuning.matmul.directRowsPerItem = value
-            case "DIRECT_WN": tuning.matmul.directColumnsPerItem = value
+            case "WPT_M": tuning.gemm.rowsPerItem = value
+            case "VW": tuning.gemm.vectorWidth = value
+            case "WG_M": tuning.gemm.groupRows = value
+            case "WG_N": tuning.gemm.groupColumns = value
+            case "USE_LOCAL": tuning.gemm.useLocalMemory = value != 0
+            case "TILE_K": tuning.gemm.tileK = value
+            case "A_VW": tuning.gemm.aVectorWidth = value
+            case "A_LOCAL_KMAJOR": tuning.gemm.aTileKMajor = value != 0
+            case "A_PAD": tuning.gemm.aTilePadding = value
+            case "NONUNIFORM_K_LOOP": tuning.gemm.nonuniformKLoop = value != 0
+            case "DIRECT_WG": tuning.gemm.directGroupSize = value
+            case "DIRECT_WM": tuning.gemm.directRowsPerItem = value
+            case "DIRECT_WN": tuning.gemm.directColumnsPerItem = value
             default:
                 throw ValidationError("unknown matmul option \(parts[0]); known: WPT_M, VW, WG_M, WG_N, USE_LOCAL, TILE_K, A_VW, A_LOCAL_KMAJOR, A_PAD, NONUNIFORM_K_LOOP, DIRECT_WG, DIRECT_WM, DIRECT_WN")
             }

@@ -85,7 +85,7 @@ struct ScanBench: ParsableCommand {
     }
 
     private func makeBackend(_ device: DeviceDescription) throws -> any Backend {
-        guard device.backend == "opencl" else { return try Devices.makeBackend(for: device) }
+        guard device.backend == .opencl else { return try Devices.makeBackend(for: device) }
         var tuning = OpenCLTuning.defaults(for: device)
         tuning.scan = ScanTuning(
             columnsPerItem: columnsPerItem ?? tuning.scan.columnsPerItem, groupSize: groupSize ?? tuning.scan.groupSize,
@@ -118,30 +118,32 @@ struct ScanBench: ParsableCommand {
         let dq = backend.allocate(shape.keyCount), dk = backend.allocate(shape.keyCount), dv = backend.allocate(shape.valueCount)
         let dh0 = backend.allocate(shape.stateCount)
         let scale = 1 / Float(shape.keyDimension).squareRoot()
-        try backend.synchronize()
+        let outputs = ScanOutputs(output: output, finalState: finalState)
+        let outputGradients = ScanOutputGradients(output: outputGradient, finalState: finalGradient)
         switch kind {
         case .gla:
-            let gate = logGates(shape.keyCount), dg = backend.allocate(shape.keyCount)
+            let inputs = ScanInputs(query: query, key: key, value: value, gate: .perKey(logGates(shape.keyCount)), initialState: initial)
+            let gradients = ScanGradients(query: dq, key: dk, value: dv, gate: backend.allocate(shape.keyCount), initialState: dh0)
+            try backend.synchronize()
             return {
-                backend.linearScan(query: query, key: key, value: value, gate: .perKey(gate), shape: shape, scale: scale, initialState: initial, into: output, finalState: finalState)
+                backend.linearAttentionScan(inputs, shape: shape, scale: scale, into: outputs)
                 guard backward else { return try backend.synchronize() }
-                backend.linearScanBackward(
-                    query: query, key: key, value: value, gate: .perKey(gate), shape: shape, scale: scale, initialState: initial,
-                    outputGradient: outputGradient, finalStateGradient: finalGradient, queryGradient: dq, keyGradient: dk, valueGradient: dv,
-                    gateGradient: dg, initialStateGradient: dh0)
+                backend.linearAttentionScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients, into: gradients)
                 try backend.synchronize()
             }
         case .delta, .gatedDelta:
-            let beta = buffer(shape.headStepCount, in: 0.05...0.95), dbeta = backend.allocate(shape.headStepCount)
-            let gate = kind == .gatedDelta ? logGates(shape.headStepCount) : nil
-            let dg = kind == .gatedDelta ? backend.allocate(shape.headStepCount) : nil
+            let gated = kind == .gatedDelta
+            let inputs = DeltaRuleInputs(
+                query: query, key: key, value: value, beta: buffer(shape.headStepCount, in: 0.05...0.95),
+                gate: gated ? logGates(shape.headStepCount) : nil, initialState: initial)
+            let gradients = DeltaRuleGradients(
+                query: dq, key: dk, value: dv, beta: backend.allocate(shape.headStepCount),
+                gate: gated ? backend.allocate(shape.headStepCount) : nil, initialState: dh0)
+            try backend.synchronize()
             return {
-                backend.deltaScan(query: query, key: key, value: value, beta: beta, gate: gate, shape: shape, scale: scale, initialState: initial, into: output, finalState: finalState)
+                backend.deltaRuleScan(inputs, shape: shape, scale: scale, into: outputs)
                 guard backward else { return try backend.synchronize() }
-                backend.deltaScanBackward(
-                    query: query, key: key, value: value, beta: beta, gate: gate, shape: shape, scale: scale, initialState: initial,
-                    outputGradient: outputGradient, finalStateGradient: finalGradient, queryGradient: dq, keyGradient: dk, valueGradient: dv,
-                    betaGradient: dbeta, gateGradient: dg, initialStateGradient: dh0)
+                backend.deltaRuleScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients, into: gradients)
                 try backend.synchronize()
             }
         }

@@ -83,8 +83,9 @@ struct SplineBench: ParsableCommand {
     final class Layer {
         let backend: any Backend
         let shape: SplineShape
-        let x, knots, coefficients, scaleBase, scaleSpline, dy: DeviceBuffer
-        let y, dx, dc, dScaleBase, dScaleSpline: DeviceBuffer
+        let operands: SplineOperands
+        let dy, y: DeviceBuffer
+        let gradients: SplineGradients
 
         init(backend: any Backend, batch: Int, inputs: Int, outputs: Int, intervals: Int, order: Int, uniform: Bool) throws {
             self.backend = backend
@@ -100,27 +101,25 @@ struct SplineBench: ParsableCommand {
                     value += uniform ? h : h * Double(generator.uniform(1, low: 0.5, high: 1.5)[0])
                 }
             }
-            x = backend.makeBuffer(generator.uniform(batch * inputs, low: -1.2, high: 1.2))
-            knots = backend.makeBuffer(knotValues)
-            coefficients = backend.makeBuffer(generator.normal(inputs * outputs * shape.coefficientCount, mean: 0, standardDeviation: 0.1))
-            scaleBase = backend.makeBuffer(generator.normal(inputs * outputs, mean: 0, standardDeviation: 0.1))
-            scaleSpline = backend.makeBuffer(generator.normal(inputs * outputs, mean: 1, standardDeviation: 0.1))
+            let x = backend.makeBuffer(generator.uniform(batch * inputs, low: -1.2, high: 1.2))
+            let coefficients = backend.makeBuffer(generator.normal(inputs * outputs * shape.coefficientCount, mean: 0, standardDeviation: 0.1))
+            let scaleBase = backend.makeBuffer(generator.normal(inputs * outputs, mean: 0, standardDeviation: 0.1))
+            let scaleSpline = backend.makeBuffer(generator.normal(inputs * outputs, mean: 1, standardDeviation: 0.1))
+            operands = SplineOperands(x: x, knots: backend.makeBuffer(knotValues), coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline)
             dy = backend.makeBuffer(generator.normal(batch * outputs, mean: 0, standardDeviation: 1))
             y = backend.allocate(batch * outputs)
-            dx = backend.allocate(batch * inputs)
-            dc = backend.allocate(inputs * outputs * shape.coefficientCount)
-            dScaleBase = backend.allocate(inputs * outputs)
-            dScaleSpline = backend.allocate(inputs * outputs)
+            gradients = SplineGradients(
+                input: backend.allocate(batch * inputs), coefficients: backend.allocate(inputs * outputs * shape.coefficientCount),
+                scaleBase: backend.allocate(inputs * outputs), scaleSpline: backend.allocate(inputs * outputs))
             try backend.synchronize()
         }
 
         func forward() {
-            backend.splineForward(x, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline, into: y, shape: shape)
+            backend.splineForward(operands, shape: shape, into: y)
         }
 
         func backward() {
-            backend.splineBackward(x, knots: knots, coefficients: coefficients, scaleBase: scaleBase, scaleSpline: scaleSpline, outputGradient: dy, shape: shape,
-                                   inputGradient: dx, coefficientGradient: dc, scaleBaseGradient: dScaleBase, scaleSplineGradient: dScaleSpline)
+            backend.splineBackward(operands, shape: shape, outputGradient: dy, into: gradients)
         }
     }
 }
