@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 FUZZ_JOBS ?= 1
 
-.PHONY: run test bench fuzz fuzz-asan build packages bench-packages clean
+.PHONY: run test bench fuzz fuzz-asan build packages bench-packages oclgrind clean
 
 packages:
 	@./scripts/install-packages.sh $(PACKAGES)
@@ -31,6 +31,13 @@ run: build
 test: packages
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
+
+# The backend suite with oclgrind as the OpenCL device: out-of-bounds accesses, API misuse and data
+# races in every kernel (scripts/oclgrind.sh).
+oclgrind: packages
+	@./scripts/install-packages.sh oclgrind
+	$(SWIFT) build -c release --build-tests
+	./scripts/oclgrind.sh
 
 bench: bench-packages
 	$(SWIFT) build -c release --package-path bench
