@@ -117,13 +117,23 @@ public final class TextTask: TrainingTask {
     public static let maximumBytes = 256 << 20
 
     /// - Throws: ``TaskError`` for a missing, unreadable, non-regular, too large, non-UTF-8 or too short file.
-    public init(path: String, length: Int, seed: UInt64) throws(TaskError) {
+    public convenience init(path: String, length: Int, seed: UInt64) throws(TaskError) {
         let data: Data
         do {
             data = try readRegularFile(path, maximumBytes: Self.maximumBytes, reason: "each character becomes 4-byte tokens, held twice")
         } catch {
             throw TaskError("text file \(error.description)")
         }
+        try self.init(contents: data, path: path, length: length, seed: seed)
+    }
+
+    /// The task on a text file's contents.
+    ///
+    /// - Parameters:
+    ///   - contents: The file's bytes, UTF-8.
+    ///   - path: The file's path, for the task's name and errors.
+    /// - Throws: ``TaskError`` for contents that are not UTF-8 or too short.
+    public init(contents data: Data, path: String, length: Int, seed: UInt64) throws(TaskError) {
         guard let text = String(data: data, encoding: .utf8) else {
             throw TaskError("text file \(path) is not valid UTF-8")
         }

@@ -235,17 +235,11 @@ public final class Trainer {
         for (name, tensor) in model.state + (optimizer?.namedState ?? []) {
             tensors.append(SafeTensorsFile.Tensor(name: name, shape: tensor.shape, values: try tensor.toArray()))
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let metadata: [String: String] = [
-            Checkpoint.formatKey: Checkpoint.formatVersion,
-            Checkpoint.trainingKey: String(decoding: (try? encoder.encode(configuration)) ?? Data(), as: UTF8.self),
-            Checkpoint.modelKey: String(decoding: (try? encoder.encode(modelConfiguration)) ?? Data(), as: UTF8.self),
-            Checkpoint.stepKey: String(completedSteps),
-            Checkpoint.optimizerStepKey: String(optimizer?.stepCount ?? 0),
-            Checkpoint.elapsedKey: String(elapsedSeconds),
-            Checkpoint.deviceKey: backend.device.id,
-        ]
+        var metadata = Checkpoint.configurationMetadata(training: configuration, model: modelConfiguration)
+        metadata[Checkpoint.stepKey] = String(completedSteps)
+        metadata[Checkpoint.optimizerStepKey] = String(optimizer?.stepCount ?? 0)
+        metadata[Checkpoint.elapsedKey] = String(elapsedSeconds)
+        metadata[Checkpoint.deviceKey] = backend.device.id
         return SafeTensorsFile(tensors: tensors, metadata: metadata)
     }
 
@@ -377,8 +371,32 @@ public enum Checkpoint {
             throw CheckpointError(path: path, message: "this is a folder; give the checkpoint.safetensors file inside it")
         }
         let file = try SafeTensorsFile.read(from: url)
-        guard file.metadata[formatKey] == formatVersion,
-            let trainingText = file.metadata[trainingKey], let modelText = file.metadata[modelKey]
+        let (training, model) = try configurations(from: file.metadata, path: path)
+        // The model's tensors (everything but the optimizer's) must hold at least its parameters: metadata
+        // describing a far larger model than the file holds is refused before anything is built.
+        let modelValues = file.tensors.filter { !$0.name.hasPrefix("optimizer.") }.reduce(0) { Saturating.add($0, $1.values.count) }
+        guard model.parameterCount <= modelValues else {
+            throw CheckpointError(path: path, message: "its metadata describes a model of \(model.parameterCount) parameters but the file holds \(modelValues) model values; the metadata is damaged")
+        }
+        for tensor in file.tensors {
+            if let index = tensor.values.firstIndex(where: { !$0.isFinite }) {
+                throw CheckpointError(path: path, message: "tensor \(tensor.name.prefix(80)) holds \(tensor.values[index]) at index \(index); a checkpoint holds finite values only, the file is damaged")
+            }
+        }
+        return (file, training, model)
+    }
+
+    /// Decodes and checks the training and model configurations in a checkpoint's metadata (what ``read(_:)``
+    /// does before it checks the tensors).
+    ///
+    /// - Parameters:
+    ///   - metadata: The safetensors header's `__metadata__`.
+    ///   - path: The checkpoint's path, for errors.
+    /// - Throws: ``CheckpointError`` when the metadata is not a Kiln checkpoint's, a configuration cannot be
+    ///   read, or a value is out of range.
+    public static func configurations(from metadata: [String: String], path: String) throws(CheckpointError) -> (training: TrainingConfiguration, model: ModelConfiguration) {
+        guard metadata[formatKey] == formatVersion,
+            let trainingText = metadata[trainingKey], let modelText = metadata[modelKey]
         else {
             throw CheckpointError(path: path, message: "not a Kiln checkpoint (its metadata lacks \(formatKey) \(formatVersion), \(trainingKey) or \(modelKey))")
         }
@@ -407,25 +425,26 @@ public enum Checkpoint {
             throw CheckpointError(path: path, message: "its model configuration is invalid (\(error.message)); the metadata is damaged")
         }
         for key in [stepKey, optimizerStepKey] {
-            if let text = file.metadata[key], (Int(text) ?? -1) < 0 {
+            if let text = metadata[key], (Int(text) ?? -1) < 0 {
                 throw CheckpointError(path: path, message: "its \(key) '\(text.prefix(40))' is not a count of 0 or more; the metadata is damaged")
             }
         }
-        if let text = file.metadata[elapsedKey], !(Double(text).map { $0 >= 0 && $0.isFinite } ?? false) {
+        if let text = metadata[elapsedKey], !(Double(text).map { $0 >= 0 && $0.isFinite } ?? false) {
             throw CheckpointError(path: path, message: "its \(elapsedKey) '\(text.prefix(40))' is not a number of seconds; the metadata is damaged")
         }
-        // The model's tensors (everything but the optimizer's) must hold at least its parameters: metadata
-        // describing a far larger model than the file holds is refused before anything is built.
-        let modelValues = file.tensors.filter { !$0.name.hasPrefix("optimizer.") }.reduce(0) { Saturating.add($0, $1.values.count) }
-        guard model.parameterCount <= modelValues else {
-            throw CheckpointError(path: path, message: "its metadata describes a model of \(model.parameterCount) parameters but the file holds \(modelValues) model values; the metadata is damaged")
-        }
-        for tensor in file.tensors {
-            if let index = tensor.values.firstIndex(where: { !$0.isFinite }) {
-                throw CheckpointError(path: path, message: "tensor \(tensor.name.prefix(80)) holds \(tensor.values[index]) at index \(index); a checkpoint holds finite values only, the file is damaged")
-            }
-        }
-        return (file, training, model)
+        return (training, model)
+    }
+
+    /// The metadata entries that store a run's configurations (the format version, `trainingKey` and
+    /// `modelKey`), as ``configurations(from:path:)`` reads them back.
+    public static func configurationMetadata(training: TrainingConfiguration, model: ModelConfiguration) -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return [
+            formatKey: formatVersion,
+            trainingKey: String(decoding: (try? encoder.encode(training)) ?? Data(), as: UTF8.self),
+            modelKey: String(decoding: (try? encoder.encode(model)) ?? Data(), as: UTF8.self),
+        ]
     }
 
     /// Decodes JSON over the encoded defaults, so keys missing from `text` keep their default values.

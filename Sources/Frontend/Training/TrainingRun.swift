@@ -284,6 +284,12 @@ public enum TrainingRun {
     /// The records of an earlier run up to `step` (later ones were logged after the checkpoint and are redone).
     static func readMetrics(_ url: URL, upToStep step: Int) -> [MetricsRecord] {
         guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
+        return metricsRecords(in: data, upToStep: step)
+    }
+
+    /// The records of a `metrics.jsonl` file's contents up to `step`, as `--resume` reads them: lines that do
+    /// not parse (cut short by a crash) are dropped, and reading stops at the first record after `step`.
+    public static func metricsRecords(in data: Data, upToStep step: Int) -> [MetricsRecord] {
         var records: [MetricsRecord] = []
         for line in data.split(separator: 0x0A) {
             // A line cut short by a crash does not parse; it is dropped (and its step redone).
