@@ -15,33 +15,33 @@ public struct ScanTuning: Sendable, Equatable {
     /// Steps between state checkpoints in backward passes (at least; √T for long sequences): memory
     /// holds `⌈T / chunk⌉ + chunk` states per (batch, head).
     public var chunkLength: Int
-    /// Which scans run in the chunked form (`Kernels/scan_chunked.cl`, with ``ScanChunkedTuning``) and
-    /// which recurrently.
+    /// Which linear-attention and GLA scans run in the chunked form (`Kernels/scan_chunked.cl`) and which
+    /// recurrently; the delta rule is recurrent on OpenCL whatever this says (no chunked kernels yet).
     public var form: ScanFormRule
-    /// The chunked kernels' parameters.
-    public var chunked: ScanChunkedTuning
+    /// Work-items per work-group of the chunked kernels (along each chunk matrix's contiguous dimension).
+    public var chunkedGroupSize: Int
 
-    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int, form: ScanFormRule = .recurrent, chunked: ScanChunkedTuning = .gpuDevice) {
+    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int, form: ScanFormRule = .recurrent, chunkedGroupSize: Int = 64) {
         precondition([1, 2, 4, 8, 16].contains(columnsPerItem), "ScanTuning: columnsPerItem must be 1, 2, 4, 8 or 16, got \(columnsPerItem)")
-        precondition(groupSize >= 1 && chunkLength >= 1, "ScanTuning: groupSize and chunkLength must be at least 1")
+        precondition(groupSize >= 1 && chunkLength >= 1 && chunkedGroupSize >= 1, "ScanTuning: groupSize, chunkLength and chunkedGroupSize must be at least 1")
         self.columnsPerItem = columnsPerItem
         self.groupSize = groupSize
         self.chunkLength = chunkLength
         self.form = form
-        self.chunked = chunked
+        self.chunkedGroupSize = chunkedGroupSize
     }
 
     /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group;
-    /// chunked from T = 256 (measured on PoCL, bench/RESULTS.md).
+    /// GLA chunked from T = 256 (measured with `kiln-bench scan`, bench/RESULTS.md).
     public static let cpuDevice = ScanTuning(
-        columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 256)), chunked: .cpuDevice)
+        columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 256)), chunkedGroupSize: 16)
 
-    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); chunked from T = 64
-    /// by reasoning, not measurement: a recurrent scan keeps only batch × heads × V / 4 work-items busy
-    /// and walks T steps one after another, while the chunked kernels run every chunk at once, so any
-    /// sequence of a full chunk or more should gain on a GPU.
+    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); GLA chunked from
+    /// T = 64 by reasoning, not measurement: a recurrent scan keeps only B · H · V / 4 work-items busy and
+    /// walks T steps one after another, while the chunked kernels run every chunk at once, so any sequence
+    /// of a whole chunk or more should gain on a GPU.
     public static let gpuDevice = ScanTuning(
-        columnsPerItem: 4, groupSize: 16, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 64)), chunked: .gpuDevice)
+        columnsPerItem: 4, groupSize: 16, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 64)), chunkedGroupSize: 64)
 
     /// The `-D` options for `scan.cl` at key dimension `keyDimension`.
     public func buildOptions(keyDimension: Int) -> String {
@@ -116,6 +116,7 @@ extension OpenCLBackend {
 
     public func linearAttentionScan(_ inputs: ScanInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
         shape.validate(inputs, outputs)
+        if tuning.scan.form.form(for: shape) == .chunked { return chunkedLinearAttentionScan(inputs, shape: shape, scale: scale, into: outputs) }
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
         let decay = scanDecay(inputs.gate.buffer, count: inputs.gate.count(shape))
         launchScan("linear_attention_scan_forward" + suffix, shape: shape,
@@ -127,6 +128,9 @@ extension OpenCLBackend {
 
     public func linearAttentionScanBackward(_ inputs: ScanInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: ScanGradients) {
         shape.validate(inputs, outputGradients, gradients)
+        if tuning.scan.form.form(for: shape) == .chunked {
+            return chunkedLinearAttentionScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients, into: gradients)
+        }
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
         let gate = inputs.gate
         let decay = scanDecay(gate.buffer, count: gate.count(shape))
@@ -198,30 +202,6 @@ extension OpenCLBackend {
         sumTiles(betaPartial, into: gradients.beta, count: shape.headStepCount, tiles: tiles, suffix: suffix)
         sumTiles(gatePartial, into: gradients.gate, count: shape.headStepCount, tiles: tiles, suffix: suffix)
     }
-}
-
-/// Parameters of `Kernels/scan_chunked.cl` (see the comment at the top of that file).
-public struct ScanChunkedTuning: Sendable, Equatable {
-    /// Rows of a chunk per work-item (`ROWS`: 1, 2, 4 or 8), the height of its register tile.
-    public var rowsPerItem: Int
-    /// Columns per work-item, the vector width of its register tile (`CW`: 1, 2, 4, 8 or 16).
-    public var columnsPerItem: Int
-    /// Work-items per work-group along the tiles of one matrix (local size of dimension 0).
-    public var groupSize: Int
-
-    public init(rowsPerItem: Int, columnsPerItem: Int, groupSize: Int) {
-        precondition([1, 2, 4, 8].contains(rowsPerItem), "ScanChunkedTuning: rowsPerItem must be 1, 2, 4 or 8, got \(rowsPerItem)")
-        precondition([1, 2, 4, 8, 16].contains(columnsPerItem), "ScanChunkedTuning: columnsPerItem must be 1, 2, 4, 8 or 16, got \(columnsPerItem)")
-        precondition(groupSize >= 1, "ScanChunkedTuning: groupSize must be at least 1")
-        self.rowsPerItem = rowsPerItem
-        self.columnsPerItem = columnsPerItem
-        self.groupSize = groupSize
-    }
-
-    /// CPU devices (PoCL): 4 rows × 16 columns (float16) per work-item, one work-item per group.
-    public static let cpuDevice = ScanChunkedTuning(rowsPerItem: 4, columnsPerItem: 16, groupSize: 1)
-    /// GPUs: 2 rows × 4 columns per work-item in groups of 64 (by reasoning; not measured on a GPU).
-    public static let gpuDevice = ScanChunkedTuning(rowsPerItem: 2, columnsPerItem: 4, groupSize: 64)
 }
 
 extension ScanGate {
