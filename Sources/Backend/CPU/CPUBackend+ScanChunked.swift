@@ -14,8 +14,9 @@ import Foundation
 
 extension ScanFormRule {
     /// The CPU backend's rule (`CPUBackend.scanFormRule`'s default), measured with `kiln-bench scan`
-    /// (bench/RESULTS.md): chunked from T = 128 on.
-    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 128))
+    /// (bench/RESULTS.md): chunked from T = 256 on, where DeltaNet at D = 64 breaks even (GLA, and both
+    /// scans at D = 128, already gain at T = 64 to 128).
+    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 256))
 }
 
 extension CPUBackend {

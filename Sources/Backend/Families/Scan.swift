@@ -111,9 +111,9 @@ public enum ScanForm: String, Sendable, CaseIterable, Codable {
     case chunked
 }
 
-/// The choice between the two forms of a scan, a tuning parameter of the backend (`CPUBackend.scanFormRule`;
-/// the OpenCL backend has the recurrent form only so far), measured with `kiln-bench scan` (README,
-/// bench/RESULTS.md) so that a tuning database can hold it later. `KILN_SCAN_FORM=recurrent` or `chunked`
+/// The choice between the two forms of a scan, a tuning parameter of each backend (`CPUBackend.scanFormRule`,
+/// `ScanTuning.form` for OpenCL, where only linear attention and GLA have a chunked form), measured with
+/// `kiln-bench scan` per device type (README, bench/RESULTS.md) so that a tuning database can hold it later. `KILN_SCAN_FORM=recurrent` or `chunked`
 /// replaces the built-in default for the whole process (for benchmarks and timing runs); a rule set in
 /// code is kept as it is.
 public struct ScanFormRule: Sendable, Equatable, Hashable, CustomStringConvertible {

@@ -31,10 +31,10 @@ public struct ScanTuning: Sendable, Equatable {
         self.chunkedGroupSize = chunkedGroupSize
     }
 
-    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group;
-    /// GLA chunked from T = 256 (measured with `kiln-bench scan`, bench/RESULTS.md).
-    public static let cpuDevice = ScanTuning(
-        columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 256)), chunkedGroupSize: 16)
+    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; always
+    /// recurrent: the chunked kernels (element-wise work-items, an exp per term, shaped for GPUs) ran 0.07 to
+    /// 0.10× the recurrent ones' speed on PoCL at T = 4096 and slower at every T measured (bench/RESULTS.md).
+    public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: .recurrent), chunkedGroupSize: 16)
 
     /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); GLA chunked from
     /// T = 64 by reasoning, not measurement: a recurrent scan keeps only B · H · V / 4 work-items busy and

@@ -12,8 +12,8 @@ struct ScanBench: ParsableCommand {
         discussion: """
         Every case times one synchronized forward + backward (the forward's output and final state, then every gradient, \
         with dO and dS_T given) of each form, the two forms in alternation (Measure.pairedMedians), and prints tokens/s \
-        and the chunked form's speed-up. The chunked form exists on the CPU backend only: OpenCL devices time the \
-        recurrent kernels alone. --memory-check instead prints the peak resident memory of chunked forward + backward \
+        and the chunked form's speed-up. OpenCL has chunked kernels for linear attention and GLA only: \
+        its delta-rule scans are timed in the recurrent form alone. --memory-check instead prints the peak resident memory of chunked forward + backward \
         passes at growing T.
         """
     )
@@ -28,10 +28,11 @@ struct ScanBench: ParsableCommand {
     @Option(help: "Comma-separated scans: gla-per-key, deltanet, gated-deltanet.") var kinds = "gla-per-key,deltanet"
     @Option(help: "Forms to time: both (in alternation), chunked or recurrent.") var forms = FormChoice.both
     @Flag(help: "Time the forward pass alone as well.") var forward = false
-    @Flag(help: "Print the peak resident memory of chunked forward + backward at growing T instead (CPU backend).") var memoryCheck = false
+    @Flag(help: "Print the peak resident memory of chunked forward + backward at growing T instead (host memory: the CPU backend, or PoCL).") var memoryCheck = false
     @Option(help: "OpenCL: value columns per work-item (1, 2, 4, 8, 16), overriding the device's default.") var columnsPerItem: Int?
     @Option(help: "OpenCL: work-items per work-group, overriding the device's default.") var groupSize: Int?
     @Option(help: "OpenCL: steps per checkpoint in backward passes, overriding the device's default.") var chunkLength: Int?
+    @Option(help: "OpenCL: work-items per work-group of the chunked kernels, overriding the device's default.") var chunkedGroupSize: Int?
 
     /// The scans measured.
     enum Kind: String, CaseIterable {
@@ -49,8 +50,7 @@ struct ScanBench: ParsableCommand {
         let deviceList = Devices.all().filter { wanted?.contains($0.id) ?? true }
         let lengthList = try integers(lengths, "--lengths"), dimensionList = try integers(dimensions, "--dimensions")
         if memoryCheck {
-            // The chunked form (the one whose memory is in question) runs on the CPU backend only.
-            for device in deviceList where device.backend != .opencl { try checkMemory(device, lengths: lengthList, dimension: dimensionList.first ?? 64) }
+            for device in deviceList { try checkMemory(device, lengths: lengthList, dimension: dimensionList.first ?? 64) }
             return
         }
         print("Linear-attention scans, forward + backward (one synchronized call of each primitive), B = \(batch), H = \(heads), K = V = D")
@@ -59,9 +59,9 @@ struct ScanBench: ParsableCommand {
         var table: [[String]] = []
         for device in deviceList {
             let chunked = try makeBackend(device, form: .chunked), recurrent = try makeBackend(device, form: .recurrent)
-            // OpenCL scans are recurrent only.
-            let deviceForms = device.backend == .opencl ? FormChoice.recurrent : forms
             for kind in try kindList() {
+                // OpenCL's delta-rule scans are recurrent only.
+                let deviceForms = device.backend == .opencl && kind != .gla ? FormChoice.recurrent : forms
                 for dimension in dimensionList {
                     for length in lengthList {
                         let shape = ScanShape(batch: batch, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
@@ -98,8 +98,7 @@ struct ScanBench: ParsableCommand {
                             row.append(cell(forwardSeconds[.chunked]) { formatted($0 * 1e3, digits: 2) })
                         }
                         table.append(row)
-                        print(row.joined(separator: "  "))
-                        fflush(stdout)
+                        FileHandle.standardOutput.write(Data((row.joined(separator: "  ") + "\n").utf8))
                     }
                 }
             }
@@ -130,8 +129,8 @@ struct ScanBench: ParsableCommand {
         "B\(shape.batch)-T\(shape.length)-H\(shape.heads)-K\(shape.keyDimension)-V\(shape.valueDimension)"
     }
 
-    /// A backend for a device: on the CPU one whose scans all take `form`; on OpenCL (recurrent scans only)
-    /// one with the device's scan parameters or those given on the command line.
+    /// A backend for a device whose scans all take `form` (on OpenCL: linear attention and GLA; with the
+    /// device's other scan parameters or those given on the command line).
     private func makeBackend(_ device: DeviceDescription, form: ScanFormRule) throws -> any Backend {
         guard device.backend == .opencl else {
             let backend = CPUBackend()
@@ -141,7 +140,7 @@ struct ScanBench: ParsableCommand {
         var tuning = OpenCLTuning.defaults(for: device)
         tuning.scan = ScanTuning(
             columnsPerItem: columnsPerItem ?? tuning.scan.columnsPerItem, groupSize: groupSize ?? tuning.scan.groupSize,
-            chunkLength: chunkLength ?? tuning.scan.chunkLength)
+            chunkLength: chunkLength ?? tuning.scan.chunkLength, form: form, chunkedGroupSize: chunkedGroupSize ?? tuning.scan.chunkedGroupSize)
         return try OpenCLBackend(deviceID: device.id, tuning: tuning)
     }
 
@@ -150,7 +149,8 @@ struct ScanBench: ParsableCommand {
     /// themselves take and what one [T, T] float matrix per head would.
     private func checkMemory(_ device: DeviceDescription, lengths: [Int], dimension: Int) throws {
         let backend = try makeBackend(device, form: .chunked)
-        print("memory check on \(device.id): chunked forward + backward, B = \(batch), H = \(heads), K = V = \(dimension)")
+        print("memory check on \(device.id): forward + backward, chunked where the device has the form, B = \(batch), H = \(heads), K = V = \(dimension)")
+        print("(the peak only grows: run one scan per process to see each from the start)")
         var table: [[String]] = []
         var previous = peakResidentBytes()
         for kind in try kindList() {
@@ -162,12 +162,13 @@ struct ScanBench: ParsableCommand {
                 // q, k, v, o, dO, dq, dk, dv and the gate and its gradient (per key for GLA).
                 let operands = 4 * (shape.keyCount * (kind == .gla ? 6 : 4) + shape.valueCount * 4 + shape.headStepCount * 4 + shape.stateCount * 5)
                 let square = 4 * batch * heads * length * length
-                table.append([kind.rawValue, "\(length)", ByteCountText.format(peak), ByteCountText.format(max(0, peak - previous)),
+                let form = device.backend == .opencl && kind != .gla ? ScanForm.recurrent : .chunked
+                table.append([kind.rawValue, form.rawValue, "\(length)", ByteCountText.format(peak), ByteCountText.format(max(0, peak - previous)),
                               ByteCountText.format(operands), ByteCountText.format(square)])
                 previous = max(previous, peak)
             }
         }
-        print(renderTable(["scan", "T", "peak resident", "growth", "operands and gradients", "one [T, T] per head"], table))
+        print(renderTable(["scan", "form", "T", "peak resident", "growth", "operands and gradients", "one [T, T] per head"], table))
     }
 
     private func peakResidentBytes() -> Int {
