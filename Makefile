@@ -8,7 +8,7 @@ PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-ope
 BENCH_PACKAGES = $(PACKAGES) libclblast-dev
 KILN = .build/release/kiln
 
-.PHONY: run test bench build packages bench-packages clean
+.PHONY: run test bench build packages bench-packages oclgrind clean
 
 packages:
 	@./scripts/install-packages.sh $(PACKAGES)
@@ -26,6 +26,13 @@ run: build
 test: packages
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
+
+# The backend suite with oclgrind as the OpenCL device: out-of-bounds accesses, API misuse and data
+# races in every kernel (scripts/oclgrind.sh).
+oclgrind: packages
+	@./scripts/install-packages.sh oclgrind
+	$(SWIFT) build -c release --build-tests
+	./scripts/oclgrind.sh
 
 bench: bench-packages
 	$(SWIFT) build -c release --package-path bench

@@ -154,8 +154,10 @@ TARGET static inline V VARIANT(exp_lanes)(V x) {
     return vselect_above(x, 88.37f, vset(INFINITY), vselect_below(x, -87.3f, vzero(), result));
 }
 
-/// y[i] = exp(x[i]) for i < count: whole blocks of 8 in vectors (the same elements at any LANES), then
-/// libm's expf for the last few.
+/// y[i] = exp(x[i]) for i < count, every element through exp_lanes: whole blocks of 8 in vectors, and the
+/// last few padded to a block of 8. The backend splits `count` into one range per thread, so an element
+/// computed another way at the end of a range (libm's expf, which differs in the last bit) would make
+/// results depend on the thread count.
 TARGET static void VARIANT(exp)(const float *x, float *y, ptrdiff_t count) {
     ptrdiff_t i = 0;
     while (i + 8 <= count) {
@@ -163,7 +165,13 @@ TARGET static void VARIANT(exp)(const float *x, float *y, ptrdiff_t count) {
         vstore_n(y + i, VARIANT(exp_lanes)(vload_n(x + i, n)), n);
         i += n;
     }
-    for (; i < count; i++) y[i] = expf(x[i]);
+    if (i < count) {
+        float block[16] = {0};
+        const ptrdiff_t rest = count - i;
+        memcpy(block, x + i, (size_t)rest * sizeof(float));
+        vstore_n(block, VARIANT(exp_lanes)(vload_n(block, 8)), 8);
+        memcpy(y + i, block, (size_t)rest * sizeof(float));
+    }
 }
 
 #if REDUCTIONS

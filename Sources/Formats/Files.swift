@@ -95,7 +95,7 @@ func formatsReadBytes(from url: URL) throws(FormatError) -> [UInt8] {
 public func writeAtomically(_ data: some DataProtocol, to url: URL) throws {
     let path = url.path
     let folder = url.deletingLastPathComponent()
-    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+    let temporary = folder.appendingPathComponent(temporaryPrefix(of: url) + UUID().uuidString + ".tmp")
 
     /// An error saying which step failed and why.
     func failure(_ action: String, _ reason: String) -> FormatError {
@@ -143,5 +143,21 @@ extension PlotGrid {
     /// - Throws: `FormatError` naming the file when it cannot be written.
     public func write(to url: URL) throws {
         try writeAtomically(Data(svg().utf8), to: url)
+    }
+}
+
+/// The start of the names of ``writeAtomically(_:to:)``'s temporary files for `url`: `.<name>.`, then a UUID
+/// and `.tmp`.
+private func temporaryPrefix(of url: URL) -> String { ".\(url.lastPathComponent)." }
+
+/// Removes the temporary files that ``writeAtomically(_:to:)`` leaves beside `url` when the process is
+/// killed before it renames one (call it when no other process writes `url`). Errors are ignored: a file
+/// that cannot be removed does no harm.
+public func removeStaleTemporaryFiles(of url: URL) {
+    let folder = url.deletingLastPathComponent()
+    let prefix = temporaryPrefix(of: url)
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+    for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+        try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
     }
 }

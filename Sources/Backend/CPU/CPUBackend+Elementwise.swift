@@ -6,6 +6,11 @@ internal import CKilnCPU
 /// Elements below which a loop stays on one thread.
 let elementwiseGrain = 16_384
 
+/// The C loops run blocks of this many elements in vectors and the rest with the C library
+/// (`elementwise.c`), so ranges split between threads are multiples of it (results then do not depend on
+/// the thread count).
+let elementwiseBlock = 8
+
 extension CPUBackend {
     public func unary(_ op: UnaryOp, _ x: DeviceBuffer, into y: DeviceBuffer, count: Int) {
         ElementwiseValidation.unary("unary", op, count: count, x, y)
@@ -13,7 +18,7 @@ extension CPUBackend {
         let (a, b) = op.parameters
         // Ranges are disjoint, so parallel writes never touch the same element.
         nonisolated(unsafe) let input = floats(x), output = floats(y)
-        Parallel.forRanges(count, grain: elementwiseGrain) { range in
+        Parallel.forRanges(count, grain: elementwiseGrain, multipleOf: elementwiseBlock) { range in
             kiln_unary(op.code, a, b, input + range.lowerBound, output + range.lowerBound, range.count)
         }
     }
@@ -24,7 +29,7 @@ extension CPUBackend {
         let (a, b) = op.parameters
         // Disjoint ranges per thread (see `unary`).
         nonisolated(unsafe) let px = floats(x), py = floats(y), pdy = floats(dy), pdx = floats(dx)
-        Parallel.forRanges(count, grain: elementwiseGrain) { range in
+        Parallel.forRanges(count, grain: elementwiseGrain, multipleOf: elementwiseBlock) { range in
             let start = range.lowerBound
             kiln_unary_backward(op.code, a, b, px + start, py + start, pdy + start, pdx + start, range.count)
         }

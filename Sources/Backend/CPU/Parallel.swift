@@ -17,7 +17,11 @@ enum Parallel {
 
     /// Calls `body` on disjoint ranges that together cover `0..<count`, in parallel when there is enough
     /// work: each range holds at least `grain` items. Bodies must write only to their own range.
-    static func forRanges(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    ///
+    /// Every range but the last starts and ends at a multiple of `multipleOf`: loops that run whole
+    /// vectors and finish the last few elements another way (the C library's `expf` after vectorized
+    /// blocks of 8) then compute each element the same way on any number of threads.
+    static func forRanges(_ count: Int, grain: Int, multipleOf: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let cores = coreCount
         let chunks = min(cores * 4, max(1, count / max(grain, 1)))
@@ -25,7 +29,8 @@ enum Parallel {
             body(0..<count)
             return
         }
-        let chunkSize = (count + chunks - 1) / chunks
+        let step = max(multipleOf, 1)
+        let chunkSize = ((count + chunks - 1) / chunks + step - 1) / step * step
         withoutActuallyEscaping(body) { body in
             // Each iteration writes a disjoint range; the closure is shared read-only between threads.
             nonisolated(unsafe) let work = body
@@ -39,15 +44,24 @@ enum Parallel {
 }
 
 extension CPUBackend {
-    /// Threads the CPU backend uses (for OpenBLAS and its own loops), process-wide.
+    /// Threads of the CPU backend's own loops, process-wide.
     public static var threadCount: Int { Parallel.coreCount }
 
     /// Sets the threads every CPU backend in the process uses, for OpenBLAS and for Kiln's loops; runs
     /// that train side by side (a learning-rate sweep) give each run one thread.
+    ///
+    /// Kiln's loops give the same bits on any number of threads; OpenBLAS does not always: its SGEMM picks
+    /// kernel tiles by how it splits a product between threads, so a product's last bits can change with
+    /// its thread count (measured with OpenBLAS 0.3.21: 114 × 88 × 32 differs between 1 and 2 threads).
     public static func setThreadCount(_ count: Int) {
-        let value = max(1, count)
-        Parallel.threads.store(value, ordering: .relaxed)
-        openblas_set_num_threads(Int32(value))
+        setLoopThreadCount(count)
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// Sets the threads of Kiln's own loops only, as `KILN_CPU_THREADS` does; OpenBLAS keeps its own
+    /// (`OPENBLAS_NUM_THREADS`). Results do not depend on this number.
+    public static func setLoopThreadCount(_ count: Int) {
+        Parallel.threads.store(max(1, count), ordering: .relaxed)
     }
 
     /// Whether the C loops (`CKilnCPU`) run their AVX2 + FMA versions: the default where the processor has

@@ -123,6 +123,10 @@ public enum TrainingRun {
     ) throws -> TrainingSummary {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let checkpointURL = directory.appendingPathComponent(checkpointFile)
+        // Temporary files of a run that was killed while writing one of these.
+        for file in [checkpointFile, metricsFile, summaryFile, plotFile] {
+            removeStaleTemporaryFiles(of: directory.appendingPathComponent(file))
+        }
         var settings = configuration
         var restored: SafeTensorsFile?
         var previousSeconds = 0.0
@@ -186,9 +190,14 @@ public enum TrainingRun {
                 record.testAccuracy = evaluation.accuracy
                 record.testRootMeanSquaredError = evaluation.rootMeanSquaredError
                 record.seconds = elapsed()
+            }
+            // The record reaches the file before the checkpoint that includes its step: killed between the
+            // two, the run keeps a record past its checkpoint, which a resume drops and logs again, and never
+            // a checkpoint whose step has no record.
+            try writer.write(record)
+            if evaluateNow {
                 try trainer.checkpoint(elapsedSeconds: record.seconds).write(to: checkpointURL)
             }
-            try writer.write(record)
             history.append(record)
             progress?.logged(record, totalSteps: totalSteps, stepsPerSecond: stepsPerSecond)
         }
