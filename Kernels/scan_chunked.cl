@@ -22,16 +22,19 @@
 //   dV_j = Σ_{i≥j} A_ij dO_i + K̄_jᵀ D_{c+1}
 //   ∂L/∂G_i = Q̃_i ⊙ dQ̃_i − K_i ⊙ dK_i, plus rowsum(D_{c+1} ⊙ S_{c+1}) on the last row; the gate's gradient
 //   dg_t is the reverse cumulative sum of ∂L/∂G within the chunk (summed over keys for a per-head gate).
-// The per-key pairwise decays exp(G_ik − G_jk) are formed one by one (an exp per term) rather than from
-// sub-chunk boundary factors: simple, exact to the last bit of each exponent, and still a sum that every
-// (i, j) pair of every chunk computes at once.
+// Per-key pairwise decays exp(G_ik − G_jk) come in sub-chunks of SUB = 16 rows (as fla): for i and j in
+// different sub-chunks (j < n ≤ i, n the first row of i's sub-chunk) the decay is the product of two
+// boundary factors exp(G_i − G_n) · exp(G_n − G_j), both ≤ 1, which scan_chunk_prepare computes once per
+// row and boundary (`bounds`, exp(−|G_r − G_n|) for n = 16, 32, 48); within a sub-chunk it is one exp of
+// the difference. A per-head gate's decay is one exp per pair.
 //
 // Why these kernels are a separate file: they need no compile-time key dimension (scan.cl keeps a state
 // tile in private memory and is built per K), so this program is built once per device.
 //
 // Layouts (row-major, float32): q, k, the per-key gate and G, Q̄, K̄ [B, T, H, K]; v, o [B, T, H, V];
 // the per-head gate and its G [B, T, H]; states [B, H, K, V]. A pair is p = b·H + h; its chunk c is
-// pc = p·NC + c (NC = ⌈T / CHUNK⌉). Scratch the host allocates: exp(G_L) [B·H·NC, K]; A and dA
+// pc = p·NC + c (NC = ⌈T / CHUNK⌉). Scratch the host allocates: exp(G_L) [B·H·NC, K]; per-key gates'
+// boundary factors [CHUNK / 16 − 1, B, T, H, K]; A and dA
 // [B·H·NC, CHUNK, CHUNK] (one chunk's square per chunk, T·CHUNK floats per pair: no [T, T] matrix);
 // the states and their gradients at every chunk boundary [B·H, NC + 1, K, V], O(T / CHUNK · K · V).
 //
@@ -42,11 +45,14 @@
 // (k, v) of each pair and loop over the chunks: the only sequential part, NC steps of one multiply-add.
 //
 // -D options:
-//   CHUNK  steps per chunk (64, as fla; the host passes its own value).
+//   CHUNK  steps per chunk, a multiple of SUB = 16 (64, as fla; the host passes its own value and sizes
+//          `bounds` with CHUNK / 16 − 1 planes).
 
 #ifndef CHUNK
 #define CHUNK 64
 #endif
+
+#define SUB 16
 
 #define GATE_NONE 0
 #define GATE_PER_HEAD 1
@@ -75,21 +81,37 @@ static float cumulative(global const float *gcum, int gate_kind, int row, int K,
     return 0.0f;
 }
 
+// exp(G_ik − G_jk) for rows i ≥ j of one chunk (ri, rj their [B, T, H] indices); see the top of this file.
+static float pair_decay(global const float *gcum, global const float *bounds, int gate_kind, int ri, int i, int rj, int j, int K, int k,
+                        size_t plane) {
+    if (gate_kind == GATE_NONE) return 1.0f;
+    if (gate_kind == GATE_PER_KEY && i / SUB != j / SUB) {
+        global const float *f = bounds + (size_t)(i / SUB - 1) * plane;
+        return f[ri * K + k] * f[rj * K + k];
+    }
+    return exp(cumulative(gcum, gate_kind, ri, K, k) - cumulative(gcum, gate_kind, rj, K, k));
+}
+
+// Floats in one [B, T, H, K] buffer: one plane of `bounds`.
+#define PLANE ((size_t)B * T * H * K)
+
 // State `slot` (0 … NC) of pair p in a [B·H, NC + 1, K, V] buffer.
 #define STATE(buffer, p, slot) ((buffer) + ((size_t)(p) * (CHUNKS + 1) + (slot)) * K * V)
 
-// G, Q̄ = scale·q ⊙ exp(G), K̄ = k ⊙ exp(G_L − G) and exp(G_L) of one key of one chunk. global = [K, 1, B·H·NC].
+// G, Q̄ = scale·q ⊙ exp(G), K̄ = k ⊙ exp(G_L − G) and exp(G_L) of one key of one chunk, and (per-key gates)
+// the sub-chunk boundary factors `bounds` [CHUNK / 16 − 1, B, T, H, K]. global = [K, 1, B·H·NC].
 kernel void scan_chunk_prepare(SIZES, float scale, global const float *q, global const float *key, global const float *gate,
-                               global float *gcum, global float *qbar, global float *kbar, global float *decay_total) {
+                               global float *gcum, global float *bounds, global float *qbar, global float *kbar, global float *decay_total) {
     const int k = get_global_id(0), pc = get_global_id(2);
     if (k >= K) return;
     CHUNK_OF(pc);
-    float g = 0.0f;
+    float g = 0.0f, boundary[CHUNK / SUB];
     for (int i = 0; i < L; i++) {
         const int row = ROW(i);
         if (gate_kind == GATE_PER_KEY) {
             g += gate[row * K + k];
             gcum[row * K + k] = g;
+            if (i % SUB == 0) boundary[i / SUB] = g;
         } else if (gate_kind == GATE_PER_HEAD) {
             g += gate[row];
             if (k == 0) gcum[row] = g;
@@ -103,6 +125,8 @@ kernel void scan_chunk_prepare(SIZES, float scale, global const float *q, global
         if (gate_kind == GATE_PER_KEY) g += gate[row * K + k];
         else if (gate_kind == GATE_PER_HEAD) g += gate[row];
         kbar[row * K + k] = key[row * K + k] * exp(last - g);
+        if (gate_kind == GATE_PER_KEY)
+            for (int n = 1; n * SUB < L; n++) bounds[(n - 1) * PLANE + row * K + k] = exp(-fabs(g - boundary[n]));
     }
     decay_total[pc * K + k] = exp(last);
 }
@@ -111,7 +135,7 @@ kernel void scan_chunk_prepare(SIZES, float scale, global const float *q, global
 // `gradient` 1, dA_ij = Σ_v dO_iv v_jv (x = dO, y = v, width V); zero for j > i and rows past L.
 // global = [CHUNK, CHUNK, B·H·NC] (j, i).
 kernel void scan_chunk_scores(SIZES, float scale, int gradient, global const float *x, global const float *y,
-                              global const float *gcum, global float *scores) {
+                              global const float *gcum, global const float *bounds, global float *scores) {
     const int j = get_global_id(0), i = get_global_id(1), pc = get_global_id(2);
     if (j >= CHUNK) return;
     CHUNK_OF(pc);
@@ -125,7 +149,7 @@ kernel void scan_chunk_scores(SIZES, float scale, int gradient, global const flo
     if (gradient) {
         for (int v = 0; v < V; v++) sum += x[ri * V + v] * y[rj * V + v];
     } else if (gate_kind == GATE_PER_KEY) {
-        for (int k = 0; k < K; k++) sum += x[ri * K + k] * y[rj * K + k] * exp(gcum[ri * K + k] - gcum[rj * K + k]);
+        for (int k = 0; k < K; k++) sum += x[ri * K + k] * y[rj * K + k] * pair_decay(gcum, bounds, gate_kind, ri, i, rj, j, K, k, PLANE);
         sum *= scale;
     } else {
         for (int k = 0; k < K; k++) sum += x[ri * K + k] * y[rj * K + k];
@@ -199,7 +223,8 @@ kernel void scan_chunk_carry_backward(SIZES, int has_final_gradient, int has_ini
 // `dlog` [B, T, H, K]. global = [K, CHUNK, B·H·NC] (k, r).
 kernel void scan_chunk_key_gradients(SIZES, float scale, int has_output_gradient, int has_gate_gradient,
                                      global const float *q, global const float *key, global const float *value,
-                                     global const float *gcum, global const float *output_gradient, global const float *score_gradient,
+                                     global const float *gcum, global const float *bounds, global const float *output_gradient,
+                                     global const float *score_gradient,
                                      global const float *states, global const float *gradients,
                                      global float *dq, global float *dk, global float *dlog) {
     const int k = get_global_id(0), r = get_global_id(1), pc = get_global_id(2);
@@ -218,7 +243,7 @@ kernel void scan_chunk_key_gradients(SIZES, float scale, int has_output_gradient
         dqt = exp(gr) * sum;
         for (int j = 0; j <= r; j++) {
             const int rj = ROW(j);
-            dqt += da[r * CHUNK + j] * key[rj * K + k] * exp(gr - cumulative(gcum, gate_kind, rj, K, k));
+            dqt += da[r * CHUNK + j] * key[rj * K + k] * pair_decay(gcum, bounds, gate_kind, rr, r, rj, j, K, k, PLANE);
         }
     }
     // dK_r = exp(G_L − G_r) (D_{c+1} v_r) + Σ_{i≥r} dA_ir Q̃_i exp(G_i − G_r)
@@ -229,7 +254,7 @@ kernel void scan_chunk_key_gradients(SIZES, float scale, int has_output_gradient
     if (has_output_gradient) {
         for (int i = r; i < L; i++) {
             const int ri = ROW(i);
-            dkt += da[i * CHUNK + r] * scale * q[ri * K + k] * exp(cumulative(gcum, gate_kind, ri, K, k) - gr);
+            dkt += da[i * CHUNK + r] * scale * q[ri * K + k] * pair_decay(gcum, bounds, gate_kind, ri, i, rr, r, K, k, PLANE);
         }
     }
     dq[rr * K + k] = scale * dqt;

@@ -2,7 +2,7 @@
 // top comment has the math and the launch geometry), chosen by `ScanTuning.form`. The delta rule has no
 // chunked OpenCL kernels yet and always runs recurrently. Scratch per call: the states and their gradients
 // at every chunk boundary (O(T / 64 · K · V) per pair), one 64 × 64 score matrix per chunk, and a few
-// [B, T, H, K] buffers (G, Q̄, K̄, ∂L/∂G).
+// [B, T, H, K] buffers (G, Q̄, K̄, ∂L/∂G, and three planes of sub-chunk boundary factors for per-key gates).
 
 extension OpenCLBackend {
     private static let chunkLength = 64
@@ -28,7 +28,7 @@ extension OpenCLBackend {
     /// every chunk boundary (`states`, slot 0 the initial state; `finalState` written when given).
     private struct ChunkedScanPass {
         let chunks: Int
-        let gcum: DeviceBuffer, qbar: DeviceBuffer, kbar: DeviceBuffer, decayTotal: DeviceBuffer, scores: DeviceBuffer, states: DeviceBuffer
+        let gcum: DeviceBuffer, bounds: DeviceBuffer, qbar: DeviceBuffer, kbar: DeviceBuffer, decayTotal: DeviceBuffer, scores: DeviceBuffer, states: DeviceBuffer
     }
 
     private func chunkSizes(_ shape: ScanShape, gate: ScanGate) -> [Argument] {
@@ -48,14 +48,15 @@ extension OpenCLBackend {
         let sizes = chunkSizes(shape, gate: inputs.gate)
         let pass = ChunkedScanPass(
             chunks: chunks, gcum: inputs.gate.buffer == nil ? placeholder : allocate(max(1, inputs.gate.count(shape))),
+            bounds: inputs.gate.kernelCode == 2 ? allocate(max(1, (Self.chunkLength / 16 - 1) * shape.keyCount)) : placeholder,
             qbar: allocate(max(1, shape.keyCount)), kbar: allocate(max(1, shape.keyCount)), decayTotal: allocate(max(1, pieces * keys)),
             scores: allocate(max(1, pieces * Self.chunkLength * Self.chunkLength)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)))
         launchChunked("scan_chunk_prepare", keys, 1, pieces, sizes + [
             .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.gate.buffer ?? placeholder),
-            .buffer(pass.gcum), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.decayTotal),
+            .buffer(pass.gcum), .buffer(pass.bounds), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.decayTotal),
         ])
         launchChunked("scan_chunk_scores", Self.chunkLength, Self.chunkLength, pieces, sizes + [
-            .float(scale), .int(0), .buffer(inputs.query), .buffer(inputs.key), .buffer(pass.gcum), .buffer(pass.scores),
+            .float(scale), .int(0), .buffer(inputs.query), .buffer(inputs.key), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(pass.scores),
         ])
         launchChunked("scan_chunk_outer", values, keys, pieces, sizes + [.int(1), .int(1), .buffer(pass.kbar), .buffer(inputs.value), .buffer(pass.states)])
         launchChunked("scan_chunk_carry_forward", values, keys, pairs, sizes + [
@@ -95,13 +96,13 @@ extension OpenCLBackend {
         let scoreGradients = hasOutputGradient ? allocate(max(1, pieces * chunk * chunk)) : placeholder
         if hasOutputGradient {
             launchChunked("scan_chunk_scores", chunk, chunk, pieces, sizes + [
-                .float(scale), .int(1), .buffer(dO), .buffer(inputs.value), .buffer(pass.gcum), .buffer(scoreGradients),
+                .float(scale), .int(1), .buffer(dO), .buffer(inputs.value), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(scoreGradients),
             ])
         }
         let logGradient = gradients.gate == nil ? placeholder : allocate(max(1, shape.keyCount))
         launchChunked("scan_chunk_key_gradients", keys, chunk, pieces, sizes + [
             .float(scale), .int(hasOutputGradient ? 1 : 0), .int(gradients.gate == nil ? 0 : 1),
-            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(pass.gcum), .buffer(dO), .buffer(scoreGradients),
+            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(dO), .buffer(scoreGradients),
             .buffer(pass.states), .buffer(stateGradients), .buffer(gradients.query), .buffer(gradients.key), .buffer(logGradient),
         ])
         launchChunked("scan_chunk_value_gradient", values, chunk, pieces, sizes + [
