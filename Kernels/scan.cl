@@ -36,8 +36,8 @@
 // The two forms: these kernels are the recurrent form, the one decoding needs and the only one the delta
 // rule has on OpenCL. Linear attention and GLA also have a chunked form (scan_chunked.cl, chunks of 64 as
 // small matrix products, every chunk at once), chosen per shape by ScanTuning.form: GPUs take it from
-// T = 64 (by reasoning, not measured on a GPU yet); PoCL stays recurrent, where these kernels ran 10 to 14x
-// faster than the chunked ones at T = 4096 (bench/RESULTS.md). Kernels that rely on PoCL vectorizing
+// T = 64 (by reasoning, not measured on a GPU yet); PoCL stays recurrent, where these kernels ran 9 to 11x
+// faster than the chunked ones from T = 256 to 4096 (bench/RESULTS.md). Kernels that rely on PoCL vectorizing
 // across work-items are slow; here each work-item's float16 tile is already a vector. VW = 16 measured
 // best on PoCL (VW = 8: 1.5x slower, VW = 4: 3x).
 //

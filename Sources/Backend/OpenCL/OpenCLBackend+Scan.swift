@@ -32,8 +32,8 @@ public struct ScanTuning: Sendable, Equatable {
     }
 
     /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; always
-    /// recurrent: the chunked kernels (element-wise work-items, an exp per term, shaped for GPUs) ran 0.07 to
-    /// 0.10× the recurrent ones' speed on PoCL at T = 4096 and slower at every T measured (bench/RESULTS.md).
+    /// recurrent: the chunked kernels (a work-item per matrix element, shaped for GPUs) ran at about 0.1×
+    /// the recurrent ones' speed on PoCL at every T measured, 256 to 4096 (bench/RESULTS.md).
     public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: .recurrent), chunkedGroupSize: 16)
 
     /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); GLA chunked from
