@@ -1,6 +1,6 @@
 // The scan family (Sources/Backend/Families/Scan.swift): causal linear attention, gated linear attention
-// (GLA) and the (gated) delta rule, forward and backward, as recurrences over time. Kernels:
-// linear_attention_scan_forward/backward, delta_rule_scan_forward/backward and scan_sum_tiles.
+// (GLA) and the (gated) delta rule, forward and backward, as recurrences over time (the recurrent form).
+// Kernels: linear_attention_scan_forward/backward, delta_rule_scan_forward/backward and scan_sum_tiles.
 //
 // Math (per batch b and head h; the state S is KEY_DIM x V; scale multiplies q; t = 1 ... length):
 //   linear / GLA:  S_t = diag(d_t) S_{t-1} + k_t v_t^T,           o_t = S_t^T (scale q_t)
@@ -33,10 +33,13 @@
 // q (.) dq - k (.) dk plus rowsum(dS_T (.) S_T) was measured at 1.1e-5 relative error in float32 at
 // T = 1000 with decays down to e^-30, against 1.1e-7 for the direct form.)
 //
-// Why recurrent: on PoCL (2-core AVX2) these kernels run GLA forward + backward at B = 1, T = 1024,
-// H = 4, K = V = 64 in about 25 ms (bench/RESULTS.md); no chunked variant was added. Kernels that
-// rely on PoCL vectorizing across work-items were slow; here each work-item's float16 tile is already
-// a vector. VW = 16 measured best on PoCL (VW = 8: 1.5x slower, VW = 4: 3x).
+// The two forms: these kernels are the recurrent form, the one decoding needs and the only one the delta
+// rule has on OpenCL. Linear attention and GLA also have a chunked form (scan_chunked.cl, chunks of 64 as
+// small matrix products, every chunk at once), chosen per shape by ScanTuning.form: GPUs take it from
+// T = 64 (by reasoning, not measured on a GPU yet); PoCL stays recurrent, where these kernels ran 9 to 11x
+// faster than the chunked ones from T = 256 to 4096 (bench/RESULTS.md). Kernels that rely on PoCL vectorizing
+// across work-items are slow; here each work-item's float16 tile is already a vector. VW = 16 measured
+// best on PoCL (VW = 8: 1.5x slower, VW = 4: 3x).
 //
 // -D options (chosen per device type in OpenCLTuning.scan; see ScanTuning in OpenCLBackend+Scan.swift):
 //   KEY_DIM  the key dimension K (required: private arrays need a compile-time size).

@@ -32,6 +32,7 @@ KILN_PORTABLE lanes8 p_load(const float *p) {
 }
 KILN_PORTABLE void p_store(float *p, lanes8 x) { memcpy(p, &x, sizeof x); }
 KILN_PORTABLE lanes8 p_set(float x) { return (lanes8){x, x, x, x, x, x, x, x}; }
+KILN_PORTABLE lanes8 p_add(lanes8 a, lanes8 b) { return a + b; }
 KILN_PORTABLE lanes8 p_sub(lanes8 a, lanes8 b) { return a - b; }
 KILN_PORTABLE lanes8 p_mul(lanes8 a, lanes8 b) { return a * b; }
 KILN_PORTABLE lanes8 p_madd(lanes8 a, lanes8 b, lanes8 c) { return a * b + c; }
@@ -75,7 +76,12 @@ KILN_PORTABLE float p_sum(lanes8 x) {
 #define vexp_scale p_exp_scale
 #define vselect_below(x, limit, value, otherwise) p_blend((x) < p_set(limit), value, otherwise)
 #define vselect_above(x, limit, value, otherwise) p_blend((x) > p_set(limit), value, otherwise)
+#define vadd p_add
+#define vsum16(a) p_sum(p_add((a)[0], (a)[1]))
+#define GEMM_ROWS 4
 #include "scan_loops.h"
+#include "scan_chunked_loops.h"
+#include "scan_variant_end.h"
 #pragma clang diagnostic pop
 
 #if KILN_HAS_X86
@@ -112,7 +118,12 @@ KILN_AVX2_INLINE __m256 avx2_exp_scale(__m256 shifted) {
 #define vexp_scale avx2_exp_scale
 #define vselect_below(x, limit, value, otherwise) _mm256_blendv_ps(otherwise, value, _mm256_cmp_ps(x, _mm256_set1_ps(limit), _CMP_LT_OQ))
 #define vselect_above(x, limit, value, otherwise) _mm256_blendv_ps(otherwise, value, _mm256_cmp_ps(x, _mm256_set1_ps(limit), _CMP_GT_OQ))
+#define vadd _mm256_add_ps
+#define vsum16(a) avx2_sum(_mm256_add_ps((a)[0], (a)[1]))
+#define GEMM_ROWS 4
 #include "scan_loops.h"
+#include "scan_chunked_loops.h"
+#include "scan_variant_end.h"
 
 // MARK: - AVX-512 (the loops down the rows; a last block of 8 columns goes through a mask)
 
@@ -121,6 +132,11 @@ KILN_AVX512_INLINE __m512 avx512_exp_scale(__m512 shifted) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(127)), 23));
 }
 KILN_AVX512_INLINE __mmask16 avx512_mask(ptrdiff_t n) { return (__mmask16)((1u << n) - 1); }
+// The sum of 16 lanes in the order of the 8-lane versions: the halves added (lanes k and k + 8, as the
+// AVX2 version's two accumulators), then avx2_sum's tree.
+KILN_AVX512_INLINE float avx512_sum16(__m512 x) {
+    return avx2_sum(_mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1)));
+}
 
 #define V __m512
 #define LANES 16
@@ -142,7 +158,12 @@ KILN_AVX512_INLINE __mmask16 avx512_mask(ptrdiff_t n) { return (__mmask16)((1u <
 #define vexp_scale avx512_exp_scale
 #define vselect_below(x, limit, value, otherwise) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(limit), _CMP_LT_OQ), otherwise, value)
 #define vselect_above(x, limit, value, otherwise) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(limit), _CMP_GT_OQ), otherwise, value)
+#define vadd _mm512_add_ps
+#define vsum16(a) avx512_sum16((a)[0])
+#define GEMM_ROWS 8
 #include "scan_loops.h"
+#include "scan_chunked_loops.h"
+#include "scan_variant_end.h"
 #endif
 
 // MARK: - Entry points: the version for the level in use
@@ -195,3 +216,23 @@ void kiln_scan_exp(const float *x, float *y, ptrdiff_t count) {
     VERSION(avx512, exp)(x, y, count);
 }
 
+
+// MARK: - The chunked form (scan_chunked_loops.h): every loop has an AVX-512 version
+
+void kiln_scan_chunk_linear_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace) {
+    VERSION(avx512, chunk_linear_forward)(chunk, state, write_output, workspace);
+}
+
+void kiln_scan_chunk_linear_backward(const kiln_scan_chunk *chunk, const float *start_state, const float *end_state,
+                                     float *state_gradient, float *workspace) {
+    VERSION(avx512, chunk_linear_backward)(chunk, start_state, end_state, state_gradient, workspace);
+}
+
+void kiln_scan_chunk_delta_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace) {
+    VERSION(avx512, chunk_delta_forward)(chunk, state, write_output, workspace);
+}
+
+void kiln_scan_chunk_delta_backward(const kiln_scan_chunk *chunk, const float *start_state, float *state_gradient,
+                                    float *workspace) {
+    VERSION(avx512, chunk_delta_backward)(chunk, start_state, state_gradient, workspace);
+}

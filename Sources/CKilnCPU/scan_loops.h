@@ -10,8 +10,9 @@
 //   vsum(x)               the lanes' sum as a tree of halves (8 lanes only)
 //   vexp_scale(shifted)   2ⁿ from the rounded x·log2(e) + 1.5·2²³ (see exp_lanes)
 //   vselect_below(x, limit, value, otherwise), vselect_above(...)   value where x < limit (x > limit)
-// and REDUCTIONS to 1 when the loops that sum along a row (in 8-lane accumulators) are wanted too. The
-// end of this file undefines them all, ready for the next instruction set.
+// and REDUCTIONS to 1 when the loops that sum along a row (in 8-lane accumulators) are wanted too.
+// scan_chunked_loops.h follows it with the chunked form's loops, and scan_variant_end.h undefines every
+// macro, ready for the next instruction set.
 //
 // States are padded `[rows, width]` matrices, width a multiple of 8. Loops that carry values down the rows
 // go in blocks of two vectors (four for plain sums), each column on its own, so their results do not
@@ -243,25 +244,3 @@ TARGET static float VARIANT(delta_reverse)(float *gradient, const float *before,
     return gamma * vsum(gate_sum);
 }
 #endif
-
-#undef V
-#undef LANES
-#undef VARIANT
-#undef TARGET
-#undef REDUCTIONS
-#undef vload
-#undef vstore
-#undef vset
-#undef vzero
-#undef vsub
-#undef vmul
-#undef vmin
-#undef vmax
-#undef vmadd
-#undef vnmadd
-#undef vload_n
-#undef vstore_n
-#undef vsum
-#undef vexp_scale
-#undef vselect_below
-#undef vselect_above

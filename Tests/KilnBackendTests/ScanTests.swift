@@ -170,7 +170,7 @@ struct ScanTests {
 
     @Test("(gated) linear attention forward and backward, per-key, per-head and no gate", arguments: BackendCase.all)
     func linearAttention(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
+        let backend = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
         let gates: [Reference.Scan.GateLayout] = [.none, .perHead, .perKey]
         for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
@@ -185,7 +185,7 @@ struct ScanTests {
 
     @Test("(gated) delta rule forward and backward", arguments: BackendCase.all)
     func deltaRule(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
+        let backend = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
         let gates: [Reference.Scan.GateLayout] = [.none, .perHead]
         for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
@@ -200,7 +200,7 @@ struct ScanTests {
 
     @Test("gates whose decays underflow to zero, and gates of exactly zero", arguments: BackendCase.all)
     func extremeGates(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
+        let backend = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
         for (rule, gate) in [(Reference.Scan.Rule.linearAttention, Reference.Scan.GateLayout.perKey), (.linearAttention, .perHead), (.deltaRule, .perHead)] {
             let reference = Reference.Scan(ScanShape(batch: 1, length: 40, heads: 2, keyDimension: 16, valueDimension: 24), rule: rule, gate: gate, scale: 0.25)
@@ -213,7 +213,7 @@ struct ScanTests {
 
     @Test("backward without dO: only the final state reached the loss", arguments: BackendCase.all)
     func finalStateGradientAlone(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
+        let backend = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
         for (rule, gate) in [(Reference.Scan.Rule.linearAttention, Reference.Scan.GateLayout.perKey), (.linearAttention, .none), (.deltaRule, .perHead)] {
             let reference = Reference.Scan(ScanShape(batch: 2, length: 37, heads: 2, keyDimension: 16, valueDimension: 21), rule: rule, gate: gate, scale: 0.25)
@@ -271,67 +271,75 @@ struct ScanTests {
 
     @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.all)
     func stateContinuity(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
+        let backend = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
         for (rule, gate) in [(Reference.Scan.Rule.linearAttention, Reference.Scan.GateLayout.perKey), (.deltaRule, .perHead)] {
-            let (batch, length, heads, keys, values, split) = (2, 70, 2, 16, 20, 37)
-            let full = Reference.Scan(ScanShape(batch: batch, length: length, heads: heads, keyDimension: keys, valueDimension: values), rule: rule, gate: gate, scale: 0.25)
-            let problem = Problem(full, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
-            let whole = try Self.run(problem, on: backend)
+            try Self.checkContinuity(rule: rule, gate: gate, sizes: (2, 70, 2, 16, 20, 37), on: backend, tolerance: Self.recurrentTolerance, random: &random)
+        }
+    }
 
-            // The halves: [B, T, ...] arrays cut along T.
-            func cut(_ array: [Float], rowLength: Int, _ range: Range<Int>) -> [Float] {
-                (0..<batch).flatMap { b in array[((b * length + range.lowerBound) * rowLength)..<((b * length + range.upperBound) * rowLength)] }
+    /// Runs a sequence of `sizes` (B, T, H, K, V, split) once and in two halves (the first half's final
+    /// state starting the second; the second half's initial-state gradient ending the first's backward
+    /// pass), and compares every result.
+    static func checkContinuity(rule: Reference.Scan.Rule, gate: Reference.Scan.GateLayout, sizes: (Int, Int, Int, Int, Int, Int), on backend: any Backend,
+                                tolerance: Double, random: inout RandomGenerator) throws {
+        let (batch, length, heads, keys, values, split) = sizes
+        let full = Reference.Scan(ScanShape(batch: batch, length: length, heads: heads, keyDimension: keys, valueDimension: values), rule: rule, gate: gate, scale: 0.25)
+        let problem = Problem(full, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
+        let whole = try Self.run(problem, on: backend)
+
+        // The halves: [B, T, ...] arrays cut along T.
+        func cut(_ array: [Float], rowLength: Int, _ range: Range<Int>) -> [Float] {
+            (0..<batch).flatMap { b in array[((b * length + range.lowerBound) * rowLength)..<((b * length + range.upperBound) * rowLength)] }
+        }
+        func half(_ range: Range<Int>, initialState: [Float]?, finalStateGradient: [Float]?) -> Problem {
+            var part = problem
+            part.reference.shape.length = range.count
+            part.query = cut(problem.query, rowLength: heads * keys, range)
+            part.key = cut(problem.key, rowLength: heads * keys, range)
+            part.value = cut(problem.value, rowLength: heads * values, range)
+            part.gate = cut(problem.gate, rowLength: gate == .perKey ? heads * keys : heads, range)
+            part.beta = rule == .deltaRule ? cut(problem.beta, rowLength: heads, range) : []
+            part.outputGradient = cut(problem.outputGradient, rowLength: heads * values, range)
+            part.initialState = initialState
+            part.finalStateGradient = finalStateGradient
+            return part
+        }
+        // Forward: the first half's final state starts the second half. Backward: the second half's
+        // initial-state gradient is the first half's final-state gradient.
+        let firstForward = try Self.run(half(0..<split, initialState: problem.initialState, finalStateGradient: nil), on: backend)
+        let second = try Self.run(half(split..<length, initialState: firstForward.finalState, finalStateGradient: problem.finalStateGradient), on: backend)
+        let first = try Self.run(half(0..<split, initialState: problem.initialState, finalStateGradient: second.initialState), on: backend)
+        func joined(_ a: [Float], _ b: [Float], rowLength: Int) -> [Double] {
+            let firstRows = split * rowLength, secondRows = (length - split) * rowLength
+            var result: [Double] = []
+            for index in 0..<batch {
+                let firstPart: ArraySlice<Float> = a[(index * firstRows)..<((index + 1) * firstRows)]
+                let secondPart: ArraySlice<Float> = b[(index * secondRows)..<((index + 1) * secondRows)]
+                result += firstPart.map(Double.init)
+                result += secondPart.map(Double.init)
             }
-            func half(_ range: Range<Int>, initialState: [Float]?, finalStateGradient: [Float]?) -> Problem {
-                var part = problem
-                part.reference.shape.length = range.count
-                part.query = cut(problem.query, rowLength: heads * keys, range)
-                part.key = cut(problem.key, rowLength: heads * keys, range)
-                part.value = cut(problem.value, rowLength: heads * values, range)
-                part.gate = cut(problem.gate, rowLength: gate == .perKey ? heads * keys : heads, range)
-                part.beta = rule == .deltaRule ? cut(problem.beta, rowLength: heads, range) : []
-                part.outputGradient = cut(problem.outputGradient, rowLength: heads * values, range)
-                part.initialState = initialState
-                part.finalStateGradient = finalStateGradient
-                return part
-            }
-            // Forward: the first half's final state starts the second half. Backward: the second half's
-            // initial-state gradient is the first half's final-state gradient.
-            let firstForward = try Self.run(half(0..<split, initialState: problem.initialState, finalStateGradient: nil), on: backend)
-            let second = try Self.run(half(split..<length, initialState: firstForward.finalState, finalStateGradient: problem.finalStateGradient), on: backend)
-            let first = try Self.run(half(0..<split, initialState: problem.initialState, finalStateGradient: second.initialState), on: backend)
-            func joined(_ a: [Float], _ b: [Float], rowLength: Int) -> [Double] {
-                let firstRows = split * rowLength, secondRows = (length - split) * rowLength
-                var result: [Double] = []
-                for index in 0..<batch {
-                    let firstPart: ArraySlice<Float> = a[(index * firstRows)..<((index + 1) * firstRows)]
-                    let secondPart: ArraySlice<Float> = b[(index * secondRows)..<((index + 1) * secondRows)]
-                    result += firstPart.map(Double.init)
-                    result += secondPart.map(Double.init)
-                }
-                return result
-            }
-            var comparisons: [(String, [Float], [Double])] = [
-                ("output", whole.output, joined(first.output, second.output, rowLength: heads * values)),
-                ("final state", whole.finalState!, second.finalState!.map(Double.init)),
-                ("dq", whole.query, joined(first.query, second.query, rowLength: heads * keys)),
-                ("dk", whole.key, joined(first.key, second.key, rowLength: heads * keys)),
-                ("dv", whole.value, joined(first.value, second.value, rowLength: heads * values)),
-                ("dgate", whole.gate!, joined(first.gate!, second.gate!, rowLength: gate == .perKey ? heads * keys : heads)),
-                ("dh0", whole.initialState!, first.initialState!.map(Double.init)),
-            ]
-            if rule == .deltaRule { comparisons.append(("dbeta", whole.beta!, joined(first.beta!, second.beta!, rowLength: heads))) }
-            for (name, value, expected) in comparisons {
-                let error = relativeError(value, expected)
-                #expect(error < Self.recurrentTolerance, "\(rule) \(name): one run against two halves, relative error \(error), seed \(random.seed)")
-            }
+            return result
+        }
+        var comparisons: [(String, [Float], [Double])] = [
+            ("output", whole.output, joined(first.output, second.output, rowLength: heads * values)),
+            ("final state", whole.finalState!, second.finalState!.map(Double.init)),
+            ("dq", whole.query, joined(first.query, second.query, rowLength: heads * keys)),
+            ("dk", whole.key, joined(first.key, second.key, rowLength: heads * keys)),
+            ("dv", whole.value, joined(first.value, second.value, rowLength: heads * values)),
+            ("dgate", whole.gate!, joined(first.gate!, second.gate!, rowLength: gate == .perKey ? heads * keys : heads)),
+            ("dh0", whole.initialState!, first.initialState!.map(Double.init)),
+        ]
+        if rule == .deltaRule { comparisons.append(("dbeta", whole.beta!, joined(first.beta!, second.beta!, rowLength: heads))) }
+        for (name, value, expected) in comparisons {
+            let error = relativeError(value, expected)
+            #expect(error < tolerance, "\(rule) \(name) on \(backend.device.id): one run against two halves, relative error \(error), seed \(random.seed)")
         }
     }
 
     @Test("a zero-length sequence passes the state through", arguments: BackendCase.all)
     func emptySequence(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
+        let backend = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
         let shape = ScanShape(batch: 2, length: 0, heads: 3, keyDimension: 16, valueDimension: 5)
         let initial = random.floats(shape.stateCount), finalGradient = random.floats(shape.stateCount)

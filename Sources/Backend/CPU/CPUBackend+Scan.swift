@@ -24,6 +24,9 @@ extension CPUBackend {
         shape.validate(inputs, outputs)
         let buffers = [inputs.query, inputs.key, inputs.value, outputs.output] + [inputs.gate.buffer, inputs.initialState, outputs.finalState].compactMap { $0 }
         guard buffers.allSatisfy({ ready($0) }) else { return }
+        if scanFormRule.form(for: shape) == .chunked {
+            return chunkedScanForward(CPUChunkedScan(inputs, shape: shape, scale: scale, backend: self), outputs)
+        }
         let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
         run(problem, outputs)
     }
@@ -33,17 +36,23 @@ extension CPUBackend {
         let buffers = [inputs.query, inputs.key, inputs.value, gradients.query, gradients.key, gradients.value]
             + [inputs.gate.buffer, inputs.initialState, outputGradients.output, outputGradients.finalState, gradients.gate, gradients.initialState].compactMap { $0 }
         guard buffers.allSatisfy({ ready($0) }) else { return }
-        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
-        run(problem, CPUScanGradients(
+        let targets = CPUScanGradients(
             output: outputGradients.output.map(floats), finalState: outputGradients.finalState.map(floats), query: floats(gradients.query),
             key: floats(gradients.key), value: floats(gradients.value), beta: nil, gate: gradients.gate.map(floats),
-            initialState: gradients.initialState.map(floats)))
+            initialState: gradients.initialState.map(floats))
+        if scanFormRule.form(for: shape) == .chunked {
+            return chunkedScanBackward(CPUChunkedScan(inputs, shape: shape, scale: scale, backend: self), targets)
+        }
+        run(CPUScanProblem(inputs, shape: shape, scale: scale, backend: self), targets)
     }
 
     public func deltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
         shape.validate(inputs, outputs)
         let buffers = [inputs.query, inputs.key, inputs.value, inputs.beta, outputs.output] + [inputs.gate, inputs.initialState, outputs.finalState].compactMap { $0 }
         guard buffers.allSatisfy({ ready($0) }) else { return }
+        if scanFormRule.form(for: shape) == .chunked {
+            return chunkedScanForward(CPUChunkedScan(inputs, shape: shape, scale: scale, backend: self), outputs)
+        }
         let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
         run(problem, outputs)
     }
@@ -53,11 +62,14 @@ extension CPUBackend {
         let buffers = [inputs.query, inputs.key, inputs.value, inputs.beta, gradients.query, gradients.key, gradients.value, gradients.beta]
             + [inputs.gate, inputs.initialState, outputGradients.output, outputGradients.finalState, gradients.gate, gradients.initialState].compactMap { $0 }
         guard buffers.allSatisfy({ ready($0) }) else { return }
-        let problem = CPUScanProblem(inputs, shape: shape, scale: scale, backend: self)
-        run(problem, CPUScanGradients(
+        let targets = CPUScanGradients(
             output: outputGradients.output.map(floats), finalState: outputGradients.finalState.map(floats), query: floats(gradients.query),
             key: floats(gradients.key), value: floats(gradients.value), beta: floats(gradients.beta), gate: gradients.gate.map(floats),
-            initialState: gradients.initialState.map(floats)))
+            initialState: gradients.initialState.map(floats))
+        if scanFormRule.form(for: shape) == .chunked {
+            return chunkedScanBackward(CPUChunkedScan(inputs, shape: shape, scale: scale, backend: self), targets)
+        }
+        run(CPUScanProblem(inputs, shape: shape, scale: scale, backend: self), targets)
     }
 
     /// The forward scan of every (batch, head) pair, split across cores.

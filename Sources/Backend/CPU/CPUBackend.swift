@@ -7,6 +7,9 @@ public final class CPUBackend: Backend {
     public let device: DeviceDescription
     let pool: BufferPool
     private var pendingError: BackendError?
+    /// Which scans run chunked and which recurrently (``ScanFormRule/cpuBackend`` unless changed, for
+    /// example by a test or a benchmark that wants one form).
+    public var scanFormRule = ScanFormRule.cpuBackend
 
     /// Creates a CPU backend. All CPU backends share one buffer pool.
     public init() {

@@ -1,3 +1,5 @@
+import Foundation
+
 // The scan family: linear-attention scans (causal linear attention, GLA, the (gated) delta rule) as
 // recurrences over time, forward and backward. One name from the op to the kernel:
 //   frontend op   Sources/Frontend/Ops/Scan.swift        linearAttentionScan(...), deltaRuleScan(...)
@@ -95,6 +97,62 @@ public struct ScanShape: Sendable, Equatable, Hashable, CustomStringConvertible 
 
     public var description: String {
         "[B \(batch), T \(length), H \(heads), K \(keyDimension), V \(valueDimension)]"
+    }
+}
+
+/// How a scan is computed. Both forms compute the same function (to float32 rounding); which is faster
+/// depends on the device and the sequence length, so backends choose with a ``ScanFormRule``.
+public enum ScanForm: String, Sendable, CaseIterable, Codable {
+    /// One step at a time, a state tile in registers or cache: `O(T)` sequential rank-1 updates. The
+    /// decoding form (one token at a time) and the faster one for short sequences.
+    case recurrent
+    /// Chunks of 64 steps as small matrix products (fla's algorithms: GLA with sub-chunks of 16, the delta
+    /// rule in the WY/UT form), sequential only across chunks: the faster form for long sequences.
+    case chunked
+}
+
+/// The choice between the two forms of a scan, a tuning parameter of each backend (`CPUBackend.scanFormRule`,
+/// `ScanTuning.form` for OpenCL, where only linear attention and GLA have a chunked form), measured with
+/// `kiln-bench scan` per device type (README, bench/RESULTS.md) so that a tuning database can hold it later. `KILN_SCAN_FORM=recurrent` or `chunked`
+/// replaces the built-in default for the whole process (for benchmarks and timing runs); a rule set in
+/// code is kept as it is.
+public struct ScanFormRule: Sendable, Equatable, Hashable, CustomStringConvertible {
+    /// Sequences of at least this many steps run chunked, shorter ones recurrently: `Int.max` is always
+    /// recurrent, 0 always chunked.
+    public var chunkedFromLength: Int
+
+    public init(chunkedFromLength: Int) {
+        precondition(chunkedFromLength >= 0, "ScanFormRule: chunkedFromLength must be ≥ 0, got \(chunkedFromLength)")
+        self.chunkedFromLength = chunkedFromLength
+    }
+
+    /// Every scan recurrent.
+    public static let recurrent = ScanFormRule(chunkedFromLength: .max)
+    /// Every scan chunked (a single step too).
+    public static let chunked = ScanFormRule(chunkedFromLength: 0)
+
+    /// The form of a scan of this shape.
+    public func form(for shape: ScanShape) -> ScanForm {
+        shape.length >= chunkedFromLength ? .chunked : .recurrent
+    }
+
+    /// `default`, unless `KILN_SCAN_FORM` is `recurrent` or `chunked` (`auto` or unset keeps it; any other
+    /// value keeps it too, with a warning on standard error that names the values there are).
+    public static func environment(default rule: ScanFormRule) -> ScanFormRule {
+        guard let text = ProcessInfo.processInfo.environment["KILN_SCAN_FORM"], !text.isEmpty, text != "auto" else { return rule }
+        guard let form = ScanForm(rawValue: text) else {
+            FileHandle.standardError.write(Data("warning: KILN_SCAN_FORM=\(text) is not recurrent, chunked or auto; using \(rule)\n".utf8))
+            return rule
+        }
+        return form == .chunked ? .chunked : .recurrent
+    }
+
+    public var description: String {
+        switch chunkedFromLength {
+        case .max: "recurrent"
+        case 0: "chunked"
+        default: "chunked from T = \(chunkedFromLength)"
+        }
     }
 }
 

@@ -15,20 +15,33 @@ public struct ScanTuning: Sendable, Equatable {
     /// Steps between state checkpoints in backward passes (at least; √T for long sequences): memory
     /// holds `⌈T / chunk⌉ + chunk` states per (batch, head).
     public var chunkLength: Int
+    /// Which linear-attention and GLA scans run in the chunked form (`Kernels/scan_chunked.cl`) and which
+    /// recurrently; the delta rule is recurrent on OpenCL whatever this says (no chunked kernels yet).
+    public var form: ScanFormRule
+    /// Work-items per work-group of the chunked kernels (along each chunk matrix's contiguous dimension).
+    public var chunkedGroupSize: Int
 
-    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int) {
+    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int, form: ScanFormRule = .recurrent, chunkedGroupSize: Int = 64) {
         precondition([1, 2, 4, 8, 16].contains(columnsPerItem), "ScanTuning: columnsPerItem must be 1, 2, 4, 8 or 16, got \(columnsPerItem)")
-        precondition(groupSize >= 1 && chunkLength >= 1, "ScanTuning: groupSize and chunkLength must be at least 1")
+        precondition(groupSize >= 1 && chunkLength >= 1 && chunkedGroupSize >= 1, "ScanTuning: groupSize, chunkLength and chunkedGroupSize must be at least 1")
         self.columnsPerItem = columnsPerItem
         self.groupSize = groupSize
         self.chunkLength = chunkLength
+        self.form = form
+        self.chunkedGroupSize = chunkedGroupSize
     }
 
-    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group.
-    public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32)
+    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; always
+    /// recurrent: the chunked kernels (a work-item per matrix element, shaped for GPUs) ran at about 0.1×
+    /// the recurrent ones' speed on PoCL at every T measured, 256 to 4096 (bench/RESULTS.md).
+    public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: .recurrent), chunkedGroupSize: 16)
 
-    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet).
-    public static let gpuDevice = ScanTuning(columnsPerItem: 4, groupSize: 16, chunkLength: 32)
+    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); GLA chunked from
+    /// T = 64 by reasoning, not measurement: a recurrent scan keeps only B · H · V / 4 work-items busy and
+    /// walks T steps one after another, while the chunked kernels run every chunk at once, so any sequence
+    /// of a whole chunk or more should gain on a GPU.
+    public static let gpuDevice = ScanTuning(
+        columnsPerItem: 4, groupSize: 16, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 64)), chunkedGroupSize: 64)
 
     /// The `-D` options for `scan.cl` at key dimension `keyDimension`.
     public func buildOptions(keyDimension: Int) -> String {
@@ -103,6 +116,7 @@ extension OpenCLBackend {
 
     public func linearAttentionScan(_ inputs: ScanInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
         shape.validate(inputs, outputs)
+        if tuning.scan.form.form(for: shape) == .chunked { return chunkedLinearAttentionScan(inputs, shape: shape, scale: scale, into: outputs) }
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
         let decay = scanDecay(inputs.gate.buffer, count: inputs.gate.count(shape))
         launchScan("linear_attention_scan_forward" + suffix, shape: shape,
@@ -114,6 +128,9 @@ extension OpenCLBackend {
 
     public func linearAttentionScanBackward(_ inputs: ScanInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: ScanGradients) {
         shape.validate(inputs, outputGradients, gradients)
+        if tuning.scan.form.form(for: shape) == .chunked {
+            return chunkedLinearAttentionScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients, into: gradients)
+        }
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
         let gate = inputs.gate
         let decay = scanDecay(gate.buffer, count: gate.count(shape))

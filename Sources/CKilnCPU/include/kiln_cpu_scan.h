@@ -44,4 +44,54 @@ float kiln_scan_delta_reverse(float *gradient, const float *before, ptrdiff_t ro
 /// y[i] = exp(x[i]) for i < count (about 2 ulp; 0 below −87.3, infinity above 88.37).
 void kiln_scan_exp(const float *x, float *y, ptrdiff_t count);
 
+// MARK: - The chunked form (scan_chunked_loops.h)
+//
+// One chunk of at most KILN_SCAN_CHUNK_LENGTH steps of one (batch, head) pair at a time; the caller walks
+// the chunks (CPUBackend+ScanChunked.swift). States are padded [keys, kiln_scan_padded(values)] matrices
+// whose padding columns are zero. The math is in the comment at the top of scan_chunked_loops.h.
+
+/// Steps per chunk (C), and per sub-chunk (the blocks of the GLA products and of the triangular solve).
+#define KILN_SCAN_CHUNK_LENGTH 64
+#define KILN_SCAN_SUB_CHUNK_LENGTH 16
+
+/// One chunk's operands: row pointers at the chunk's first step, with the distance between consecutive
+/// steps' rows (in floats). Log-space gates (not decays). NULL output_gradient means dO = 0; NULL
+/// gate_gradient is not computed. Forward passes read only the inputs and write `output`.
+typedef struct {
+    ptrdiff_t length;        // steps in this chunk, 1 ... KILN_SCAN_CHUNK_LENGTH
+    ptrdiff_t keys, values;  // K and V
+    ptrdiff_t key_stride;    // between q, k, per-key gate rows: heads · K
+    ptrdiff_t value_stride;  // between v, o, dO rows: heads · V
+    ptrdiff_t head_stride;   // between beta and per-head gate values: heads
+    int gate;                // 0 none, 1 per head, 2 per key (the delta rule: 0 or 1)
+    float scale;
+    const float *query, *key, *value, *gate_values, *beta;
+    float *output;
+    const float *output_gradient;
+    float *query_gradient, *key_gradient, *value_gradient, *gate_gradient, *beta_gradient;
+} kiln_scan_chunk;
+
+/// Columns of a padded state row: `values` rounded up to a multiple of 16.
+ptrdiff_t kiln_scan_padded(ptrdiff_t values);
+
+/// Floats of scratch memory one chunk call needs at these sizes (the same for every chunk function).
+ptrdiff_t kiln_scan_chunk_workspace_count(ptrdiff_t keys, ptrdiff_t values);
+
+/// (Gated) linear attention, one chunk forward: `state` (S at the chunk's start) becomes S at its end,
+/// and, when `write_output` is not 0, the chunk's outputs are written.
+void kiln_scan_chunk_linear_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace);
+
+/// (Gated) linear attention, one chunk backward: from S at the chunk's start and end and
+/// `state_gradient` (dL/dS at the chunk's end, which becomes dL/dS at its start), the chunk's dq, dk, dv
+/// and gate gradient.
+void kiln_scan_chunk_linear_backward(const kiln_scan_chunk *chunk, const float *start_state, const float *end_state,
+                                     float *state_gradient, float *workspace);
+
+/// The (gated) delta rule, one chunk forward, in the WY/UT form (as kiln_scan_chunk_linear_forward).
+void kiln_scan_chunk_delta_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace);
+
+/// The (gated) delta rule, one chunk backward (as kiln_scan_chunk_linear_backward, with dbeta).
+void kiln_scan_chunk_delta_backward(const kiln_scan_chunk *chunk, const float *start_state, float *state_gradient,
+                                    float *workspace);
+
 #endif

@@ -3,24 +3,36 @@ import Foundation
 import KilnBackend
 
 /// `kiln-bench scan`: forward + backward of the linear-attention scans (GLA with per-key gates, DeltaNet,
-/// gated DeltaNet) on each device, and GLA's tokens per second against the sequence length.
+/// gated DeltaNet) on each device, the chunked form against the recurrent one, measured in alternation
+/// in one run, over a table of sequence lengths and head sizes.
 struct ScanBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scan",
-        abstract: "Linear-attention scans, forward + backward: GLA (per-key gates) and DeltaNet on each device, and tokens/s against T."
+        abstract: "Linear-attention scans, forward + backward, chunked against recurrent: tokens/s against T and D on each device.",
+        discussion: """
+        Every case times one synchronized forward + backward (the forward's output and final state, then every gradient, \
+        with dO and dS_T given) of each form, the two forms in alternation (Measure.pairedMedians), and prints tokens/s \
+        and the chunked form's speed-up. OpenCL has chunked kernels for linear attention and GLA only: \
+        its delta-rule scans are timed in the recurrent form alone. --memory-check instead prints the peak resident memory of chunked forward + backward \
+        passes at growing T.
+        """
     )
 
     @OptionGroup var common: CommonBenchOptions
 
     @Option(help: "Comma-separated device ids (default: cpu and every OpenCL device).") var devices: String?
-    @Option(help: "Sequence length of the main table.") var length = 1024
+    @Option(help: "Comma-separated sequence lengths.") var lengths = "256,512,1024,2048,4096,8192,16384"
+    @Option(help: "Comma-separated key = value dimensions.") var dimensions = "64,128"
     @Option(help: "Heads.") var heads = 4
-    @Option(help: "Key and value dimension.") var dimension = 64
-    @Option(help: "Comma-separated sequence lengths of the tokens/s table (empty: skip it).") var lengths = "256,512,1024,2048,4096,8192"
-    @Option(help: "Comma-separated scans of the main table: gla-per-key, deltanet, gated-deltanet (empty: skip it).") var kinds = "gla-per-key,deltanet,gated-deltanet"
+    @Option(help: "Batch size.") var batch = 1
+    @Option(help: "Comma-separated scans: gla-per-key, deltanet, gated-deltanet.") var kinds = "gla-per-key,deltanet"
+    @Option(help: "Forms to time: both (in alternation), chunked or recurrent.") var forms = FormChoice.both
+    @Flag(help: "Time the forward pass alone as well.") var forward = false
+    @Flag(help: "Print the peak resident memory of chunked forward + backward at growing T instead (host memory: the CPU backend, or PoCL).") var memoryCheck = false
     @Option(help: "OpenCL: value columns per work-item (1, 2, 4, 8, 16), overriding the device's default.") var columnsPerItem: Int?
     @Option(help: "OpenCL: work-items per work-group, overriding the device's default.") var groupSize: Int?
     @Option(help: "OpenCL: steps per checkpoint in backward passes, overriding the device's default.") var chunkLength: Int?
+    @Option(help: "OpenCL: work-items per work-group of the chunked kernels, overriding the device's default.") var chunkedGroupSize: Int?
 
     /// The scans measured.
     enum Kind: String, CaseIterable {
@@ -29,46 +41,79 @@ struct ScanBench: ParsableCommand {
         case gatedDelta = "gated-deltanet"
     }
 
+    enum FormChoice: String, ExpressibleByArgument, CaseIterable {
+        case both, chunked, recurrent
+    }
+
     func run() throws {
         let wanted = devices.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
         let deviceList = Devices.all().filter { wanted?.contains($0.id) ?? true }
-        print("Linear-attention scans, forward + backward (one synchronized call of each primitive), B = 1, H = \(heads), K = V = \(dimension)")
-        print("Machine: \(machineDescription()); median of ≥5 runs and about \(common.seconds) s per case")
+        let lengthList = try integers(lengths, "--lengths"), dimensionList = try integers(dimensions, "--dimensions")
+        if memoryCheck {
+            for device in deviceList { try checkMemory(device, lengths: lengthList, dimension: dimensionList.first ?? 64) }
+            return
+        }
+        print("Linear-attention scans, forward + backward (one synchronized call of each primitive), B = \(batch), H = \(heads), K = V = D")
+        print("Machine: \(machineDescription()); median of ≥5 runs and about \(common.seconds) s per case, the two forms in alternation")
         var rows: [BenchRow] = []
         var table: [[String]] = []
-        let lengthList = lengths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        var scaling: [[String]] = []
         for device in deviceList {
-            let backend = try makeBackend(device)
+            let chunked = try makeBackend(device, form: .chunked), recurrent = try makeBackend(device, form: .recurrent)
             for kind in try kindList() {
-                let shape = ScanShape(batch: 1, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
-                let forward = try runner(kind, shape: shape, backend: backend, backward: false)
-                let step = try runner(kind, shape: shape, backend: backend)
-                let (forwardSeconds, seconds) = try Measure.pairedMedians(budgetSeconds: common.seconds, forward, step)
-                rows.append(BenchRow(bench: "scan", impl: "kiln-\(kind.rawValue)-fwd", device: device.name, shape: shapeText(shape), medianSeconds: forwardSeconds, gflops: nil))
-                rows.append(BenchRow(bench: "scan", impl: "kiln-\(kind.rawValue)-fwd-bwd", device: device.name, shape: shapeText(shape), medianSeconds: seconds, gflops: nil))
-                table.append([kind.rawValue, device.id, shapeText(shape), formatted(forwardSeconds * 1e3, digits: 2), formatted(seconds * 1e3, digits: 2),
-                              formatted(Double(length) / seconds / 1e3, digits: 1)])
-            }
-            var previous: Double?
-            for length in lengthList {
-                let shape = ScanShape(batch: 1, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
-                let step = try runner(.gla, shape: shape, backend: backend)
-                let (seconds, fastest) = try Measure.medianAndMinimum(budgetSeconds: common.seconds, minimumRuns: 5, step)
-                rows.append(BenchRow(bench: "scan", impl: "kiln-gla-per-key-fwd-bwd", device: device.name, shape: shapeText(shape), medianSeconds: seconds, gflops: nil))
-                scaling.append([device.id, "\(length)", formatted(seconds * 1e3, digits: 2), formatted(fastest * 1e3, digits: 2),
-                                formatted(Double(length) / fastest / 1e3, digits: 1), formatted(fastest / Double(length) * 1e6, digits: 2),
-                                previous.map { formatted(fastest / $0, digits: 2) } ?? "-"])
-                previous = fastest
+                // OpenCL's delta-rule scans are recurrent only.
+                let deviceForms = device.backend == .opencl && kind != .gla ? FormChoice.recurrent : forms
+                for dimension in dimensionList {
+                    for length in lengthList {
+                        let shape = ScanShape(batch: batch, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
+                        var seconds: [ScanForm: Double] = [:], forwardSeconds: [ScanForm: Double] = [:]
+                        switch deviceForms {
+                        case .both:
+                            let c = try runner(kind, shape: shape, backend: chunked), r = try runner(kind, shape: shape, backend: recurrent)
+                            (seconds[.chunked], seconds[.recurrent]) = try Measure.pairedMedians(budgetSeconds: common.seconds, c, r)
+                            if forward {
+                                let cf = try runner(kind, shape: shape, backend: chunked, backward: false)
+                                let rf = try runner(kind, shape: shape, backend: recurrent, backward: false)
+                                (forwardSeconds[.chunked], forwardSeconds[.recurrent]) = try Measure.pairedMedians(budgetSeconds: common.seconds, cf, rf)
+                            }
+                        case .chunked, .recurrent:
+                            let form: ScanForm = deviceForms == .chunked ? .chunked : .recurrent
+                            let backend = form == .chunked ? chunked : recurrent
+                            seconds[form] = try Measure.median(budgetSeconds: common.seconds, try runner(kind, shape: shape, backend: backend))
+                            if forward { forwardSeconds[form] = try Measure.median(budgetSeconds: common.seconds, try runner(kind, shape: shape, backend: backend, backward: false)) }
+                        }
+                        for (form, value) in seconds {
+                            rows.append(BenchRow(bench: "scan", impl: "kiln-\(kind.rawValue)-\(form.rawValue)-fwd-bwd", device: device.name, shape: shapeText(shape), medianSeconds: value, gflops: nil))
+                        }
+                        for (form, value) in forwardSeconds {
+                            rows.append(BenchRow(bench: "scan", impl: "kiln-\(kind.rawValue)-\(form.rawValue)-fwd", device: device.name, shape: shapeText(shape), medianSeconds: value, gflops: nil))
+                        }
+                        let tokens = Double(batch * length)
+                        func cell(_ value: Double?, _ body: (Double) -> String) -> String { value.map(body) ?? "-" }
+                        var row = [device.id, kind.rawValue, "\(dimension)", "\(length)",
+                                   cell(seconds[.recurrent]) { formatted($0 * 1e3, digits: 2) }, cell(seconds[.chunked]) { formatted($0 * 1e3, digits: 2) },
+                                   cell(seconds[.recurrent]) { formatted(tokens / $0 / 1e3, digits: 1) }, cell(seconds[.chunked]) { formatted(tokens / $0 / 1e3, digits: 1) }]
+                        if let r = seconds[.recurrent], let c = seconds[.chunked] { row.append(formatted(r / c, digits: 2) + "×") } else { row.append("-") }
+                        if forward {
+                            row.append(cell(forwardSeconds[.recurrent]) { formatted($0 * 1e3, digits: 2) })
+                            row.append(cell(forwardSeconds[.chunked]) { formatted($0 * 1e3, digits: 2) })
+                        }
+                        table.append(row)
+                        FileHandle.standardOutput.write(Data((row.joined(separator: "  ") + "\n").utf8))
+                    }
+                }
             }
         }
-        print(renderTable(["scan", "device", "shape", "ms fwd", "ms fwd+bwd", "k tokens/s (fwd+bwd)"], table))
-        if !scaling.isEmpty {
-            print("\nGLA (per-key gates) forward + backward against the sequence length (B = 1, H = \(heads), K = V = \(dimension)):")
-            print("(median and fastest of ≥5 runs; tokens/s, µs/token and the growth from the previous T use the fastest)")
-            print(renderTable(["device", "T", "median ms", "fastest ms", "k tokens/s", "µs/token", "× previous T"], scaling))
-        }
+        var header = ["device", "scan", "D", "T", "recurrent ms", "chunked ms", "recurrent k tok/s", "chunked k tok/s", "chunked / recurrent"]
+        if forward { header += ["recurrent fwd ms", "chunked fwd ms"] }
+        print("\n" + renderTable(header, table))
         if let path = common.json { try writeJSON(rows, to: path) }
+    }
+
+    private func integers(_ text: String, _ option: String) throws -> [Int] {
+        try text.split(separator: ",").map {
+            guard let value = Int($0.trimmingCharacters(in: .whitespaces)), value > 0 else { throw ValidationError("\(option): '\($0)' is not a positive integer") }
+            return value
+        }
     }
 
     private func kindList() throws -> [Kind] {
@@ -84,28 +129,67 @@ struct ScanBench: ParsableCommand {
         "B\(shape.batch)-T\(shape.length)-H\(shape.heads)-K\(shape.keyDimension)-V\(shape.valueDimension)"
     }
 
-    private func makeBackend(_ device: DeviceDescription) throws -> any Backend {
-        guard device.backend == .opencl else { return try Devices.makeBackend(for: device) }
+    /// A backend for a device whose scans all take `form` (on OpenCL: linear attention and GLA; with the
+    /// device's other scan parameters or those given on the command line).
+    private func makeBackend(_ device: DeviceDescription, form: ScanFormRule) throws -> any Backend {
+        guard device.backend == .opencl else {
+            let backend = CPUBackend()
+            backend.scanFormRule = form
+            return backend
+        }
         var tuning = OpenCLTuning.defaults(for: device)
         tuning.scan = ScanTuning(
             columnsPerItem: columnsPerItem ?? tuning.scan.columnsPerItem, groupSize: groupSize ?? tuning.scan.groupSize,
-            chunkLength: chunkLength ?? tuning.scan.chunkLength)
+            chunkLength: chunkLength ?? tuning.scan.chunkLength, form: form, chunkedGroupSize: chunkedGroupSize ?? tuning.scan.chunkedGroupSize)
         return try OpenCLBackend(deviceID: device.id, tuning: tuning)
+    }
+
+    /// Peak resident memory after one chunked forward + backward at each T, in increasing order (the peak
+    /// only grows, so each line shows what that T added), beside what the inputs, outputs and gradients
+    /// themselves take and what one [T, T] float matrix per head would.
+    private func checkMemory(_ device: DeviceDescription, lengths: [Int], dimension: Int) throws {
+        let backend = try makeBackend(device, form: .chunked)
+        print("memory check on \(device.id): forward + backward, chunked where the device has the form, B = \(batch), H = \(heads), K = V = \(dimension)")
+        print("(the peak only grows: run one scan per process to see each from the start)")
+        var table: [[String]] = []
+        var previous = peakResidentBytes()
+        for kind in try kindList() {
+            for length in lengths.sorted() {
+                let shape = ScanShape(batch: batch, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
+                let step = try runner(kind, shape: shape, backend: backend)
+                try step()
+                let peak = peakResidentBytes()
+                // q, k, v, o, dO, dq, dk, dv and the gate and its gradient (per key for GLA).
+                let operands = 4 * (shape.keyCount * (kind == .gla ? 6 : 4) + shape.valueCount * 4 + shape.headStepCount * 4 + shape.stateCount * 5)
+                let square = 4 * batch * heads * length * length
+                let form = device.backend == .opencl && kind != .gla ? ScanForm.recurrent : .chunked
+                table.append([kind.rawValue, form.rawValue, "\(length)", ByteCountText.format(peak), ByteCountText.format(max(0, peak - previous)),
+                              ByteCountText.format(operands), ByteCountText.format(square)])
+                previous = max(previous, peak)
+            }
+        }
+        print(renderTable(["scan", "form", "T", "peak resident", "growth", "operands and gradients", "one [T, T] per head"], table))
+    }
+
+    private func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
     }
 
     /// One synchronized forward + backward of a scan on fixed random inputs (the forward's output and
     /// final state, then every gradient, with dO and dS_T given), or the forward alone.
     private func runner(_ kind: Kind, shape: ScanShape, backend: any Backend, backward: Bool = true) throws -> () throws -> Void {
-        var random = SystemRandomNumberGenerator()
+        var random = RandomGenerator(seed: 11)
         func buffer(_ count: Int, in range: ClosedRange<Float> = -1...1) -> DeviceBuffer {
-            backend.makeBuffer((0..<count).map { _ in Float.random(in: range, using: &random) })
+            backend.makeBuffer(random.uniform(count, low: range.lowerBound, high: range.upperBound))
         }
         func logGates(_ count: Int) -> DeviceBuffer {
-            backend.makeBuffer((0..<count).map { _ in Float(-log(1 + exp(-Double.random(in: -3...3, using: &random)))) })
+            backend.makeBuffer(random.uniform(count, low: -3, high: 3).map { Float(-log(1 + exp(-Double($0)))) })
         }
         let query = buffer(shape.keyCount), value = buffer(shape.valueCount)
         // The delta rule expects unit-norm keys (its layers normalize them).
-        var keys = (0..<shape.keyCount).map { _ in Float.random(in: -1...1, using: &random) }
+        var keys = random.uniform(shape.keyCount, low: -1, high: 1)
         if kind != .gla {
             for row in stride(from: 0, to: keys.count, by: shape.keyDimension) {
                 let norm = keys[row..<(row + shape.keyDimension)].map { $0 * $0 }.reduce(0, +).squareRoot()

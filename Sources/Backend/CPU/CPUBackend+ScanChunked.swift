@@ -1,0 +1,202 @@
+internal import CKilnCPU
+import Foundation
+
+// The chunked form of the scans on the CPU: chunks of C = 64 steps, each a handful of small matrix
+// products in C (`CKilnCPU/scan_chunked_loops.h`, whose top comment has the math), one (batch, head) pair
+// at a time, the pairs split across cores. This file walks the chunks and keeps the saved states.
+//
+// Forward: the state (K × V, rows padded to 16 columns) is carried from chunk to chunk; each chunk call
+// writes its 64 outputs and advances the state by a whole chunk. Backward: a first sweep keeps the state
+// at the start of every chunk (the checkpoints, ⌈T / 64⌉ + 1 states per pair), then the chunks are
+// visited last to first, each recomputing its own products from its checkpoint and carrying dL/dS back
+// to the chunk before. Memory per thread: the checkpoints plus one chunk's scratch
+// (`kiln_scan_chunk_workspace_count`, about 48 × 64 × max(K, V, 64) floats); no [T, T] matrix exists.
+
+extension ScanFormRule {
+    /// The CPU backend's rule (`CPUBackend.scanFormRule`'s default), measured with `kiln-bench scan`
+    /// (bench/RESULTS.md): chunked from T = 256 on, where DeltaNet at D = 64 breaks even (GLA, and both
+    /// scans at D = 128, already gain at T = 64 to 128).
+    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 256))
+}
+
+extension CPUBackend {
+    /// The chunked forward pass of either rule (`beta` given: the delta rule).
+    func chunkedScanForward(_ scan: CPUChunkedScan, _ outputs: ScanOutputs) {
+        let output = floats(outputs.output)
+        let finalState = outputs.finalState.map(floats)
+        scan.forEachPair(backward: false) { pair, workspace in
+            scan.forward(pair: pair, workspace: workspace, output: output, finalState: finalState)
+        }
+    }
+
+    /// The chunked backward pass of either rule.
+    func chunkedScanBackward(_ scan: CPUChunkedScan, _ gradients: CPUScanGradients) {
+        scan.forEachPair(backward: true) { pair, workspace in
+            scan.backward(pair: pair, workspace: workspace, gradients: gradients)
+        }
+    }
+}
+
+/// Per-thread memory of the chunked form, zeroed once: the running state and state gradient, the
+/// checkpoints (backward only) and one chunk call's scratch.
+struct CPUChunkedWorkspace {
+    let state: UnsafeMutablePointer<Float>
+    let gradient: UnsafeMutablePointer<Float>
+    /// `[chunks + 1, K, paddedV]`: the state before every chunk, and the final state last.
+    let checkpoints: UnsafeMutablePointer<Float>?
+    let scratch: UnsafeMutablePointer<Float>
+    private let memory: UnsafeMutablePointer<Float>
+
+    init(keys: Int, values: Int, paddedValues: Int, chunks: Int, backward: Bool) {
+        let stateSize = keys * paddedValues
+        let scratchSize = kiln_scan_chunk_workspace_count(keys, values)
+        let total = 2 * stateSize + (backward ? (chunks + 1) * stateSize : 0) + scratchSize
+        memory = .allocate(capacity: total)
+        memory.initialize(repeating: 0, count: total)
+        state = memory
+        gradient = memory + stateSize
+        checkpoints = backward ? memory + 2 * stateSize : nil
+        scratch = memory + 2 * stateSize + (backward ? (chunks + 1) * stateSize : 0)
+    }
+
+    func deallocate() { memory.deallocate() }
+}
+
+/// One chunked scan's sizes and inputs, read by every thread; each thread works on its own pairs.
+struct CPUChunkedScan {
+    static let chunkLength = Int(KILN_SCAN_CHUNK_LENGTH)
+
+    let batch: Int, length: Int, heads: Int, keys: Int, values: Int
+    /// `values` rounded up to 16: the row length of states in workspaces.
+    let paddedValues: Int
+    let scale: Float
+    let query: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>
+    /// Log-space gate values (not decays), and the gate's kind as `kiln_scan_chunk.gate` numbers it.
+    let gate: UnsafeMutablePointer<Float>?
+    let gateKind: Int32
+    let beta: UnsafeMutablePointer<Float>?
+    let initialState: UnsafeMutablePointer<Float>?
+
+    var delta: Bool { beta != nil }
+    var chunks: Int { (length + Self.chunkLength - 1) / Self.chunkLength }
+
+    init(_ inputs: ScanInputs, shape: ScanShape, scale: Float, backend: CPUBackend) {
+        self.init(shape: shape, scale: scale, query: backend.floats(inputs.query), key: backend.floats(inputs.key), value: backend.floats(inputs.value),
+                  gate: inputs.gate.buffer.map(backend.floats), gateKind: Int32(inputs.gate.kernelCode), beta: nil,
+                  initialState: inputs.initialState.map(backend.floats))
+    }
+
+    init(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, backend: CPUBackend) {
+        self.init(shape: shape, scale: scale, query: backend.floats(inputs.query), key: backend.floats(inputs.key), value: backend.floats(inputs.value),
+                  gate: inputs.gate.map(backend.floats), gateKind: inputs.gate == nil ? 0 : 1, beta: backend.floats(inputs.beta),
+                  initialState: inputs.initialState.map(backend.floats))
+    }
+
+    private init(shape: ScanShape, scale: Float, query: UnsafeMutablePointer<Float>, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>,
+                 gate: UnsafeMutablePointer<Float>?, gateKind: Int32, beta: UnsafeMutablePointer<Float>?, initialState: UnsafeMutablePointer<Float>?) {
+        batch = shape.batch
+        length = shape.length
+        heads = shape.heads
+        keys = shape.keyDimension
+        values = shape.valueDimension
+        paddedValues = kiln_scan_padded(shape.valueDimension)
+        self.scale = scale
+        self.query = query
+        self.key = key
+        self.value = value
+        self.gate = gate
+        self.gateKind = gateKind
+        self.beta = beta
+        self.initialState = initialState
+    }
+
+    /// Runs `body` for every (batch, head) pair, the pairs split across cores, each thread with its own
+    /// workspace.
+    func forEachPair(backward: Bool, _ body: (Int, CPUChunkedWorkspace) -> Void) {
+        // Threads read the shared inputs and write disjoint (batch, head) slices of the outputs.
+        nonisolated(unsafe) let scan = self
+        Parallel.forRanges(batch * heads, grain: 1) { range in
+            let workspace = CPUChunkedWorkspace(keys: scan.keys, values: scan.values, paddedValues: scan.paddedValues, chunks: scan.chunks, backward: backward)
+            for pair in range { body(pair, workspace) }
+            workspace.deallocate()
+        }
+    }
+
+    /// The operands of chunk `c` of a pair: row pointers at its first step (gradients nil in forward passes).
+    func chunk(pair: Int, _ c: Int, output: UnsafeMutablePointer<Float>?, gradients: CPUScanGradients?) -> kiln_scan_chunk {
+        let b = pair / heads, h = pair % heads
+        let start = c * Self.chunkLength
+        let headStep = (b * length + start) * heads + h
+        let keyOffset = headStep * keys, valueOffset = headStep * values
+        let gateOffset = gateKind == 2 ? keyOffset : headStep
+        return kiln_scan_chunk(
+            length: min(Self.chunkLength, length - start), keys: keys, values: values, key_stride: heads * keys,
+            value_stride: heads * values, head_stride: heads, gate: gateKind, scale: scale,
+            query: query + keyOffset, key: key + keyOffset, value: value + valueOffset, gate_values: gate.map { $0 + gateOffset },
+            beta: beta.map { $0 + headStep }, output: output.map { $0 + valueOffset },
+            output_gradient: gradients?.output.map { $0 + valueOffset },
+            query_gradient: gradients.map { $0.query + keyOffset }, key_gradient: gradients.map { $0.key + keyOffset },
+            value_gradient: gradients.map { $0.value + valueOffset }, gate_gradient: gradients?.gate.map { $0 + gateOffset },
+            beta_gradient: gradients?.beta.map { $0 + headStep })
+    }
+
+    /// Copies the pair's `[K, V]` slice of a state buffer into a padded state, or zeroes it.
+    func loadState(_ source: UnsafeMutablePointer<Float>?, pair: Int, into state: UnsafeMutablePointer<Float>) {
+        for k in 0..<keys {
+            let row = state + k * paddedValues
+            if let source {
+                row.update(from: source + (pair * keys + k) * values, count: values)
+            } else {
+                row.update(repeating: 0, count: values)
+            }
+        }
+    }
+
+    func storeState(_ state: UnsafeMutablePointer<Float>, pair: Int, into target: UnsafeMutablePointer<Float>) {
+        for k in 0..<keys { (target + (pair * keys + k) * values).update(from: state + k * paddedValues, count: values) }
+    }
+
+    /// One chunk forward: the state advances over it; outputs are written when `output` is given.
+    private func advance(_ chunk: inout kiln_scan_chunk, state: UnsafeMutablePointer<Float>, writeOutput: Bool, workspace: CPUChunkedWorkspace) {
+        if delta {
+            kiln_scan_chunk_delta_forward(&chunk, state, writeOutput ? 1 : 0, workspace.scratch)
+        } else {
+            kiln_scan_chunk_linear_forward(&chunk, state, writeOutput ? 1 : 0, workspace.scratch)
+        }
+    }
+
+    /// The forward scan of one pair: every chunk's outputs, and the final state.
+    func forward(pair: Int, workspace: CPUChunkedWorkspace, output: UnsafeMutablePointer<Float>, finalState: UnsafeMutablePointer<Float>?) {
+        loadState(initialState, pair: pair, into: workspace.state)
+        for c in 0..<chunks {
+            var operands = chunk(pair: pair, c, output: output, gradients: nil)
+            advance(&operands, state: workspace.state, writeOutput: true, workspace: workspace)
+        }
+        if let finalState { storeState(workspace.state, pair: pair, into: finalState) }
+    }
+
+    /// The backward scan of one pair (see the comment at the top of this file).
+    func backward(pair: Int, workspace: CPUChunkedWorkspace, gradients: CPUScanGradients) {
+        let stateSize = keys * paddedValues
+        let checkpoints = workspace.checkpoints!
+        loadState(initialState, pair: pair, into: checkpoints)
+        for c in 0..<chunks {
+            let next = checkpoints + (c + 1) * stateSize
+            next.update(from: checkpoints + c * stateSize, count: stateSize)
+            var operands = chunk(pair: pair, c, output: nil, gradients: nil)
+            advance(&operands, state: next, writeOutput: false, workspace: workspace)
+        }
+        let gradient = workspace.gradient
+        loadState(gradients.finalState, pair: pair, into: gradient)
+        for c in stride(from: chunks - 1, through: 0, by: -1) {
+            var operands = chunk(pair: pair, c, output: nil, gradients: gradients)
+            let start = checkpoints + c * stateSize
+            if delta {
+                kiln_scan_chunk_delta_backward(&operands, start, gradient, workspace.scratch)
+            } else {
+                kiln_scan_chunk_linear_backward(&operands, start, start + stateSize, gradient, workspace.scratch)
+            }
+        }
+        if let initialStateGradient = gradients.initialState { storeState(gradient, pair: pair, into: initialStateGradient) }
+    }
+}
