@@ -195,7 +195,7 @@ struct CPUScanWorkspace {
 }
 
 /// One scan's sizes and inputs, read by every thread; each thread works on its own (batch, head) pairs.
-struct CPUScanProblem {
+struct CPUScanProblem: PaddedScanStates {
     /// Steps per checkpoint in backward passes: 16 (the chunk's states, 17 · K · V floats, stay in a
     /// core's L2 cache for K = V = 64), or √T / 2 for long sequences, so that checkpoints plus chunk
     /// states grow as √T.
@@ -301,22 +301,6 @@ struct CPUScanProblem {
     @inline(__always)
     func loadOutputGradient(_ gradients: CPUScanGradients, _ b: Int, _ t: Int, _ h: Int, into row: UnsafeMutablePointer<Float>) {
         if let output = gradients.output { loadRow(output + valueOffset(b, t, h), into: row) }
-    }
-
-    /// Copies the pair's `[K, V]` slice of a state buffer into a padded state, or zeroes it.
-    func loadState(_ source: UnsafeMutablePointer<Float>?, pair: Int, into state: UnsafeMutablePointer<Float>) {
-        for k in 0..<keys {
-            let row = state + k * paddedValues
-            if let source {
-                row.update(from: source + (pair * keys + k) * values, count: values)
-            } else {
-                row.update(repeating: 0, count: values)
-            }
-        }
-    }
-
-    func storeState(_ state: UnsafeMutablePointer<Float>, pair: Int, into target: UnsafeMutablePointer<Float>) {
-        for k in 0..<keys { (target + (pair * keys + k) * values).update(from: state + k * paddedValues, count: values) }
     }
 
     // MARK: Forward
@@ -456,5 +440,31 @@ struct CPUScanProblem {
             }
         }
         if let initialStateGradient = gradients.initialState { storeState(gradient, pair: pair, into: initialStateGradient) }
+    }
+}
+
+/// A scan whose `[K, V]` states are kept in workspaces with rows padded to `paddedValues` floats (both
+/// forms on the CPU).
+protocol PaddedScanStates {
+    var keys: Int { get }
+    var values: Int { get }
+    var paddedValues: Int { get }
+}
+
+extension PaddedScanStates {
+    /// Copies the pair's `[K, V]` slice of a state buffer into a padded state, or zeroes it.
+    func loadState(_ source: UnsafeMutablePointer<Float>?, pair: Int, into state: UnsafeMutablePointer<Float>) {
+        for k in 0..<keys {
+            let row = state + k * paddedValues
+            if let source {
+                row.update(from: source + (pair * keys + k) * values, count: values)
+            } else {
+                row.update(repeating: 0, count: values)
+            }
+        }
+    }
+
+    func storeState(_ state: UnsafeMutablePointer<Float>, pair: Int, into target: UnsafeMutablePointer<Float>) {
+        for k in 0..<keys { (target + (pair * keys + k) * values).update(from: state + k * paddedValues, count: values) }
     }
 }

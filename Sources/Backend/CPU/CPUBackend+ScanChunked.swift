@@ -63,7 +63,7 @@ struct CPUChunkedWorkspace {
 }
 
 /// One chunked scan's sizes and inputs, read by every thread; each thread works on its own pairs.
-struct CPUChunkedScan {
+struct CPUChunkedScan: PaddedScanStates {
     static let chunkLength = Int(KILN_SCAN_CHUNK_LENGTH)
 
     let batch: Int, length: Int, heads: Int, keys: Int, values: Int
@@ -138,22 +138,6 @@ struct CPUChunkedScan {
             query_gradient: gradients.map { $0.query + keyOffset }, key_gradient: gradients.map { $0.key + keyOffset },
             value_gradient: gradients.map { $0.value + valueOffset }, gate_gradient: gradients?.gate.map { $0 + gateOffset },
             beta_gradient: gradients?.beta.map { $0 + headStep })
-    }
-
-    /// Copies the pair's `[K, V]` slice of a state buffer into a padded state, or zeroes it.
-    func loadState(_ source: UnsafeMutablePointer<Float>?, pair: Int, into state: UnsafeMutablePointer<Float>) {
-        for k in 0..<keys {
-            let row = state + k * paddedValues
-            if let source {
-                row.update(from: source + (pair * keys + k) * values, count: values)
-            } else {
-                row.update(repeating: 0, count: values)
-            }
-        }
-    }
-
-    func storeState(_ state: UnsafeMutablePointer<Float>, pair: Int, into target: UnsafeMutablePointer<Float>) {
-        for k in 0..<keys { (target + (pair * keys + k) * values).update(from: state + k * paddedValues, count: values) }
     }
 
     /// One chunk forward: the state advances over it; outputs are written when `output` is given.
