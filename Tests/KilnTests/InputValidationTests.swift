@@ -288,6 +288,18 @@ struct InputValidationTests {
         }
     }
 
+    /// Found by the checkpoint fuzz target: with a key written twice, the reader took the last value while
+    /// `JSONDecoder` takes the first. Keys missing from the metadata take their defaults.
+    @Test("checkpoint metadata is read as JSONDecoder reads it, with defaults for missing keys")
+    func metadataReadAsJSONDecoder() throws {
+        let model = try #require(try checkpoint { _ in }.metadata[Checkpoint.modelKey])
+        let repeated = #"{"model": "mlp", "pairs": 10, "width": 16, "pairs": 16}"#
+        let (training, _) = try Checkpoint.configurations(from: [Checkpoint.formatKey: Checkpoint.formatVersion, Checkpoint.trainingKey: repeated, Checkpoint.modelKey: model], path: "m")
+        let direct = try JSONDecoder().decode([String: Int].self, from: Data(#"{"pairs": 10, "pairs": 16}"#.utf8))
+        #expect(training.pairs == direct["pairs"])
+        #expect(training.width == 16 && training.steps == TrainingConfiguration().steps)
+    }
+
     @Test("a ModelConfiguration out of range is refused by ModelFactory instead of trapping in a layer")
     func modelFactoryValidates() throws {
         /// The model configuration of a small run, with top-level keys of its stored JSON replaced.

@@ -448,13 +448,21 @@ public enum Checkpoint {
     }
 
     /// Decodes JSON over the encoded defaults, so keys missing from `text` keep their default values.
+    ///
+    /// The defaults of the missing keys are written in front of the object's own members and the whole is
+    /// read by `JSONDecoder`, so every value present is read exactly as `JSONDecoder` reads `text` alone
+    /// (a key written twice included, where `JSONSerialization` would keep the other occurrence).
     static func decodeOverDefaults<Value: Codable>(_ text: String, defaults: Value) throws -> Value {
         let base = try JSONSerialization.jsonObject(with: JSONEncoder().encode(defaults)) as? [String: Any] ?? [:]
         guard let stored = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not a JSON object"))
         }
-        let merged = base.merging(stored) { _, new in new }
-        return try JSONDecoder().decode(Value.self, from: JSONSerialization.data(withJSONObject: merged))
+        let missing = base.filter { stored[$0.key] == nil }
+        let members = text.drop { $0.isWhitespace }
+        guard !missing.isEmpty, members.first == "{" else { return try JSONDecoder().decode(Value.self, from: Data(text.utf8)) }
+        let defaultsText = String(decoding: try JSONSerialization.data(withJSONObject: missing), as: UTF8.self)
+        let combined = stored.isEmpty ? defaultsText : "{" + defaultsText.dropFirst().dropLast() + "," + members.dropFirst()
+        return try JSONDecoder().decode(Value.self, from: Data(combined.utf8))
     }
 
     /// Which key or value of a configuration could not be read.
