@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs the backend suite with oclgrind as the only OpenCL platform: every kernel on the test shapes,
-# once with the CPU kernel parameters and once with the GPU ones, checked for out-of-bounds accesses,
-# invalid API use and data races (work-items of a group, and groups of a kernel). Fails when oclgrind
-# logs anything. Expects the tests built in release (`swift build -c release --build-tests`).
+# checked for out-of-bounds accesses, invalid API use and data races (work-items of a group, and groups
+# of a kernel). oclgrind reports itself as a GPU, so the kernels run with the GPU parameters (work-group
+# reductions, local-memory tiles). Fails when oclgrind logs anything. Expects the tests built in release
+# (`swift build -c release --build-tests`).
 #
 # Left out: the out-of-memory test (oclgrind's allocator aborts on a 128 TiB request instead of
 # returning an error) and oclgrind's uninitialized-read check (OCLGRIND_UNINITIALIZED=1 crashes inside

@@ -8,16 +8,11 @@ import Testing
 @Suite("CPU loops: the vector versions give the portable version's bits")
 struct CPULoopTests {
     /// `body`'s result with the portable loops and with the widest ones the processor has.
-    static func bothVersions(_ body: () throws -> [Float]) rethrows -> (portable: [Float], wide: [Float]) {
-        let wide = CPUBackend.usesWideVectors
-        defer { CPUBackend.setWideVectors(wide) }
-        CPUBackend.setWideVectors(false)
-        let portable = try body()
-        CPUBackend.setWideVectors(true)
-        return (portable, try body())
+    static func bothVersions(_ body: () throws -> [Float]) throws -> (portable: [Float], wide: [Float]) {
+        (try withWideVectors(false, body), try withWideVectors(true, body))
     }
 
-    static func expectSameBits(_ label: String, seed: UInt64, _ body: () throws -> [Float]) rethrows {
+    static func expectSameBits(_ label: String, seed: UInt64, _ body: () throws -> [Float]) throws {
         let (portable, wide) = try bothVersions(body)
         let differing = portable.indices.filter { portable[$0].bitPattern != wide[$0].bitPattern }
         #expect(portable.count == wide.count && differing.isEmpty,

@@ -276,8 +276,8 @@ struct SplineTests {
                 return (0..<513).map { _ in Float.random(in: t[m]..<t[m + 1], using: &random) }
             }
             let dy = random.floats(c.batch * c.outputs)
-            let first = try Self.run(c, problem, dy: dy, on: backend)
-            let second = try Self.run(c, problem, dy: dy, on: backend)
+            // Both runs with the same CPU loop versions: another test may switch them (process-wide).
+            let (first, second) = try withSteadyCPULoops { (try Self.run(c, problem, dy: dy, on: backend), try Self.run(c, problem, dy: dy, on: backend)) }
             let expected = problem.layer.backward(dy.map(Double.init))
             let label = "\(c) on \(backendCase), seed \(random.seed)"
             #expect(relativeError(first[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
