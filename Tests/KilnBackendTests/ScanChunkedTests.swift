@@ -166,14 +166,7 @@ struct ScanChunkedTests {
             return ScanTests.Problem(Reference.Scan(shape, rule: kind.0, gate: kind.1, scale: 0.3), normalizer: ScanTests.normalizers[index % 3],
                                      initialState: true, finalStateGradient: true, random: &random)
         }
-        for problem in problems {
-            try ScanTests.check(problem, on: backend, tolerance: Self.chunkedTolerance, label: "default loops, seed \(random.seed)")
-        }
-        try withPortableCPULoops {
-            for problem in problems {
-                try ScanTests.check(problem, on: backend, tolerance: Self.chunkedTolerance, label: "portable loops, seed \(random.seed)")
-            }
-        }
+        try ScanTests.checkBothLoopVersions(problems, on: backend, tolerance: Self.chunkedTolerance, seed: random.seed)
     }
 
     @Test("a zero-length sequence passes the state through", arguments: BackendCase.all)

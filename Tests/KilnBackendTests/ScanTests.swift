@@ -240,12 +240,17 @@ struct ScanTests {
         let problems = cases.map { rule, gate, shape in
             Problem(Reference.Scan(shape, rule: rule, gate: gate, scale: 0.3), normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
         }
+        try Self.checkBothLoopVersions(problems, on: backend, tolerance: Self.recurrentTolerance, seed: random.seed)
+    }
+
+    /// `check` of every problem with the CPU backend's default C loops and again with the portable ones.
+    static func checkBothLoopVersions(_ problems: [Problem], on backend: CPUBackend, tolerance: Double, seed: UInt64) throws {
         for problem in problems {
-            try Self.check(problem, on: backend, tolerance: Self.recurrentTolerance, label: "default loops, seed \(random.seed)")
+            try check(problem, on: backend, tolerance: tolerance, label: "default loops, seed \(seed)")
         }
         try withPortableCPULoops {
             for problem in problems {
-                try Self.check(problem, on: backend, tolerance: Self.recurrentTolerance, label: "portable loops, seed \(random.seed)")
+                try check(problem, on: backend, tolerance: tolerance, label: "portable loops, seed \(seed)")
             }
         }
     }
