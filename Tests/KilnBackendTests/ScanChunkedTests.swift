@@ -68,7 +68,8 @@ struct ScanChunkedTests {
         for (name, x, y) in pairs {
             guard let x, let y else { continue }
             let error = relativeError(x, y.map(Double.init))
-            #expect(error < chunkedTolerance, "\(name) of \(problem.reference) on \(chunked.device.id): chunked against recurrent, relative error \(error) (\(label))")
+            let bound = name == "dgate" ? ScanTests.gateGradientTolerance(problem.reference, chunkedTolerance) : chunkedTolerance
+            #expect(error < bound, "\(name) of \(problem.reference) on \(chunked.device.id): chunked against recurrent, relative error \(error) (\(label))")
         }
     }
 
