@@ -39,6 +39,26 @@ public struct CSVTable: Equatable, Sendable {
         values[(index * columns)..<((index + 1) * columns)]
     }
 
+    /// The table as comma-separated text, one line per row, each value written with the fewest digits
+    /// that read back to the same float64 (Swift's shortest round-trip form); no header.
+    public func csvText() -> String {
+        var text = ""
+        text.reserveCapacity(values.count * 12)
+        for index in 0..<rows {
+            text += row(index).lazy.map { String($0) }.joined(separator: ",")
+            text += "\n"
+        }
+        return text
+    }
+
+    /// Writes the table as CSV (see ``csvText()``), atomically.
+    ///
+    /// - Parameter url: The destination.
+    /// - Throws: `FormatError` naming the file when it cannot be written.
+    public func write(to url: URL) throws {
+        try writeAtomically(Data(csvText().utf8), to: url)
+    }
+
     /// Reads a CSV file; gunzips when the file starts with the gzip magic.
     ///
     /// - Parameter url: The file, plain or gzip-compressed.

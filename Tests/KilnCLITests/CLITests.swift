@@ -160,6 +160,20 @@ struct CLITests {
             let written = try Data(contentsOf: output)
             #expect(written.count > 5 * 10 * 4 && String(decoding: written.prefix(80), as: UTF8.self).contains("(5, 10)"))
 
+            // The same rows as CSV in and CSV out give the same outputs as the .npy files (float32 values
+            // written in shortest round-trip form read back exactly).
+            let csvInput = run.appendingPathComponent("x.csv"), csvOutput = run.appendingPathComponent("y.csv")
+            let rows = (0..<5).map { row in (0..<64).map { String(Float((row * 64 + $0) % 17) / 16) }.joined(separator: ",") }
+            try (rows.joined(separator: "\n") + "\n").write(to: csvInput, atomically: true, encoding: .utf8)
+            let predictedCSV = try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", csvInput.path, "--output", csvOutput.path])
+            #expect(predictedCSV.status == 0, "\(predictedCSV.error)")
+            let csvValues = try String(contentsOf: csvOutput, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",").map { Float($0)! } }
+            let npyValues = Array(written.suffix(5 * 10 * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            #expect(csvValues.count == 5 && csvValues.allSatisfy { $0.count == 10 })
+            #expect(csvValues.flatMap { $0 } == npyValues, "CSV outputs differ from the .npy outputs")
+            expectOneLineError(try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", input.path, "--output", run.appendingPathComponent("y.txt").path]),
+                               containing: ["y.txt", ".npy", ".csv"], "an output that is neither .npy nor .csv")
+
             let wrongWidth = run.appendingPathComponent("w.npy")
             try writeNpy(wrongWidth, descr: "<f4", shape: [2, 3], bytes: floatBytes([Float](repeating: 0, count: 6)))
             expectOneLineError(try KilnProcess.run(["predict", "--checkpoint", run.appendingPathComponent("checkpoint.safetensors").path, "--input", wrongWidth.path, "--output", output.path]),

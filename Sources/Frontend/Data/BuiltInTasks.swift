@@ -218,8 +218,8 @@ public enum FileTask {
         }
     }
 
-    /// A 2-D array from `.npy` or CSV.
-    static func loadMatrix(_ path: String, role: String) throws -> ([Double], [Int]) {
+    /// A 2-D array from `.npy` or CSV (a 1-D `.npy` array is one column).
+    public static func loadMatrix(_ path: String, role: String) throws -> ([Double], [Int]) {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.isReadableFile(atPath: path) else { throw TaskError("--\(role) \(path): no such readable file") }
         if path.hasSuffix(".npy") {
