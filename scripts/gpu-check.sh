@@ -9,7 +9,7 @@
 #   devices      kiln devices (text and --json)
 #   check        kiln check on every GPU
 #   matmul       kiln-bench matmul with the default parameters (an empty tuning cache), against CLBlast
-#   tune         a bounded kiln tune, then kiln tune --export
+#   tune         a bounded kiln tune --export (the shipped database's entry saved from its output)
 #   matmul-tuned kiln-bench matmul again, now with the tuned parameters in the cache
 #   sgemm-torch  torch.mm on CUDA in float32 with TF32 off and, reported apart, with TF32 on
 #   train-step   kiln-bench train-step, and bench/peers/train_step.py on CUDA
@@ -201,12 +201,15 @@ for gpu in "${gpus[@]}"; do
     step "check-$tag" 150 "$kiln" check --device "$gpu" --json "$results/json/check-$tag.json"
     step "matmul-default-$tag" 150 env KILN_CACHE_DIR="$default_cache" \
         "$bench" matmul --devices "$gpu" --shapes "$matmul_shapes" --seconds "$bench_seconds" --json "$results/json/matmul-default-$tag.json"
-    # kiln tune writes the device's tuning file into $KILN_CACHE_DIR/tuning/; --export writes the shipped
-    # database's entry (run in results/tuning, so that a file it writes to the current folder lands there).
+    # kiln tune writes the device's tuning file into $KILN_CACHE_DIR/tuning/ and, with --export, prints the
+    # shipped database's entry after a line naming its file: saved as tuning/<that name>.
     step "tune-$tag" $((tune_budget + 90)) env KILN_CACHE_DIR="$tuned_cache" \
-        "$kiln" tune --device "$gpu" --budget "$tune_budget" --seed 1
-    step "tune-export-$tag" 60 env KILN_CACHE_DIR="$tuned_cache" \
-        bash -c 'cd "$1" && shift && exec "$@"' export "$results/tuning" "$kiln" tune --device "$gpu" --export
+        "$kiln" tune --device "$gpu" --budget "$tune_budget" --seed 1 --export
+    entry=$(sed -n 's|^shipped-database entry (Kernels/tuning/\(.*\)):$|\1|p' "$results/logs/tune-$tag.log" | head -n 1)
+    if [ -n "$entry" ]; then
+        awk 'found { print } /^shipped-database entry \(/ { found = 1 }' "$results/logs/tune-$tag.log" > "$results/tuning/$(basename "$entry")"
+        echo "== tune-$tag: the shipped-database entry is in $results/tuning/$(basename "$entry")"
+    fi
     step "matmul-tuned-$tag" 150 env KILN_CACHE_DIR="$tuned_cache" \
         "$bench" matmul --devices "$gpu" --shapes "$matmul_shapes" --seconds "$bench_seconds" --json "$results/json/matmul-tuned-$tag.json"
 done
