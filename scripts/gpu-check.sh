@@ -3,6 +3,7 @@
 # DEVELOPERS.md), designed to finish inside 8 minutes.
 #
 #   kiln-<version>/scripts/gpu-check.sh [--quick] [--device ID[,ID]] [--out DIR] [--wheels DIR] [--seconds N]
+#                                       [--only STEP[,STEP]]
 #
 # Steps, each under `timeout` and cut to the time left, a failing step never stopping the others:
 #   host         nvidia-smi, the processor, the bundle's version and libraries, the launcher's OpenCL choice
@@ -26,6 +27,8 @@
 # summary.json, gpu-check.log and the exported tuning files.
 # --wheels DIR installs the wheels in DIR (fla-core) into a folder of the results for the fla step only.
 # --seconds N is the whole run's time box (default 480; GPU_CHECK_SECONDS); GPU_CHECK_QUICK=1 is --quick.
+# --only runs just the steps whose names start with one of the words given (host and devices always run),
+# e.g. --only tune,matmul-tuned for a second, shorter call.
 set -u
 set -o pipefail
 
@@ -34,16 +37,13 @@ root=$(dirname -- "$here")
 kiln="$root/bin/kiln"
 bench="$root/bin/kiln-bench"
 peers="$root/share/kiln/peers"
-if [ ! -x "$kiln" ] || [ ! -x "$bench" ]; then
-    echo "error: $kiln or $bench is missing; run this script from an unpacked bundle (make bundle, then tar xzf dist/kiln-*.tar.gz)" >&2
-    exit 1
-fi
 
 quick=${GPU_CHECK_QUICK:-0}
 total_seconds=${GPU_CHECK_SECONDS:-480}
 device_list=""
 out_dir=""
 wheels=""
+only=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -51,11 +51,16 @@ while [ $# -gt 0 ]; do
     --out) out_dir=${2:?--out needs a folder}; shift ;;
     --wheels) wheels=${2:?--wheels needs a folder}; shift ;;
     --seconds) total_seconds=${2:?--seconds needs a number}; shift ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    --only) only=${2:?--only needs step names}; shift ;;
+    -h | --help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "error: unknown argument '$1'; see $0 --help" >&2; exit 1 ;;
     esac
     shift
 done
+if [ ! -x "$kiln" ] || [ ! -x "$bench" ]; then
+    echo "error: $kiln or $bench is missing; run this script from an unpacked bundle (make bundle, then tar xzf dist/kiln-*.tar.gz)" >&2
+    exit 1
+fi
 case "$total_seconds" in
 '' | *[!0-9]*) echo "error: --seconds must be a whole number of seconds, got '$total_seconds'" >&2; exit 1 ;;
 esac
@@ -113,7 +118,17 @@ mkdir -p "$default_cache" "$tuned_cache"
 step() {
     local name=$1 cap=$2
     shift 2
-    local now left limit status began ended state
+    local now left limit status began ended state word chosen
+    if [ -n "$only" ] && [ "$name" != host ] && [ "$name" != devices ]; then
+        chosen=0
+        for word in ${only//,/ }; do
+            case "$name" in "$word"*) chosen=1 ;; esac
+        done
+        if [ "$chosen" = 0 ]; then
+            printf '%s\tnot chosen\t0\t--only %s\n' "$name" "$only" >> "$results/steps.tsv"
+            return 0
+        fi
+    fi
     now=$(date +%s)
     left=$((deadline - reserve - now))
     limit=$((cap < left ? cap : left))
@@ -205,7 +220,7 @@ for gpu in "${gpus[@]}"; do
     # shipped database's entry after a line naming its file: saved as tuning/<that name>.
     step "tune-$tag" $((tune_budget + 90)) env KILN_CACHE_DIR="$tuned_cache" \
         "$kiln" tune --device "$gpu" --budget "$tune_budget" --seed 1 --export
-    entry=$(sed -n 's|^shipped-database entry (Kernels/tuning/\(.*\)):$|\1|p' "$results/logs/tune-$tag.log" | head -n 1)
+    entry=$(sed -n 's|^shipped-database entry (Kernels/tuning/\(.*\)):$|\1|p' "$results/logs/tune-$tag.log" 2>/dev/null | head -n 1)
     if [ -n "$entry" ]; then
         awk 'found { print } /^shipped-database entry \(/ { found = 1 }' "$results/logs/tune-$tag.log" > "$results/tuning/$(basename "$entry")"
         echo "== tune-$tag: the shipped-database entry is in $results/tuning/$(basename "$entry")"
