@@ -13,27 +13,34 @@ struct KilnProcess {
     /// line saying so on standard error), so that an input that makes `kiln` hang fails its test instead of
     /// stopping the suite.
     static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 600) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let pid = process.processIdentifier
-        let killer = DispatchWorkItem { kill(pid, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        killer.cancel()
-        var errorText = String(decoding: errorData, as: UTF8.self)
-        if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
-            errorText += "(killed after \(Int(timeout)) s: kiln \(arguments.joined(separator: " ").prefix(120)) did not finish)\n"
-        }
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText)
+        try runProgram(executable, arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, timeout: timeout)
     }
+}
+
+/// Runs `program` with exactly `environment` (and in `directory`, when given); a run still going after
+/// `timeout` seconds is killed (status 9, and a line saying so on standard error).
+func runProgram(_ program: URL, _ arguments: [String], environment: [String: String], directory: URL? = nil, timeout: Double = 600) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = program
+    process.arguments = arguments
+    process.environment = environment
+    if let directory { process.currentDirectoryURL = directory }
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let pid = process.processIdentifier
+    let killer = DispatchWorkItem { kill(pid, SIGKILL) }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    killer.cancel()
+    var errorText = String(decoding: errorData, as: UTF8.self)
+    if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
+        errorText += "(killed after \(Int(timeout)) s: \(program.lastPathComponent) \(arguments.joined(separator: " ").prefix(120)) did not finish)\n"
+    }
+    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText)
 }
 
 /// Runs `body` with a new, empty folder `kiln-cli-<name>-<UUID>` under the temporary directory, and removes

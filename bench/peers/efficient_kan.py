@@ -9,6 +9,10 @@ efficient-kan's (base_weight [out, in], spline_weight [out, in, G+k], spline_sca
 is the same as Kiln's layer with scaleBase = base_weight^T and scaleSpline = spline_scaler^T.
 
     python3 bench/peers/efficient_kan.py --threads 2 [--grids 5,20] [--json out.json]
+    python3 bench/peers/efficient_kan.py --device cuda [--batch 4096] [--grids 5,20] [--json out.json]
+
+With --device cuda (or cuda:N) the layer runs on that GPU in float32 with TF32 off, each call
+synchronized; the run exits with status 77 (skipped) when PyTorch or the GPU is missing.
 
 Rows are printed, and written with --json, in kiln-bench's format:
 {"bench", "impl", "device", "shape", "median_seconds", "gflops"}.
@@ -16,12 +20,12 @@ Rows are printed, and written with --json, in kiln-bench's format:
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
+
+from peer_support import median_seconds, write_rows
 
 
-def make_layer(torch, batch, inputs, outputs, grid, order):
+def make_layer(torch, batch, inputs, outputs, grid, order, device="cpu"):
     generator = torch.Generator().manual_seed(7)
     h = 2.0 / grid
     # pykan's / efficient-kan's initial grid on [-1, 1], extended by `order` knots on each side.
@@ -35,6 +39,9 @@ def make_layer(torch, batch, inputs, outputs, grid, order):
         tensor.requires_grad_(True)
     x = (torch.rand(batch, inputs, generator=generator) * 2.4 - 1.2).requires_grad_(True)
     dy = torch.randn(batch, outputs, generator=generator)
+    if device != "cpu":
+        knots, x, dy = knots.to(device), x.detach().to(device).requires_grad_(True), dy.to(device)
+        parameters = {key: tensor.detach().to(device).requires_grad_(True) for key, tensor in parameters.items()}
     return knots, parameters, x, dy
 
 
@@ -59,23 +66,6 @@ def layer_step(torch, knots, parameters, x, dy, order):
     (base + spline).backward(dy)
 
 
-def median_seconds(step, runs, budget_seconds):
-    """Median wall time of `step` over at least `runs` runs and about `budget_seconds`, after warming up
-    for at least two calls and a fifth of the budget (as kiln-bench's Measure.median does)."""
-    start = time.perf_counter()
-    calls = 0
-    while calls < 2 or time.perf_counter() - start < budget_seconds / 5:
-        step()
-        calls += 1
-    samples = []
-    start = time.perf_counter()
-    while len(samples) < runs or (len(samples) < 200 and time.perf_counter() - start < budget_seconds):
-        before = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - before)
-    return statistics.median(samples)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
@@ -86,29 +76,42 @@ def main():
     parser.add_argument("--order", type=int, default=3)
     parser.add_argument("--runs", type=int, default=7, help="at least this many timed runs (default 7)")
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds of timed runs per case (default 2)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args()
+    on_gpu = args.device.startswith("cuda")
+    if not on_gpu and args.device != "cpu":
+        raise SystemExit(f"error: unknown device '{args.device}'; use cpu, cuda or cuda:N")
     try:
         import torch
     except ImportError:
         print("note: PyTorch is not installed; nothing to time (pip install torch)", file=sys.stderr)
-        return
+        return 77 if on_gpu else 0
+    if on_gpu and not torch.cuda.is_available():
+        print("note: PyTorch sees no CUDA device; skipping efficient-kan on the GPU", file=sys.stderr)
+        return 77
     torch.set_num_threads(args.threads)
-    device = f"{platform.processor() or platform.machine()} (PyTorch CPU, {args.threads} threads)"
+    synchronize = lambda: None
+    if on_gpu:
+        torch.backends.cuda.matmul.allow_tf32 = False  # float32 products, as Kiln's
+        synchronize = torch.cuda.synchronize
+        device = f"{torch.cuda.get_device_name(args.device)} (PyTorch CUDA)"
+        impl = "efficient-kan-pytorch-cuda-" + torch.__version__
+    else:
+        device = f"{platform.processor() or platform.machine()} (PyTorch CPU, {args.threads} threads)"
+        impl = "efficient-kan-pytorch-" + torch.__version__
     rows = []
     for grid in [int(g) for g in args.grids.split(",")]:
-        knots, parameters, x, dy = make_layer(torch, args.batch, args.inputs, args.outputs, grid, args.order)
-        seconds = median_seconds(lambda: layer_step(torch, knots, parameters, x, dy, args.order), args.runs, args.seconds)
+        knots, parameters, x, dy = make_layer(torch, args.batch, args.inputs, args.outputs, grid, args.order, args.device)
+        seconds = median_seconds(lambda: layer_step(torch, knots, parameters, x, dy, args.order), args.runs, args.seconds, synchronize)
         shape = f"b{args.batch}-{args.inputs}x{args.outputs}-G{grid}-k{args.order}"
-        row = {"bench": "spline", "impl": "efficient-kan-pytorch-" + torch.__version__, "device": device,
+        row = {"bench": "spline", "impl": impl, "device": device,
                "shape": shape, "median_seconds": seconds, "gflops": None}
         rows.append(row)
         print(json.dumps(row))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=2)
-        print(f"wrote {args.json}")
+    write_rows(args.json, rows)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

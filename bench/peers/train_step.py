@@ -4,8 +4,12 @@ in PyTorch and JAX on the CPU, timed the way `kiln-bench train-step` times Kiln:
 after 3 warm-up steps, with the same thread count.
 
     python3 bench/peers/train_step.py --threads 2 --widths 256,1024,2048 [--json out.json]
+    python3 bench/peers/train_step.py --device cuda --widths 1024,2048,4096,8192 [--json out.json]
 
-Each framework is skipped (with a note) when it is not installed (`pip install torch jax`).
+Each framework is skipped (with a note) when it is not installed (`pip install torch jax`). With
+--device cuda (or cuda:N) only PyTorch runs, on that GPU in float32 with TF32 off, each step synchronized
+(the `kiln-bench train-step` peer on a GPU); it exits with status 77 (skipped) when PyTorch or the GPU
+is missing.
 Rows are printed, and written with --json, in kiln-bench's format:
 {"bench", "impl", "device", "shape", "median_seconds", "gflops"}.
 """
@@ -32,24 +36,31 @@ def gemm_flops(width, batch):
     return float(total)
 
 
-def time_steps(step, steps):
+def time_steps(step, steps, synchronize=lambda: None):
     for _ in range(3):
         step()
+    synchronize()
     samples = []
     for _ in range(steps):
         start = time.perf_counter()
         step()
+        synchronize()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 
 
-def bench_torch(widths, batch, steps, threads):
+def bench_torch(widths, batch, steps, threads, device="cpu"):
     try:
         import torch
     except ImportError:
         print("note: PyTorch is not installed; skipping it (pip install torch)", file=sys.stderr)
         return []
     torch.set_num_threads(threads)
+    on_gpu = device.startswith("cuda")
+    synchronize = torch.cuda.synchronize if on_gpu else (lambda: None)
+    if on_gpu:
+        torch.backends.cuda.matmul.allow_tf32 = False  # float32 products, as Kiln's
+        torch.backends.cudnn.allow_tf32 = False
     rows = []
     for width in widths:
         torch.manual_seed(0)
@@ -58,10 +69,10 @@ def bench_torch(widths, batch, steps, threads):
             layers.append(torch.nn.Linear(fan_in, fan_out))
             if index < 3:
                 layers.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*layers)
+        model = torch.nn.Sequential(*layers).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-        inputs = torch.randn(batch, 512)
-        labels = torch.arange(batch) % 10
+        inputs = torch.randn(batch, 512).to(device)
+        labels = (torch.arange(batch) % 10).to(device)
 
         def step():
             optimizer.zero_grad(set_to_none=True)
@@ -69,8 +80,11 @@ def bench_torch(widths, batch, steps, threads):
             loss.backward()
             optimizer.step()
 
-        seconds = time_steps(step, steps)
-        rows.append(row("pytorch-" + torch.__version__, width, batch, seconds))
+        seconds = time_steps(step, steps, synchronize)
+        if on_gpu:
+            rows.append(row("pytorch-cuda-" + torch.__version__, width, batch, seconds, device=torch.cuda.get_device_name(device)))
+        else:
+            rows.append(row("pytorch-" + torch.__version__, width, batch, seconds))
     return rows
 
 
@@ -127,9 +141,9 @@ def bench_jax(widths, batch, steps, threads):
     return rows
 
 
-def row(impl, width, batch, seconds):
+def row(impl, width, batch, seconds, device="cpu"):
     return {
-        "bench": "train-step", "impl": impl, "device": "cpu", "shape": f"512-{width}-{width}-{width}-10/b{batch}",
+        "bench": "train-step", "impl": impl, "device": device, "shape": f"512-{width}-{width}-{width}-10/b{batch}",
         "median_seconds": seconds, "gflops": gemm_flops(width, batch) / seconds / 1e9,
     }
 
@@ -140,16 +154,31 @@ def main():
     parser.add_argument("--widths", default="256,1024,2048")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", default="cpu", help="cpu (PyTorch and JAX), or cuda / cuda:N (PyTorch alone)")
     parser.add_argument("--json")
     args = parser.parse_args()
     widths = [int(w) for w in args.widths.split(",")]
-    rows = bench_torch(widths, args.batch_size, args.steps, args.threads) + bench_jax(widths, args.batch_size, args.steps, args.threads)
+    if args.device.startswith("cuda"):
+        try:
+            import torch
+        except ImportError:
+            print("note: PyTorch is not installed; skipping the GPU training step (pip install torch)", file=sys.stderr)
+            return 77
+        if not torch.cuda.is_available():
+            print("note: PyTorch sees no CUDA device; skipping the GPU training step", file=sys.stderr)
+            return 77
+        rows = bench_torch(widths, args.batch_size, args.steps, args.threads, args.device)
+    elif args.device == "cpu":
+        rows = bench_torch(widths, args.batch_size, args.steps, args.threads) + bench_jax(widths, args.batch_size, args.steps, args.threads)
+    else:
+        raise SystemExit(f"error: unknown device '{args.device}'; use cpu, cuda or cuda:N")
     for r in rows:
         print(f"{r['shape']:<28} {r['impl']:<22} {r['median_seconds'] * 1e3:8.2f} ms  {r['gflops']:7.1f} GFLOP/s")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
