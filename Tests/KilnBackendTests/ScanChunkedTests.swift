@@ -22,8 +22,8 @@ extension BackendCase {
 /// The chunked form of the scans (chunks of 64, GLA's sub-chunks of 16, the delta rule's WY/UT form)
 /// against `Reference.Scan` (float64), against the recurrent form on the same backend, against central
 /// finite differences of the reference on tiny shapes, and across a split sequence, on every backend and
-/// on PoCL with the GPU parameters too (OpenCL has chunked kernels for linear attention and GLA only: the
-/// delta rule runs recurrently there, so its cases run on the CPU backend alone). Every output is poisoned
+/// on PoCL with the GPU parameters too (every scan, the delta rule included, has a chunked form on both
+/// backends: `scan_chunked.cl` and `scan_chunked_delta.cl` on OpenCL). Every output is poisoned
 /// with NaN first (`ScanTests.run`).
 ///
 /// Bound: relative RMS error 1e-4 (the bound for the chunked form: its sums run over whole
@@ -51,9 +51,9 @@ struct ScanChunkedTests {
         (.linearAttention, .none), (.linearAttention, .perHead), (.linearAttention, .perKey), (.deltaRule, .none), (.deltaRule, .perHead),
     ]
 
-    /// The scans with a chunked form on this backend.
+    /// The scans with a chunked form on this backend: every one, on both backends.
     static func kinds(on backendCase: BackendCase) -> [(Reference.Scan.Rule, Reference.Scan.GateLayout)] {
-        backendCase.deviceID == "cpu" ? kinds : kinds.filter { $0.0 == .linearAttention }
+        kinds
     }
 
     /// Checks the chunked form against the reference and against the recurrent form on one backend.

@@ -15,8 +15,8 @@ public struct ScanTuning: Sendable, Equatable {
     /// Steps between state checkpoints in backward passes (at least; √T for long sequences): memory
     /// holds `⌈T / chunk⌉ + chunk` states per (batch, head).
     public var chunkLength: Int
-    /// Which linear-attention and GLA scans run in the chunked form (`Kernels/scan_chunked.cl`) and which
-    /// recurrently; the delta rule is recurrent on OpenCL whatever this says (no chunked kernels yet).
+    /// Which scans run in the chunked form (`Kernels/scan_chunked.cl` for linear attention and GLA,
+    /// `Kernels/scan_chunked_delta.cl` for the delta rule) and which recurrently.
     public var form: ScanFormRule
     /// Work-items per work-group of the chunked kernels (along each chunk matrix's contiguous dimension).
     public var chunkedGroupSize: Int
@@ -162,6 +162,7 @@ extension OpenCLBackend {
 
     public func deltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
         shape.validate(inputs, outputs)
+        if tuning.scan.form.form(for: shape) == .chunked { return chunkedDeltaRuleScan(inputs, shape: shape, scale: scale, into: outputs) }
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
         let decay = scanDecay(inputs.gate, count: shape.headStepCount)
         launchScan("delta_rule_scan_forward" + suffix, shape: shape,
@@ -173,6 +174,9 @@ extension OpenCLBackend {
 
     public func deltaRuleScanBackward(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: DeltaRuleGradients) {
         shape.validate(inputs, outputGradients, gradients)
+        if tuning.scan.form.form(for: shape) == .chunked {
+            return chunkedDeltaRuleScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients, into: gradients)
+        }
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
         let decay = scanDecay(inputs.gate, count: shape.headStepCount)
         let chunk = scanChunk(shape)
