@@ -39,7 +39,9 @@
 // Why a file of its own: the delta rule shares no kernel with linear attention and GLA (its chunk needs a
 // triangular inverse and a carry that is itself a product, U′ = U − W S), and a program per algorithm
 // keeps each one's build short on PoCL (about 1.3 s cold per program); like scan_chunked.cl it needs no
-// compile-time key dimension, so it is built once per device.
+// compile-time key dimension, so it is built once per device. Its few index macros (SIZES, CHUNK_OF, ROW,
+// STATE) repeat scan_chunked.cl's on purpose: a program is built from one file, and the program cache
+// keys on that file's hash alone, so an #include'd header could go stale in the cache.
 //
 // Layouts (row-major, float32): q, k, Q̄, K̄, W and the key-sized gradients [B, T, H, K]; v, o, U′, dU
 // [B, T, H, V]; β, the gate and G [B, T, H]; states [B, H, K, V]. A pair is p = b·H + h; its chunk c is
