@@ -33,11 +33,12 @@
 // q (.) dq - k (.) dk plus rowsum(dS_T (.) S_T) was measured at 1.1e-5 relative error in float32 at
 // T = 1000 with decays down to e^-30, against 1.1e-7 for the direct form.)
 //
-// The two forms: these kernels are the recurrent form, the one decoding needs and the only one the delta
-// rule has on OpenCL. Linear attention and GLA also have a chunked form (scan_chunked.cl, chunks of 64 as
-// small matrix products, every chunk at once), chosen per shape by ScanTuning.form: GPUs take it from
-// T = 64 (by reasoning, not measured on a GPU yet); PoCL stays recurrent, where these kernels ran 9 to 11x
-// faster than the chunked ones from T = 256 to 4096 (bench/RESULTS.md). Kernels that rely on PoCL vectorizing
+// The two forms: these kernels are the recurrent form, the one decoding needs. Every scan also has a
+// chunked form (scan_chunked.cl for linear attention and GLA, scan_chunked_delta.cl for the delta rule;
+// chunks of 64 as small matrix products, every chunk at once), chosen per shape by ScanTuning.form: GPUs
+// take it from T = 64 (by reasoning, not measured on a GPU yet); PoCL stays recurrent, where these kernels
+// ran 9 to 11x faster than the chunked ones from T = 256 to 4096 for GLA, 14 to 17x for the delta rule
+// (bench/RESULTS.md). Kernels that rely on PoCL vectorizing
 // across work-items are slow; here each work-item's float16 tile is already a vector. VW = 16 measured
 // best on PoCL (VW = 8: 1.5x slower, VW = 4: 3x).
 //

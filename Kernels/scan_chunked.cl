@@ -1,6 +1,6 @@
 // The chunked form of causal linear attention and GLA (the scan family, Sources/Backend/Families/Scan.swift;
-// the recurrent form is scan.cl), forward and backward. The delta rule has no chunked OpenCL kernels yet:
-// it runs recurrently (scan.cl) on every OpenCL device. Kernels, in the order the host launches them:
+// the recurrent form is scan.cl), forward and backward. The delta rule's chunked kernels are
+// scan_chunked_delta.cl. Kernels, in the order the host launches them:
 //   scan_chunk_prepare        per (key, chunk): G, Q̄, K̄ and exp(G_L)
 //   scan_chunk_scores         per (i, j, chunk): the chunk's causal score matrix A        (and, backward, dA)
 //   scan_chunk_outer          per (k, v, chunk): Σ_i X_ik Y_iv, a chunk's own state contribution

@@ -22,8 +22,8 @@ extension BackendCase {
 /// The chunked form of the scans (chunks of 64, GLA's sub-chunks of 16, the delta rule's WY/UT form)
 /// against `Reference.Scan` (float64), against the recurrent form on the same backend, against central
 /// finite differences of the reference on tiny shapes, and across a split sequence, on every backend and
-/// on PoCL with the GPU parameters too (OpenCL has chunked kernels for linear attention and GLA only: the
-/// delta rule runs recurrently there, so its cases run on the CPU backend alone). Every output is poisoned
+/// on PoCL with the GPU parameters too (every scan, the delta rule included, has a chunked form on both
+/// backends: `scan_chunked.cl` and `scan_chunked_delta.cl` on OpenCL). Every output is poisoned
 /// with NaN first (`ScanTests.run`).
 ///
 /// Bound: relative RMS error 1e-4 (the bound for the chunked form: its sums run over whole
@@ -51,11 +51,6 @@ struct ScanChunkedTests {
         (.linearAttention, .none), (.linearAttention, .perHead), (.linearAttention, .perKey), (.deltaRule, .none), (.deltaRule, .perHead),
     ]
 
-    /// The scans with a chunked form on this backend.
-    static func kinds(on backendCase: BackendCase) -> [(Reference.Scan.Rule, Reference.Scan.GateLayout)] {
-        backendCase.deviceID == "cpu" ? kinds : kinds.filter { $0.0 == .linearAttention }
-    }
-
     /// Checks the chunked form against the reference and against the recurrent form on one backend.
     static func compareForms(_ problem: ScanTests.Problem, chunked: any Backend, recurrent: any Backend, omit: Bool = false, withoutOutputGradient: Bool = false, label: String) throws {
         try ScanTests.check(problem, on: chunked, omit: omit, withoutOutputGradient: withoutOutputGradient, tolerance: chunkedTolerance, label: "chunked, \(label)")
@@ -77,7 +72,7 @@ struct ScanChunkedTests {
     func againstReference(_ backendCase: BackendCase) throws {
         let chunked = try backendCase.makeScanBackend(form: .chunked), recurrent = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
-        for (kindIndex, (rule, gate)) in Self.kinds(on: backendCase).enumerated() {
+        for (kindIndex, (rule, gate)) in Self.kinds.enumerated() {
             for (shapeIndex, (b, t, h, k, v)) in Self.shapes.enumerated() {
                 let normalizer = ScanTests.normalizers[(shapeIndex + kindIndex) % 3]
                 let reference = Reference.Scan(ScanShape(batch: b, length: t, heads: h, keyDimension: k, valueDimension: v), rule: rule, gate: gate, scale: 1 / Double(k).squareRoot())
@@ -93,7 +88,7 @@ struct ScanChunkedTests {
     func extremeGatesAndMissingGradients(_ backendCase: BackendCase) throws {
         let chunked = try backendCase.makeScanBackend(form: .chunked), recurrent = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
-        for (rule, gate) in Self.kinds(on: backendCase) where gate != .none {
+        for (rule, gate) in Self.kinds where gate != .none {
             let reference = Reference.Scan(ScanShape(batch: 1, length: 150, heads: 2, keyDimension: 16, valueDimension: 24), rule: rule, gate: gate, scale: 0.25)
             var problem = ScanTests.Problem(reference, normalizer: 1, initialState: true, finalStateGradient: true, random: &random)
             // Every third gate is −200 (the state is wiped), every third 0 (no decay).
@@ -102,7 +97,7 @@ struct ScanChunkedTests {
         }
         // Mild gates (normalizer 16): without dO, dh0 is dS_T times the product of all 97 decays, which
         // with normalizer 1 falls below float32's normal range (e^-87), where no float32 result is accurate.
-        for (rule, gate) in Self.kinds(on: backendCase) {
+        for (rule, gate) in Self.kinds {
             let reference = Reference.Scan(ScanShape(batch: 2, length: 97, heads: 1, keyDimension: 16, valueDimension: 21), rule: rule, gate: gate, scale: 0.25)
             let problem = ScanTests.Problem(reference, normalizer: 16, initialState: true, finalStateGradient: true, random: &random)
             try Self.compareForms(problem, chunked: chunked, recurrent: recurrent, withoutOutputGradient: true, label: "no dO, seed \(random.seed)")
@@ -113,7 +108,7 @@ struct ScanChunkedTests {
     func finiteDifferences(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
-        for (index, (rule, gate)) in Self.kinds(on: backendCase).enumerated() {
+        for (index, (rule, gate)) in Self.kinds.enumerated() {
             // T = 70: a full chunk of four sub-chunks, then a partial chunk of 6 steps.
             let reference = Reference.Scan(ScanShape(batch: 1, length: 70, heads: 1, keyDimension: 3, valueDimension: 2), rule: rule, gate: gate, scale: 0.7)
             let problem = ScanTests.Problem(reference, normalizer: ScanTests.normalizers[index % 3], initialState: true, finalStateGradient: true, random: &random)
@@ -149,7 +144,7 @@ struct ScanChunkedTests {
     func stateContinuity(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
-        for (rule, gate) in Self.kinds(on: backendCase) where gate != .none {
+        for (rule, gate) in Self.kinds where gate != .none {
             // 77 + 123: neither half is a whole number of chunks or sub-chunks.
             try ScanTests.checkContinuity(rule: rule, gate: gate, sizes: (2, 200, 2, 16, 20, 77), on: backend, tolerance: Self.chunkedTolerance, random: &random)
         }

@@ -112,7 +112,7 @@ public enum ScanForm: String, Sendable, CaseIterable, Codable {
 }
 
 /// The choice between the two forms of a scan, a tuning parameter of each backend (`CPUBackend.scanFormRule`,
-/// `ScanTuning.form` for OpenCL, where only linear attention and GLA have a chunked form), measured with
+/// `ScanTuning.form` for OpenCL; every scan has both forms on both backends), measured with
 /// `kiln-bench scan` per device type (README, bench/RESULTS.md) so that a tuning database can hold it later. `KILN_SCAN_FORM=recurrent` or `chunked`
 /// replaces the built-in default for the whole process (for benchmarks and timing runs); a rule set in
 /// code is kept as it is.

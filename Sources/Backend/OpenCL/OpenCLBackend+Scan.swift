@@ -15,8 +15,8 @@ public struct ScanTuning: Sendable, Equatable {
     /// Steps between state checkpoints in backward passes (at least; √T for long sequences): memory
     /// holds `⌈T / chunk⌉ + chunk` states per (batch, head).
     public var chunkLength: Int
-    /// Which linear-attention and GLA scans run in the chunked form (`Kernels/scan_chunked.cl`) and which
-    /// recurrently; the delta rule is recurrent on OpenCL whatever this says (no chunked kernels yet).
+    /// Which scans run in the chunked form (`Kernels/scan_chunked.cl` for linear attention and GLA,
+    /// `Kernels/scan_chunked_delta.cl` for the delta rule) and which recurrently.
     public var form: ScanFormRule
     /// Work-items per work-group of the chunked kernels (along each chunk matrix's contiguous dimension).
     public var chunkedGroupSize: Int
@@ -33,13 +33,16 @@ public struct ScanTuning: Sendable, Equatable {
 
     /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; always
     /// recurrent: the chunked kernels (a work-item per matrix element, shaped for GPUs) ran at about 0.1×
-    /// the recurrent ones' speed on PoCL at every T measured, 256 to 4096 (bench/RESULTS.md).
+    /// the recurrent ones' speed on PoCL at every T measured, 256 to 4096 (GLA), and at 0.06 to 0.07× for
+    /// DeltaNet and gated DeltaNet at T = 256 and 4096, D = 64 (bench/RESULTS.md).
     public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: .recurrent), chunkedGroupSize: 16)
 
-    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); GLA chunked from
-    /// T = 64 by reasoning, not measurement: a recurrent scan keeps only B · H · V / 4 work-items busy and
-    /// walks T steps one after another, while the chunked kernels run every chunk at once, so any sequence
-    /// of a whole chunk or more should gain on a GPU.
+    /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); every scan chunked
+    /// from T = 64 by reasoning, not measurement: a recurrent scan keeps only B · H · V / 4 work-items busy
+    /// and walks T steps one after another, while the chunked kernels run every chunk at once, so any
+    /// sequence of a whole chunk or more should gain on a GPU. The delta rule's chunked form keeps a
+    /// sequential part, its two carries, but they run B · H · V work-items (4× the recurrent kernel's)
+    /// through T / 64 steps of independent dot products instead of T steps that each wait on the last.
     public static let gpuDevice = ScanTuning(
         columnsPerItem: 4, groupSize: 16, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 64)), chunkedGroupSize: 64)
 
@@ -162,6 +165,7 @@ extension OpenCLBackend {
 
     public func deltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
         shape.validate(inputs, outputs)
+        if tuning.scan.form.form(for: shape) == .chunked { return chunkedDeltaRuleScan(inputs, shape: shape, scale: scale, into: outputs) }
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
         let decay = scanDecay(inputs.gate, count: shape.headStepCount)
         launchScan("delta_rule_scan_forward" + suffix, shape: shape,
@@ -173,6 +177,9 @@ extension OpenCLBackend {
 
     public func deltaRuleScanBackward(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: DeltaRuleGradients) {
         shape.validate(inputs, outputGradients, gradients)
+        if tuning.scan.form.form(for: shape) == .chunked {
+            return chunkedDeltaRuleScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients, into: gradients)
+        }
         guard shape.batch * shape.heads > 0, let suffix = scanKernels(keyDimension: shape.keyDimension) else { return }
         let decay = scanDecay(inputs.gate, count: shape.headStepCount)
         let chunk = scanChunk(shape)

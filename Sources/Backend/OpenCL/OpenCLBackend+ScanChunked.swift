@@ -1,6 +1,6 @@
 // The chunked form of causal linear attention and GLA on OpenCL devices: `Kernels/scan_chunked.cl` (its
-// top comment has the math and the launch geometry), chosen by `ScanTuning.form`. The delta rule has no
-// chunked OpenCL kernels yet and always runs recurrently. Scratch per call: the states and their gradients
+// top comment has the math and the launch geometry), chosen by `ScanTuning.form` (the delta rule's chunked
+// form is OpenCLBackend+ScanChunkedDelta.swift). Scratch per call: the states and their gradients
 // at every chunk boundary (O(T / 64 · K · V) per pair), one 64 × 64 score matrix per chunk, and a few
 // [B, T, H, K] buffers (G, Q̄, K̄, ∂L/∂G, and three planes of sub-chunk boundary factors for per-key gates).
 

@@ -12,8 +12,7 @@ struct ScanBench: ParsableCommand {
         discussion: """
         Every case times one synchronized forward + backward (the forward's output and final state, then every gradient, \
         with dO and dS_T given) of each form, the two forms in alternation (Measure.pairedMedians), and prints tokens/s \
-        and the chunked form's speed-up. OpenCL has chunked kernels for linear attention and GLA only: \
-        its delta-rule scans are timed in the recurrent form alone. --memory-check instead prints the peak resident memory of chunked forward + backward \
+        and the chunked form's speed-up, on the CPU backend and on OpenCL devices alike. --memory-check instead prints the peak resident memory of chunked forward + backward \
         passes at growing T.
         """
     )
@@ -60,13 +59,11 @@ struct ScanBench: ParsableCommand {
         for device in deviceList {
             let chunked = try makeBackend(device, form: .chunked), recurrent = try makeBackend(device, form: .recurrent)
             for kind in try kindList() {
-                // OpenCL's delta-rule scans are recurrent only.
-                let deviceForms = device.backend == .opencl && kind != .gla ? FormChoice.recurrent : forms
                 for dimension in dimensionList {
                     for length in lengthList {
                         let shape = ScanShape(batch: batch, length: length, heads: heads, keyDimension: dimension, valueDimension: dimension)
                         var seconds: [ScanForm: Double] = [:], forwardSeconds: [ScanForm: Double] = [:]
-                        switch deviceForms {
+                        switch forms {
                         case .both:
                             let c = try runner(kind, shape: shape, backend: chunked), r = try runner(kind, shape: shape, backend: recurrent)
                             (seconds[.chunked], seconds[.recurrent]) = try Measure.pairedMedians(budgetSeconds: common.seconds, c, r)
@@ -76,7 +73,7 @@ struct ScanBench: ParsableCommand {
                                 (forwardSeconds[.chunked], forwardSeconds[.recurrent]) = try Measure.pairedMedians(budgetSeconds: common.seconds, cf, rf)
                             }
                         case .chunked, .recurrent:
-                            let form: ScanForm = deviceForms == .chunked ? .chunked : .recurrent
+                            let form: ScanForm = forms == .chunked ? .chunked : .recurrent
                             let backend = form == .chunked ? chunked : recurrent
                             seconds[form] = try Measure.median(budgetSeconds: common.seconds, try runner(kind, shape: shape, backend: backend))
                             if forward { forwardSeconds[form] = try Measure.median(budgetSeconds: common.seconds, try runner(kind, shape: shape, backend: backend, backward: false)) }
@@ -129,8 +126,8 @@ struct ScanBench: ParsableCommand {
         "B\(shape.batch)-T\(shape.length)-H\(shape.heads)-K\(shape.keyDimension)-V\(shape.valueDimension)"
     }
 
-    /// A backend for a device whose scans all take `form` (on OpenCL: linear attention and GLA; with the
-    /// device's other scan parameters or those given on the command line).
+    /// A backend for a device whose scans all take `form` (on OpenCL with the device's other scan
+    /// parameters or those given on the command line).
     private func makeBackend(_ device: DeviceDescription, form: ScanFormRule) throws -> any Backend {
         guard device.backend == .opencl else {
             let backend = CPUBackend()
@@ -149,7 +146,7 @@ struct ScanBench: ParsableCommand {
     /// themselves take and what one [T, T] float matrix per head would.
     private func checkMemory(_ device: DeviceDescription, lengths: [Int], dimension: Int) throws {
         let backend = try makeBackend(device, form: .chunked)
-        print("memory check on \(device.id): forward + backward, chunked where the device has the form, B = \(batch), H = \(heads), K = V = \(dimension)")
+        print("memory check on \(device.id): forward + backward, chunked, B = \(batch), H = \(heads), K = V = \(dimension)")
         print("(the peak only grows: run one scan per process to see each from the start)")
         var table: [[String]] = []
         var previous = peakResidentBytes()
@@ -162,8 +159,7 @@ struct ScanBench: ParsableCommand {
                 // q, k, v, o, dO, dq, dk, dv and the gate and its gradient (per key for GLA).
                 let operands = 4 * (shape.keyCount * (kind == .gla ? 6 : 4) + shape.valueCount * 4 + shape.headStepCount * 4 + shape.stateCount * 5)
                 let square = 4 * batch * heads * length * length
-                let form = device.backend == .opencl && kind != .gla ? ScanForm.recurrent : .chunked
-                table.append([kind.rawValue, form.rawValue, "\(length)", ByteCountText.format(peak), ByteCountText.format(max(0, peak - previous)),
+                table.append([kind.rawValue, ScanForm.chunked.rawValue, "\(length)", ByteCountText.format(peak), ByteCountText.format(max(0, peak - previous)),
                               ByteCountText.format(operands), ByteCountText.format(square)])
                 previous = max(previous, peak)
             }

@@ -1,0 +1,168 @@
+// The chunked form of the (gated) delta rule on OpenCL devices: `Kernels/scan_chunked_delta.cl` (its top
+// comment has the math and the launch geometry), chosen by `ScanTuning.form` as linear attention and GLA
+// are. Scratch per call: the states and their gradients at every chunk boundary (O(T / 64 · K · V) per
+// pair), four 64 × 64 matrices per chunk forward (Γ, Γ ⊙ K Kᵀ, P, N) and four more backward (dP, dT, and
+// the two steps of dA), and a few [B, T, H, K] and [B, T, H, V] buffers (Q̄, K̄, W, U′, dU, and the
+// backward pass's products with the states).
+
+extension OpenCLBackend {
+    private static let deltaChunkLength = 64
+    private static let deltaChunkedKernelNames = [
+        "delta_chunk_prepare", "delta_chunk_matrices", "delta_chunk_inverse", "delta_chunk_triangular", "delta_chunk_carry_forward",
+        "delta_chunk_output", "delta_chunk_carry_backward", "delta_chunk_state_products", "delta_chunk_pair_gradients",
+        "delta_chunk_inverse_gradient", "delta_chunk_row_gradients", "delta_chunk_gate_gradient", "delta_chunk_key_gradients",
+    ]
+
+    /// Builds `scan_chunked_delta.cl` on first use; false (with the error recorded) when it cannot be built.
+    private func loadChunkedDeltaKernels() -> Bool {
+        if hasKernel("delta_chunk_prepare") { return true }
+        guard isHealthy else { return false }
+        do throws(BackendError) {
+            try loadKernels(from: "scan_chunked_delta.cl", options: "-D CHUNK=\(Self.deltaChunkLength)", names: Self.deltaChunkedKernelNames)
+        } catch {
+            record(error)
+            return false
+        }
+        return true
+    }
+
+    /// What both passes need: G, Q̄, K̄, exp(G_L) per chunk, the chunk matrices Γ, Γ ⊙ K Kᵀ, P and N, W, U′,
+    /// and the states at every chunk boundary (`states`, slot 0 the initial state).
+    private struct ChunkedDeltaPass {
+        let chunks: Int
+        let gcum: DeviceBuffer, qbar: DeviceBuffer, kbar: DeviceBuffer, decayTotal: DeviceBuffer
+        let gamma: DeviceBuffer, kg: DeviceBuffer, p: DeviceBuffer, n: DeviceBuffer
+        let w: DeviceBuffer, u: DeviceBuffer, states: DeviceBuffer
+    }
+
+    private func deltaChunkSizes(_ shape: ScanShape, gated: Bool) -> [Argument] {
+        [.int(shape.batch), .int(shape.length), .int(shape.heads), .int(shape.keyDimension), .int(shape.valueDimension), .int(gated ? 1 : 0)]
+    }
+
+    /// Launches a chunked delta-rule kernel over [n0, n1, n2] work-items in groups of
+    /// [ScanTuning.chunkedGroupSize, 1, 1].
+    private func launchDeltaChunked(_ name: String, _ n0: Int, _ n1: Int, _ n2: Int, _ arguments: [Argument]) {
+        guard n0 > 0, n1 > 0, n2 > 0 else { return }
+        launch(name, global: [n0, n1, n2], local: [tuning.scan.chunkedGroupSize, 1, 1], arguments)
+    }
+
+    /// The chunk matrix `[B·H·NC, CHUNK, CHUNK]` of a pass.
+    private func deltaChunkMatrix(pieces: Int) -> DeviceBuffer {
+        allocate(max(1, pieces * Self.deltaChunkLength * Self.deltaChunkLength))
+    }
+
+    private func chunkedDeltaForwardPass(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, finalState: DeviceBuffer?) -> ChunkedDeltaPass {
+        let chunk = Self.deltaChunkLength
+        let chunks = (shape.length + chunk - 1) / chunk
+        let pairs = shape.batch * shape.heads, pieces = pairs * chunks
+        let keys = shape.keyDimension, values = shape.valueDimension
+        let sizes = deltaChunkSizes(shape, gated: inputs.gate != nil)
+        let pass = ChunkedDeltaPass(
+            chunks: chunks, gcum: allocate(max(1, shape.headStepCount)), qbar: allocate(max(1, shape.keyCount)), kbar: allocate(max(1, shape.keyCount)),
+            decayTotal: allocate(max(1, pieces)), gamma: deltaChunkMatrix(pieces: pieces), kg: deltaChunkMatrix(pieces: pieces),
+            p: deltaChunkMatrix(pieces: pieces), n: deltaChunkMatrix(pieces: pieces), w: allocate(max(1, shape.keyCount)),
+            u: allocate(max(1, shape.valueCount)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)))
+        launchDeltaChunked("delta_chunk_prepare", keys, 1, pieces, sizes + [
+            .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.gate ?? placeholder),
+            .buffer(pass.gcum), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.decayTotal),
+        ])
+        launchDeltaChunked("delta_chunk_matrices", chunk, chunk, pieces, sizes + [
+            .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(pass.gcum), .buffer(pass.gamma), .buffer(pass.kg), .buffer(pass.p),
+        ])
+        launchDeltaChunked("delta_chunk_inverse", chunk, 1, pieces, sizes + [.buffer(inputs.beta), .buffer(pass.kg), .buffer(pass.n)])
+        // W = N diag(β) diag(exp(G)) K and U = N diag(β) V.
+        triangular(sizes, shape: shape, pieces: pieces, transpose: false, beta: inputs.beta, decay: true, matrix: pass.n, gcum: pass.gcum,
+                   x: inputs.key, width: keys, into: pass.w)
+        triangular(sizes, shape: shape, pieces: pieces, transpose: false, beta: inputs.beta, decay: false, matrix: pass.n, gcum: pass.gcum,
+                   x: inputs.value, width: values, into: pass.u)
+        launchDeltaChunked("delta_chunk_carry_forward", values, 1, pairs, sizes + [
+            .int(inputs.initialState == nil ? 0 : 1), .int(finalState == nil ? 0 : 1), .buffer(pass.w), .buffer(pass.kbar), .buffer(pass.decayTotal),
+            .buffer(inputs.initialState ?? placeholder), .buffer(pass.u), .buffer(pass.states), .buffer(finalState ?? placeholder),
+        ])
+        return pass
+    }
+
+    /// `delta_chunk_triangular`: out_i = Σ_{j≤i} M_ij s_j x_j, or (transposed) out_j = s_j Σ_{i≥j} M_ij x_i,
+    /// with s_j = β_j (when `beta` is given) · exp(G_j) (when `decay`); x nil is zero.
+    private func triangular(_ sizes: [Argument], shape: ScanShape, pieces: Int, transpose: Bool, beta: DeviceBuffer?, decay: Bool,
+                            matrix: DeviceBuffer, gcum: DeviceBuffer, x: DeviceBuffer?, width: Int, into out: DeviceBuffer) {
+        launchDeltaChunked("delta_chunk_triangular", width, Self.deltaChunkLength, pieces, sizes + [
+            .int(transpose ? 1 : 0), .int(beta == nil ? 0 : 1), .int(decay ? 1 : 0), .int(x == nil ? 0 : 1), .int(width),
+            .buffer(matrix), .buffer(beta ?? placeholder), .buffer(gcum), .buffer(x ?? placeholder), .buffer(out),
+        ])
+    }
+
+    func chunkedDeltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
+        guard shape.batch * shape.heads > 0, loadChunkedDeltaKernels() else { return }
+        let pass = chunkedDeltaForwardPass(inputs, shape: shape, scale: scale, finalState: outputs.finalState)
+        launchDeltaChunked("delta_chunk_output", shape.valueDimension, Self.deltaChunkLength, shape.batch * shape.heads * pass.chunks,
+                           deltaChunkSizes(shape, gated: inputs.gate != nil) + [
+            .buffer(pass.qbar), .buffer(pass.u), .buffer(pass.p), .buffer(pass.states), .buffer(outputs.output),
+        ])
+    }
+
+    func chunkedDeltaRuleScanBackward(
+        _ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: DeltaRuleGradients
+    ) {
+        guard shape.batch * shape.heads > 0, loadChunkedDeltaKernels() else { return }
+        let pass = chunkedDeltaForwardPass(inputs, shape: shape, scale: scale, finalState: nil)
+        let chunk = Self.deltaChunkLength
+        let pairs = shape.batch * shape.heads, pieces = pairs * pass.chunks
+        let keys = shape.keyDimension, values = shape.valueDimension
+        let gated = inputs.gate != nil
+        let sizes = deltaChunkSizes(shape, gated: gated)
+        let hasOutputGradient = outputGradients.output != nil
+        let dO = outputGradients.output ?? placeholder
+        // dU = Pᵀ dO, then (the carry, last chunk first) + K̄ D_{c+1}, and D at every chunk boundary.
+        let du = allocate(max(1, shape.valueCount))
+        triangular(sizes, shape: shape, pieces: pieces, transpose: true, beta: nil, decay: false, matrix: pass.p, gcum: pass.gcum,
+                   x: outputGradients.output, width: values, into: du)
+        let stateGradients = allocate(max(1, pairs * (pass.chunks + 1) * keys * values))
+        launchDeltaChunked("delta_chunk_carry_backward", values, 1, pairs, sizes + [
+            .int(hasOutputGradient ? 1 : 0), .int(outputGradients.finalState == nil ? 0 : 1), .int(gradients.initialState == nil ? 0 : 1),
+            .buffer(pass.w), .buffer(pass.kbar), .buffer(pass.qbar), .buffer(pass.decayTotal), .buffer(dO),
+            .buffer(outputGradients.finalState ?? placeholder), .buffer(du), .buffer(stateGradients), .buffer(gradients.initialState ?? placeholder),
+        ])
+        guard pieces > 0 else { return }
+        // dO S_cᵀ, dW = −dU S_cᵀ, U′ D_{c+1}ᵀ; then dP, dT; dV = Tᵀ dU and Tᵀ dW.
+        let dqs = allocate(shape.keyCount), dw = allocate(shape.keyCount), dke = allocate(shape.keyCount), dkw = allocate(shape.keyCount)
+        launchDeltaChunked("delta_chunk_state_products", keys, chunk, pieces, sizes + [
+            .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(du), .buffer(pass.u), .buffer(pass.states), .buffer(stateGradients),
+            .buffer(dqs), .buffer(dw), .buffer(dke),
+        ])
+        let dp = deltaChunkMatrix(pieces: pieces), dt = deltaChunkMatrix(pieces: pieces)
+        launchDeltaChunked("delta_chunk_pair_gradients", chunk, chunk, pieces, sizes + [
+            .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(pass.u), .buffer(dw), .buffer(inputs.key), .buffer(du), .buffer(inputs.value),
+            .buffer(pass.gcum), .buffer(dp), .buffer(dt),
+        ])
+        triangular(sizes, shape: shape, pieces: pieces, transpose: true, beta: inputs.beta, decay: false, matrix: pass.n, gcum: pass.gcum,
+                   x: du, width: values, into: gradients.value)
+        triangular(sizes, shape: shape, pieces: pieces, transpose: true, beta: inputs.beta, decay: false, matrix: pass.n, gcum: pass.gcum,
+                   x: dw, width: keys, into: dkw)
+        // dA = −Nᵀ (dT diag(β)) Nᵀ in two steps.
+        let inverseStep = deltaChunkMatrix(pieces: pieces), da = deltaChunkMatrix(pieces: pieces)
+        launchDeltaChunked("delta_chunk_inverse_gradient", chunk, chunk, pieces, sizes + [
+            .int(0), .buffer(inputs.beta), .buffer(pass.n), .buffer(dt), .buffer(inverseStep),
+        ])
+        launchDeltaChunked("delta_chunk_inverse_gradient", chunk, chunk, pieces, sizes + [
+            .int(1), .buffer(inputs.beta), .buffer(pass.n), .buffer(inverseStep), .buffer(da),
+        ])
+        let gateGradient = gated ? gradients.gate : nil
+        let dlog = gateGradient == nil ? placeholder : allocate(shape.headStepCount)
+        let tau = gateGradient == nil ? placeholder : allocate(shape.headStepCount)
+        launchDeltaChunked("delta_chunk_row_gradients", chunk, 1, pieces, sizes + [
+            .int(gateGradient == nil ? 0 : 1), .buffer(inputs.beta), .buffer(inputs.key), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.gcum),
+            .buffer(pass.n), .buffer(pass.kg), .buffer(pass.p), .buffer(dp), .buffer(dt), .buffer(da), .buffer(dqs), .buffer(dke), .buffer(dkw),
+            .buffer(gradients.beta), .buffer(dlog), .buffer(tau),
+        ])
+        if let gateGradient {
+            launchDeltaChunked("delta_chunk_gate_gradient", pieces, 1, 1, sizes + [
+                .buffer(dlog), .buffer(tau), .buffer(pass.decayTotal), .buffer(pass.states), .buffer(stateGradients), .buffer(gateGradient),
+            ])
+        }
+        launchDeltaChunked("delta_chunk_key_gradients", keys, chunk, pieces, sizes + [
+            .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.beta), .buffer(pass.gcum), .buffer(pass.gamma),
+            .buffer(dp), .buffer(da), .buffer(dqs), .buffer(dke), .buffer(dkw), .buffer(gradients.query), .buffer(gradients.key),
+        ])
+    }
+}
