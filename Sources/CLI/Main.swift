@@ -17,7 +17,11 @@ enum KilnMain {
         } catch let error as ExitCode {
             KilnCommand.exit(withError: error)
         } catch {
-            guard error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") else { fail(String(describing: error)) }
+            guard error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") else {
+                // Under mpirun, an error every rank meets alike is printed by rank 0 alone.
+                if !DistributedJob.printsError(error) { Foundation.exit(1) }
+                fail(DistributedJob.prefix(String(describing: error)) + String(describing: error))
+            }
             // `--help` and `--version` arrive as errors that exit 0.
             if KilnCommand.exitCode(for: error) == .success { KilnCommand.exit(withError: error) }
             // ArgumentParser's message is its first line ("Unknown option '--bogus'. Did you mean '--out'?");
