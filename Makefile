@@ -1,11 +1,12 @@
 # Kiln: `make run` trains the default model on the best device; `make test` runs the whole suite.
 # Each target first installs the Debian packages it needs (OpenBLAS, the OpenCL loader and headers,
 # PoCL so that OpenCL runs on CPU-only machines, zlib for .gz data, OpenSSL's libcrypto for the
-# program cache's SHA-256, and CLBlast for the benchmarks). `make fuzz` builds the libFuzzer targets in fuzz/
+# program cache's SHA-256, Open MPI for `mpirun -np N kiln train` and its tests (kiln loads libmpi.so.40 at
+# run time only under mpirun, so it neither links nor needs it otherwise), and CLBlast for the benchmarks). `make fuzz` builds the libFuzzer targets in fuzz/
 # and runs each for FUZZ_SECONDS; `make fuzz-asan` does the same with AddressSanitizer.
 
 SWIFT ?= swift
-PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd zlib1g-dev libssl-dev
+PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd zlib1g-dev libssl-dev libopenmpi-dev openmpi-bin
 BENCH_PACKAGES = $(PACKAGES) libclblast-dev
 KILN = .build/release/kiln
 # Seconds each fuzz target runs, the targets (all by default: see fuzz/Package.swift) and how many run at once.
