@@ -101,6 +101,20 @@ struct DistributedTests {
         }
     }
 
+    @Test("with dropout, 2 ranks draw the rows of one process's masks: the same losses within the bound")
+    func dropoutMasks() throws {
+        try withTemporaryFolder("mpi-dropout") { folder in
+            let arguments = run + ["--steps", "10", "--eval-every", "10", "--dropout", "0.3"]
+            let single = folder.appendingPathComponent("single"), ranks = folder.appendingPathComponent("ranks")
+            #expect(try KilnProcess.run(arguments + ["--out", single.path], environment: oneThread).status == 0)
+            let job = try MPIRun.run(ranks: 2, arguments + ["--out", ranks.path], environment: oneThread)
+            #expect(job.status == 0, "\(job.error)")
+            for (step, (a, b)) in zip(try trainLosses(single), try trainLosses(ranks)).enumerated() {
+                #expect(abs(a - b) <= Self.bound * a, "step \(step + 1): 1 process \(a), 2 ranks \(b)")
+            }
+        }
+    }
+
     @Test("a run stopped with 1 process continues with 2 ranks: its losses go on as an uninterrupted run's")
     func resumeWithMoreRanks() throws {
         try withTemporaryFolder("mpi-resume") { folder in

@@ -131,7 +131,10 @@ public final class Trainer {
         var batch = task.trainBatch(step: stepIndex, batchSize: batchSize)
         if communicator.size > 1 {
             precondition(joined, "Trainer.step: call joinJob() before training on \(communicator.size) ranks")
-            batch = batch.rows(DataParallel.shard(rows: batch.rows, rank: communicator.rank, size: communicator.size))
+            let shard = DataParallel.shard(rows: batch.rows, rank: communicator.rank, size: communicator.size)
+            batch = batch.rows(shard)
+            // Dropout masks: this shard's rows of the masks of the whole global batch.
+            model.visit { ($0 as? Dropout)?.firstRow = shard.lowerBound }
         }
         defer { completedSteps += 1 }
         let labels = accuracy != nil ? batch.labels : nil
