@@ -72,6 +72,11 @@ enum KilnEnvironment {
         if let text = environment["KILN_CPU_VECTORS"], !text.isEmpty, text != "portable", text != "avx2" {
             throw CommandError("KILN_CPU_VECTORS must be 'portable' (the portable C loops), 'avx2' (stop at AVX2 + FMA) or unset (AVX2 + FMA, and AVX-512 where it pays, when the processor has them), got '\(text.prefix(40))'")
         }
+        for (name, meaning) in [("KILN_MPI_TIMEOUT", "seconds a rank waits for the others"), ("KILN_MPI_BUCKET_MB", "MiB of gradients per allreduce bucket")] {
+            if let text = environment[name], !text.isEmpty, !(Double(text.trimmingCharacters(in: .whitespaces)).map { $0 > 0 && $0.isFinite } ?? false) {
+                throw CommandError("\(name) must be a positive number (\(meaning)), got '\(text.prefix(40))'; unset it for the default")
+            }
+        }
         if let path = environment["KILN_CACHE_DIR"], !path.isEmpty {
             var isFolder: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {

@@ -12,9 +12,10 @@ struct KilnProcess {
     /// Runs `kiln` with `arguments`; a run still going after `timeout` seconds is killed (status 9, and a
     /// line saying so on standard error), so that an input that makes `kiln` hang fails its test instead of
     /// stopping the suite.
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 600) throws -> (status: Int32, output: String, error: String) {
+    /// `program` runs another executable the same way (`mpirun` starting kiln).
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 600, program: URL? = nil) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program ?? executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe(), error = Pipe()

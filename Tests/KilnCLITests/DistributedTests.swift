@@ -26,24 +26,11 @@ struct MPIRun {
     static func run(ranks: Int, _ arguments: [String], environment: [String: String] = [:], through wrapper: String? = nil, timeout: Double = 120) throws
         -> (status: Int32, output: String, error: String, seconds: Double)
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path!)
         let command = (wrapper.map { [$0] } ?? []) + [KilnProcess.executable.path] + arguments
-        process.arguments = flags(ranks: ranks, forwarding: Array(environment.keys).sorted()) + command
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
         let start = Date()
-        try process.run()
-        let pid = process.processIdentifier
-        let killer = DispatchWorkItem { kill(pid, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        killer.cancel()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self), Date().timeIntervalSince(start))
+        let result = try KilnProcess.run(flags(ranks: ranks, forwarding: Array(environment.keys).sorted()) + command, environment: environment, timeout: timeout,
+                                         program: URL(fileURLWithPath: path!))
+        return (result.status, result.output, result.error, Date().timeIntervalSince(start))
     }
 }
 

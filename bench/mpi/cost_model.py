@@ -25,7 +25,7 @@ arguments = parser.parse_args()
 
 F, alpha = arguments.flops, arguments.latency
 square_layers = max(arguments.depth - 1, 1)
-print(f"F = {F / 1e12:.0f} TFLOP/s per rank, alpha = {alpha * 1e6:.0f} us, {square_layers} w x w layer(s); times in ms per step")
+print(f"F = {F / 1e12:.2f} TFLOP/s per rank, alpha = {alpha * 1e6:.0f} us, {square_layers} w x w layer(s); times in ms per step")
 print(f"{'w':>5} {'MiB':>6} {'b':>5} {'compute':>9} | " + " | ".join(f"N={n:<3} {int(bw / 1e9):>3} GB/s comm  ratio" for n in (8, 64, 512) for bw in (25e9, 100e9)))
 for w in (1024, 2048, 4096, 8192):
     gradient_bytes = 4 * square_layers * w * w

@@ -5,7 +5,7 @@ import Foundation
 /// ``MPICommunicator`` is Open MPI's world communicator under `mpirun`.
 ///
 /// Every rank must call the same collectives in the same order. Every wait has a time limit
-/// (``waitLimitSeconds``): a rank that died or hangs becomes a ``DistributedError`` on the others
+/// (``Launch/waitLimitSeconds``): a rank that died or hangs becomes a ``DistributedError`` on the others
 /// instead of a hang.
 public protocol Communicator: AnyObject {
     /// This process's rank, `0 ..< size`; rank 0 writes every file.
@@ -21,7 +21,7 @@ public protocol Communicator: AnyObject {
     func startSum(_ values: UnsafeMutableBufferPointer<Float>) throws(DistributedError) -> PendingOperation
     /// Lets outstanding operations progress (MPI advances non-blocking collectives only inside its calls).
     func poll(_ operation: PendingOperation) throws(DistributedError)
-    /// Waits until an operation has completed, at most ``waitLimitSeconds``; `purpose` names it in errors.
+    /// Waits until an operation has completed, at most ``Launch/waitLimitSeconds``; `purpose` names it in errors.
     func wait(_ operation: PendingOperation, for purpose: String) throws(DistributedError)
 
     /// Sums doubles over every rank, in place (metrics, evaluation counts).
@@ -30,16 +30,16 @@ public protocol Communicator: AnyObject {
     func broadcast(_ bytes: inout [UInt8], root: Int, for purpose: String) throws(DistributedError)
     /// Every rank's bytes, in rank order (the byte counts may differ between ranks), waiting at most
     /// `limitSeconds` (a sweep's ranks meet after each round of whole runs, which takes longer than
-    /// ``waitLimitSeconds``).
+    /// ``Launch/waitLimitSeconds``).
     func allGather(_ bytes: [UInt8], for purpose: String, limitSeconds: Double) throws(DistributedError) -> [[UInt8]]
 }
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
 
-    /// Every rank's bytes, in rank order, waiting at most ``waitLimitSeconds``.
+    /// Every rank's bytes, in rank order, waiting at most ``Launch/waitLimitSeconds``.
     public func allGather(_ bytes: [UInt8], for purpose: String) throws(DistributedError) -> [[UInt8]] {
-        try allGather(bytes, for: purpose, limitSeconds: waitLimitSeconds)
+        try allGather(bytes, for: purpose, limitSeconds: Launch.waitLimitSeconds)
     }
 }
 
@@ -67,13 +67,6 @@ public struct DistributedError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The longest any collective waits for the other ranks before the job is given up, in seconds:
-/// `KILN_MPI_TIMEOUT` (seconds, default 20). A rank that died makes the others fail within it.
-public var waitLimitSeconds: Double {
-    if let text = ProcessInfo.processInfo.environment["KILN_MPI_TIMEOUT"], let value = Double(text), value > 0 { return value }
-    return 20
-}
-
 /// A job of one process: every collective is the identity and returns at once.
 public final class SingleProcess: Communicator {
     public init() {}
@@ -91,6 +84,13 @@ public final class SingleProcess: Communicator {
 
 /// How this process was started: under `mpirun` (Open MPI's or PMIx's environment variables) or alone.
 public enum Launch {
+    /// The longest any collective waits for the other ranks before the job is given up, in seconds:
+    /// `KILN_MPI_TIMEOUT` (seconds, default 20). A rank that died makes the others fail within it.
+    public static var waitLimitSeconds: Double {
+        if let text = ProcessInfo.processInfo.environment["KILN_MPI_TIMEOUT"], let value = Double(text), value > 0 { return value }
+        return 20
+    }
+
     /// The world size `mpirun` gave this process, or nil when it was not started by a launcher. Only
     /// `OMPI_COMM_WORLD_SIZE`, `PMIX_RANK` and MPICH's `PMI_SIZE` are read: without them, kiln runs as
     /// one process and loads no MPI library.

@@ -3,7 +3,7 @@ import Foundation
 
 /// Open MPI's world communicator, loaded at run time (``Launch/communicator(_:)``): `libmpi.so.40`, or
 /// `KILN_MPI_LIBRARY`. Errors are returned, not fatal (MPI_ERRORS_RETURN), and every wait polls
-/// `MPI_Test` against a deadline, so a dead peer is an error within ``waitLimitSeconds``.
+/// `MPI_Test` against a deadline, so a dead peer is an error within ``Launch/waitLimitSeconds``.
 ///
 /// MPI is called from one thread only (the training loop's); MPI_Init asks for no thread support.
 public final class MPICommunicator: Communicator {
@@ -89,7 +89,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func wait(_ operation: PendingOperation, for purpose: String) throws(DistributedError) {
-        try wait(operation, for: purpose, limitSeconds: waitLimitSeconds)
+        try wait(operation, for: purpose, limitSeconds: Launch.waitLimitSeconds)
     }
 
     private func wait(_ operation: PendingOperation, for purpose: String, limitSeconds limit: Double) throws(DistributedError) {
@@ -117,7 +117,7 @@ public final class MPICommunicator: Communicator {
     }
 
     /// Starts an operation on memory that stays valid inside `body`'s closure and waits for it there.
-    private func complete(_ purpose: String, limitSeconds: Double = waitLimitSeconds, _ start: () -> (Int32, kiln_mpi_request?)) throws(DistributedError) {
+    private func complete(_ purpose: String, limitSeconds: Double = Launch.waitLimitSeconds, _ start: () -> (Int32, kiln_mpi_request?)) throws(DistributedError) {
         let (code, request) = start()
         try check(code, purpose)
         try wait(PendingOperation(request: request), for: purpose, limitSeconds: limitSeconds)

@@ -244,7 +244,7 @@ public struct LearningRateSweep {
                 if let message = failure.withLock({ $0 }) { throw TaskError(message) }
                 // Every rank's losses of the round; a peer's runs take about as long as this rank's.
                 let sent = scores.withLock { values in mine.flatMap { [Double($0), values[$0] ?? .infinity] } }
-                let limit = waitLimitSeconds + 4 * Date().timeIntervalSince(started)
+                let limit = Launch.waitLimitSeconds + 4 * Date().timeIntervalSince(started)
                 let gathered = try communicator.allGather(sent.withUnsafeBytes(Array.init), for: "the sweep's results", limitSeconds: limit)
                 for (peer, bytes) in gathered.enumerated() where peer != rank {
                     let values = bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
