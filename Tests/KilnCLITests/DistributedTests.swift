@@ -56,19 +56,22 @@ struct DistributedTests {
     /// mean of 64 positive per-example losses: one process sums 64 float32 terms (error ≤ 63·u of the sum,
     /// u = 2⁻²⁴), two ranks 32 each (≤ 31·u) and add the two halves in float64; each gradient element is
     /// such a sum too, so each update differs by at most (63 + 31)·u of its size. Adding one such
-    /// perturbation per step over 20 steps (lr 1e-3: far from chaos) bounds the losses' relative
-    /// difference by 20 · 94 · u ≈ 1.1e-4. Measured: 5.6e-8. A wrong average (a missing 1/N, a rank's own
-    /// loss instead of the mean) moves the losses by 1e-3 or more within 20 steps.
+    /// perturbation per step over 20 steps (SGD at lr 0.05, Adam at 1e-3: far from chaos) bounds the
+    /// losses' relative difference by 20 · 94 · u ≈ 1.1e-4. Measured: 5.7e-8 (SGD), 5.6e-8 (Adam). The
+    /// loss comparison runs SGD, whose steps scale with the gradient, so a wrong average (a missing
+    /// 1/N, a rank's own gradient instead of the mean) moves the losses far beyond the bound; Adam
+    /// would hide a wrong scale.
     static let bound = 20.0 * 94.0 * 0x1p-24
 
     @Test("2 ranks at global batch 64 give 1 process's losses for 20 steps; repeated runs are bit-identical")
     func sameLosses() throws {
         try withTemporaryFolder("mpi-losses") { folder in
             let single = folder.appendingPathComponent("single"), first = folder.appendingPathComponent("first"), second = folder.appendingPathComponent("second")
-            let alone = try KilnProcess.run(run + ["--steps", "20", "--eval-every", "20", "--out", single.path], environment: oneThread)
+            let arguments = run + ["--steps", "20", "--eval-every", "20", "--optimizer", "sgd", "--lr", "0.05"]
+            let alone = try KilnProcess.run(arguments + ["--out", single.path], environment: oneThread)
             #expect(alone.status == 0, "\(alone.error)")
             for out in [first, second] {
-                let job = try MPIRun.run(ranks: 2, run + ["--steps", "20", "--eval-every", "20", "--out", out.path], environment: oneThread)
+                let job = try MPIRun.run(ranks: 2, arguments + ["--out", out.path], environment: oneThread)
                 #expect(job.status == 0, "\(job.error)")
                 // Rank 0 alone prints and writes.
                 #expect(job.output.components(separatedBy: "done: 20 steps").count == 2, "\(job.output)")
