@@ -19,11 +19,27 @@ enum DistributedJob {
             throw CommandError(error.description)
         }
         current = communicator
+        if communicator.size > 1 { reportTermination(rank: communicator.rank) }
         let environment = ProcessInfo.processInfo.environment
         if communicator.localSize > 1 && environment["KILN_CPU_THREADS"] == nil && environment["OPENBLAS_NUM_THREADS"] == nil {
             CPUBackend.setThreadCount(max(1, ProcessInfo.processInfo.activeProcessorCount / communicator.localSize))
         }
         return communicator
+    }
+
+    /// The line a rank prints when `mpirun` ends it with SIGTERM (as it ends every rank once one has failed),
+    /// written in advance: a signal handler may only call async-signal-safe functions (`write`, `_exit`).
+    nonisolated(unsafe) private static var terminationLine: UnsafeMutableBufferPointer<UInt8>?
+
+    private static func reportTermination(rank: Int) {
+        let text = Array("error: rank \(rank): ended by mpirun (SIGTERM), as it ends every rank when one fails or is interrupted; see the first error above\n".utf8)
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: text.count)
+        _ = buffer.initialize(from: text)
+        terminationLine = buffer
+        signal(SIGTERM) { _ in
+            if let line = DistributedJob.terminationLine { _ = write(2, line.baseAddress, line.count) }
+            _exit(1)
+        }
     }
 
     /// The device a rank trains on: with several ranks, `--device opencl` (or `auto` choosing an OpenCL
