@@ -11,6 +11,11 @@ enum KilnMain {
         do {
             var command = try KilnCommand.parseAsRoot()
             try KilnEnvironment.validate()
+            // Under mpirun, only train and sweep share work between ranks; every other command would run
+            // once per rank and write the same files at the same time.
+            if let size = Launch.worldSize(), size != 1, !(command is TrainCommand || command is SweepCommand) {
+                throw CommandError("only kiln train and kiln sweep run under mpirun (\(size == 0 ? "a launcher" : "\(size) ranks") started this one); run it without mpirun")
+            }
             try command.run()
         } catch let error as CleanExit {
             KilnCommand.exit(withError: error)

@@ -198,7 +198,7 @@ struct DistributedTests {
 
 @Suite("MPI library checks")
 struct MPILibraryTests {
-    @Test("under a launcher, a missing or foreign MPI library is one line; without one no MPI is loaded")
+    @Test("under a launcher, a missing or foreign MPI library, MPICH, or a command other than train and sweep is one line")
     func missingLibrary() throws {
         let launched = ["OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "0"]
         let missing = try KilnProcess.run(["train", "--steps", "1", "--out", "/nonexistent/never"], environment: launched.merging(["KILN_MPI_LIBRARY": "/nonexistent/libmpi.so.40"]) { $1 })
@@ -209,6 +209,8 @@ struct MPILibraryTests {
             let foreign = try KilnProcess.run(["train", "--steps", "1", "--out", "/nonexistent/never"], environment: launched.merging(["KILN_MPI_LIBRARY": zlib]) { $1 })
             #expect(foreign.status == 1 && foreign.error.split(separator: "\n").count == 1 && foreign.error.contains("not Open MPI 3.0 or later"), "\(foreign.error)")
         }
+        let other = try KilnProcess.run(["devices"], environment: launched)
+        #expect(other.status == 1 && other.error.contains("only kiln train and kiln sweep run under mpirun"), "\(other.error)")
         let mpich = try KilnProcess.run(["train", "--steps", "1", "--out", "/nonexistent/never"], environment: ["PMI_SIZE": "2"])
         #expect(mpich.status == 1 && mpich.error.contains("Open MPI 3.0 or later only"), "\(mpich.error)")
     }

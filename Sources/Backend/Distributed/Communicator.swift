@@ -91,15 +91,15 @@ public enum Launch {
         return 20
     }
 
-    /// The world size `mpirun` gave this process, or nil when it was not started by a launcher. Only
+    /// The world size the launcher gave this process (0: a PMIx launcher such as `srun --mpi=pmix`, which
+    /// says no size: MPI is asked), or nil when it was not started by a launcher. Only
     /// `OMPI_COMM_WORLD_SIZE`, `PMIX_RANK` and MPICH's `PMI_SIZE` are read: without them, kiln runs as
     /// one process and loads no MPI library.
     public static func worldSize(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
         for key in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"] {
             if let text = environment[key], let size = Int(text), size >= 1 { return size }
         }
-        if environment["PMIX_RANK"] != nil { return Int(environment["OMPI_COMM_WORLD_SIZE"] ?? "") ?? 1 }
-        return nil
+        return environment["PMIX_RANK"] != nil ? 0 : nil
     }
 
     /// The job's communicator: ``SingleProcess`` when not under a launcher or with one rank (no MPI is
@@ -108,8 +108,8 @@ public enum Launch {
     /// - Throws: ``DistributedError`` with one line when MPI is needed but missing, too old, MPICH, or
     ///   fails to start.
     public static func communicator(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(DistributedError) -> any Communicator {
-        guard let size = worldSize(environment), size > 1 else { return SingleProcess() }
-        if environment["OMPI_COMM_WORLD_SIZE"] == nil && environment["PMI_SIZE"] != nil {
+        guard let size = worldSize(environment), size != 1 else { return SingleProcess() }
+        if environment["OMPI_COMM_WORLD_SIZE"] == nil && environment["PMIX_RANK"] == nil && environment["PMI_SIZE"] != nil {
             throw DistributedError("started by an MPICH-style launcher (PMI_SIZE=\(environment["PMI_SIZE"]!)); kiln supports Open MPI 3.0 or later only: run it with Open MPI's mpirun")
         }
         return try MPICommunicator.start(library: environment["KILN_MPI_LIBRARY"].flatMap { $0.isEmpty ? nil : $0 }, environment: environment)

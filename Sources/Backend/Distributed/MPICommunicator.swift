@@ -30,10 +30,10 @@ public final class MPICommunicator: Communicator {
     static func start(library: String?, environment: [String: String]) throws(DistributedError) -> MPICommunicator {
         if let shared { return shared }
         var message = [CChar](repeating: 0, count: 1024)
-        let launcherSize = environment["OMPI_COMM_WORLD_SIZE"] ?? "?"
+        let launcher = environment["OMPI_COMM_WORLD_SIZE"].map { "mpirun (\($0) ranks)" } ?? "an MPI launcher (PMIX_RANK is set)"
         if kiln_mpi_load(library, &message, message.count) != 0 {
             let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw DistributedError("started by mpirun (\(launcherSize) ranks) but \(reason); install Open MPI 3.0 or later "
+            throw DistributedError("started by \(launcher) but \(reason); install Open MPI 3.0 or later "
                                    + "(Debian: apt-get install openmpi-bin libopenmpi3) or set KILN_MPI_LIBRARY to its libmpi.so.40")
         }
         var rank: Int32 = 0
