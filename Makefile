@@ -1,7 +1,8 @@
 # Kiln: `make run` trains the default model on the best device; `make test` runs the whole suite.
 # Each target first installs the Debian packages it needs (OpenBLAS, the OpenCL loader and headers,
 # PoCL so that OpenCL runs on CPU-only machines, zlib for .gz data, OpenSSL's libcrypto for the
-# program cache's SHA-256, and CLBlast for the benchmarks). `make fuzz` builds the libFuzzer targets in fuzz/
+# program cache's SHA-256, Open MPI for `mpirun -np N kiln train` and its tests (kiln loads libmpi.so.40 at
+# run time only under mpirun, so it neither links nor needs it otherwise), and CLBlast for the benchmarks). `make fuzz` builds the libFuzzer targets in fuzz/
 # and runs each for FUZZ_SECONDS; `make fuzz-asan` does the same with AddressSanitizer.
 # `make bundle` builds dist/kiln-<VERSION>-linux-x86_64.tar.gz, a relocatable kiln and kiln-bench with the
 # libraries a host may lack (scripts/make-bundle.sh); `make test` builds it first and tests it unpacked.
@@ -9,7 +10,7 @@
 # runs scripts/gpu-check.sh on a lent GPU (DEVELOPERS.md).
 
 SWIFT ?= swift
-PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd zlib1g-dev libssl-dev
+PACKAGES = pkg-config ocl-icd-opencl-dev opencl-headers libopenblas-dev pocl-opencl-icd zlib1g-dev libssl-dev libopenmpi-dev openmpi-bin
 BENCH_PACKAGES = $(PACKAGES) libclblast-dev
 # The bundle holds kiln-bench (CLBlast) and strips its programs (binutils); the payload is packed with xz.
 BUNDLE_PACKAGES = $(BENCH_PACKAGES) binutils

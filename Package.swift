@@ -42,10 +42,14 @@ let package = Package(
         // The CPU backend's inner loops in C, one file per op family: AVX2 + FMA or AVX-512 chosen at run time, portable C elsewhere.
         .target(name: "CKilnCPU", path: "Sources/CKilnCPU"),
 
+        // Open MPI (libmpi.so.40), opened with dlopen only under mpirun: no link-time MPI dependency (Sources/CKilnMPI/include/kiln_mpi.h).
+        .target(name: "CKilnMPI", path: "Sources/CKilnMPI", linkerSettings: [.linkedLibrary("dl")]),
+
         // Finds Kernels/*.cl, builds OpenCL programs and caches their binaries on disk.
         .target(name: "KilnKernels", dependencies: ["COpenCL", "COpenSSL"], path: "Sources/Kernels"),
-        // The Backend protocol and its op families, CPUBackend (OpenBLAS + C loops), OpenCLBackend, devices, the float64 Reference.
-        .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS", "CKilnCPU"], path: "Sources/Backend"),
+        // The Backend protocol and its op families, CPUBackend (OpenBLAS + C loops), OpenCLBackend, devices, the float64 Reference,
+        // and the communicator between the processes of a data-parallel job (Distributed/: one process, or Open MPI).
+        .target(name: "KilnBackend", dependencies: ["KilnKernels", "COpenCL", "COpenBLAS", "CKilnCPU", "CKilnMPI"], path: "Sources/Backend"),
         // Line charts and grids of them as SVG documents.
         .target(name: "KilnPlot", path: "Sources/Plot"),
         // File formats: safetensors, .npy, CSV (and gzip through zlib), JSON through Foundation, atomic writes.

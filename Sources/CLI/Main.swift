@@ -11,13 +11,22 @@ enum KilnMain {
         do {
             var command = try KilnCommand.parseAsRoot()
             try KilnEnvironment.validate()
+            // Under mpirun, only train and sweep share work between ranks; every other command would run
+            // once per rank and write the same files at the same time.
+            if let size = Launch.worldSize(), size != 1, !(command is TrainCommand || command is SweepCommand) {
+                throw CommandError("only kiln train and kiln sweep run under mpirun (\(size == 0 ? "a launcher" : "\(size) ranks") started this one); run it without mpirun")
+            }
             try command.run()
         } catch let error as CleanExit {
             KilnCommand.exit(withError: error)
         } catch let error as ExitCode {
             KilnCommand.exit(withError: error)
         } catch {
-            guard error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") else { fail(String(describing: error)) }
+            guard error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") else {
+                // Under mpirun, an error every rank meets alike is printed by rank 0 alone.
+                if !DistributedJob.printsError(error) { Foundation.exit(1) }
+                fail(DistributedJob.prefix(String(describing: error)) + String(describing: error))
+            }
             // `--help` and `--version` arrive as errors that exit 0.
             if KilnCommand.exitCode(for: error) == .success { KilnCommand.exit(withError: error) }
             // ArgumentParser's message is its first line ("Unknown option '--bogus'. Did you mean '--out'?");
@@ -67,6 +76,11 @@ enum KilnEnvironment {
         }
         if let text = environment["KILN_CPU_VECTORS"], !text.isEmpty, text != "portable", text != "avx2" {
             throw CommandError("KILN_CPU_VECTORS must be 'portable' (the portable C loops), 'avx2' (stop at AVX2 + FMA) or unset (AVX2 + FMA, and AVX-512 where it pays, when the processor has them), got '\(text.prefix(40))'")
+        }
+        for (name, meaning) in [("KILN_MPI_TIMEOUT", "seconds a rank waits for the others"), ("KILN_MPI_BUCKET_MB", "MiB of gradients per allreduce bucket")] {
+            if let text = environment[name], !text.isEmpty, !(Double(text.trimmingCharacters(in: .whitespaces)).map { $0 > 0 && $0.isFinite } ?? false) {
+                throw CommandError("\(name) must be a positive number (\(meaning)), got '\(text.prefix(40))'; unset it for the default")
+            }
         }
         if let path = environment["KILN_CACHE_DIR"], !path.isEmpty {
             var isFolder: ObjCBool = false

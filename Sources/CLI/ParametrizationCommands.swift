@@ -144,27 +144,33 @@ struct SweepCommand: ParsableCommand {
         guard jobs >= 1 else { throw CommandError("--jobs must be at least 1, got \(jobs)") }
         settings.jobs = jobs
         if device != nil && devices != nil { throw CommandError("give --device (one device for every run) or --devices (a list to spread runs over), not both") }
+        // Under mpirun, the ranks share the runs out; rank 0 reads and writes every file.
+        let communicator = try DistributedJob.start()
         let deviceIDs: [String]
         if let devices {
             let names = devices.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard !names.contains(where: \.isEmpty) else { throw CommandError("--devices must be comma-separated device names, got '\(devices.prefix(80))'") }
             deviceIDs = try names.map { try Devices.resolve($0).id }
         } else {
-            deviceIDs = [try resolveDevice(device).id]
+            deviceIDs = [DistributedJob.device(try resolveDevice(device), request: device, communicator: communicator).id]
         }
         try OutputPath.checkFile(plot, flag: "--plot")
         if let json { try OutputPath.checkFile(json, flag: "--json") }
         let total = settings.widths.count * settings.log2LearningRates.count * settings.seeds
-        let runLog = try runs.map { try RunLog(path: $0, settings: settings.runSettings) }
+        let runLog = communicator.isRoot ? try runs.map { try RunLog(path: $0, settings: settings.runSettings) } : nil
         let reused = LearningRateSweep.reusable(runLog?.finished ?? [], for: settings)
         if let runs, !reused.isEmpty { FileHandle.standardError.write(Data("reusing \(reused.count) finished runs from \(runs)\n".utf8)) }
+        let isRoot = communicator.isRoot
         let finished = Counter(start: reused.count)
         // Workers take the devices in turn.
         let makeBackend: @Sendable (Int) throws -> any Backend = { worker in try Devices.makeBackend(deviceIDs[worker % deviceIDs.count]) }
-        let result = try LearningRateSweep.run(settings, makeBackend: makeBackend, finished: reused, record: { run in runLog?.append(run) }) { message in
+        let result = try LearningRateSweep.run(settings, makeBackend: makeBackend, finished: reused, record: { run in runLog?.append(run) }, progress: { message in
+            guard isRoot else { return }
             let done = finished.increment()
             FileHandle.standardError.write(Data("[\(done)/\(total)] \(message)\n".utf8))
-        }
+        }, communicator: communicator)
+        DistributedJob.finish()
+        guard isRoot else { return }
         if let error = runLog?.writeError { throw CommandError("could not append to --runs file \(runs ?? ""): \(error); the sweep's results are still printed above") }
         var rows: [[String]] = []
         for (index, width) in settings.widths.enumerated() {

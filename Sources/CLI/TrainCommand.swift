@@ -63,22 +63,27 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         if let stopAfter, stopAfter < 1 { throw CommandError("--stop-after must be at least 1, got \(stopAfter)") }
-        let deviceDescription = try resolveDevice(device)
-        let progress = ProgressReporter(interactive: !plain && isatty(STDOUT_FILENO) != 0)
+        // Under mpirun: one rank of a data-parallel job; alone, a single process as always.
+        let communicator = try DistributedJob.start()
+        let deviceDescription = DistributedJob.device(try resolveDevice(device), request: device, communicator: communicator)
+        // Rank 0 alone shows progress and writes files.
+        let progress = communicator.isRoot ? ProgressReporter(interactive: !plain && isatty(STDOUT_FILENO) != 0) : nil
         let directory: URL
         if let resume {
-            directory = try prepareResume(from: resume)
+            directory = try prepareResume(from: resume, copies: communicator.isRoot)
             _ = try TrainingRun.run(
                 configuration: TrainingConfiguration(), backend: try Devices.makeBackend(for: deviceDescription), directory: directory, resume: true,
-                overrideSteps: isSet("--steps") ? steps : nil, stopAfter: stopAfter, progress: progress)
+                overrideSteps: isSet("--steps") ? steps : nil, stopAfter: stopAfter, progress: progress, communicator: communicator)
         } else {
             // Everything the flags say is checked before a device is set up or a folder created.
             let configuration = try configuration()
             directory = URL(fileURLWithPath: out ?? "runs/\(Self.folderName(task))-\(model.rawValue)")
             _ = try TrainingRun.run(
                 configuration: configuration, backend: try Devices.makeBackend(for: deviceDescription), directory: directory, stopAfter: stopAfter,
-                progress: progress)
+                progress: progress, communicator: communicator)
         }
+        DistributedJob.finish()
+        guard communicator.isRoot else { return }
         print("wrote \(directory.path)/{\(TrainingRun.metricsFile),\(TrainingRun.checkpointFile),\(TrainingRun.summaryFile),\(TrainingRun.plotFile)}")
     }
 
@@ -95,8 +100,10 @@ struct TrainCommand: ParsableCommand {
     /// nothing), every other flag given must agree with it, and with `--out` elsewhere the run's files are
     /// copied there.
     ///
+    /// - Parameter copies: whether this process copies the run for `--out` (rank 0 alone does; the other
+    ///   ranks read the checkpoint from the source folder).
     /// - Returns: The folder the run continues in.
-    private func prepareResume(from resume: String) throws -> URL {
+    private func prepareResume(from resume: String, copies: Bool = true) throws -> URL {
         let source = URL(fileURLWithPath: resume)
         let checkpoint = source.appendingPathComponent(TrainingRun.checkpointFile)
         let saved = try Checkpoint.read(checkpoint).training
@@ -104,7 +111,7 @@ struct TrainCommand: ParsableCommand {
             throw CommandError("\(difference) in \(checkpoint.path); --resume continues a run with its own settings and takes only "
                                + "\(Self.resumeFlags.subtracting(["--resume"]).sorted().joined(separator: ", ")): drop the flag, or start a new run with --out")
         }
-        guard let out, URL(fileURLWithPath: out).standardizedFileURL != source.standardizedFileURL else { return source }
+        guard copies, let out, URL(fileURLWithPath: out).standardizedFileURL != source.standardizedFileURL else { return source }
         // Continue into a new folder: start from a copy of the old run's files.
         let destination = URL(fileURLWithPath: out)
         try copyRun(from: source, to: destination)

@@ -204,6 +204,9 @@ public final class Dropout: Layer, TrainingModeDependent {
         didSet { callsThisStep = 0 }
     }
     private var callsThisStep: UInt64 = 0
+    /// The row of the global batch where this process's inputs start (a data-parallel rank's shard; 0
+    /// alone): a shard's masks are then the rows of the masks one process draws for the whole batch.
+    public var firstRow = 0
 
     public init(probability: Float, seed: UInt64) {
         precondition(probability >= 0 && probability < 1, "Dropout: probability \(probability) must be in [0, 1)")
@@ -216,7 +219,8 @@ public final class Dropout: Layer, TrainingModeDependent {
         defer { callsThisStep += 1 }
         // Counter ranges: 2^32 elements per call, 2^8 calls per step, then the step.
         precondition(callsThisStep < 256, "Dropout: more than 256 calls in one step")
-        let offset = UInt64(step) << 40 | callsThisStep << 32
+        var offset = UInt64(step) << 40 | callsThisStep << 32
+        if firstRow > 0, let rows = input.shape.first, rows > 0 { offset += UInt64(firstRow * (input.elementCount / rows)) }
         return dropout(input, probability: probability, seed: seed, offset: offset)
     }
 }

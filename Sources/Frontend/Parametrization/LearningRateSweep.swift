@@ -140,11 +140,17 @@ public struct LearningRateSweep {
     /// Runs the sweep. Runs found in `finished` (same width, learning rate and seed) are not trained again;
     /// `record` receives every run trained here as it ends.
     ///
+    /// With several ranks (`mpirun -np N kiln sweep`), rank `r` trains every `N`-th of the runs left, in
+    /// rounds of `N × jobs` runs; after each round every rank receives the round's losses, so every rank
+    /// returns the same result, which is the one a single process gives (each run is trained whole by one
+    /// rank, from its own seed). Rank 0's `finished` runs count for all; on rank 0, `record` and
+    /// `progress` receive every rank's runs after each round.
+    ///
     /// - Parameter makeBackend: a fresh backend for each run, given the index of the worker (0 ..< jobs)
     ///   that trains it, so runs can be spread over devices; by default the CPU.
     public static func run(_ configuration: Configuration, makeBackend: @escaping @Sendable (_ worker: Int) throws -> any Backend = { _ in CPUBackend() },
                            finished: [Run] = [], record: @escaping @Sendable (Run) -> Void = { _ in },
-                           progress: @escaping @Sendable (String) -> Void = { _ in }) throws -> Result {
+                           progress: @escaping @Sendable (String) -> Void = { _ in }, communicator: any Communicator = SingleProcess()) throws -> Result {
         guard !configuration.widths.isEmpty, !configuration.log2LearningRates.isEmpty, configuration.seeds >= 1 else {
             throw TaskError("sweep needs widths, learning rates and at least one seed (--seeds \(configuration.seeds))")
         }
@@ -170,6 +176,14 @@ public struct LearningRateSweep {
         let jobs = configuration.widths.sorted(by: >).flatMap { width in
             configuration.log2LearningRates.flatMap { rate in (0..<configuration.seeds).map { Job(width: width, rate: rate, seed: $0) } }
         }
+        var finished = finished
+        if communicator.size > 1 {
+            // Rank 0's record of finished runs is the job's.
+            let sent = communicator.isRoot ? finished.flatMap { [Double($0.width), Double($0.log2LearningRate), Double($0.seed), $0.loss] } : []
+            let gathered = try communicator.allGather(sent.withUnsafeBytes(Array.init), for: "the sweep's finished runs")[0]
+            let values = gathered.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+            finished = stride(from: 0, to: values.count - 3, by: 4).map { Run(width: Int(values[$0]), log2LearningRate: Int(values[$0 + 1]), seed: Int(values[$0 + 2]), loss: values[$0 + 3]) }
+        }
         let recorded = Dictionary(uniqueKeysWithValues: reusable(finished, for: configuration).map { ([$0.width, $0.log2LearningRate, $0.seed], $0.loss) })
         var known: [Int: Double] = [:]
         for (index, job) in jobs.enumerated() {
@@ -193,11 +207,14 @@ public struct LearningRateSweep {
         if workers > 1 { CPUBackend.setThreadCount(max(1, previousThreads / workers)) }
         defer { CPUBackend.setThreadCount(previousThreads) }
         let settings = configuration
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        // Trains the runs at `positions` of `jobs`, on `workers` threads.
+        func train(_ positions: [Int]) {
+            next.store(0, ordering: .relaxed)
+            DispatchQueue.concurrentPerform(iterations: max(1, min(workers, positions.count))) { worker in
             while true {
                 let position = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard position < remaining.count, failure.withLock({ $0 == nil }) else { return }
-                let index = remaining[position]
+                guard position < positions.count, failure.withLock({ $0 == nil }) else { return }
+                let index = positions[position]
                 let job = jobs[index]
                 var training = settings.training
                 training.width = job.width
@@ -211,6 +228,34 @@ public struct LearningRateSweep {
                     progress("width \(job.width) lr 2^\(job.rate) seed \(job.seed): \(value.isFinite ? String(format: "%.4f", value) : "diverged")")
                 } catch {
                     failure.withLock { $0 = $0 ?? String(describing: error) }
+                }
+            }
+            }
+        }
+        if communicator.size == 1 {
+            train(remaining)
+        } else {
+            let size = communicator.size, rank = communicator.rank
+            for roundStart in stride(from: 0, to: remaining.count, by: workers * size) {
+                let round = Array(remaining[roundStart..<min(remaining.count, roundStart + workers * size)])
+                let mine = round.indices.filter { $0 % size == rank }.map { round[$0] }
+                let started = Date()
+                train(mine)
+                if let message = failure.withLock({ $0 }) { throw TaskError(message) }
+                // Every rank's losses of the round; a peer's runs take about as long as this rank's.
+                let sent = scores.withLock { values in mine.flatMap { [Double($0), values[$0] ?? .infinity] } }
+                let limit = Launch.waitLimitSeconds + 4 * Date().timeIntervalSince(started)
+                let gathered = try communicator.allGather(sent.withUnsafeBytes(Array.init), for: "the sweep's results", limitSeconds: limit)
+                for (peer, bytes) in gathered.enumerated() where peer != rank {
+                    let values = bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+                    for pair in stride(from: 0, to: values.count - 1, by: 2) {
+                        let index = Int(values[pair]), value = values[pair + 1]
+                        guard jobs.indices.contains(index) else { continue }
+                        scores.withLock { $0[index] = value }
+                        let job = jobs[index]
+                        record(Run(width: job.width, log2LearningRate: job.rate, seed: job.seed, loss: value))
+                        progress("width \(job.width) lr 2^\(job.rate) seed \(job.seed): \(value.isFinite ? String(format: "%.4f", value) : "diverged") (rank \(peer))")
+                    }
                 }
             }
         }

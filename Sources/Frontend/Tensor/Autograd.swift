@@ -69,9 +69,14 @@ extension Tensor {
     /// Computes gradients of this tensor with respect to every leaf that requires them, adding them into
     /// the leaves' ``gradient``.
     ///
-    /// - Parameter seed: the gradient of some scalar with respect to this tensor; omitted, this tensor
-    ///   must hold one element and the seed is 1.
-    public func backward(_ seed: Tensor? = nil) {
+    /// - Parameters:
+    ///   - seed: the gradient of some scalar with respect to this tensor; omitted, this tensor must hold
+    ///     one element and the seed is 1.
+    ///   - gradientReady: called with each leaf as soon as its ``gradient`` is final, that is once the
+    ///     last operation that uses it has run its backward (data-parallel training starts reducing a
+    ///     bucket of gradients while the rest of backward runs). Without it, leaves receive their
+    ///     gradients at the end, in the order they were first reached.
+    public func backward(_ seed: Tensor? = nil, gradientReady: ((Tensor) -> Void)? = nil) {
         precondition(seed != nil || elementCount == 1, "backward(): tensor of shape \(shape) is not a scalar; pass a seed gradient")
         guard requiresGradient else { return }
         if let seed { precondition(seed.shape == shape, "backward(): seed shape \(seed.shape) differs from \(shape)") }
@@ -79,6 +84,7 @@ extension Tensor {
             var start = seed ?? Tensor.ones(shape, on: backend)
             guard let root = node else {
                 accumulateGradient(&start)
+                gradientReady?(self)
                 return
             }
             // The summed gradients of each pending operation's outputs, and of each leaf (in the order
@@ -92,7 +98,25 @@ extension Tensor {
             var rootSlots = [Tensor?](repeating: nil, count: root.operation.outputShapes.count)
             rootSlots[root.output] = start
             outputGradients[ObjectIdentifier(root.operation)] = rootSlots
-            for operation in Tensor.topologicalOrder(from: root.operation).reversed() {
+            let order = Array(Tensor.topologicalOrder(from: root.operation).reversed())
+            // With a ready callback: the position of the last operation that uses each leaf, after which
+            // the leaf's gradient is final.
+            var lastUse: [ObjectIdentifier: Int] = [:]
+            if gradientReady != nil {
+                for (position, operation) in order.enumerated() {
+                    for input in operation.inputs where input.requiresGradient && input.node == nil { lastUse[ObjectIdentifier(input)] = position }
+                }
+            }
+            for (position, operation) in order.enumerated() {
+                defer {
+                    if let gradientReady {
+                        for input in operation.inputs where input.node == nil && lastUse[ObjectIdentifier(input)] == position {
+                            lastUse[ObjectIdentifier(input)] = nil
+                            if var incoming = leafGradients.removeValue(forKey: ObjectIdentifier(input)) { input.accumulateGradient(&incoming) }
+                            gradientReady(input)
+                        }
+                    }
+                }
                 guard let gradients = outputGradients.removeValue(forKey: ObjectIdentifier(operation)) else { continue }
                 let inputGradients = operation.backward(gradients)
                 precondition(inputGradients.count == operation.inputs.count, "\(operation.name): backward returned \(inputGradients.count) gradients for \(operation.inputs.count) inputs")
@@ -116,7 +140,8 @@ extension Tensor {
                 }
             }
             for leaf in leaves {
-                var incoming = leafGradients.removeValue(forKey: ObjectIdentifier(leaf))!
+                // With a ready callback, every leaf has been given its gradient already.
+                guard var incoming = leafGradients.removeValue(forKey: ObjectIdentifier(leaf)) else { continue }
                 leaf.accumulateGradient(&incoming)
             }
         }

@@ -27,17 +27,30 @@ public final class Trainer {
     public private(set) var lbfgs: LBFGS?
     /// Steps completed so far (including those before a resume).
     public private(set) var completedSteps = 0
+    /// The processes training this run together (``SingleProcess`` alone): each takes a shard of every
+    /// global batch of ``batchSize`` rows, and their gradients are summed in buckets before each update.
+    public let communicator: any Communicator
+    /// This rank's share of each global batch's rows, by which its loss is weighted (1 alone).
+    public var shardWeight: Double { Double(DataParallel.shard(rows: batchSize, rank: communicator.rank, size: communicator.size).count) / Double(batchSize) }
+    /// Gradient buckets, made by ``joinJob()`` when there are several ranks (and again when a KAN's grid grows).
+    private var buckets: GradientBuckets?
+    /// Whether ``joinJob()`` ran (steps on several ranks need it).
+    private var joined = false
 
     /// - Parameters:
     ///   - task: the task to train on (default: the one the configuration names).
     ///   - checkpoints: whether the run will write checkpoints, whose host copies the memory check then
     ///     counts (sweeps and coordinate checks write none).
+    ///   - communicator: the ranks of a data-parallel job; with more than one, call ``joinJob()`` (after
+    ///     any ``restore(from:path:)``) before the first step.
     /// - Throws: ``TaskError`` for bad settings, an unknown task or model, or a run larger than the
     ///   device's or the host's memory; file errors for bad data.
-    public init(configuration: TrainingConfiguration, backend: any Backend, task: (any TrainingTask)? = nil, checkpoints: Bool = true) throws {
+    public init(configuration: TrainingConfiguration, backend: any Backend, task: (any TrainingTask)? = nil, checkpoints: Bool = true,
+                communicator: any Communicator = SingleProcess()) throws {
         try configuration.validate()
         self.configuration = configuration
         self.backend = backend
+        self.communicator = communicator
         // A generated task's data is refused before it is built when the host cannot hold it.
         if task == nil, let data = MemoryEstimate.taskData(configuration) { try data.check(on: backend.device) }
         let task = try task ?? TaskCatalog.make(configuration)
@@ -49,6 +62,9 @@ public final class Trainer {
             self.batchSize = count
         } else {
             self.batchSize = configuration.batchSize
+        }
+        if communicator.size > batchSize {
+            throw TaskError("the global batch of \(batchSize) rows is smaller than the \(communicator.size) ranks; give --batch-size \(communicator.size) or more, or start fewer ranks")
         }
         modelConfiguration = try ModelConfiguration(configuration, task: task, stage: 0)
         try modelConfiguration.validate()
@@ -104,14 +120,22 @@ public final class Trainer {
     ///
     /// - Parameter accuracy: Where to count the batch's correct predictions (classification only), on the
     ///   device; nil to skip counting.
-    /// - Throws: ``BackendError`` only for L-BFGS, whose line search reads values back.
+    /// - Throws: ``BackendError`` only for L-BFGS, whose line search reads values back;
+    ///   ``DistributedError`` when another rank died or hung.
     @discardableResult
     public func step(countingCorrectIn accuracy: AccuracyCounter? = nil) throws -> Tensor {
         let stepIndex = completedSteps
         try prepareStep(stepIndex)
         model.setTraining(true)
         model.setStep(stepIndex)
-        let batch = task.trainBatch(step: stepIndex, batchSize: batchSize)
+        var batch = task.trainBatch(step: stepIndex, batchSize: batchSize)
+        if communicator.size > 1 {
+            precondition(joined, "Trainer.step: call joinJob() before training on \(communicator.size) ranks")
+            let shard = DataParallel.shard(rows: batch.rows, rank: communicator.rank, size: communicator.size)
+            batch = batch.rows(shard)
+            // Dropout masks: this shard's rows of the masks of the whole global batch.
+            model.visit { ($0 as? Dropout)?.firstRow = shard.lowerBound }
+        }
         defer { completedSteps += 1 }
         let labels = accuracy != nil ? batch.labels : nil
         if let lbfgs {
@@ -122,8 +146,16 @@ public final class Trainer {
                 if let accuracy, let labels, !counted { accuracy.add(logits: outputs, labels: labels) }
                 counted = true
                 let loss = self.loss(outputs, batch)
-                loss.backward()
-                return Double(try loss.item())
+                guard let buckets else {
+                    loss.backward()
+                    return Double(try loss.item())
+                }
+                // The loss and gradient of the global batch: every rank's, weighted by its share.
+                loss.backward(Tensor(scalar: Float(shardWeight), on: backend), gradientReady: buckets.gradientReady)
+                try buckets.finish()
+                var value = [Double(try loss.item()) * shardWeight]
+                try communicator.sum(&value, for: "the L-BFGS loss")
+                return value[0]
             }
             model.zeroGradients()
             return Tensor(scalar: Float(value), on: backend)
@@ -131,7 +163,14 @@ public final class Trainer {
         let outputs = model.outputs(for: batch, on: backend)
         if let accuracy, let labels { accuracy.add(logits: outputs, labels: labels) }
         let loss = self.loss(outputs, batch)
-        loss.backward()
+        if let buckets {
+            // Each rank's gradient weighted by its share of the global batch; the buckets' sums are the
+            // global batch's mean gradient.
+            loss.backward(Tensor(scalar: Float(shardWeight), on: backend), gradientReady: buckets.gradientReady)
+            try buckets.finish()
+        } else {
+            loss.backward()
+        }
         optimizer?.step(learningRate: learningRate(atStep: stepIndex + 1))
         model.zeroGradients()
         return loss.detached()
@@ -162,12 +201,51 @@ public final class Trainer {
                 modelConfiguration = .kan(sizes)
             }
             (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
+            if buckets != nil { buckets = GradientBuckets(parameters: model.parameters.map(\.tensor), communicator: communicator) }
         }
         let local = stepIndex - stage * configuration.steps
         let every = max(1, configuration.gridUpdateUntil / max(configuration.gridUpdates, 1))
         if configuration.gridUpdateUntil > 0 && local < configuration.gridUpdateUntil && local % every == 0, let all = task.trainCount {
+            // From the whole training set on every rank; rank 0's grids and coefficients are then copied to
+            // the others, so that no rank drifts by its device's rounding.
             try kan.updateGrids(inputs: task.trainBatch(step: 0, batchSize: all))
+            if communicator.size > 1 { try DataParallel.broadcast(model.state.map(\.tensor), communicator: communicator, purpose: "the KAN grid update") }
         }
+    }
+
+    /// Joins the data-parallel job (nothing to do alone): checks that every rank runs the same settings on
+    /// the same data from the same step (a one-line error naming the first difference), copies rank 0's
+    /// parameters and optimizer state to every rank, and sets up the gradient buckets. Call it after any
+    /// ``restore(from:path:)`` and before the first step, on every rank.
+    ///
+    /// - Throws: ``DistributedError`` when the ranks disagree or one of them died; ``BackendError``.
+    public func joinJob() throws {
+        guard communicator.size > 1 else { return }
+        try DataParallel.checkAgreement(DataParallel.agreementFields(self), communicator: communicator)
+        try DataParallel.broadcast((model.state + (optimizer?.namedState ?? [])).map(\.tensor), communicator: communicator, purpose: "the broadcast of the initial parameters")
+        buckets = GradientBuckets(parameters: model.parameters.map(\.tensor), communicator: communicator)
+        joined = true
+    }
+
+    /// Seconds the last step waited for the gradient allreduce after backward (0 alone).
+    public var lastAllreduceWaitSeconds: Double { buckets?.lastWaitSeconds ?? 0 }
+
+    /// Sums values over the ranks (the identity alone).
+    public func sumOverRanks(_ values: [Double], for purpose: String) throws(DistributedError) -> [Double] {
+        var result = values
+        if communicator.size > 1 { try communicator.sum(&result, for: purpose) }
+        return result
+    }
+
+    /// Loss (and accuracy or RMSE) on the test set, split between the ranks and summed (as
+    /// ``evaluate(chunkRows:)`` alone).
+    public func evaluateSharded(chunkRows: Int = 1024) throws -> Evaluation {
+        guard communicator.size > 1 else { return try evaluate(chunkRows: chunkRows) }
+        let examples = task.testSet
+        let rows = DataParallel.shard(rows: examples.rows, rank: communicator.rank, size: communicator.size)
+        let local = try evaluationSums(examples.rows(rows), chunkRows: chunkRows)
+        let total = try sumOverRanks([local.weightedLoss, Double(local.correct), Double(local.counted)], for: "the evaluation")
+        return evaluation(weightedLoss: total[0], correct: Int(total[1]), counted: Int(total[2]))
     }
 
     /// Loss (and accuracy or RMSE) on the test set, in evaluation mode and without recording gradients.
@@ -177,6 +255,12 @@ public final class Trainer {
 
     /// Loss (and accuracy or RMSE) on any examples of this task's kind.
     public func evaluate(_ examples: HostBatch, chunkRows: Int = 1024) throws(BackendError) -> Evaluation {
+        let sums = try evaluationSums(examples, chunkRows: chunkRows)
+        return evaluation(weightedLoss: sums.weightedLoss, correct: sums.correct, counted: sums.counted)
+    }
+
+    /// The loss summed over the examples (or their scored tokens), the correct predictions and the count.
+    private func evaluationSums(_ examples: HostBatch, chunkRows: Int) throws(BackendError) -> (weightedLoss: Double, correct: Int, counted: Int) {
         model.setTraining(false)
         defer { model.setTraining(true) }
         var weightedLoss = 0.0
@@ -205,6 +289,10 @@ public final class Trainer {
                 counted += chunk.rows
             }
         }
+        return (weightedLoss, correct, counted)
+    }
+
+    private func evaluation(weightedLoss: Double, correct: Int, counted: Int) -> Evaluation {
         let loss = weightedLoss / Double(max(counted, 1))
         switch task.targetKind {
         case .classes: return Evaluation(loss: loss, accuracy: Double(correct) / Double(max(counted, 1)))
@@ -264,6 +352,7 @@ public final class Trainer {
             modelConfiguration = saved
             model = try ModelFactory.make(saved, on: backend)
             (optimizer, lbfgs) = Trainer.makeOptimizer(configuration, model: model)
+            precondition(!joined, "Trainer.restore: restore before joinJob()")
         }
         let values = Dictionary(file.tensors.map { ($0.name, (shape: $0.shape, values: $0.values)) }, uniquingKeysWith: { first, _ in first })
         guard let steps = Int(file.metadata[Checkpoint.stepKey] ?? ""), steps >= 0 else {
@@ -336,11 +425,18 @@ public final class AccuracyCounter {
     ///
     /// - Returns: The fraction in [0, 1], or nil when no label was counted.
     public func take() throws(BackendError) -> Double? {
-        guard counted > 0 else { return nil }
-        let fraction = Double(try correct.item()) / Double(counted)
+        let counts = try takeCounts()
+        guard counts.counted > 0 else { return nil }
+        return counts.correct / Double(counts.counted)
+    }
+
+    /// The correct predictions and the labels counted since the last take (to sum over ranks), and a fresh count.
+    public func takeCounts() throws(BackendError) -> (correct: Double, counted: Int) {
+        guard counted > 0 else { return (0, 0) }
+        let result = (Double(try correct.item()), counted)
         correct.backend.fill(correct.storage, offset: 0, count: 1, value: 0)
         counted = 0
-        return fraction
+        return result
     }
 }
 

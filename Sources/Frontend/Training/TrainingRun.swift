@@ -13,10 +13,13 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var testRootMeanSquaredError: Double?
     public var learningRate: Double
     public var seconds: Double
+    /// With several ranks: the mean seconds a step of the interval waited for the gradient allreduce
+    /// after its backward (rank 0's wait); absent for one process.
+    public var allreduceWaitSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case step, trainLoss = "train_loss", trainAccuracy = "train_accuracy", testLoss = "test_loss", testAccuracy = "test_accuracy"
-        case testRootMeanSquaredError = "test_rmse", learningRate = "lr", seconds
+        case testRootMeanSquaredError = "test_rmse", learningRate = "lr", seconds, allreduceWaitSeconds = "allreduce_wait_seconds"
     }
 
     /// Writes the fields that are set; a NaN or infinity becomes `null`.
@@ -30,6 +33,7 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
         try container.encodeNumberIfPresent(testRootMeanSquaredError, forKey: .testRootMeanSquaredError)
         try container.encodeNumber(learningRate, forKey: .learningRate)
         try container.encodeNumber(seconds, forKey: .seconds)
+        try container.encodeNumberIfPresent(allreduceWaitSeconds, forKey: .allreduceWaitSeconds)
     }
 }
 
@@ -120,15 +124,20 @@ public enum TrainingRun {
     ///   - stopAfter: stop (with a checkpoint) once this many steps are done, as if interrupted; at least
     ///     one step beyond those already done.
     ///   - progress: receives progress events.
-    /// - Throws: configuration, data, checkpoint and device errors, each with a one-line description.
+    ///   - communicator: the ranks of a data-parallel job: each trains on its shard of every global batch
+    ///     and evaluates its share of the test set; rank 0 alone writes files (every rank reads the
+    ///     checkpoint when resuming, so the folder must be visible to all of them).
+    /// - Throws: configuration, data, checkpoint and device errors, each with a one-line description;
+    ///   ``DistributedError`` when the ranks disagree or one died.
     public static func run(
         configuration: TrainingConfiguration, backend: any Backend, directory: URL, resume: Bool = false, overrideSteps: Int? = nil,
-        stopAfter: Int? = nil, progress: (any TrainingProgress)? = nil
+        stopAfter: Int? = nil, progress: (any TrainingProgress)? = nil, communicator: any Communicator = SingleProcess()
     ) throws -> TrainingSummary {
+        let writes = communicator.isRoot
         if let stopAfter, stopAfter < 1 { throw TaskError("--stop-after must be at least 1, got \(stopAfter)") }
         let checkpointURL = directory.appendingPathComponent(checkpointFile)
         // Temporary files of a run that was killed while writing one of these.
-        for file in [checkpointFile, metricsFile, summaryFile, plotFile] {
+        for file in [checkpointFile, metricsFile, summaryFile, plotFile] where writes {
             removeStaleTemporaryFiles(of: directory.appendingPathComponent(file))
         }
         var settings = configuration
@@ -146,8 +155,9 @@ public enum TrainingRun {
             }
         }
         if let overrideSteps { settings.steps = overrideSteps }
-        let trainer = try Trainer(configuration: settings, backend: backend)
+        let trainer = try Trainer(configuration: settings, backend: backend, communicator: communicator)
         if let restored { try trainer.restore(from: restored, path: checkpointURL.path) }
+        try trainer.joinJob()
         let totalSteps = trainer.totalSteps
         // A run killed after its last checkpoint but before its summary only writes the summary and the plot.
         let summaryMissing = !FileManager.default.fileExists(atPath: directory.appendingPathComponent(summaryFile).path)
@@ -156,6 +166,9 @@ public enum TrainingRun {
         }
         if let stopAfter, stopAfter <= trainer.completedSteps {
             throw TaskError("--stop-after \(stopAfter) is not beyond the \(trainer.completedSteps) steps the checkpoint has done; give a larger --stop-after")
+        }
+        guard writes else {
+            return try train(trainer, settings: settings, directory: directory, resume: resume, previousSeconds: previousSeconds, stopAfter: stopAfter, progress: nil)
         }
         let created = try OutputPath.prepareFolder(directory, flag: "--out")
         do {
@@ -183,12 +196,14 @@ public enum TrainingRun {
         let backend = trainer.backend
         let checkpointURL = directory.appendingPathComponent(checkpointFile)
         let totalSteps = trainer.totalSteps
+        let communicator = trainer.communicator
+        let writes = communicator.isRoot
 
         let metricsURL = directory.appendingPathComponent(metricsFile)
         var history = resume ? readMetrics(metricsURL, upToStep: trainer.completedSteps) : []
-        try rewriteMetrics(history, to: metricsURL)
-        let writer = try JSONLinesWriter(url: metricsURL, append: true)
-        defer { writer.close() }
+        if writes { try rewriteMetrics(history, to: metricsURL) }
+        let writer = writes ? try JSONLinesWriter(url: metricsURL, append: true) : nil
+        defer { writer?.close() }
 
         let start = Date()
         func elapsed() -> Double { previousSeconds + Date().timeIntervalSince(start) }
@@ -201,18 +216,33 @@ public enum TrainingRun {
         var intervalStart = Date()
         var lastEvaluation: Evaluation?
         var lastTrainLoss = history.last?.trainLoss ?? .nan
+        var allreduceWait = 0.0
         while trainer.completedSteps < lastStep {
             let loss = try trainer.step(countingCorrectIn: trainAccuracy)
             backend.binary(.add, runningLoss.storage, .contiguous([]), loss.storage, .contiguous([]), into: runningLoss.storage, shape: [])
             stepsInInterval += 1
+            allreduceWait += trainer.lastAllreduceWaitSeconds
             let step = trainer.completedSteps
             let stageEnd = settings.stageCount > 1 && step % settings.steps == 0
             let evaluateNow = step % settings.evalEvery == 0 || step == totalSteps || step == lastStep || stageEnd
             guard evaluateNow || step % settings.logEvery == 0 else { continue }
 
-            // The only point where the host waits for the device.
-            let meanLoss = Double(try runningLoss.item()) / Double(stepsInInterval)
+            // The only point where the host waits for the device (and, with several ranks, for the others:
+            // the loss and accuracy of the global batches).
+            var meanLoss = Double(try runningLoss.item()) / Double(stepsInInterval)
             backend.fill(runningLoss.storage, offset: 0, count: 1, value: 0)
+            var accuracy: Double?
+            var waited: Double?
+            if communicator.size > 1 {
+                let counts = try trainAccuracy?.takeCounts() ?? (correct: 0, counted: 0)
+                let total = try trainer.sumOverRanks([meanLoss * trainer.shardWeight, counts.correct, Double(counts.counted)], for: "the training loss")
+                meanLoss = total[0]
+                accuracy = total[2] > 0 ? total[1] / total[2] : nil
+                waited = allreduceWait / Double(stepsInInterval)
+            } else {
+                accuracy = try trainAccuracy?.take()
+            }
+            allreduceWait = 0
             let stepsPerSecond = Double(stepsInInterval) / max(Date().timeIntervalSince(intervalStart), 1e-9)
             stepsInInterval = 0
             intervalStart = Date()
@@ -222,9 +252,10 @@ public enum TrainingRun {
             }
             // The float's shortest decimal form, so 1e-3 is logged as 0.001 rather than 0.0010000000474974513.
             let rate = Double("\(trainer.learningRate(atStep: step))") ?? 0
-            var record = MetricsRecord(step: step, trainLoss: meanLoss, trainAccuracy: try trainAccuracy?.take(), learningRate: rate, seconds: elapsed())
+            var record = MetricsRecord(step: step, trainLoss: meanLoss, trainAccuracy: accuracy, learningRate: rate, seconds: elapsed())
+            record.allreduceWaitSeconds = waited
             if evaluateNow {
-                let evaluation = try trainer.evaluate()
+                let evaluation = try trainer.evaluateSharded()
                 lastEvaluation = evaluation
                 record.testLoss = evaluation.loss
                 record.testAccuracy = evaluation.accuracy
@@ -234,8 +265,8 @@ public enum TrainingRun {
             // The record reaches the file before the checkpoint that includes its step: killed between the
             // two, the run keeps a record past its checkpoint, which a resume drops and logs again, and never
             // a checkpoint whose step has no record.
-            try writer.write(record)
-            if evaluateNow {
+            try writer?.write(record)
+            if evaluateNow && writes {
                 try trainer.checkpoint(elapsedSeconds: record.seconds).write(to: checkpointURL)
             }
             history.append(record)
@@ -243,7 +274,7 @@ public enum TrainingRun {
         }
 
         if lastEvaluation == nil {
-            lastEvaluation = try trainer.evaluate()
+            lastEvaluation = try trainer.evaluateSharded()
         }
         var summary = TrainingSummary(
             task: settings.task, model: settings.model.rawValue, device: backend.device.id, steps: trainer.completedSteps, finalTrainLoss: lastTrainLoss,
@@ -257,6 +288,7 @@ public enum TrainingRun {
                 }
             }
         }
+        guard writes else { return summary }
         try JSONFile.write(summary, to: directory.appendingPathComponent(summaryFile))
         let plot = lossPlot(history, title: "\(settings.model) on \(settings.task) (\(backend.device.id))")
         try writeAtomically(Data(plot.utf8), to: directory.appendingPathComponent(plotFile))
