@@ -270,6 +270,11 @@ public struct TuningLookup: Sendable {
         return TuningLookup(tuning: tuning, source: source, notes: notes)
     }
 
+    /// Reads a user tuning file (`kiln tune` merges a new result into the one there).
+    public static func readUserFileForMerge(_ url: URL) -> Result<TuningFile, any Error> {
+        readUserFile(url).mapError { $0 as any Error }
+    }
+
     /// Reads one user tuning file; a failure is a short reason.
     static func readUserFile(_ url: URL) -> Result<TuningFile, TuningFileProblem> {
         guard let data = FileManager.default.contents(atPath: url.path), data.count <= 16 << 20 else { return .failure(TuningFileProblem("unreadable or larger than 16 MiB")) }
