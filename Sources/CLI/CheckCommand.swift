@@ -51,7 +51,7 @@ struct CheckCommand: ParsableCommand {
         let failed = rows.filter { !$0.passed }
         if let json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             try writeAtomically(try encoder.encode(rows), to: URL(fileURLWithPath: json))
         }

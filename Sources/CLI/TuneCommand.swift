@@ -100,7 +100,7 @@ struct TuneCommand: ParsableCommand {
         if export {
             let entry = TuningDatabase.entry(identity, parameters: parameters, note: "\(identity.vendor)/\(identity.architecture): \(identity.device), driver \(identity.driverVersion); \(measured)")
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print("\nshipped-database entry (Kernels/tuning/\(identity.vendor)-\(identity.architecture).json):")
             print(String(decoding: try encoder.encode(entry), as: UTF8.self))
         }

@@ -5,7 +5,7 @@ import Testing
 @Suite("element-wise ops against the float64 reference")
 struct ElementwiseTests {
     // Element-wise bound (DESIGN.md): relative error below 1e-5.
-    static let bound = 1e-5
+    static let bound = CheckBound.elementwise
 
     static let unaryOps: [UnaryOp] = [
         .negate, .relu, .gelu, .silu, .sigmoid, .logSigmoid, .tanh, .exp, .log, .sqrt, .reciprocalSqrt, .reciprocal,

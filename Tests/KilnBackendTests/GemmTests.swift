@@ -25,7 +25,7 @@ func gemmError(_ backend: any Backend, _ problem: GemmProblem, random: inout Ran
 @Suite("gemm against the float64 reference")
 struct GemmTests {
     // Matmul bound (DESIGN.md): relative error below 1e-4.
-    static let bound = 1e-4
+    static let bound = CheckBound.gemm
 
     @Test("square sizes, every transpose", arguments: BackendCase.withGPUParameters, [1, 7, 33, 127, 513])
     func squares(_ backendCase: BackendCase, size: Int) throws {

@@ -31,7 +31,8 @@ public struct TuningIdentity: Sendable, Equatable, Codable {
         self.type = type
     }
 
-    init(description: DeviceDescription, platformName: String, computeCapability: (Int, Int)?, boardName: String, hostProcessorName: String) {
+    /// The identity of a device from what OpenCL reports about it (what `OpenCLDevice` passes; public for tests).
+    public init(description: DeviceDescription, platformName: String, computeCapability: (Int, Int)?, boardName: String, hostProcessorName: String) {
         let vendorText = description.vendor.lowercased(), name = description.name
         let isPoCL = platformName.contains("Portable Computing Language") || (description.openclCVersion ?? "").contains("PoCL")
         if isPoCL {
@@ -129,7 +130,7 @@ public struct TuningFile: Codable, Sendable, Equatable {
     public func write(to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(self).write(to: url, options: .atomic)
     }
 }
@@ -347,10 +348,11 @@ enum TuningNotes {
 }
 
 extension Devices {
-    /// The tuning an OpenCL device gets and where it comes from (nil for the CPU backend).
+    /// The tuning an OpenCL device gets and where it comes from (nil for the CPU backend); its notes (a
+    /// corrupted file, another driver's file) go to standard error once per process.
     public static func tuningLookup(for description: DeviceDescription) -> TuningLookup? {
         guard description.backend == .opencl, let device = OpenCLDevice.all.first(where: { $0.description.id == description.id }) else { return nil }
-        return TuningLookup.resolve(device.tuningIdentity, shippedFolder: TuningLookup.shippedFolder())
+        return device.lookUpTuning(kernels: ResourceLocator(.kernels))
     }
 
     /// What identifies an OpenCL device to the tuning database (nil for the CPU backend).
