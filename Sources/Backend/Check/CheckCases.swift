@@ -1,8 +1,9 @@
 import Foundation
 
 /// The cases of ``DeviceCheck``, one function per op family: short lists of odd sizes that still reach
-/// every code path (the test suite in Tests/KilnBackendTests runs the long lists at the same bounds).
-enum CheckCases {
+/// every code path (the test suite in Tests/KilnBackendTests runs the long lists at the same bounds, with
+/// the helpers here that are public: the unary ops and their input ranges, broadcast layouts, gemm's error).
+public enum CheckCases {
     typealias Comparisons = [(output: String, error: Double, bound: Double)]
 
     // MARK: gemm
@@ -43,7 +44,7 @@ enum CheckCases {
 
     /// The relative error of one gemm with fresh inputs and C poisoned where beta is 0; elements outside
     /// the problem must come back untouched (else the error is infinite).
-    static func gemmError(_ backend: any Backend, _ problem: GemmProblem, _ random: inout RandomGenerator) throws -> Double {
+    public static func gemmError(_ backend: any Backend, _ problem: GemmProblem, _ random: inout RandomGenerator) throws -> Double {
         let (aCount, bCount, cCount) = problem.extents
         let a = random.floats(max(aCount, 1)), b = random.floats(max(bCount, 1))
         let c = problem.beta == 0 ? [Float](repeating: .nan, count: max(cCount, 1)) : random.floats(max(cCount, 1))
@@ -61,14 +62,15 @@ enum CheckCases {
 
     // MARK: elementwise
 
-    static let unaryOps: [UnaryOp] = [
+    /// Every unary op, with the parameters of the parameterized ones.
+    public static let unaryOps: [UnaryOp] = [
         .negate, .relu, .gelu, .silu, .sigmoid, .logSigmoid, .tanh, .exp, .log, .sqrt, .reciprocalSqrt, .reciprocal,
         .square, .abs, .scale(-1.5), .affine(scale: 0.5, shift: 2), .power(1.7), .clamp(low: -0.5, high: 0.75),
         .step(threshold: 0.25),
     ]
 
     /// The input range a unary op is checked on (positive where the op needs it).
-    static func range(_ op: UnaryOp) -> ClosedRange<Float> {
+    public static func range(_ op: UnaryOp) -> ClosedRange<Float> {
         switch op {
         case .log, .sqrt, .reciprocalSqrt, .reciprocal, .power: 0.1...3
         case .exp: -5...5
@@ -131,7 +133,7 @@ enum CheckCases {
     }
 
     /// Strides that broadcast a dense `stored` shape (right-aligned) to `shape`.
-    static func broadcastLayout(_ stored: [Int], to shape: [Int]) -> StridedLayout {
+    public static func broadcastLayout(_ stored: [Int], to shape: [Int]) -> StridedLayout {
         let dense = StridedLayout.contiguous(stored).strides
         let padding = shape.count - stored.count
         return StridedLayout(strides: shape.indices.map { axis in
