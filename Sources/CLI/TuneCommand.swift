@@ -76,7 +76,7 @@ struct TuneCommand: ParsableCommand {
         for line in report.log { print(line) }
         print("")
         print(TextTable.render(header: ["family", "shape", "default", "tuned", "speed-up"], rows: report.results.map { result in
-            let rate = { (value: Double?) in value.map { String(format: "%.2f %@", $0, result.unit ?? "") } }
+            let rate = { (value: Double?) in value.map { String(format: "%.3g %@", $0, result.unit ?? "") } }
             return [result.family, result.shape, rate(result.defaultRate) ?? String(format: "%.4f s", result.defaultSeconds),
                     rate(result.tunedRate) ?? String(format: "%.4f s", result.tunedSeconds), String(format: "%.2f×", result.defaultSeconds / result.tunedSeconds)]
         }))
@@ -84,12 +84,13 @@ struct TuneCommand: ParsableCommand {
         // Keep another run's families from the same driver; this run's families replace theirs.
         var parameters = report.parameters
         var results = report.results
+        var measured = "\(ISO8601DateFormatter().string(from: Date())): kiln tune --device \(description.id) --families \(chosen.map(\.rawValue).joined(separator: ",")) --budget \(budget) --seed \(seed), \(String(format: "%.0f", report.seconds)) s"
         if case let .success(previous) = TuningLookup.readUserFileForMerge(destination), previous.identity == identity {
             parameters = previous.parameters.merging(report.parameters) { $1 }
             let tunedFamilies = Set(chosen.map(\.rawValue))
             results = previous.results.filter { !tunedFamilies.contains($0.family) } + report.results
+            measured = previous.measured + "; " + measured
         }
-        let measured = "\(ISO8601DateFormatter().string(from: Date())): kiln tune --device \(description.id) --families \(chosen.map(\.rawValue).joined(separator: ",")) --budget \(budget) --seed \(seed), \(String(format: "%.0f", report.seconds)) s"
         let file = TuningFile(identity: identity, parameters: parameters, measured: measured, results: results)
         do {
             try file.write(to: destination)

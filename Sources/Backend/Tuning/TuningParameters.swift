@@ -34,7 +34,8 @@ public struct TuningParameter: Sendable {
 }
 
 extension OpenCLTuning {
-    /// Every parameter a tuning file may set, in the order files list them.
+    /// Every parameter a tuning file may set, in the order files list them. `scan.chunkedFromLength` from a
+    /// file is a default that `KILN_SCAN_FORM` still overrides, as the built-in rules are.
     public static let parameters: [TuningParameter] = {
         let positive: @Sendable (Int) -> Bool = { $0 >= 1 }
         let nonNegative: @Sendable (Int) -> Bool = { $0 >= 0 }
@@ -66,7 +67,7 @@ extension OpenCLTuning {
             TuningParameter("scan.groupSize", \.scan.groupSize),
             TuningParameter("scan.chunkLength", \.scan.chunkLength),
             TuningParameter("scan.chunkedGroupSize", \.scan.chunkedGroupSize),
-            TuningParameter("scan.chunkedFromLength", read: { $0.scan.form.chunkedFromLength }, write: { $0.scan.form = ScanFormRule(chunkedFromLength: $1) }, accepts: nonNegative),
+            TuningParameter("scan.chunkedFromLength", read: { $0.scan.form.chunkedFromLength }, write: { $0.scan.form = .environment(default: ScanFormRule(chunkedFromLength: $1)) }, accepts: nonNegative),
             TuningParameter("spline.vectorWidth", \.spline.vectorWidth, accepts: { [1, 4, 8].contains($0) }),
             TuningParameter("spline.rowsPerItem", \.spline.rowsPerItem),
             TuningParameter("spline.tile", \.spline.tile),
