@@ -21,11 +21,12 @@ struct DevicesCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(devices), as: UTF8.self))
             return
         }
-        let header = ["", "id", "type", "name", "vendor", "units", "memory", "OpenCL C"]
+        let header = ["", "id", "type", "name", "vendor", "units", "memory", "OpenCL C", "tuning"]
         let rows = devices.map { device in
             [
                 device.isDefault ? "*" : "", device.id, device.type.rawValue, device.name, device.vendor, String(device.computeUnits),
                 ByteCountText.format(device.memoryBytes), device.openclCVersion ?? "-",
+                Devices.tuningLookup(for: device).map { "\($0.source)" } ?? "-",
             ]
         }
         print(TextTable.render(header: header, rows: rows))

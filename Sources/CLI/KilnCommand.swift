@@ -11,6 +11,6 @@ struct KilnCommand: ParsableCommand {
             time (KILN_KERNELS overrides where), and built programs are cached in KILN_CACHE_DIR \
             (default ~/.cache/kiln).
             """,
-        subcommands: [DevicesCommand.self, TrainCommand.self, PredictCommand.self, GenerateCommand.self, PlotCommand.self, CoordinateCheckCommand.self, SweepCommand.self]
+        subcommands: [DevicesCommand.self, CheckCommand.self, TuneCommand.self, TrainCommand.self, PredictCommand.self, GenerateCommand.self, PlotCommand.self, CoordinateCheckCommand.self, SweepCommand.self]
     )
 }

@@ -254,16 +254,7 @@ final class ProgressReporter: TrainingProgress {
         parts.append("\(format(stepsPerSecond, 1)) steps/s")
         let remaining = Double(totalSteps - record.step) / max(stepsPerSecond, 1e-9)
         parts.append("ETA \(duration(remaining))")
-        if interactive {
-            let width = 24
-            let done = Int(Double(width) * Double(record.step) / Double(max(totalSteps, 1)))
-            let bar = String(repeating: "█", count: done) + String(repeating: "░", count: width - done)
-            FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(bar) \(parts.joined(separator: "  "))".utf8))
-        } else {
-            print(parts.joined(separator: "  "))
-            // Lines go out as they are made even when standard output is a file or a pipe.
-            fflush(nil)
-        }
+        ProgressBar.draw(fraction: Double(record.step) / Double(max(totalSteps, 1)), text: parts.joined(separator: "  "), interactive: interactive)
     }
 
     func finished(_ summary: TrainingSummary) {
@@ -278,7 +269,26 @@ final class ProgressReporter: TrainingProgress {
 
     private func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
 
-    private func duration(_ seconds: Double) -> String {
+    private func duration(_ seconds: Double) -> String { ProgressBar.duration(seconds) }
+}
+
+/// The one-line progress bar of `kiln train` and `kiln tune`: redrawn in place on a terminal, plain lines
+/// when output goes to a file or pipe.
+enum ProgressBar {
+    static func draw(fraction: Double, text: String, interactive: Bool) {
+        if interactive {
+            let width = 24
+            let done = max(0, min(width, Int(Double(width) * fraction)))
+            let bar = String(repeating: "█", count: done) + String(repeating: "░", count: width - done)
+            FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(bar) \(text)".utf8))
+        } else {
+            print(text)
+            // Lines go out as they are made even when standard output is a file or a pipe.
+            fflush(nil)
+        }
+    }
+
+    static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite else { return "?" }
         if seconds < 60 { return "\(Int(seconds.rounded()))s" }
         if seconds < 3600 { return "\(Int(seconds) / 60)m\(String(format: "%02d", Int(seconds) % 60))s" }

@@ -5,22 +5,12 @@ import Testing
 @Suite("element-wise ops against the float64 reference")
 struct ElementwiseTests {
     // Element-wise bound (DESIGN.md): relative error below 1e-5.
-    static let bound = 1e-5
+    static let bound = CheckBound.elementwise
 
-    static let unaryOps: [UnaryOp] = [
-        .negate, .relu, .gelu, .silu, .sigmoid, .logSigmoid, .tanh, .exp, .log, .sqrt, .reciprocalSqrt, .reciprocal,
-        .square, .abs, .scale(-1.5), .affine(scale: 0.5, shift: 2), .power(1.7), .clamp(low: -0.5, high: 0.75),
-        .step(threshold: 0.25),
-    ]
-
-    /// The input range each op is tested on (positive where the op needs it).
-    static func range(_ op: UnaryOp) -> ClosedRange<Float> {
-        switch op {
-        case .log, .sqrt, .reciprocalSqrt, .reciprocal, .power: 0.1...3
-        case .exp: -5...5
-        default: -4...4
-        }
-    }
+    /// Every unary op, and the input range each is tested on (positive where the op needs it): the
+    /// device check's (CheckCases).
+    static let unaryOps = CheckCases.unaryOps
+    static func range(_ op: UnaryOp) -> ClosedRange<Float> { CheckCases.range(op) }
 
     @Test("unary forward and backward, every op", arguments: BackendCase.withGPUParameters, [1, 7, 33, 127, 513, 100_003])
     func unary(_ backendCase: BackendCase, count: Int) throws {
@@ -82,14 +72,7 @@ struct ElementwiseTests {
     ]
 
     /// Strides that broadcast a dense `stored` shape (right-aligned) to `shape`.
-    static func broadcastLayout(_ stored: [Int], to shape: [Int]) -> StridedLayout {
-        let dense = StridedLayout.contiguous(stored).strides
-        let padding = shape.count - stored.count
-        return StridedLayout(strides: shape.indices.map { axis in
-            guard axis >= padding else { return 0 }
-            return stored[axis - padding] == 1 && shape[axis] != 1 ? 0 : dense[axis - padding]
-        })
-    }
+    static func broadcastLayout(_ stored: [Int], to shape: [Int]) -> StridedLayout { CheckCases.broadcastLayout(stored, to: shape) }
 
     @Test("binary ops with broadcasting, every op", arguments: BackendCase.withGPUParameters)
     func binary(_ backendCase: BackendCase) throws {

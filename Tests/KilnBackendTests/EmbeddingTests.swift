@@ -5,7 +5,7 @@ import Testing
 @Suite("row lookups by index against the float64 reference")
 struct EmbeddingTests {
     // Copies and in-order sums of few terms (element-wise work, DESIGN.md): relative error below 1e-5.
-    static let bound = 1e-5
+    static let bound = CheckBound.elementwise
 
     @Test("gather and deterministic scatter-add of rows, repeated and out-of-range indices", arguments: BackendCase.withGPUParameters)
     func rowsByIndex(_ backendCase: BackendCase) throws {

@@ -5,7 +5,7 @@ import Testing
 @Suite("fused optimizer updates against the float64 reference")
 struct OptimizerTests {
     // One update is element-wise work (DESIGN.md): relative error below 1e-5.
-    static let bound = 1e-5
+    static let bound = CheckBound.elementwise
 
     static let rules: [UpdateRule] = [
         .sgd(momentum: 0, nesterov: false, weightDecay: 0),

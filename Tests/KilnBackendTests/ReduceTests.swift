@@ -5,7 +5,7 @@ import Testing
 @Suite("reductions against the float64 reference")
 struct ReduceTests {
     // Long reductions (DESIGN.md): relative error below 1e-4.
-    static let bound = 1e-4
+    static let bound = CheckBound.longReduction
 
     @Test("sum, mean, max, min and sum of squares along an axis", arguments: BackendCase.withGPUParameters)
     func reductions(_ backendCase: BackendCase) throws {

@@ -7,8 +7,8 @@ import Testing
 struct RowsTests {
     // Outputs of one row (element-wise work): relative error below 1e-5; gradients that subtract a row's
     // sum from each element: below 1e-4 (the bound of long reductions, DESIGN.md).
-    static let forwardBound = 1e-5
-    static let gradientBound = 1e-4
+    static let forwardBound = CheckBound.elementwise
+    static let gradientBound = CheckBound.longReduction
 
     static let shapes = [(1, 1), (1, 7), (7, 33), (33, 127), (5, 513), (3, 2000), (2, 8), (9, 17)].map { RowShape(rows: $0.0, columns: $0.1) }
 

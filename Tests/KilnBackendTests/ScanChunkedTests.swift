@@ -39,7 +39,7 @@ extension BackendCase {
 /// the float64 reference, which keeps every state, stays fast.
 @Suite("chunked linear-attention scans against a float64 reference and the recurrent form")
 struct ScanChunkedTests {
-    static let chunkedTolerance = 1e-4
+    static let chunkedTolerance = CheckBound.scanChunked
 
     /// (B, T, H, K, V).
     static let shapes: [(Int, Int, Int, Int, Int)] = [

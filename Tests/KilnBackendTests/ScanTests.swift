@@ -11,7 +11,7 @@ import Testing
 @Suite("linear-attention scans against a float64 reference")
 struct ScanTests {
     /// The relative RMS error bound of the recurrent kernels (DESIGN.md: scan work in float32).
-    static let recurrentTolerance = 1e-5
+    static let recurrentTolerance = CheckBound.scanRecurrent
 
     /// Sizes (B, T, H, K, V): T in {1, 15, 63, 64, 65, 127, 1000} around the checkpoint chunks (16 on
     /// the CPU backend, 32 on OpenCL), D in {16, 60, 64, 100, 128}, some with K ≠ V. The one long case
@@ -129,7 +129,7 @@ struct ScanTests {
     /// logsigmoid/0.1 the chunked OpenCL form measured 1.006e-4 against float64 (one seed in several runs),
     /// so from K = 256 on the bound is twice `tolerance`.
     static func gateGradientTolerance(_ reference: Reference.Scan, _ tolerance: Double) -> Double {
-        reference.gate == .perHead && reference.shape.keyDimension >= 256 ? 2 * tolerance : tolerance
+        CheckBound.scanGateGradient(keyDimension: reference.shape.keyDimension, perHead: reference.gate == .perHead, bound: tolerance)
     }
 
     // MARK: The reference itself

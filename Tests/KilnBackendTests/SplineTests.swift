@@ -82,11 +82,11 @@ struct SplineTests {
     /// all as relative RMS errors.
     static func expectMatchesReference(_ results: [[Float]], _ problem: Problem, dy: [Float], _ label: String) {
         let expected = problem.layer.backward(dy.map(Double.init))
-        #expect(relativeError(results[0], problem.layer.forward(), magnitude: problem.layer.forwardMagnitude()) < 1e-5, "forward: \(label)")
-        #expect(relativeError(results[1], expected.input) < 1e-4, "input gradient: \(label)")
-        #expect(relativeError(results[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
-        #expect(relativeError(results[3], expected.scaleBase) < 1e-4, "scaleBase gradient: \(label)")
-        #expect(relativeError(results[4], expected.scaleSpline) < 1e-4, "scaleSpline gradient: \(label)")
+        #expect(relativeError(results[0], problem.layer.forward(), magnitude: problem.layer.forwardMagnitude()) < CheckBound.elementwise, "forward: \(label)")
+        #expect(relativeError(results[1], expected.input) < CheckBound.splineGradient, "input gradient: \(label)")
+        #expect(relativeError(results[2], expected.coefficients) < CheckBound.splineGradient, "coefficient gradient: \(label)")
+        #expect(relativeError(results[3], expected.scaleBase) < CheckBound.splineGradient, "scaleBase gradient: \(label)")
+        #expect(relativeError(results[4], expected.scaleSpline) < CheckBound.splineGradient, "scaleSpline gradient: \(label)")
     }
 
     @Test("forward and all four gradients against the float64 layer, k = 1…5, G ∈ {1, 3, 5, 20}", arguments: BackendCase.all)
@@ -280,9 +280,9 @@ struct SplineTests {
             let (first, second) = try withSteadyCPULoops { (try Self.run(c, problem, dy: dy, on: backend), try Self.run(c, problem, dy: dy, on: backend)) }
             let expected = problem.layer.backward(dy.map(Double.init))
             let label = "\(c) on \(backendCase), seed \(random.seed)"
-            #expect(relativeError(first[2], expected.coefficients) < 1e-4, "coefficient gradient: \(label)")
-            #expect(relativeError(first[4], expected.scaleSpline) < 1e-4, "scaleSpline gradient: \(label)")
-            #expect(relativeError(first[1], expected.input) < 1e-4, "input gradient: \(label)")
+            #expect(relativeError(first[2], expected.coefficients) < CheckBound.splineGradient, "coefficient gradient: \(label)")
+            #expect(relativeError(first[4], expected.scaleSpline) < CheckBound.splineGradient, "scaleSpline gradient: \(label)")
+            #expect(relativeError(first[1], expected.input) < CheckBound.splineGradient, "input gradient: \(label)")
             #expect(first[2] == second[2] && first[4] == second[4], "repeated runs differ: \(label)")
         }
     }

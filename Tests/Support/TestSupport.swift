@@ -49,20 +49,6 @@ public struct BackendCase: Sendable, CustomStringConvertible {
     }
 }
 
-extension DeviceMemory {
-    /// A buffer of `count` elements filled with NaN, so any element an op fails to write shows up.
-    public func poisoned(_ count: Int) -> DeviceBuffer {
-        let buffer = allocate(count)
-        fill(buffer, offset: 0, count: count, value: .nan)
-        return buffer
-    }
-}
-
-extension Array where Element == Float {
-    /// The values in float64, for the reference.
-    public var doubles: [Double] { map(Double.init) }
-}
-
 /// Central finite differences of a scalar function of many variables, in float64.
 public func finiteDifferenceGradient(_ x: [Double], step: Double = 1e-6, _ f: ([Double]) -> Double) -> [Double] {
     var point = x

@@ -32,7 +32,8 @@ public final class OpenCLBackend: Backend {
     ///
     /// - Throws: ``BackendError`` when the device cannot be set up or a kernel file is missing or fails to build.
     convenience init(device: OpenCLDevice) throws(BackendError) {
-        try self.init(device: device, tuning: .defaults(for: device.description))
+        let locator = ResourceLocator(.kernels)
+        try self.init(device: device, tuning: device.lookUpTuning(kernels: locator).tuning, kernelLocator: locator)
     }
 
     init(device: OpenCLDevice, tuning: OpenCLTuning, kernelLocator: ResourceLocator = ResourceLocator(.kernels)) throws(BackendError) {
@@ -55,7 +56,8 @@ public final class OpenCLBackend: Backend {
         try loadOptimizerKernels()
     }
 
-    /// Creates a backend for the OpenCL device with id `opencl:N`, optionally with custom kernel tuning
+    /// Creates a backend for the OpenCL device with id `opencl:N`, with the device's tuning by the lookup
+    /// (the user's tuning file, the shipped database, the built-in defaults; ``TuningLookup``) or custom tuning
     /// (benchmarks use this to try other `-D` parameters) and kernels from another folder (tests use this
     /// to check that a deliberately broken kernel is caught).
     ///
@@ -66,8 +68,8 @@ public final class OpenCLBackend: Backend {
         guard let device = OpenCLDevice.all.first(where: { $0.description.id == deviceID }) else {
             throw .unknownDevice(deviceID, available: Devices.all().map(\.id))
         }
-        let locator = kernelFolder.map { ResourceLocator(.kernels, environment: [ResourceLocator.Kind.kernels.environmentVariable: $0.path]) }
-        try self.init(device: device, tuning: tuning ?? .defaults(for: device.description), kernelLocator: locator ?? ResourceLocator(.kernels))
+        let locator = kernelFolder.map { ResourceLocator(.kernels, environment: [ResourceLocator.Kind.kernels.environmentVariable: $0.path]) } ?? ResourceLocator(.kernels)
+        try self.init(device: device, tuning: tuning ?? device.lookUpTuning(kernels: locator).tuning, kernelLocator: locator)
     }
 
     deinit {

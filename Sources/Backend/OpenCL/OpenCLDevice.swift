@@ -76,6 +76,28 @@ final class OpenCLDevice: @unchecked Sendable {
             driverVersion: OpenCLInfo.deviceString(device, cl_device_info(CL_DRIVER_VERSION)))
     }
 
+    /// Which entries of the tuning database apply to this device: vendor, architecture, name, driver.
+    var tuningIdentity: TuningIdentity {
+        let extensions = OpenCLInfo.deviceString(handle, cl_device_info(CL_DEVICE_EXTENSIONS))
+        let platformName = OpenCLInfo.platformString(platform, cl_platform_info(CL_PLATFORM_NAME))
+        var computeCapability: (Int, Int)?
+        if extensions.contains("cl_nv_device_attribute_query") {
+            // CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV and _MINOR_NV (cl_ext.h).
+            computeCapability = (Int(OpenCLInfo.deviceValue(handle, cl_device_info(0x4000), as: cl_uint.self)),
+                                 Int(OpenCLInfo.deviceValue(handle, cl_device_info(0x4001), as: cl_uint.self)))
+        }
+        // CL_DEVICE_BOARD_NAME_AMD (cl_ext.h), only where the extension that defines it is present.
+        let boardName = extensions.contains("cl_amd_device_attribute_query") ? OpenCLInfo.deviceString(handle, cl_device_info(0x4038)) : ""
+        return TuningIdentity(description: description, platformName: platformName, computeCapability: computeCapability, boardName: boardName, hostProcessorName: Devices.cpuDescription.name)
+    }
+
+    /// What a kernel variant may use: the largest work-group and the local memory per work-group.
+    var limits: DeviceLimits {
+        DeviceLimits(
+            maximumGroupSize: Int(OpenCLInfo.deviceValue(handle, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE), as: Int.self)),
+            localMemoryBytes: Int(clamping: OpenCLInfo.deviceValue(handle, cl_device_info(CL_DEVICE_LOCAL_MEM_SIZE), as: cl_ulong.self)))
+    }
+
     /// The largest single allocation the device allows.
     var maximumAllocationBytes: Int {
         Int(clamping: OpenCLInfo.deviceValue(handle, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE), as: cl_ulong.self))

@@ -74,7 +74,9 @@ struct MatmulBench: ParsableCommand {
     }
 
     private func tuning(for device: DeviceDescription) throws -> OpenCLTuning {
-        var tuning = OpenCLTuning.defaults(for: device)
+        // The device's tuning as Kiln looks it up at run time (the user's `kiln tune` file, the shipped
+        // database, the built-in defaults), so a tuned cache is measured; --matmul-options goes on top.
+        var tuning = Devices.tuningLookup(for: device)?.tuning ?? OpenCLTuning.defaults(for: device)
         guard let matmulOptions else { return tuning }
         for token in matmulOptions.split(separator: " ").filter({ $0 != "-D" }) {
             let parts = token.replacingOccurrences(of: "-D", with: "").split(separator: "=")

@@ -1,5 +1,24 @@
+// Inputs of the checks against the float64 reference, shared by `kiln check`, the tuner and the test
+// suite: scan gates and unit-norm keys, spline knots and points.
 import Foundation
-import KilnBackend
+
+extension RandomGenerator {
+    /// Log-space gates `logsigmoid(x) / normalizer` for x uniform in (−3, 3): normalizer 0.1 gives strong
+    /// gates (decays down to e^−30), 16 weak ones (decays near 1).
+    public mutating func logGates(_ count: Int, normalizer: Double) -> [Float] {
+        floats(count, in: -3...3).map { x in Float(-Foundation.log(1 + Foundation.exp(-Double(x))) / normalizer) }
+    }
+
+    /// Keys scaled to unit L2 norm over each row of `keys` (the delta rule's layers normalize k).
+    public mutating func unitRows(_ count: Int, rowLength: Int) -> [Float] {
+        var values = floats(count)
+        for start in stride(from: 0, to: count, by: rowLength) {
+            let norm = values[start..<(start + rowLength)].map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+            for i in start..<(start + rowLength) { values[i] = Float(Double(values[i]) / max(norm, 1e-6)) }
+        }
+        return values
+    }
+}
 
 extension RandomGenerator {
     /// Knots of `inputs` rows in float32: uniform ones, pykan's grid of G+1 points on [low, high] extended
@@ -37,4 +56,18 @@ extension RandomGenerator {
         result.shuffle(using: &self)
         return result
     }
+}
+
+extension DeviceMemory {
+    /// A buffer of `count` elements filled with NaN, so any element an op fails to write shows up.
+    public func poisoned(_ count: Int) -> DeviceBuffer {
+        let buffer = allocate(count)
+        fill(buffer, offset: 0, count: count, value: .nan)
+        return buffer
+    }
+}
+
+extension Array where Element == Float {
+    /// The values in float64, for the reference.
+    public var doubles: [Double] { map(Double.init) }
 }

@@ -1,0 +1,49 @@
+// The scan family's search space for `kiln tune` (Kernels/scan.cl and scan_chunked.cl, ScanTuning in
+// OpenCLBackend+Scan.swift): the recurrent kernels' state tile and work-group, the backward checkpoint
+// spacing, the chunked kernels' work-group, and the length from which linear attention and GLA run chunked.
+
+extension TuningSpace {
+    public static let scan = TuningSpace(
+        family: .scan,
+        parameters: [
+            ("scan.columnsPerItem", [1, 2, 4, 8, 16]), ("scan.groupSize", [1, 2, 4, 8, 16, 32, 64]), ("scan.chunkLength", [16, 32, 64]),
+            ("scan.chunkedGroupSize", [16, 32, 64, 128]), ("scan.chunkedFromLength", [0, 64, 256, 1024, Int.max]),
+        ],
+        checks: [.scan],
+        isValid: { tuning, limits in
+            tuning.scan.groupSize <= limits.maximumGroupSize && tuning.scan.chunkedGroupSize <= limits.maximumGroupSize
+        },
+        workloads: {
+            // GLA (per-key gates) at a short and a long length, and the delta rule, forward and backward.
+            [(Reference.Scan.Rule.linearAttention, 128), (.linearAttention, 1024), (.deltaRule, 256)].map { rule, length in
+                let shape = ScanShape(batch: 2, length: length, heads: 4, keyDimension: 64, valueDimension: 64)
+                let name = "\(rule == .deltaRule ? "DeltaNet" : "GLA") B 2, T \(length), H 4, D 64, forward+backward"
+                return TuningWorkload(name: name, work: Double(shape.headStepCount), unit: "Gtoken·head/s") { backend in
+                    var random = RandomGenerator(seed: 13)
+                    let q = backend.makeBuffer(random.floats(shape.keyCount)), k = backend.makeBuffer(random.unitRows(shape.keyCount, rowLength: 64))
+                    let v = backend.makeBuffer(random.floats(shape.valueCount)), dO = backend.makeBuffer(random.floats(shape.valueCount))
+                    let outputs = ScanOutputs(output: backend.allocate(shape.valueCount))
+                    let dq = backend.allocate(shape.keyCount), dk = backend.allocate(shape.keyCount), dv = backend.allocate(shape.valueCount)
+                    let scale: Float = 0.125
+                    if rule == .deltaRule {
+                        let beta = backend.makeBuffer(random.floats(shape.headStepCount, in: 0.05...0.95))
+                        let inputs = DeltaRuleInputs(query: q, key: k, value: v, beta: beta)
+                        let dbeta = backend.allocate(shape.headStepCount)
+                        return {
+                            backend.deltaRuleScan(inputs, shape: shape, scale: scale, into: outputs)
+                            backend.deltaRuleScanBackward(inputs, shape: shape, scale: scale, outputGradients: ScanOutputGradients(output: dO),
+                                                          into: DeltaRuleGradients(query: dq, key: dk, value: dv, beta: dbeta))
+                        }
+                    }
+                    let gate = backend.makeBuffer(random.logGates(shape.keyCount, normalizer: 1))
+                    let inputs = ScanInputs(query: q, key: k, value: v, gate: .perKey(gate))
+                    let dg = backend.allocate(shape.keyCount)
+                    return {
+                        backend.linearAttentionScan(inputs, shape: shape, scale: scale, into: outputs)
+                        backend.linearAttentionScanBackward(inputs, shape: shape, scale: scale, outputGradients: ScanOutputGradients(output: dO),
+                                                            into: ScanGradients(query: dq, key: dk, value: dv, gate: dg))
+                    }
+                }
+            }
+        })
+}
