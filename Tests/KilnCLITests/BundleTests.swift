@@ -98,7 +98,9 @@ struct BundleTests {
             let json = try runBundled(bundle, "kiln", ["devices", "--json"], home: home)
             let listed = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]], "kiln devices --json: \(json.output)")
             let ids = listed.compactMap { $0["id"] as? String }
-            // `kiln check --device cpu` from the bundle belongs here (issue 13; added once `kiln check` is merged).
+            // Every op family against the float64 reference, from the bundle's own kernels and libraries.
+            let check = try runBundled(bundle, "kiln", ["check", "--device", "cpu"], home: home)
+            #expect(check.status == 0 && check.output.contains("cases pass") && !check.output.contains("FAIL"), "kiln check from the bundle: \(check.output.suffix(400)) \(check.error)")
             try train20Steps(bundle, device: "cpu", home: home)
             if let opencl = ids.first(where: { $0.hasPrefix("opencl:") }) {
                 try train20Steps(bundle, device: opencl, home: home)
