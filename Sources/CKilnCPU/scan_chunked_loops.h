@@ -58,6 +58,10 @@ KILN_PORTABLE_SHARED ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t multiple) { retur
 
 ptrdiff_t kiln_scan_padded(ptrdiff_t values) { return round_up(values, 16); }
 
+ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values) {
+    return 3 * CHUNK * CHUNK + CHUNK * (round_up(keys, 16) + round_up(values, 16));
+}
+
 ptrdiff_t kiln_scan_chunk_workspace_count(ptrdiff_t keys, ptrdiff_t values) {
     const ptrdiff_t kp = round_up(keys, 16), vp = round_up(values, 16);
     ptrdiff_t widest = kp > vp ? kp : vp;
@@ -141,6 +145,12 @@ KILN_PORTABLE_SHARED void chunk_decay_state(float *state, ptrdiff_t rows, ptrdif
 KILN_PORTABLE_SHARED void chunk_mask_upper(float *x, ptrdiff_t rows, ptrdiff_t width, int strict) {
     for (ptrdiff_t i = 0; i < rows; i++)
         for (ptrdiff_t j = strict ? i : i + 1; j < width; j++) x[i * CHUNK + j] = 0.0f;
+}
+
+/// Γ without a gate: 1 for j ≤ i < L, 0 for i < j < Ln (rows of CHUNK floats).
+KILN_PORTABLE_SHARED void chunk_lower_ones(float *gamma, ptrdiff_t L, ptrdiff_t Ln) {
+    for (ptrdiff_t i = 0; i < L; i++)
+        for (ptrdiff_t j = 0; j < Ln; j++) gamma[i * CHUNK + j] = j <= i ? 1.0f : 0.0f;
 }
 
 /// The (per head) cumulative log gate of a chunk: cumulative[i] = g_0 + … + g_i (zero without a gate).
@@ -533,19 +543,28 @@ TARGET static void VARIANT(unit_lower_inverse)(const float *a, float *n, float *
     }
 }
 
-/// Loads a delta-rule chunk and computes T, W and U = T V − W S0 (and Q̄, P when `need_query`).
+/// Loads a delta-rule chunk and computes T, W and U = T V − W S0 (and Q̄, P when `need_query`). With
+/// `factors` (kiln_scan_chunk_delta_factor_count floats) K Kᵀ, N, T, W and U live there: computed and
+/// written when `reuse` is 0, else read as an earlier call from the same `state` wrote them.
 TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk *p, chunk_arena *w, const float *state,
-                                          int need_query) {
+                                          int need_query, float *factors, int reuse) {
     const ptrdiff_t L = x->length, K = x->keys, Vd = x->values;
     const ptrdiff_t Kp = round_up(K, 16), Vp = round_up(Vd, 16), Ln = round_up(L, 16);
     p->L = L, p->K = K, p->Vd = Vd, p->Kp = Kp, p->Vp = Vp, p->Ln = Ln;
     p->q = take(w, CHUNK * Kp), p->k = take(w, CHUNK * Kp), p->v = take(w, CHUNK * Vp), p->beta = take(w, CHUNK);
     p->gh = take(w, CHUNK), p->eg = take(w, CHUNK), p->fk = take(w, CHUNK);
-    p->gamma = take(w, CHUNK * CHUNK), p->kt = take(w, Kp * CHUNK), p->kk = take(w, CHUNK * CHUNK);
-    p->a = take(w, CHUNK * CHUNK), p->n = take(w, CHUNK * CHUNK), p->t = take(w, CHUNK * CHUNK);
-    p->ek = take(w, CHUNK * Kp), p->w = take(w, CHUNK * Kp), p->u = take(w, CHUNK * Vp), p->kbar = take(w, CHUNK * Kp);
+    p->gamma = take(w, CHUNK * CHUNK), p->kt = take(w, Kp * CHUNK), p->a = take(w, CHUNK * CHUNK);
+    if (factors != NULL) {
+        p->kk = factors, p->n = factors + CHUNK * CHUNK, p->t = factors + 2 * CHUNK * CHUNK;
+        p->w = factors + 3 * CHUNK * CHUNK, p->u = p->w + CHUNK * Kp;
+    } else {
+        p->kk = take(w, CHUNK * CHUNK), p->n = take(w, CHUNK * CHUNK), p->t = take(w, CHUNK * CHUNK);
+        p->w = take(w, CHUNK * Kp), p->u = take(w, CHUNK * Vp);
+    }
+    p->ek = take(w, CHUNK * Kp), p->kbar = take(w, CHUNK * Kp);
     p->qbar = take(w, CHUNK * Kp), p->qk = take(w, CHUNK * CHUNK), p->p = take(w, CHUNK * CHUNK);
     p->scratch = take(w, SUB * CHUNK);
+    reuse = reuse && factors != NULL;
 
     chunk_load(x->key, x->key_stride, L, K, 1.0f, p->k, Kp, Ln);
     chunk_load(x->value, x->value_stride, L, Vd, 1.0f, p->v, Vp, Ln);
@@ -556,24 +575,32 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
     VARIANT(exp)(p->fk, p->fk, L);
     VARIANT(exp)(p->gh, p->eg, L);
     p->bl = p->eg[L - 1];
-    VARIANT(chunk_pair_decays)(p->gh, L, Ln, p->gamma);
-
-    // K Kᵀ, A, N = (I + A)⁻¹ and T = N diag(β).
+    if (x->gate == 1) VARIANT(chunk_pair_decays)(p->gh, L, Ln, p->gamma);
+    else chunk_lower_ones(p->gamma, L, Ln);  // exp(0 − 0) = 1 exactly: the same values without the exps
     chunk_transpose(p->k, Kp, L, Ln, K, p->kt, CHUNK);
-    VARIANT(gemm)(L, Ln, K, 1.0f, p->k, Kp, 1, p->kt, CHUNK, p->kk, CHUNK, 0, GEMM_FULL);
-    for (ptrdiff_t i = 0; i < L; i++)
-        for (ptrdiff_t j = 0; j < Ln; j++)
-            p->a[i * CHUNK + j] = j < i ? p->beta[i] * (p->gamma[i * CHUNK + j] * p->kk[i * CHUNK + j]) : 0.0f;
-    VARIANT(unit_lower_inverse)(p->a, p->n, p->scratch, L, Ln);
-    for (ptrdiff_t i = 0; i < L; i++)
-        for (ptrdiff_t j = 0; j < Ln; j++) p->t[i * CHUNK + j] = p->n[i * CHUNK + j] * p->beta[j];
-
-    // W = T diag(exp(G)) K, U = T V − W S0, K̄ = diag(exp(G_L − G)) K.
     memcpy(p->ek, p->k, (size_t)(Ln * Kp) * sizeof(float));
     chunk_scale_rows(p->ek, Kp, L, p->eg);
-    VARIANT(gemm)(L, Kp, L, 1.0f, p->t, CHUNK, 1, p->ek, Kp, p->w, Kp, 0, GEMM_LOWER);
-    VARIANT(gemm)(L, Vp, L, 1.0f, p->t, CHUNK, 1, p->v, Vp, p->u, Vp, 0, GEMM_LOWER);
-    VARIANT(gemm)(L, Vp, K, -1.0f, p->w, Kp, 1, state, Vp, p->u, Vp, 1, GEMM_FULL);
+
+    if (!reuse) {
+        // K Kᵀ, A, N = (I + A)⁻¹ and T = N diag(β).
+        VARIANT(gemm)(L, Ln, K, 1.0f, p->k, Kp, 1, p->kt, CHUNK, p->kk, CHUNK, 0, GEMM_FULL);
+        const float *beta = p->beta;
+        for (ptrdiff_t i = 0; i < L; i++) {
+            float *a = p->a + i * CHUNK;
+            const float *gamma = p->gamma + i * CHUNK, *kk = p->kk + i * CHUNK;
+            const float bi = beta[i];
+            for (ptrdiff_t j = 0; j < i; j++) a[j] = bi * (gamma[j] * kk[j]);
+            for (ptrdiff_t j = i; j < Ln; j++) a[j] = 0.0f;
+        }
+        VARIANT(unit_lower_inverse)(p->a, p->n, p->scratch, L, Ln);
+        for (ptrdiff_t i = 0; i < L; i++) chunk_multiply(p->n + i * CHUNK, beta, p->t + i * CHUNK, Ln);
+
+        // W = T diag(exp(G)) K, U = T V − W S0.
+        VARIANT(gemm)(L, Kp, L, 1.0f, p->t, CHUNK, 1, p->ek, Kp, p->w, Kp, 0, GEMM_LOWER);
+        VARIANT(gemm)(L, Vp, L, 1.0f, p->t, CHUNK, 1, p->v, Vp, p->u, Vp, 0, GEMM_LOWER);
+        VARIANT(gemm)(L, Vp, K, -1.0f, p->w, Kp, 1, state, Vp, p->u, Vp, 1, GEMM_FULL);
+    }
+    // K̄ = diag(exp(G_L − G)) K.
     memcpy(p->kbar, p->k, (size_t)(Ln * Kp) * sizeof(float));
     chunk_scale_rows(p->kbar, Kp, L, p->fk);
     if (!need_query) return;
@@ -583,10 +610,11 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
     chunk_multiply(p->qk, p->gamma, p->p, L * CHUNK);
 }
 
-TARGET static void VARIANT(chunk_delta_forward)(const kiln_scan_chunk *x, float *state, int write_output, float *workspace) {
+TARGET static void VARIANT(chunk_delta_forward)(const kiln_scan_chunk *x, float *state, int write_output, float *workspace,
+                                                float *factors) {
     chunk_arena w = {workspace, workspace + kiln_scan_chunk_workspace_count(x->keys, x->values)};
     delta_chunk p;
-    VARIANT(delta_prepare)(x, &p, &w, state, write_output);
+    VARIANT(delta_prepare)(x, &p, &w, state, write_output, factors, 0);
     const ptrdiff_t L = p.L, K = p.K, Kp = p.Kp, Vp = p.Vp;
     if (write_output) {
         float *o = take(&w, CHUNK * Vp);
@@ -610,10 +638,11 @@ TARGET static void VARIANT(chunk_pair_gate_terms)(const float *e, ptrdiff_t L, p
 }
 
 TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const float *start_state, float *state_gradient,
-                                                 float *workspace) {
+                                                 float *workspace, const float *factors) {
     chunk_arena w = {workspace, workspace + kiln_scan_chunk_workspace_count(x->keys, x->values)};
     delta_chunk p;
-    VARIANT(delta_prepare)(x, &p, &w, start_state, 1);
+    // The factors are only read when reused (the cast drops a const the callee keeps).
+    VARIANT(delta_prepare)(x, &p, &w, start_state, 1, (float *)factors, 1);
     const ptrdiff_t L = p.L, K = p.K, Vd = p.Vd, Kp = p.Kp, Vp = p.Vp, Ln = p.Ln;
     const int gated = x->gate == 1 && x->gate_gradient != NULL;
     float *ds = state_gradient;
