@@ -81,16 +81,34 @@ KILN_PORTABLE_SHARED float *take(chunk_arena *arena, ptrdiff_t count) {
     return piece;
 }
 
+/// Rows ahead that chunk_load and chunk_store prefetch. A chunk's rows are one (batch, head) pair's steps,
+/// H · K or H · V floats apart in the [B, T, H, ·] tensors, so with a few heads a 4 KiB page holds only a
+/// few rows and the hardware's stream prefetchers (which stop at page boundaries) miss on most rows.
+#define CHUNK_PREFETCH_ROWS 8
+
+/// Prefetches the cache lines of src[0 ..< cols] (for writing when `write`).
+KILN_PORTABLE_SHARED void chunk_prefetch_row(const float *src, ptrdiff_t cols, int write) {
+    for (ptrdiff_t c = 0; c < cols; c += 16) {
+        if (write) __builtin_prefetch(src + c, 1);
+        else __builtin_prefetch(src + c, 0);
+    }
+    if (write) __builtin_prefetch(src + cols - 1, 1);  // the last line when the row straddles one more
+    else __builtin_prefetch(src + cols - 1, 0);
+}
+
 /// dst[r][c] = scale · src[r · stride + c] for r < rows, c < cols; zero for c in [cols, width) and for rows
 /// in [rows, padded_rows). A NULL src gives zeros.
 KILN_PORTABLE_SHARED void chunk_load(const float *src, ptrdiff_t stride, ptrdiff_t rows, ptrdiff_t cols, float scale,
                                      float *dst, ptrdiff_t width, ptrdiff_t padded_rows) {
+    if (src != NULL && cols > 0)
+        for (ptrdiff_t r = 0; r < rows && r < CHUNK_PREFETCH_ROWS; r++) chunk_prefetch_row(src + r * stride, cols, 0);
     for (ptrdiff_t r = 0; r < padded_rows; r++) {
         float *out = dst + r * width;
         if (src == NULL || r >= rows) {
             memset(out, 0, (size_t)width * sizeof(float));
             continue;
         }
+        if (r + CHUNK_PREFETCH_ROWS < rows && cols > 0) chunk_prefetch_row(src + (r + CHUNK_PREFETCH_ROWS) * stride, cols, 0);
         const float *in = src + r * stride;
         for (ptrdiff_t c = 0; c < cols; c++) out[c] = scale * in[c];
         for (ptrdiff_t c = cols; c < width; c++) out[c] = 0.0f;
@@ -100,7 +118,10 @@ KILN_PORTABLE_SHARED void chunk_load(const float *src, ptrdiff_t stride, ptrdiff
 /// dst[r · stride + c] = scale · src[r][c] for r < rows, c < cols.
 KILN_PORTABLE_SHARED void chunk_store(const float *src, ptrdiff_t width, ptrdiff_t rows, ptrdiff_t cols, float scale,
                                       float *dst, ptrdiff_t stride) {
+    if (cols > 0)
+        for (ptrdiff_t r = 0; r < rows && r < CHUNK_PREFETCH_ROWS; r++) chunk_prefetch_row(dst + r * stride, cols, 1);
     for (ptrdiff_t r = 0; r < rows; r++) {
+        if (r + CHUNK_PREFETCH_ROWS < rows && cols > 0) chunk_prefetch_row(dst + (r + CHUNK_PREFETCH_ROWS) * stride, cols, 1);
         const float *in = src + r * width;
         float *out = dst + r * stride;
         for (ptrdiff_t c = 0; c < cols; c++) out[c] = scale * in[c];
