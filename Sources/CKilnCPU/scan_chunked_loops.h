@@ -51,6 +51,7 @@
 #define GEMM_FULL 0
 #define GEMM_LOWER 1  // op(a)[i][l] = 0 for l > i: only l ≤ i is summed
 #define GEMM_UPPER 2  // op(a)[i][l] = 0 for l < i
+#define GEMM_OUT_LOWER 3  // only c's lower triangle is wanted: register tiles wholly above it are not written
 // Helpers without vector types, shared by every version (inlined, so each is compiled for its caller).
 #define KILN_PORTABLE_SHARED static inline __attribute__((always_inline))
 
@@ -260,7 +261,9 @@ TARGET static inline __attribute__((always_inline)) void VARIANT(gemm_tile)(
 
 /// c[i][j] = (accumulate ? c[i][j] : 0) + alpha · Σ_l op(a)[i][l] · b[l][j] for i < m, j < n (n a multiple
 /// of 8), with op(a)[i][l] = a[i · ars + l · acs] (a transposed is ars = 1) and rows of b and c ldb and ldc
-/// floats apart. `triangle` skips the terms a triangular op(a) has as zeros.
+/// floats apart. `triangle` skips the terms a triangular op(a) has as zeros, or (GEMM_OUT_LOWER) the
+/// register tiles of c whose every column j is > every row i: those c[i][j] are left as they were, and
+/// the caller masks them (each computed element has the same terms in the same order either way).
 TARGET static void VARIANT(gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t depth, float alpha, const float *a, ptrdiff_t ars,
                                  ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int accumulate,
                                  int triangle) {
@@ -271,6 +274,10 @@ TARGET static void VARIANT(gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t depth, floa
         const ptrdiff_t n1 = rest < LANES ? rest : LANES;
         for (ptrdiff_t i = 0; i < m;) {
             const int rows = m - i >= GEMM_ROWS ? GEMM_ROWS : 1;
+            if (triangle == GEMM_OUT_LOWER && j > i + rows - 1) {
+                i += rows;
+                continue;
+            }
             ptrdiff_t lo = 0, hi = depth;
             if (triangle == GEMM_LOWER && i + rows < depth) hi = i + rows;
             if (triangle == GEMM_UPPER) lo = i < depth ? i : depth;
@@ -476,7 +483,7 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
 
     chunk_load(x->output_gradient, x->value_stride, L, Vd, 1.0f, dout, Vp, Ln);
     chunk_transpose(p.v, Vp, L, Ln, Vd, vt, CHUNK);
-    VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, vt, CHUNK, da, CHUNK, 0, GEMM_FULL);
+    VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, vt, CHUNK, da, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(da, L, Ln, 0);
 
     // dV = Aᵀ dO + K̄ dS.
@@ -604,7 +611,8 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
 
     if (!reuse) {
         // K Kᵀ, A, N = (I + A)⁻¹ and T = N diag(β).
-        VARIANT(gemm)(L, Ln, K, 1.0f, p->k, Kp, 1, p->kt, CHUNK, p->kk, CHUNK, 0, GEMM_FULL);
+        // Only K Kᵀ's strictly lower part is ever read (A, dβ and the gate's terms through A).
+        VARIANT(gemm)(L, Ln, K, 1.0f, p->k, Kp, 1, p->kt, CHUNK, p->kk, CHUNK, 0, GEMM_OUT_LOWER);
         const float *beta = p->beta;
         for (ptrdiff_t i = 0; i < L; i++) {
             float *a = p->a + i * CHUNK;
@@ -627,8 +635,13 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
     if (!need_query) return;
     memcpy(p->qbar, p->q, (size_t)(Ln * Kp) * sizeof(float));
     chunk_scale_rows(p->qbar, Kp, L, p->eg);
-    VARIANT(gemm)(L, Ln, K, 1.0f, p->q, Kp, 1, p->kt, CHUNK, p->qk, CHUNK, 0, GEMM_FULL);
-    chunk_multiply(p->qk, p->gamma, p->p, L * CHUNK);
+    VARIANT(gemm)(L, Ln, K, 1.0f, p->q, Kp, 1, p->kt, CHUNK, p->qk, CHUNK, 0, GEMM_OUT_LOWER);
+    for (ptrdiff_t i = 0; i < L; i++) {
+        const float *qk = p->qk + i * CHUNK, *gamma = p->gamma + i * CHUNK;
+        float *pi = p->p + i * CHUNK;
+        for (ptrdiff_t j = 0; j <= i; j++) pi[j] = qk[j] * gamma[j];
+        for (ptrdiff_t j = i + 1; j < Ln; j++) pi[j] = 0.0f;
+    }
 }
 
 TARGET static void VARIANT(chunk_delta_forward)(const kiln_scan_chunk *x, float *state, int write_output, float *workspace,
@@ -682,7 +695,7 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     VARIANT(gemm)(L, Vp, L, 1.0f, p.p, 1, CHUNK, dout, Vp, du, Vp, 0, GEMM_UPPER);
     VARIANT(gemm)(L, Vp, K, 1.0f, p.kbar, Kp, 1, ds, Vp, du, Vp, 1, GEMM_FULL);
     chunk_transpose(p.u, Vp, L, Ln, Vd, ut, CHUNK);
-    VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, ut, CHUNK, dp, CHUNK, 0, GEMM_FULL);
+    VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, ut, CHUNK, dp, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(dp, L, Ln, 0);
     if (gated) {
         chunk_multiply(dp, p.p, da, L * CHUNK);  // E = dP ⊙ Q̃Kᵀ ⊙ Γ (da as scratch)
@@ -729,8 +742,8 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     for (ptrdiff_t c = 0; c < L * Kp; c++) dk[c] += ddk[c];
     chunk_transpose(p.ek, Kp, L, Ln, K, ekt, CHUNK);
     chunk_transpose(p.v, Vp, L, Ln, Vd, vt, CHUNK);
-    VARIANT(gemm)(L, Ln, K, 1.0f, dw, Kp, 1, ekt, CHUNK, dt, CHUNK, 0, GEMM_FULL);
-    VARIANT(gemm)(L, Ln, Vd, 1.0f, du, Vp, 1, vt, CHUNK, dt, CHUNK, 1, GEMM_FULL);
+    VARIANT(gemm)(L, Ln, K, 1.0f, dw, Kp, 1, ekt, CHUNK, dt, CHUNK, 0, GEMM_OUT_LOWER);
+    VARIANT(gemm)(L, Ln, Vd, 1.0f, du, Vp, 1, vt, CHUNK, dt, CHUNK, 1, GEMM_OUT_LOWER);
     chunk_mask_upper(dt, L, Ln, 0);
 
     // dβ_j = Σ_i dT_ij N_ij; dN = dT diag(β) (strictly lower); dA = −Nᵀ dN Nᵀ (strictly lower).
@@ -740,7 +753,7 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
         for (ptrdiff_t j = 0; j < Ln; j++) dn[i * CHUNK + j] = j < i ? dt[i * CHUNK + j] * p.beta[j] : 0.0f;
     VARIANT(gemm)(L, Ln, L, 1.0f, p.n, 1, CHUNK, dn, CHUNK, xm, CHUNK, 0, GEMM_UPPER);
     chunk_transpose(p.n, CHUNK, L, Ln, Ln, nt, CHUNK);
-    VARIANT(gemm)(L, Ln, L, -1.0f, xm, CHUNK, 1, nt, CHUNK, da, CHUNK, 0, GEMM_FULL);
+    VARIANT(gemm)(L, Ln, L, -1.0f, xm, CHUNK, 1, nt, CHUNK, da, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(da, L, Ln, 1);
 
     // Through A_ij = β_i Γ_ij (K Kᵀ)_ij: dβ_i, the gate, and dK += dB K + dBᵀ K with dB = dA ⊙ β_i Γ.
@@ -752,7 +765,8 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     if (gated) {
         float *e = dn;  // scratch: E = dA ⊙ β_i (K Kᵀ) ⊙ Γ
         for (ptrdiff_t i = 0; i < L; i++)
-            for (ptrdiff_t j = 0; j < Ln; j++) e[i * CHUNK + j] = da[i * CHUNK + j] * (p.beta[i] * p.kk[i * CHUNK + j]) * p.gamma[i * CHUNK + j];
+            for (ptrdiff_t j = 0; j < Ln; j++)
+                e[i * CHUNK + j] = j < i ? da[i * CHUNK + j] * (p.beta[i] * p.kk[i * CHUNK + j]) * p.gamma[i * CHUNK + j] : 0.0f;
         VARIANT(chunk_pair_gate_terms)(e, L, Ln, dg, columns);
     }
     for (ptrdiff_t i = 0; i < L; i++)
