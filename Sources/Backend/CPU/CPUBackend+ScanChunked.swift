@@ -17,9 +17,9 @@ import Foundation
 
 extension ScanFormRule {
     /// The CPU backend's rule (`CPUBackend.scanFormRule`'s default), measured with `kiln-bench scan`
-    /// (bench/RESULTS.md): chunked from T = 256 on, where DeltaNet at D = 64 breaks even (GLA, and both
-    /// scans at D = 128, already gain at T = 64 to 128).
-    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 256))
+    /// (bench/RESULTS.md): chunked from T = 128 on, where the chunked form gains for both scans at D = 64
+    /// (at T = 64 DeltaNet and GLA at D = 64 break even; at D = 128 both gain from T = 64).
+    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 128))
 }
 
 extension CPUBackend {
