@@ -195,8 +195,8 @@ typedef struct {
     float *gamma;           // per head or none: Γ [C, C], 0 above the diagonal
     float *a;               // A [C, C], 0 above the diagonal
     float *kt;              // scratch [Kp, C]
-    float *fq, *qhat;       // per key, block I: exp(G_I − G_n), Q̃_I ⊙ that [SUB, Kp]
-    float *fn, *khat;       // per key, block I: exp(G_n − G_j), K_j ⊙ that, rows j < n [C, Kp]
+    float *fq, *qhat;       // per key, block I at row n: exp(G_I − G_n), Q̃_I ⊙ that [C, Kp]
+    float *fn, *khat;       // per key, block I's n rows (linear_block_rows): exp(G_n − G_j), K_j ⊙ that (j < n)
     float *ones;            // [Kp] running products of decays (a diagonal block's scratch row)
 } linear_chunk;
 
@@ -332,22 +332,27 @@ TARGET static void VARIANT(chunk_pair_decays)(const float *gh, ptrdiff_t L, ptrd
     for (ptrdiff_t i = 0; i < L; i++) {
         float *row = gamma + i * CHUNK;
         for (ptrdiff_t j = 0; j <= i; j++) row[j] = gh[i] - gh[j];
-        for (ptrdiff_t j = i + 1; j < Ln; j++) row[j] = -INFINITY;
-        VARIANT(exp)(row, row, Ln);  // exp(−∞) = 0 above the diagonal
+        VARIANT(exp)(row, row, i + 1);  // every element through exp_lanes, whatever the count
+        for (ptrdiff_t j = i + 1; j < Ln; j++) row[j] = 0.0f;
     }
 }
 
 // MARK: - (Gated) linear attention
 
+/// The first row of sub-chunk I's fn and khat: the blocks before it have 16, 32, … rows.
+#define linear_block_rows(block) (SUB * (block) * ((block) - 1) / 2)
+
 /// The block factors of sub-chunk I (I ≥ 1) with n = 16·I: fq = exp(G_{n+r} − G_n), qhat = Q̃ ⊙ fq for its
-/// rows, fn = exp(G_n − G_j), khat = K ⊙ fn for the rows j < n before it.
+/// rows, fn = exp(G_n − G_j), khat = K ⊙ fn for the rows j < n before it. Each block has its own rows,
+/// so a chunk's backward pass reuses what its linear_prepare computed.
 TARGET static void VARIANT(linear_block_factors)(linear_chunk *p, ptrdiff_t block) {
     const ptrdiff_t n = block * SUB, rows = p->L - n < SUB ? p->L - n : SUB, Kp = p->Kp;
     const float *gn = p->g + n * Kp;
-    VARIANT(chunk_exp_below)(gn, gn, p->fq, rows, Kp);
-    chunk_multiply(p->q + n * Kp, p->fq, p->qhat, rows * Kp);
-    VARIANT(chunk_exp_above)(p->g, gn, p->fn, n, Kp);
-    chunk_multiply(p->k, p->fn, p->khat, n * Kp);
+    float *fq = p->fq + n * Kp, *fn = p->fn + linear_block_rows(block) * Kp;
+    VARIANT(chunk_exp_below)(gn, gn, fq, rows, Kp);
+    chunk_multiply(p->q + n * Kp, fq, p->qhat + n * Kp, rows * Kp);
+    VARIANT(chunk_exp_above)(p->g, gn, fn, n, Kp);
+    chunk_multiply(p->k, fn, p->khat + linear_block_rows(block) * Kp, n * Kp);
 }
 
 /// Loads a linear-attention chunk and computes what the forward pass needs (A and Q̄ only when
@@ -360,7 +365,8 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
     p->g = take(w, CHUNK * Kp), p->decay = take(w, CHUNK * Kp), p->eg = take(w, CHUNK * Kp), p->fk = take(w, CHUNK * Kp);
     p->qbar = take(w, CHUNK * Kp), p->kbar = take(w, CHUNK * Kp), p->b = take(w, Kp);
     p->gamma = take(w, CHUNK * CHUNK), p->a = take(w, CHUNK * CHUNK), p->kt = take(w, Kp * CHUNK);
-    p->fq = take(w, SUB * Kp), p->qhat = take(w, SUB * Kp), p->fn = take(w, CHUNK * Kp), p->khat = take(w, CHUNK * Kp);
+    const ptrdiff_t block_rows = linear_block_rows(CHUNK / SUB);
+    p->fq = take(w, CHUNK * Kp), p->qhat = take(w, CHUNK * Kp), p->fn = take(w, block_rows * Kp), p->khat = take(w, block_rows * Kp);
     p->ones = take(w, Kp);
 
     chunk_load(x->key, x->key_stride, L, K, 1.0f, p->k, Kp, Ln);
@@ -414,8 +420,8 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
         const ptrdiff_t n = block * SUB, rows = L - n < SUB ? L - n : SUB;
         if (block > 0) {
             VARIANT(linear_block_factors)(p, block);
-            chunk_transpose(p->khat, Kp, n, n, K, p->kt, CHUNK);
-            VARIANT(gemm)(rows, n, K, 1.0f, p->qhat, Kp, 1, p->kt, CHUNK, a + n * CHUNK, CHUNK, 0, GEMM_FULL);
+            chunk_transpose(p->khat + linear_block_rows(block) * Kp, Kp, n, n, K, p->kt, CHUNK);
+            VARIANT(gemm)(rows, n, K, 1.0f, p->qhat + n * Kp, Kp, 1, p->kt, CHUNK, a + n * CHUNK, CHUNK, 0, GEMM_FULL);
         }
         // The diagonal block: e = exp(G_i − G_j) as the running product of the decays of steps j+1 … i.
         for (ptrdiff_t s = 0; s < rows; s++) {
@@ -500,11 +506,12 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
         for (ptrdiff_t block = 0; block < p.blocks; block++) {
             const ptrdiff_t n = block * SUB, rows = L - n < SUB ? L - n : SUB;
             if (block > 0) {
-                VARIANT(linear_block_factors)(&p, block);
-                VARIANT(gemm)(rows, Kp, n, 1.0f, da + n * CHUNK, CHUNK, 1, p.khat, Kp, tmp, Kp, 0, GEMM_FULL);
-                chunk_multiply_add(tmp, p.fq, dq + n * Kp, rows * Kp);
-                VARIANT(gemm)(n, Kp, rows, 1.0f, da + n * CHUNK, 1, CHUNK, p.qhat, Kp, tmp, Kp, 0, GEMM_FULL);
-                chunk_multiply_add(tmp, p.fn, dk, n * Kp);
+                // The block's factors, as linear_prepare left them.
+                const float *fn = p.fn + linear_block_rows(block) * Kp, *khat = p.khat + linear_block_rows(block) * Kp;
+                VARIANT(gemm)(rows, Kp, n, 1.0f, da + n * CHUNK, CHUNK, 1, khat, Kp, tmp, Kp, 0, GEMM_FULL);
+                chunk_multiply_add(tmp, p.fq + n * Kp, dq + n * Kp, rows * Kp);
+                VARIANT(gemm)(n, Kp, rows, 1.0f, da + n * CHUNK, 1, CHUNK, p.qhat + n * Kp, Kp, tmp, Kp, 0, GEMM_FULL);
+                chunk_multiply_add(tmp, fn, dk, n * Kp);
             }
             for (ptrdiff_t s = 0; s < rows; s++) {
                 float *e = p.ones;
