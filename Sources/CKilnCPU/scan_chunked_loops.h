@@ -262,8 +262,9 @@ TARGET static inline __attribute__((always_inline)) void VARIANT(gemm_tile)(
 /// c[i][j] = (accumulate ? c[i][j] : 0) + alpha · Σ_l op(a)[i][l] · b[l][j] for i < m, j < n (n a multiple
 /// of 8), with op(a)[i][l] = a[i · ars + l · acs] (a transposed is ars = 1) and rows of b and c ldb and ldc
 /// floats apart. `triangle` skips the terms a triangular op(a) has as zeros, or (GEMM_OUT_LOWER) the
-/// register tiles of c whose every column j is > every row i: those c[i][j] are left as they were, and
-/// the caller masks them (each computed element has the same terms in the same order either way).
+/// register tiles of c (or a tile's second vector) whose every column j is > every row i: those c[i][j]
+/// are left as they were, and the caller masks them (each computed element has the same terms in the
+/// same order either way).
 TARGET static void VARIANT(gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t depth, float alpha, const float *a, ptrdiff_t ars,
                                  ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int accumulate,
                                  int triangle) {
@@ -271,12 +272,16 @@ TARGET static void VARIANT(gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t depth, floa
         const ptrdiff_t width = n - j;
         const ptrdiff_t n0 = width < LANES ? width : LANES;
         const ptrdiff_t rest = width - n0;
-        const ptrdiff_t n1 = rest < LANES ? rest : LANES;
+        const ptrdiff_t whole_n1 = rest < LANES ? rest : LANES;
         for (ptrdiff_t i = 0; i < m;) {
             const int rows = m - i >= GEMM_ROWS ? GEMM_ROWS : 1;
-            if (triangle == GEMM_OUT_LOWER && j > i + rows - 1) {
-                i += rows;
-                continue;
+            ptrdiff_t n1 = whole_n1;
+            if (triangle == GEMM_OUT_LOWER) {
+                if (j > i + rows - 1) {  // the whole tile above the diagonal
+                    i += rows;
+                    continue;
+                }
+                if (j + LANES > i + rows - 1) n1 = 0;  // its second vector's columns all above it
             }
             ptrdiff_t lo = 0, hi = depth;
             if (triangle == GEMM_LOWER && i + rows < depth) hi = i + rows;
