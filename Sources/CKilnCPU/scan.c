@@ -228,11 +228,12 @@ void kiln_scan_chunk_linear_backward(const kiln_scan_chunk *chunk, const float *
     VERSION(avx512, chunk_linear_backward)(chunk, start_state, end_state, state_gradient, workspace);
 }
 
-void kiln_scan_chunk_delta_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace) {
-    VERSION(avx512, chunk_delta_forward)(chunk, state, write_output, workspace);
+void kiln_scan_chunk_delta_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace,
+                                   float *factors) {
+    VERSION(avx512, chunk_delta_forward)(chunk, state, write_output, workspace, factors);
 }
 
 void kiln_scan_chunk_delta_backward(const kiln_scan_chunk *chunk, const float *start_state, float *state_gradient,
-                                    float *workspace) {
-    VERSION(avx512, chunk_delta_backward)(chunk, start_state, state_gradient, workspace);
+                                    float *workspace, const float *factors) {
+    VERSION(avx512, chunk_delta_backward)(chunk, start_state, state_gradient, workspace, factors);
 }

@@ -51,12 +51,17 @@
 #define GEMM_FULL 0
 #define GEMM_LOWER 1  // op(a)[i][l] = 0 for l > i: only l ≤ i is summed
 #define GEMM_UPPER 2  // op(a)[i][l] = 0 for l < i
+#define GEMM_OUT_LOWER 3  // only c's lower triangle is wanted: register tiles wholly above it are not written
 // Helpers without vector types, shared by every version (inlined, so each is compiled for its caller).
 #define KILN_PORTABLE_SHARED static inline __attribute__((always_inline))
 
 KILN_PORTABLE_SHARED ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 
 ptrdiff_t kiln_scan_padded(ptrdiff_t values) { return round_up(values, 16); }
+
+ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values) {
+    return 3 * CHUNK * CHUNK + CHUNK * (round_up(keys, 16) + round_up(values, 16));
+}
 
 ptrdiff_t kiln_scan_chunk_workspace_count(ptrdiff_t keys, ptrdiff_t values) {
     const ptrdiff_t kp = round_up(keys, 16), vp = round_up(values, 16);
@@ -77,16 +82,34 @@ KILN_PORTABLE_SHARED float *take(chunk_arena *arena, ptrdiff_t count) {
     return piece;
 }
 
+/// Rows ahead that chunk_load and chunk_store prefetch. A chunk's rows are one (batch, head) pair's steps,
+/// H · K or H · V floats apart in the [B, T, H, ·] tensors, so with a few heads a 4 KiB page holds only a
+/// few rows and the hardware's stream prefetchers (which stop at page boundaries) miss on most rows.
+#define CHUNK_PREFETCH_ROWS 8
+
+/// Prefetches the cache lines of src[0 ..< cols] (for writing when `write`).
+KILN_PORTABLE_SHARED void chunk_prefetch_row(const float *src, ptrdiff_t cols, int write) {
+    for (ptrdiff_t c = 0; c < cols; c += 16) {
+        if (write) __builtin_prefetch(src + c, 1);
+        else __builtin_prefetch(src + c, 0);
+    }
+    if (write) __builtin_prefetch(src + cols - 1, 1);  // the last line when the row straddles one more
+    else __builtin_prefetch(src + cols - 1, 0);
+}
+
 /// dst[r][c] = scale · src[r · stride + c] for r < rows, c < cols; zero for c in [cols, width) and for rows
 /// in [rows, padded_rows). A NULL src gives zeros.
 KILN_PORTABLE_SHARED void chunk_load(const float *src, ptrdiff_t stride, ptrdiff_t rows, ptrdiff_t cols, float scale,
                                      float *dst, ptrdiff_t width, ptrdiff_t padded_rows) {
+    if (src != NULL && cols > 0)
+        for (ptrdiff_t r = 0; r < rows && r < CHUNK_PREFETCH_ROWS; r++) chunk_prefetch_row(src + r * stride, cols, 0);
     for (ptrdiff_t r = 0; r < padded_rows; r++) {
         float *out = dst + r * width;
         if (src == NULL || r >= rows) {
             memset(out, 0, (size_t)width * sizeof(float));
             continue;
         }
+        if (r + CHUNK_PREFETCH_ROWS < rows && cols > 0) chunk_prefetch_row(src + (r + CHUNK_PREFETCH_ROWS) * stride, cols, 0);
         const float *in = src + r * stride;
         for (ptrdiff_t c = 0; c < cols; c++) out[c] = scale * in[c];
         for (ptrdiff_t c = cols; c < width; c++) out[c] = 0.0f;
@@ -96,7 +119,10 @@ KILN_PORTABLE_SHARED void chunk_load(const float *src, ptrdiff_t stride, ptrdiff
 /// dst[r · stride + c] = scale · src[r][c] for r < rows, c < cols.
 KILN_PORTABLE_SHARED void chunk_store(const float *src, ptrdiff_t width, ptrdiff_t rows, ptrdiff_t cols, float scale,
                                       float *dst, ptrdiff_t stride) {
+    if (cols > 0)
+        for (ptrdiff_t r = 0; r < rows && r < CHUNK_PREFETCH_ROWS; r++) chunk_prefetch_row(dst + r * stride, cols, 1);
     for (ptrdiff_t r = 0; r < rows; r++) {
+        if (r + CHUNK_PREFETCH_ROWS < rows && cols > 0) chunk_prefetch_row(dst + (r + CHUNK_PREFETCH_ROWS) * stride, cols, 1);
         const float *in = src + r * width;
         float *out = dst + r * stride;
         for (ptrdiff_t c = 0; c < cols; c++) out[c] = scale * in[c];
@@ -143,6 +169,12 @@ KILN_PORTABLE_SHARED void chunk_mask_upper(float *x, ptrdiff_t rows, ptrdiff_t w
         for (ptrdiff_t j = strict ? i : i + 1; j < width; j++) x[i * CHUNK + j] = 0.0f;
 }
 
+/// Γ without a gate: 1 for j ≤ i < L, 0 for i < j < Ln (rows of CHUNK floats).
+KILN_PORTABLE_SHARED void chunk_lower_ones(float *gamma, ptrdiff_t L, ptrdiff_t Ln) {
+    for (ptrdiff_t i = 0; i < L; i++)
+        for (ptrdiff_t j = 0; j < Ln; j++) gamma[i * CHUNK + j] = j <= i ? 1.0f : 0.0f;
+}
+
 /// The (per head) cumulative log gate of a chunk: cumulative[i] = g_0 + … + g_i (zero without a gate).
 KILN_PORTABLE_SHARED void chunk_head_gates(const kiln_scan_chunk *x, float *cumulative) {
     float total = 0.0f;
@@ -163,8 +195,8 @@ typedef struct {
     float *gamma;           // per head or none: Γ [C, C], 0 above the diagonal
     float *a;               // A [C, C], 0 above the diagonal
     float *kt;              // scratch [Kp, C]
-    float *fq, *qhat;       // per key, block I: exp(G_I − G_n), Q̃_I ⊙ that [SUB, Kp]
-    float *fn, *khat;       // per key, block I: exp(G_n − G_j), K_j ⊙ that, rows j < n [C, Kp]
+    float *fq, *qhat;       // per key, block I at row n: exp(G_I − G_n), Q̃_I ⊙ that [C, Kp]
+    float *fn, *khat;       // per key, block I's n rows (linear_block_rows): exp(G_n − G_j), K_j ⊙ that (j < n)
     float *ones;            // [Kp] running products of decays (a diagonal block's scratch row)
 } linear_chunk;
 
@@ -229,7 +261,10 @@ TARGET static inline __attribute__((always_inline)) void VARIANT(gemm_tile)(
 
 /// c[i][j] = (accumulate ? c[i][j] : 0) + alpha · Σ_l op(a)[i][l] · b[l][j] for i < m, j < n (n a multiple
 /// of 8), with op(a)[i][l] = a[i · ars + l · acs] (a transposed is ars = 1) and rows of b and c ldb and ldc
-/// floats apart. `triangle` skips the terms a triangular op(a) has as zeros.
+/// floats apart. `triangle` skips the terms a triangular op(a) has as zeros, or (GEMM_OUT_LOWER) the
+/// register tiles of c (or a tile's second vector) whose every column j is > every row i: those c[i][j]
+/// are left as they were, and the caller masks them (each computed element has the same terms in the
+/// same order either way).
 TARGET static void VARIANT(gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t depth, float alpha, const float *a, ptrdiff_t ars,
                                  ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int accumulate,
                                  int triangle) {
@@ -237,9 +272,17 @@ TARGET static void VARIANT(gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t depth, floa
         const ptrdiff_t width = n - j;
         const ptrdiff_t n0 = width < LANES ? width : LANES;
         const ptrdiff_t rest = width - n0;
-        const ptrdiff_t n1 = rest < LANES ? rest : LANES;
+        const ptrdiff_t whole_n1 = rest < LANES ? rest : LANES;
         for (ptrdiff_t i = 0; i < m;) {
             const int rows = m - i >= GEMM_ROWS ? GEMM_ROWS : 1;
+            ptrdiff_t n1 = whole_n1;
+            if (triangle == GEMM_OUT_LOWER) {
+                if (j > i + rows - 1) {  // the whole tile above the diagonal
+                    i += rows;
+                    continue;
+                }
+                if (j + LANES > i + rows - 1) n1 = 0;  // its second vector's columns all above it
+            }
             ptrdiff_t lo = 0, hi = depth;
             if (triangle == GEMM_LOWER && i + rows < depth) hi = i + rows;
             if (triangle == GEMM_UPPER) lo = i < depth ? i : depth;
@@ -294,22 +337,27 @@ TARGET static void VARIANT(chunk_pair_decays)(const float *gh, ptrdiff_t L, ptrd
     for (ptrdiff_t i = 0; i < L; i++) {
         float *row = gamma + i * CHUNK;
         for (ptrdiff_t j = 0; j <= i; j++) row[j] = gh[i] - gh[j];
-        for (ptrdiff_t j = i + 1; j < Ln; j++) row[j] = -INFINITY;
-        VARIANT(exp)(row, row, Ln);  // exp(−∞) = 0 above the diagonal
+        VARIANT(exp)(row, row, i + 1);  // every element through exp_lanes, whatever the count
+        for (ptrdiff_t j = i + 1; j < Ln; j++) row[j] = 0.0f;
     }
 }
 
 // MARK: - (Gated) linear attention
 
+/// The first row of sub-chunk I's fn and khat: the blocks before it have 16, 32, … rows.
+#define linear_block_rows(block) (SUB * (block) * ((block) - 1) / 2)
+
 /// The block factors of sub-chunk I (I ≥ 1) with n = 16·I: fq = exp(G_{n+r} − G_n), qhat = Q̃ ⊙ fq for its
-/// rows, fn = exp(G_n − G_j), khat = K ⊙ fn for the rows j < n before it.
+/// rows, fn = exp(G_n − G_j), khat = K ⊙ fn for the rows j < n before it. Each block has its own rows,
+/// so a chunk's backward pass reuses what its linear_prepare computed.
 TARGET static void VARIANT(linear_block_factors)(linear_chunk *p, ptrdiff_t block) {
     const ptrdiff_t n = block * SUB, rows = p->L - n < SUB ? p->L - n : SUB, Kp = p->Kp;
     const float *gn = p->g + n * Kp;
-    VARIANT(chunk_exp_below)(gn, gn, p->fq, rows, Kp);
-    chunk_multiply(p->q + n * Kp, p->fq, p->qhat, rows * Kp);
-    VARIANT(chunk_exp_above)(p->g, gn, p->fn, n, Kp);
-    chunk_multiply(p->k, p->fn, p->khat, n * Kp);
+    float *fq = p->fq + n * Kp, *fn = p->fn + linear_block_rows(block) * Kp;
+    VARIANT(chunk_exp_below)(gn, gn, fq, rows, Kp);
+    chunk_multiply(p->q + n * Kp, fq, p->qhat + n * Kp, rows * Kp);
+    VARIANT(chunk_exp_above)(p->g, gn, fn, n, Kp);
+    chunk_multiply(p->k, fn, p->khat + linear_block_rows(block) * Kp, n * Kp);
 }
 
 /// Loads a linear-attention chunk and computes what the forward pass needs (A and Q̄ only when
@@ -322,7 +370,8 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
     p->g = take(w, CHUNK * Kp), p->decay = take(w, CHUNK * Kp), p->eg = take(w, CHUNK * Kp), p->fk = take(w, CHUNK * Kp);
     p->qbar = take(w, CHUNK * Kp), p->kbar = take(w, CHUNK * Kp), p->b = take(w, Kp);
     p->gamma = take(w, CHUNK * CHUNK), p->a = take(w, CHUNK * CHUNK), p->kt = take(w, Kp * CHUNK);
-    p->fq = take(w, SUB * Kp), p->qhat = take(w, SUB * Kp), p->fn = take(w, CHUNK * Kp), p->khat = take(w, CHUNK * Kp);
+    const ptrdiff_t block_rows = linear_block_rows(CHUNK / SUB);
+    p->fq = take(w, CHUNK * Kp), p->qhat = take(w, CHUNK * Kp), p->fn = take(w, block_rows * Kp), p->khat = take(w, block_rows * Kp);
     p->ones = take(w, Kp);
 
     chunk_load(x->key, x->key_stride, L, K, 1.0f, p->k, Kp, Ln);
@@ -376,8 +425,8 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
         const ptrdiff_t n = block * SUB, rows = L - n < SUB ? L - n : SUB;
         if (block > 0) {
             VARIANT(linear_block_factors)(p, block);
-            chunk_transpose(p->khat, Kp, n, n, K, p->kt, CHUNK);
-            VARIANT(gemm)(rows, n, K, 1.0f, p->qhat, Kp, 1, p->kt, CHUNK, a + n * CHUNK, CHUNK, 0, GEMM_FULL);
+            chunk_transpose(p->khat + linear_block_rows(block) * Kp, Kp, n, n, K, p->kt, CHUNK);
+            VARIANT(gemm)(rows, n, K, 1.0f, p->qhat + n * Kp, Kp, 1, p->kt, CHUNK, a + n * CHUNK, CHUNK, 0, GEMM_FULL);
         }
         // The diagonal block: e = exp(G_i − G_j) as the running product of the decays of steps j+1 … i.
         for (ptrdiff_t s = 0; s < rows; s++) {
@@ -445,7 +494,7 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
 
     chunk_load(x->output_gradient, x->value_stride, L, Vd, 1.0f, dout, Vp, Ln);
     chunk_transpose(p.v, Vp, L, Ln, Vd, vt, CHUNK);
-    VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, vt, CHUNK, da, CHUNK, 0, GEMM_FULL);
+    VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, vt, CHUNK, da, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(da, L, Ln, 0);
 
     // dV = Aᵀ dO + K̄ dS.
@@ -462,11 +511,12 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
         for (ptrdiff_t block = 0; block < p.blocks; block++) {
             const ptrdiff_t n = block * SUB, rows = L - n < SUB ? L - n : SUB;
             if (block > 0) {
-                VARIANT(linear_block_factors)(&p, block);
-                VARIANT(gemm)(rows, Kp, n, 1.0f, da + n * CHUNK, CHUNK, 1, p.khat, Kp, tmp, Kp, 0, GEMM_FULL);
-                chunk_multiply_add(tmp, p.fq, dq + n * Kp, rows * Kp);
-                VARIANT(gemm)(n, Kp, rows, 1.0f, da + n * CHUNK, 1, CHUNK, p.qhat, Kp, tmp, Kp, 0, GEMM_FULL);
-                chunk_multiply_add(tmp, p.fn, dk, n * Kp);
+                // The block's factors, as linear_prepare left them.
+                const float *fn = p.fn + linear_block_rows(block) * Kp, *khat = p.khat + linear_block_rows(block) * Kp;
+                VARIANT(gemm)(rows, Kp, n, 1.0f, da + n * CHUNK, CHUNK, 1, khat, Kp, tmp, Kp, 0, GEMM_FULL);
+                chunk_multiply_add(tmp, p.fq + n * Kp, dq + n * Kp, rows * Kp);
+                VARIANT(gemm)(n, Kp, rows, 1.0f, da + n * CHUNK, 1, CHUNK, p.qhat + n * Kp, Kp, tmp, Kp, 0, GEMM_FULL);
+                chunk_multiply_add(tmp, fn, dk, n * Kp);
             }
             for (ptrdiff_t s = 0; s < rows; s++) {
                 float *e = p.ones;
@@ -533,19 +583,28 @@ TARGET static void VARIANT(unit_lower_inverse)(const float *a, float *n, float *
     }
 }
 
-/// Loads a delta-rule chunk and computes T, W and U = T V − W S0 (and Q̄, P when `need_query`).
+/// Loads a delta-rule chunk and computes T, W and U = T V − W S0 (and Q̄, P when `need_query`). With
+/// `factors` (kiln_scan_chunk_delta_factor_count floats) K Kᵀ, N, T, W and U live there: computed and
+/// written when `reuse` is 0, else read as an earlier call from the same `state` wrote them.
 TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk *p, chunk_arena *w, const float *state,
-                                          int need_query) {
+                                          int need_query, float *factors, int reuse) {
     const ptrdiff_t L = x->length, K = x->keys, Vd = x->values;
     const ptrdiff_t Kp = round_up(K, 16), Vp = round_up(Vd, 16), Ln = round_up(L, 16);
     p->L = L, p->K = K, p->Vd = Vd, p->Kp = Kp, p->Vp = Vp, p->Ln = Ln;
     p->q = take(w, CHUNK * Kp), p->k = take(w, CHUNK * Kp), p->v = take(w, CHUNK * Vp), p->beta = take(w, CHUNK);
     p->gh = take(w, CHUNK), p->eg = take(w, CHUNK), p->fk = take(w, CHUNK);
-    p->gamma = take(w, CHUNK * CHUNK), p->kt = take(w, Kp * CHUNK), p->kk = take(w, CHUNK * CHUNK);
-    p->a = take(w, CHUNK * CHUNK), p->n = take(w, CHUNK * CHUNK), p->t = take(w, CHUNK * CHUNK);
-    p->ek = take(w, CHUNK * Kp), p->w = take(w, CHUNK * Kp), p->u = take(w, CHUNK * Vp), p->kbar = take(w, CHUNK * Kp);
+    p->gamma = take(w, CHUNK * CHUNK), p->kt = take(w, Kp * CHUNK), p->a = take(w, CHUNK * CHUNK);
+    if (factors != NULL) {
+        p->kk = factors, p->n = factors + CHUNK * CHUNK, p->t = factors + 2 * CHUNK * CHUNK;
+        p->w = factors + 3 * CHUNK * CHUNK, p->u = p->w + CHUNK * Kp;
+    } else {
+        p->kk = take(w, CHUNK * CHUNK), p->n = take(w, CHUNK * CHUNK), p->t = take(w, CHUNK * CHUNK);
+        p->w = take(w, CHUNK * Kp), p->u = take(w, CHUNK * Vp);
+    }
+    p->ek = take(w, CHUNK * Kp), p->kbar = take(w, CHUNK * Kp);
     p->qbar = take(w, CHUNK * Kp), p->qk = take(w, CHUNK * CHUNK), p->p = take(w, CHUNK * CHUNK);
     p->scratch = take(w, SUB * CHUNK);
+    reuse = reuse && factors != NULL;
 
     chunk_load(x->key, x->key_stride, L, K, 1.0f, p->k, Kp, Ln);
     chunk_load(x->value, x->value_stride, L, Vd, 1.0f, p->v, Vp, Ln);
@@ -556,37 +615,52 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
     VARIANT(exp)(p->fk, p->fk, L);
     VARIANT(exp)(p->gh, p->eg, L);
     p->bl = p->eg[L - 1];
-    VARIANT(chunk_pair_decays)(p->gh, L, Ln, p->gamma);
-
-    // K Kᵀ, A, N = (I + A)⁻¹ and T = N diag(β).
+    if (x->gate == 1) VARIANT(chunk_pair_decays)(p->gh, L, Ln, p->gamma);
+    else chunk_lower_ones(p->gamma, L, Ln);  // exp(0 − 0) = 1 exactly: the same values without the exps
     chunk_transpose(p->k, Kp, L, Ln, K, p->kt, CHUNK);
-    VARIANT(gemm)(L, Ln, K, 1.0f, p->k, Kp, 1, p->kt, CHUNK, p->kk, CHUNK, 0, GEMM_FULL);
-    for (ptrdiff_t i = 0; i < L; i++)
-        for (ptrdiff_t j = 0; j < Ln; j++)
-            p->a[i * CHUNK + j] = j < i ? p->beta[i] * (p->gamma[i * CHUNK + j] * p->kk[i * CHUNK + j]) : 0.0f;
-    VARIANT(unit_lower_inverse)(p->a, p->n, p->scratch, L, Ln);
-    for (ptrdiff_t i = 0; i < L; i++)
-        for (ptrdiff_t j = 0; j < Ln; j++) p->t[i * CHUNK + j] = p->n[i * CHUNK + j] * p->beta[j];
-
-    // W = T diag(exp(G)) K, U = T V − W S0, K̄ = diag(exp(G_L − G)) K.
     memcpy(p->ek, p->k, (size_t)(Ln * Kp) * sizeof(float));
     chunk_scale_rows(p->ek, Kp, L, p->eg);
-    VARIANT(gemm)(L, Kp, L, 1.0f, p->t, CHUNK, 1, p->ek, Kp, p->w, Kp, 0, GEMM_LOWER);
-    VARIANT(gemm)(L, Vp, L, 1.0f, p->t, CHUNK, 1, p->v, Vp, p->u, Vp, 0, GEMM_LOWER);
-    VARIANT(gemm)(L, Vp, K, -1.0f, p->w, Kp, 1, state, Vp, p->u, Vp, 1, GEMM_FULL);
+
+    if (!reuse) {
+        // K Kᵀ, A, N = (I + A)⁻¹ and T = N diag(β).
+        // Only K Kᵀ's strictly lower part is ever read (A, dβ and the gate's terms through A).
+        VARIANT(gemm)(L, Ln, K, 1.0f, p->k, Kp, 1, p->kt, CHUNK, p->kk, CHUNK, 0, GEMM_OUT_LOWER);
+        const float *beta = p->beta;
+        for (ptrdiff_t i = 0; i < L; i++) {
+            float *a = p->a + i * CHUNK;
+            const float *gamma = p->gamma + i * CHUNK, *kk = p->kk + i * CHUNK;
+            const float bi = beta[i];
+            for (ptrdiff_t j = 0; j < i; j++) a[j] = bi * (gamma[j] * kk[j]);
+            for (ptrdiff_t j = i; j < Ln; j++) a[j] = 0.0f;
+        }
+        VARIANT(unit_lower_inverse)(p->a, p->n, p->scratch, L, Ln);
+        for (ptrdiff_t i = 0; i < L; i++) chunk_multiply(p->n + i * CHUNK, beta, p->t + i * CHUNK, Ln);
+
+        // W = T diag(exp(G)) K, U = T V − W S0.
+        VARIANT(gemm)(L, Kp, L, 1.0f, p->t, CHUNK, 1, p->ek, Kp, p->w, Kp, 0, GEMM_LOWER);
+        VARIANT(gemm)(L, Vp, L, 1.0f, p->t, CHUNK, 1, p->v, Vp, p->u, Vp, 0, GEMM_LOWER);
+        VARIANT(gemm)(L, Vp, K, -1.0f, p->w, Kp, 1, state, Vp, p->u, Vp, 1, GEMM_FULL);
+    }
+    // K̄ = diag(exp(G_L − G)) K.
     memcpy(p->kbar, p->k, (size_t)(Ln * Kp) * sizeof(float));
     chunk_scale_rows(p->kbar, Kp, L, p->fk);
     if (!need_query) return;
     memcpy(p->qbar, p->q, (size_t)(Ln * Kp) * sizeof(float));
     chunk_scale_rows(p->qbar, Kp, L, p->eg);
-    VARIANT(gemm)(L, Ln, K, 1.0f, p->q, Kp, 1, p->kt, CHUNK, p->qk, CHUNK, 0, GEMM_FULL);
-    chunk_multiply(p->qk, p->gamma, p->p, L * CHUNK);
+    VARIANT(gemm)(L, Ln, K, 1.0f, p->q, Kp, 1, p->kt, CHUNK, p->qk, CHUNK, 0, GEMM_OUT_LOWER);
+    for (ptrdiff_t i = 0; i < L; i++) {
+        const float *qk = p->qk + i * CHUNK, *gamma = p->gamma + i * CHUNK;
+        float *pi = p->p + i * CHUNK;
+        for (ptrdiff_t j = 0; j <= i; j++) pi[j] = qk[j] * gamma[j];
+        for (ptrdiff_t j = i + 1; j < Ln; j++) pi[j] = 0.0f;
+    }
 }
 
-TARGET static void VARIANT(chunk_delta_forward)(const kiln_scan_chunk *x, float *state, int write_output, float *workspace) {
+TARGET static void VARIANT(chunk_delta_forward)(const kiln_scan_chunk *x, float *state, int write_output, float *workspace,
+                                                float *factors) {
     chunk_arena w = {workspace, workspace + kiln_scan_chunk_workspace_count(x->keys, x->values)};
     delta_chunk p;
-    VARIANT(delta_prepare)(x, &p, &w, state, write_output);
+    VARIANT(delta_prepare)(x, &p, &w, state, write_output, factors, 0);
     const ptrdiff_t L = p.L, K = p.K, Kp = p.Kp, Vp = p.Vp;
     if (write_output) {
         float *o = take(&w, CHUNK * Vp);
@@ -610,10 +684,11 @@ TARGET static void VARIANT(chunk_pair_gate_terms)(const float *e, ptrdiff_t L, p
 }
 
 TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const float *start_state, float *state_gradient,
-                                                 float *workspace) {
+                                                 float *workspace, const float *factors) {
     chunk_arena w = {workspace, workspace + kiln_scan_chunk_workspace_count(x->keys, x->values)};
     delta_chunk p;
-    VARIANT(delta_prepare)(x, &p, &w, start_state, 1);
+    // The factors are only read when reused (the cast drops a const the callee keeps).
+    VARIANT(delta_prepare)(x, &p, &w, start_state, 1, (float *)factors, 1);
     const ptrdiff_t L = p.L, K = p.K, Vd = p.Vd, Kp = p.Kp, Vp = p.Vp, Ln = p.Ln;
     const int gated = x->gate == 1 && x->gate_gradient != NULL;
     float *ds = state_gradient;
@@ -632,7 +707,7 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     VARIANT(gemm)(L, Vp, L, 1.0f, p.p, 1, CHUNK, dout, Vp, du, Vp, 0, GEMM_UPPER);
     VARIANT(gemm)(L, Vp, K, 1.0f, p.kbar, Kp, 1, ds, Vp, du, Vp, 1, GEMM_FULL);
     chunk_transpose(p.u, Vp, L, Ln, Vd, ut, CHUNK);
-    VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, ut, CHUNK, dp, CHUNK, 0, GEMM_FULL);
+    VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, ut, CHUNK, dp, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(dp, L, Ln, 0);
     if (gated) {
         chunk_multiply(dp, p.p, da, L * CHUNK);  // E = dP ⊙ Q̃Kᵀ ⊙ Γ (da as scratch)
@@ -679,8 +754,8 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     for (ptrdiff_t c = 0; c < L * Kp; c++) dk[c] += ddk[c];
     chunk_transpose(p.ek, Kp, L, Ln, K, ekt, CHUNK);
     chunk_transpose(p.v, Vp, L, Ln, Vd, vt, CHUNK);
-    VARIANT(gemm)(L, Ln, K, 1.0f, dw, Kp, 1, ekt, CHUNK, dt, CHUNK, 0, GEMM_FULL);
-    VARIANT(gemm)(L, Ln, Vd, 1.0f, du, Vp, 1, vt, CHUNK, dt, CHUNK, 1, GEMM_FULL);
+    VARIANT(gemm)(L, Ln, K, 1.0f, dw, Kp, 1, ekt, CHUNK, dt, CHUNK, 0, GEMM_OUT_LOWER);
+    VARIANT(gemm)(L, Ln, Vd, 1.0f, du, Vp, 1, vt, CHUNK, dt, CHUNK, 1, GEMM_OUT_LOWER);
     chunk_mask_upper(dt, L, Ln, 0);
 
     // dβ_j = Σ_i dT_ij N_ij; dN = dT diag(β) (strictly lower); dA = −Nᵀ dN Nᵀ (strictly lower).
@@ -690,7 +765,7 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
         for (ptrdiff_t j = 0; j < Ln; j++) dn[i * CHUNK + j] = j < i ? dt[i * CHUNK + j] * p.beta[j] : 0.0f;
     VARIANT(gemm)(L, Ln, L, 1.0f, p.n, 1, CHUNK, dn, CHUNK, xm, CHUNK, 0, GEMM_UPPER);
     chunk_transpose(p.n, CHUNK, L, Ln, Ln, nt, CHUNK);
-    VARIANT(gemm)(L, Ln, L, -1.0f, xm, CHUNK, 1, nt, CHUNK, da, CHUNK, 0, GEMM_FULL);
+    VARIANT(gemm)(L, Ln, L, -1.0f, xm, CHUNK, 1, nt, CHUNK, da, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(da, L, Ln, 1);
 
     // Through A_ij = β_i Γ_ij (K Kᵀ)_ij: dβ_i, the gate, and dK += dB K + dBᵀ K with dB = dA ⊙ β_i Γ.
@@ -702,7 +777,8 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     if (gated) {
         float *e = dn;  // scratch: E = dA ⊙ β_i (K Kᵀ) ⊙ Γ
         for (ptrdiff_t i = 0; i < L; i++)
-            for (ptrdiff_t j = 0; j < Ln; j++) e[i * CHUNK + j] = da[i * CHUNK + j] * (p.beta[i] * p.kk[i * CHUNK + j]) * p.gamma[i * CHUNK + j];
+            for (ptrdiff_t j = 0; j < Ln; j++)
+                e[i * CHUNK + j] = j < i ? da[i * CHUNK + j] * (p.beta[i] * p.kk[i * CHUNK + j]) * p.gamma[i * CHUNK + j] : 0.0f;
         VARIANT(chunk_pair_gate_terms)(e, L, Ln, dg, columns);
     }
     for (ptrdiff_t i = 0; i < L; i++)

@@ -9,14 +9,17 @@ import Foundation
 // writes its 64 outputs and advances the state by a whole chunk. Backward: a first sweep keeps the state
 // at the start of every chunk (the checkpoints, ⌈T / 64⌉ + 1 states per pair), then the chunks are
 // visited last to first, each recomputing its own products from its checkpoint and carrying dL/dS back
-// to the chunk before. Memory per thread: the checkpoints plus one chunk's scratch
-// (`kiln_scan_chunk_workspace_count`, about 48 × 64 × max(K, V, 64) floats); no [T, T] matrix exists.
+// to the chunk before. The delta rule's first sweep also keeps each chunk's factors (K Kᵀ, N = (I + A)⁻¹,
+// T, W and U: `kiln_scan_chunk_delta_factor_count`, 3 · 64² + 64 · (K + V) floats per chunk, O(T · C)
+// in all), so the backward chunks reuse them instead of building them a third time. Memory per thread:
+// the checkpoints, the delta rule's factors, and one chunk's scratch (`kiln_scan_chunk_workspace_count`,
+// about 48 × 64 × max(K, V, 64) floats); no [T, T] matrix exists.
 
 extension ScanFormRule {
     /// The CPU backend's rule (`CPUBackend.scanFormRule`'s default), measured with `kiln-bench scan`
-    /// (bench/RESULTS.md): chunked from T = 256 on, where DeltaNet at D = 64 breaks even (GLA, and both
-    /// scans at D = 128, already gain at T = 64 to 128).
-    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 256))
+    /// (bench/RESULTS.md): chunked from T = 128 on, where the chunked form gains for both scans at D = 64
+    /// (at T = 64 DeltaNet and GLA at D = 64 break even; at D = 128 both gain from T = 64).
+    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 128))
 }
 
 extension CPUBackend {
@@ -38,26 +41,36 @@ extension CPUBackend {
 }
 
 /// Per-thread memory of the chunked form, zeroed once: the running state and state gradient, the
-/// checkpoints (backward only) and one chunk call's scratch.
+/// checkpoints and the delta rule's per-chunk factors (backward only) and one chunk call's scratch.
 struct CPUChunkedWorkspace {
     let state: UnsafeMutablePointer<Float>
     let gradient: UnsafeMutablePointer<Float>
     /// `[chunks + 1, K, paddedV]`: the state before every chunk, and the final state last.
     let checkpoints: UnsafeMutablePointer<Float>?
+    /// `[chunks, kiln_scan_chunk_delta_factor_count]`: each delta-rule chunk's factors (backward only).
+    let factors: UnsafeMutablePointer<Float>?
+    let factorCount: Int
     let scratch: UnsafeMutablePointer<Float>
     private let memory: UnsafeMutablePointer<Float>
 
-    init(keys: Int, values: Int, paddedValues: Int, chunks: Int, backward: Bool) {
+    init(keys: Int, values: Int, paddedValues: Int, chunks: Int, backward: Bool, delta: Bool) {
         let stateSize = keys * paddedValues
         let scratchSize = kiln_scan_chunk_workspace_count(keys, values)
-        let total = 2 * stateSize + (backward ? (chunks + 1) * stateSize : 0) + scratchSize
+        factorCount = kiln_scan_chunk_delta_factor_count(keys, values)
+        let checkpointSize = backward ? (chunks + 1) * stateSize : 0
+        let factorsSize = backward && delta ? chunks * factorCount : 0
+        let total = 2 * stateSize + checkpointSize + factorsSize + scratchSize
         memory = .allocate(capacity: total)
         memory.initialize(repeating: 0, count: total)
         state = memory
         gradient = memory + stateSize
         checkpoints = backward ? memory + 2 * stateSize : nil
-        scratch = memory + 2 * stateSize + (backward ? (chunks + 1) * stateSize : 0)
+        factors = factorsSize > 0 ? memory + 2 * stateSize + checkpointSize : nil
+        scratch = memory + 2 * stateSize + checkpointSize + factorsSize
     }
+
+    /// Chunk `c`'s saved factors, or nil when there are none.
+    func factors(chunk c: Int) -> UnsafeMutablePointer<Float>? { factors.map { $0 + c * factorCount } }
 
     func deallocate() { memory.deallocate() }
 }
@@ -116,7 +129,8 @@ struct CPUChunkedScan: PaddedScanStates {
         // Threads read the shared inputs and write disjoint (batch, head) slices of the outputs.
         nonisolated(unsafe) let scan = self
         Parallel.forRanges(batch * heads, grain: 1) { range in
-            let workspace = CPUChunkedWorkspace(keys: scan.keys, values: scan.values, paddedValues: scan.paddedValues, chunks: scan.chunks, backward: backward)
+            let workspace = CPUChunkedWorkspace(
+                keys: scan.keys, values: scan.values, paddedValues: scan.paddedValues, chunks: scan.chunks, backward: backward, delta: scan.delta)
             for pair in range { body(pair, workspace) }
             workspace.deallocate()
         }
@@ -140,10 +154,12 @@ struct CPUChunkedScan: PaddedScanStates {
             beta_gradient: gradients?.beta.map { $0 + headStep })
     }
 
-    /// One chunk forward: the state advances over it; outputs are written when `output` is given.
-    private func advance(_ chunk: inout kiln_scan_chunk, state: UnsafeMutablePointer<Float>, writeOutput: Bool, workspace: CPUChunkedWorkspace) {
+    /// One chunk forward: the state advances over it; outputs are written when `output` is given, and the
+    /// delta rule's factors into `factors` when given.
+    private func advance(_ chunk: inout kiln_scan_chunk, state: UnsafeMutablePointer<Float>, writeOutput: Bool, workspace: CPUChunkedWorkspace,
+                         factors: UnsafeMutablePointer<Float>? = nil) {
         if delta {
-            kiln_scan_chunk_delta_forward(&chunk, state, writeOutput ? 1 : 0, workspace.scratch)
+            kiln_scan_chunk_delta_forward(&chunk, state, writeOutput ? 1 : 0, workspace.scratch, factors)
         } else {
             kiln_scan_chunk_linear_forward(&chunk, state, writeOutput ? 1 : 0, workspace.scratch)
         }
@@ -168,7 +184,7 @@ struct CPUChunkedScan: PaddedScanStates {
             let next = checkpoints + (c + 1) * stateSize
             next.update(from: checkpoints + c * stateSize, count: stateSize)
             var operands = chunk(pair: pair, c, output: nil, gradients: nil)
-            advance(&operands, state: next, writeOutput: false, workspace: workspace)
+            advance(&operands, state: next, writeOutput: false, workspace: workspace, factors: workspace.factors(chunk: c))
         }
         let gradient = workspace.gradient
         loadState(gradients.finalState, pair: pair, into: gradient)
@@ -176,7 +192,7 @@ struct CPUChunkedScan: PaddedScanStates {
             var operands = chunk(pair: pair, c, output: nil, gradients: gradients)
             let start = checkpoints + c * stateSize
             if delta {
-                kiln_scan_chunk_delta_backward(&operands, start, gradient, workspace.scratch)
+                kiln_scan_chunk_delta_backward(&operands, start, gradient, workspace.scratch, workspace.factors(chunk: c))
             } else {
                 kiln_scan_chunk_linear_backward(&operands, start, start + stateSize, gradient, workspace.scratch)
             }

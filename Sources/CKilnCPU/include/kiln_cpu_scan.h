@@ -87,11 +87,19 @@ void kiln_scan_chunk_linear_forward(const kiln_scan_chunk *chunk, float *state, 
 void kiln_scan_chunk_linear_backward(const kiln_scan_chunk *chunk, const float *start_state, const float *end_state,
                                      float *state_gradient, float *workspace);
 
+/// Floats of one delta-rule chunk's saved factors (T, N, K Kᵀ, W and U; about 3·64² + 64·(K + V)).
+ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values);
+
 /// The (gated) delta rule, one chunk forward, in the WY/UT form (as kiln_scan_chunk_linear_forward).
-void kiln_scan_chunk_delta_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace);
+/// `factors`: NULL, or kiln_scan_chunk_delta_factor_count floats (zeroed once) where the chunk's factors
+/// are written, for kiln_scan_chunk_delta_backward from the same start state.
+void kiln_scan_chunk_delta_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace,
+                                   float *factors);
 
 /// The (gated) delta rule, one chunk backward (as kiln_scan_chunk_linear_backward, with dbeta).
+/// `factors`: NULL (recomputed), or what kiln_scan_chunk_delta_forward wrote for this chunk and this
+/// `start_state` (the same bits either way).
 void kiln_scan_chunk_delta_backward(const kiln_scan_chunk *chunk, const float *start_state, float *state_gradient,
-                                    float *workspace);
+                                    float *workspace, const float *factors);
 
 #endif
