@@ -8,7 +8,11 @@ import KilnKernels
 /// 2. stage one: every valid candidate that changes one parameter of the defaults (a small exhaustive
 ///    set around them), and the device's current tuning when that differs;
 /// 3. stage two: a seeded random sample of the valid space, until 70% of the family's share is spent;
-/// 4. the final table: the defaults and the best timed again in alternation, three rounds, medians.
+/// 4. the final round: the defaults and the ``finalists`` best candidates of the search timed again in
+///    alternation (up to three rounds, medians); the fastest finalist is kept only when it beats the
+///    defaults there by more than ``keepMargin``, else the defaults stay. A search compares every candidate
+///    with the defaults' one early timing, so a machine whose speed drifts during the search can make a
+///    slower candidate look faster; the alternated timing cannot, and it is what the final table shows.
 ///
 /// Every candidate is built, checked against the float64 reference (``DeviceCheck`` on the space's
 /// families) before it is timed, and discarded, with a line in the log, if it fails to build, fails the
@@ -74,6 +78,11 @@ public final class Tuner {
 
     /// A candidate more than this many times slower than the best on a shape is dropped there.
     public static let slowFactor = 3.0
+    /// How many of the search's fastest candidates are timed again against the defaults at the end.
+    public static let finalists = 3
+    /// A finalist replaces the defaults only when it is faster than them by more than this fraction in the
+    /// alternated timing (a smaller gain is within the noise of a shared machine).
+    public static let keepMargin = 0.02
 
     let device: OpenCLDevice
     let options: Options
@@ -125,7 +134,10 @@ public final class Tuner {
             let share = remaining / Double(spaces.count - index)
             let searchShare = share * (space.family == .gemm ? 0.6 : 0.7)
             let familyDeadline = Date().addingTimeInterval(searchShare)
-            let found = search(space, deadline: familyDeadline, progress: { progress(Progress(
+            // The final alternated round may use nine tenths of what the search leaves (gemm: half, the
+            // crossover takes the rest); its first round always runs.
+            let finalDeadline = familyDeadline.addingTimeInterval((share - searchShare) * (space.family == .gemm ? 0.5 : 0.9))
+            let found = search(space, deadline: familyDeadline, finalDeadline: finalDeadline, progress: { progress(Progress(
                 family: space.family, done: $0, planned: $1, outcome: $2, bestScore: $3,
                 elapsedSeconds: Date().timeIntervalSince(start), budgetSeconds: options.budgetSeconds)) })
             for (name, _) in space.parameters {
@@ -152,7 +164,7 @@ public final class Tuner {
         var results: [TuningResult]
     }
 
-    private func search(_ space: TuningSpace, deadline: Date, progress: (Int, Int, Outcome, Double) -> Void) -> Found {
+    private func search(_ space: TuningSpace, deadline: Date, finalDeadline: Date, progress: (Int, Int, Outcome, Double) -> Void) -> Found {
         let family = space.family
         if let probe = space.probe, let backend = try? makeBackend(defaults), !probe(backend) {
             log.append("\(family): the probe kernel does not run on this device; kept the defaults")
@@ -190,6 +202,8 @@ public final class Tuner {
 
         let candidates = options.candidates ?? plan(space)
         var best = (tuning: defaults, score: 1.0, times: baseline)
+        // The fastest candidates of the search, best first, for the final alternated round.
+        var leaders: [(tuning: OpenCLTuning, score: Double)] = []
         var done = 0
         for candidate in candidates {
             // Candidates given in the options are all evaluated; the planned search stops at its deadline.
@@ -200,35 +214,53 @@ public final class Tuner {
             let (outcome, times) = evaluate(candidate, space: space, workloads: workloads, baseline: baseline, best: best.times)
             done += 1
             switch outcome {
-            case let .timed(score) where score < best.score:
-                best = (candidate, score, times!)
-            case .timed:
-                break
+            case let .timed(score):
+                if score < best.score { best = (candidate, score, times!) }
+                leaders.append((candidate, score))
+                leaders.sort { $0.score < $1.score }
+                if leaders.count > Self.finalists { leaders.removeLast() }
             case let .failedBuild(reason), let .failedCheck(reason), let .tooSlow(reason):
                 log.append("\(family): discarded \(describe(candidate, space)): \(reason)")
             }
             progress(done, candidates.count, outcome, best.score)
         }
         log.append("\(family): best \(describe(best.tuning, space)), \(String(format: "%.3f", best.score))× the defaults' time in the search (geometric mean over \(workloads.count) shapes)")
-        // The final table: the defaults and the best timed again in alternation, three rounds, medians, so
-        // that a machine whose load changed during the search still gives a fair ratio.
-        var finalTimes = (defaults: [[Double]](repeating: [], count: workloads.count), best: [[Double]](repeating: [], count: workloads.count))
-        if best.tuning != defaults, let bestBackend = try? makeBackend(best.tuning) {
-            for _ in 0..<3 {
+        // The final round: the defaults and the finalists timed again in alternation, so that a machine whose
+        // speed changed during the search still gives a fair ratio; the defaults stay unless beaten there.
+        let finalists = leaders.filter { $0.score < 1 }.compactMap { leader in (try? makeBackend(leader.tuning)).map { (leader.tuning, $0) } }
+        var defaultTimes = [[Double]](repeating: [], count: workloads.count)
+        var finalistTimes = [[[Double]]](repeating: [[Double]](repeating: [], count: workloads.count), count: finalists.count)
+        if !finalists.isEmpty {
+            for round in 0..<3 {
+                if round > 0 && Date() > finalDeadline { break }
                 for (index, workload) in workloads.enumerated() {
-                    if let time = measure(workload, on: baselineBackend, cap: .infinity) { finalTimes.defaults[index].append(time) }
-                    if let time = measure(workload, on: bestBackend, cap: .infinity) { finalTimes.best[index].append(time) }
+                    if let time = measure(workload, on: baselineBackend, cap: .infinity) { defaultTimes[index].append(time) }
+                    for (position, finalist) in finalists.enumerated() {
+                        if let time = measure(workload, on: finalist.1, cap: .infinity) { finalistTimes[position][index].append(time) }
+                    }
                 }
             }
         }
         func median(_ values: [Double], _ fallback: Double) -> Double { values.isEmpty ? fallback : values.sorted()[values.count / 2] }
+        let defaultMedians = workloads.indices.map { median(defaultTimes[$0], baseline[$0]) }
+        var kept: (tuning: OpenCLTuning, times: [Double], ratio: Double)? = nil
+        for (position, finalist) in finalists.enumerated() {
+            let times = workloads.indices.map { median(finalistTimes[position][$0], .infinity) }
+            let ratio = Foundation.exp(zip(times, defaultMedians).map { Foundation.log($0 / $1) }.reduce(0, +) / Double(workloads.count))
+            log.append("\(family): finalist \(describe(finalist.0, space)): \(String(format: "%.3f", ratio))× the defaults' time, timed in alternation")
+            if ratio < (kept?.ratio ?? 1 - Self.keepMargin) { kept = (finalist.0, times, ratio) }
+        }
+        if kept == nil && !finalists.isEmpty {
+            log.append("\(family): no candidate beat the defaults by more than \(Int(Self.keepMargin * 100))% when timed in alternation; kept the defaults")
+        }
+        let chosen = kept?.tuning ?? defaults
         let results = workloads.indices.map { index in
             let workload = workloads[index]
-            let old = median(finalTimes.defaults[index], baseline[index]), new = best.tuning == defaults ? old : median(finalTimes.best[index], best.times[index])
+            let old = defaultMedians[index], new = kept?.times[index] ?? old
             return TuningResult(family: family.rawValue, shape: workload.name, defaultSeconds: old, tunedSeconds: new,
                                 defaultRate: workload.work / old / 1e9, tunedRate: workload.work / new / 1e9, unit: workload.unit)
         }
-        return Found(tuning: best.tuning, results: results)
+        return Found(tuning: chosen, results: results)
     }
 
     /// Stage one (each parameter alone through its values, then the device's current tuning), then stage
