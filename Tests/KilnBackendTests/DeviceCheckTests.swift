@@ -68,6 +68,25 @@ struct DeviceCheckTests {
         }
     }
 
+    @Test("the final round keeps the defaults unless a finalist beats them by more than the margin in alternation")
+    func finalRound() {
+        let defaults: [[Double]] = [[1.0, 1.2, 0.9], [2.0, 2.1, 1.9]]  // medians 1.0 and 2.0
+        // A finalist the search liked that is slower in alternation, one within the margin, one clearly faster.
+        let slower: [[Double]] = [[1.3, 1.2, 1.25], [2.4, 2.2, 2.6]]
+        let withinMargin: [[Double]] = [[0.99, 0.99, 0.99], [1.98, 1.98, 1.98]]
+        let faster: [[Double]] = [[0.8, 0.85, 0.9], [1.5, 1.6, 1.7]]
+        let kept = Tuner.finalRound(defaultTimes: defaults, fallback: [9, 9], finalistTimes: [slower, withinMargin])
+        #expect(kept.chosen == nil, "\(kept.ratios)")
+        #expect(kept.defaultMedians == [1.0, 2.0])
+        #expect(abs(kept.ratios[1] - 0.99) < 1e-12 && kept.ratios[0] > 1)
+        let replaced = Tuner.finalRound(defaultTimes: defaults, fallback: [9, 9], finalistTimes: [slower, faster, withinMargin])
+        #expect(replaced.chosen == 1, "\(replaced.ratios)")
+        #expect(abs(replaced.ratios[1] - (0.85 * 0.8).squareRoot()) < 1e-12)
+        // A finalist with no timing on a shape never wins; a shape the defaults lack uses the search's timing.
+        let missing = Tuner.finalRound(defaultTimes: [[], [2.0]], fallback: [1.0, 9], finalistTimes: [[[0.5], []], [[0.9], [1.9]]])
+        #expect(missing.defaultMedians == [1.0, 2.0] && missing.ratios[0] == .infinity && missing.chosen == 1)
+    }
+
     @Test("bad tuner input: the cpu device, a family without parameters, a budget of 0 or below")
     func badTunerInput() throws {
         #expect(throws: CheckError.self) { try Tuner(deviceID: "cpu", options: Tuner.Options(families: [.gemm], budgetSeconds: 10)) }

@@ -241,15 +241,12 @@ public final class Tuner {
                 }
             }
         }
-        func median(_ values: [Double], _ fallback: Double) -> Double { values.isEmpty ? fallback : values.sorted()[values.count / 2] }
-        let defaultMedians = workloads.indices.map { median(defaultTimes[$0], baseline[$0]) }
-        var kept: (tuning: OpenCLTuning, times: [Double], ratio: Double)? = nil
+        let verdict = Self.finalRound(defaultTimes: defaultTimes, fallback: baseline, finalistTimes: finalistTimes)
+        let defaultMedians = verdict.defaultMedians
         for (position, finalist) in finalists.enumerated() {
-            let times = workloads.indices.map { median(finalistTimes[position][$0], .infinity) }
-            let ratio = Foundation.exp(zip(times, defaultMedians).map { Foundation.log($0 / $1) }.reduce(0, +) / Double(workloads.count))
-            log.append("\(family): finalist \(describe(finalist.0, space)): \(String(format: "%.3f", ratio))× the defaults' time, timed in alternation")
-            if ratio < (kept?.ratio ?? 1 - Self.keepMargin) { kept = (finalist.0, times, ratio) }
+            log.append("\(family): finalist \(describe(finalist.0, space)): \(String(format: "%.3f", verdict.ratios[position]))× the defaults' time, timed in alternation")
         }
+        let kept = verdict.chosen.map { (tuning: finalists[$0].0, times: verdict.finalistMedians[$0]) }
         if kept == nil && !finalists.isEmpty {
             log.append("\(family): no candidate beat the defaults by more than \(Int(Self.keepMargin * 100))% when timed in alternation; kept the defaults")
         }
@@ -261,6 +258,25 @@ public final class Tuner {
                                 defaultRate: workload.work / old / 1e9, tunedRate: workload.work / new / 1e9, unit: workload.unit)
         }
         return Found(tuning: chosen, results: results)
+    }
+
+    /// The final round's decision. `defaultTimes[shape]` and `finalistTimes[finalist][shape]` are the
+    /// alternated timings (seconds); a shape the defaults have no timing for uses `fallback[shape]`, and a
+    /// finalist without one counts as infinitely slow there. Each finalist's ratio is the geometric mean over
+    /// the shapes of its median time over the defaults' median; the chosen finalist is the one with the
+    /// smallest ratio if that is below `1 − keepMargin`, else none (the defaults stay).
+    public static func finalRound(defaultTimes: [[Double]], fallback: [Double], finalistTimes: [[[Double]]])
+        -> (defaultMedians: [Double], finalistMedians: [[Double]], ratios: [Double], chosen: Int?)
+    {
+        func median(_ values: [Double], _ empty: Double) -> Double { values.isEmpty ? empty : values.sorted()[values.count / 2] }
+        let defaults = defaultTimes.indices.map { median(defaultTimes[$0], fallback[$0]) }
+        let medians = finalistTimes.map { times in times.indices.map { median(times[$0], .infinity) } }
+        let ratios = medians.map { times in
+            Foundation.exp(zip(times, defaults).map { Foundation.log($0 / $1) }.reduce(0, +) / Double(max(defaults.count, 1)))
+        }
+        let best = ratios.indices.min { ratios[$0] < ratios[$1] }
+        let chosen = best.flatMap { ratios[$0] < 1 - keepMargin ? $0 : nil }
+        return (defaults, medians, ratios, chosen)
     }
 
     /// Stage one (each parameter alone through its values, then the device's current tuning), then stage
