@@ -40,7 +40,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // The CPU backend's inner loops in C, one file per op family: AVX2 + FMA or AVX-512 chosen at run time, portable C elsewhere.
-        .target(name: "CKilnCPU", path: "Sources/CKilnCPU"),
+        // dlsym: OpenBLAS's kernel-set functions are looked up at run time (Sources/CKilnCPU/blas_core.c).
+        .target(name: "CKilnCPU", path: "Sources/CKilnCPU", linkerSettings: [.linkedLibrary("dl")]),
 
         // Open MPI (libmpi.so.40), opened with dlopen only under mpirun: no link-time MPI dependency (Sources/CKilnMPI/include/kiln_mpi.h).
         .target(name: "CKilnMPI", path: "Sources/CKilnMPI", linkerSettings: [.linkedLibrary("dl")]),

@@ -26,13 +26,25 @@ struct DevicesCommand: ParsableCommand {
             [
                 device.isDefault ? "*" : "", device.id, device.type.rawValue, device.name, device.vendor, String(device.computeUnits),
                 ByteCountText.format(device.memoryBytes), device.openclCVersion ?? "-",
-                Devices.tuningLookup(for: device).map { "\($0.source)" } ?? "-",
+                device.backend == .cpu ? cpuTuning : Devices.tuningLookup(for: device).map { "\($0.source)" } ?? "-",
             ]
         }
         print(TextTable.render(header: header, rows: rows))
+        if CPUBackend.openBLASKernels.decision == .corrected { print("cpu: \(CPUBackend.openBLASKernels.summary)") }
         if !Devices.hasOpenCL {
             print("No OpenCL platform found: install an OpenCL driver (or pocl-opencl-icd for the CPU) to use OpenCL devices.")
         }
+    }
+}
+
+/// The CPU backend's "tuning": the OpenBLAS kernel set its matrix products run.
+private var cpuTuning: String {
+    let kernels = CPUBackend.openBLASKernels
+    switch kernels.decision {
+    case .unknown: return "OpenBLAS"
+    case .kept: return "OpenBLAS \(kernels.name)"
+    case .userChoice: return "OpenBLAS \(kernels.name) (OPENBLAS_CORETYPE)"
+    case .corrected: return "OpenBLAS \(kernels.name) (not \(kernels.detected))"
     }
 }
 

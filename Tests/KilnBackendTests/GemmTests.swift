@@ -84,3 +84,30 @@ struct GemmTests {
         }
     }
 }
+
+@Suite("OpenBLAS's kernel set")
+struct OpenBLASKernelTests {
+    /// The processor's instruction-set flags, from /proc/cpuinfo.
+    static let cpuFlags: Set<Substring> = {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+        return Set(line.split(separator: ":", maxSplits: 1).last?.split(separator: " ") ?? [])
+    }()
+
+    @Test("OpenBLAS runs AVX2 or AVX-512 kernels where the processor has them, unless OPENBLAS_CORETYPE chose")
+    func kernelsUseTheProcessor() throws {
+        _ = CPUBackend()
+        let kernels = CPUBackend.openBLASKernels
+        try #require(kernels.decision != .unknown, "this OpenBLAS build does not name its kernels")
+        guard kernels.decision != .userChoice, Self.cpuFlags.isSuperset(of: ["avx2", "fma"]) else { return }
+        let preAVX2: Set<String> = ["katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
+                                    "nehalem", "athlon", "opteron", "opteron_sse3", "barcelona", "nano", "sandybridge", "bobcat",
+                                    "bulldozer", "piledriver"]
+        #expect(!preAVX2.contains(kernels.name.lowercased()), "OpenBLAS runs \(kernels.name) on a processor with AVX2 + FMA (\(kernels.summary))")
+        if kernels.decision == .corrected {
+            #expect(preAVX2.contains(kernels.detected.lowercased()), "corrected a choice with AVX2: \(kernels.summary)")
+            let avx512 = Self.cpuFlags.isSuperset(of: ["avx512f", "avx512vl", "avx512dq", "avx512bw"])
+            #expect(kernels.name == (avx512 ? "SkylakeX" : "Haswell"), "\(kernels.summary)")
+        }
+    }
+}

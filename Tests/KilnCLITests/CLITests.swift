@@ -92,6 +92,14 @@ struct CLITests {
         #expect(objects.filter { $0["isDefault"] as? Bool == true }.count == 1)
     }
 
+    @Test("kiln devices names OpenBLAS's kernel set, and OPENBLAS_CORETYPE's choice stands")
+    func openBLASKernels() throws {
+        let chosen = try KilnProcess.run(["devices"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(chosen.status == 0 && chosen.output.contains("OpenBLAS Prescott (OPENBLAS_CORETYPE)"), "\(chosen.output)")
+        let own = try KilnProcess.run(["devices"])
+        #expect(own.status == 0 && own.output.contains("OpenBLAS"), "\(own.output)")
+    }
+
     @Test("an unknown device names the devices there are (flag and KILN_DEVICE)")
     func unknownDevice() throws {
         expectOneLineError(try KilnProcess.run(["train", "--device", "tpu:3", "--steps", "1"]), containing: ["unknown device 'tpu:3'", "cpu"], "--device tpu:3")

@@ -1,3 +1,4 @@
+internal import CKilnCPU
 internal import COpenBLAS
 
 // The gemm family on the CPU: one `cblas_sgemm` per batch (OpenBLAS splits each across its threads).
@@ -26,4 +27,55 @@ extension CPUBackend {
                 problem.beta, cBase, Int32(problem.ldc))
         }
     }
+}
+
+/// The kernel set OpenBLAS runs in this process, and whether Kiln changed it (Sources/CKilnCPU/blas_core.c):
+/// an OpenBLAS release older than the processor falls back to SSE3 kernels ("Prescott") that run SGEMM
+/// several times slower; Kiln then asks for the AVX-512 or AVX2 set the processor has, unless the user set
+/// `OPENBLAS_CORETYPE`.
+public struct OpenBLASKernels: Sendable, Equatable {
+    public enum Decision: Sendable, Equatable {
+        /// The OpenBLAS in use does not name its kernels (not a DYNAMIC_ARCH build).
+        case unknown
+        /// OpenBLAS's own choice.
+        case kept
+        /// `OPENBLAS_CORETYPE` chose them.
+        case userChoice
+        /// OpenBLAS had chosen `detected`, without AVX2, on a processor with AVX2 + FMA; Kiln chose `name`.
+        case corrected
+    }
+
+    /// The kernel set in use (OpenBLAS's name, e.g. "SkylakeX", "Haswell", "Zen").
+    public let name: String
+    /// OpenBLAS's own choice at load.
+    public let detected: String
+    public let decision: Decision
+
+    /// One line for `kiln devices` and the benchmarks' headers.
+    public var summary: String {
+        switch decision {
+        case .unknown: return "OpenBLAS kernels: not reported by this OpenBLAS build"
+        case .kept: return "OpenBLAS kernels: \(name)"
+        case .userChoice: return "OpenBLAS kernels: \(name) (OPENBLAS_CORETYPE)"
+        case .corrected:
+            return "OpenBLAS kernels: \(name) (OpenBLAS chose \(detected), its fallback for a processor it does not know; set OPENBLAS_CORETYPE to choose another)"
+        }
+    }
+}
+
+extension CPUBackend {
+    /// OpenBLAS's kernel set, checked (and corrected, see ``OpenBLASKernels``) once per process, before the
+    /// first BLAS call: every CPU backend's initializer and ``setThreadCount(_:)`` read it first.
+    public static let openBLASKernels: OpenBLASKernels = {
+        var chosen = [CChar](repeating: 0, count: 64), detected = [CChar](repeating: 0, count: 64)
+        let code = kiln_blas_check_kernels(&chosen, &detected, 64)
+        let decision: OpenBLASKernels.Decision
+        switch Int(code) {
+        case KILN_BLAS_KEPT: decision = .kept
+        case KILN_BLAS_USER_CHOICE: decision = .userChoice
+        case KILN_BLAS_CORRECTED: decision = .corrected
+        default: decision = .unknown
+        }
+        return OpenBLASKernels(name: String(cString: chosen), detected: String(cString: detected), decision: decision)
+    }()
 }

@@ -13,6 +13,7 @@ public final class CPUBackend: Backend {
 
     /// Creates a CPU backend. All CPU backends share one buffer pool.
     public init() {
+        _ = CPUBackend.openBLASKernels
         self.device = Devices.cpuDescription
         self.pool = CPUBackend.sharedPool
     }

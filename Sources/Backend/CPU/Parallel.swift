@@ -54,6 +54,7 @@ extension CPUBackend {
     /// kernel tiles by how it splits a product between threads, so a product's last bits can change with
     /// its thread count (measured with OpenBLAS 0.3.21: 114 × 88 × 32 differs between 1 and 2 threads).
     public static func setThreadCount(_ count: Int) {
+        _ = openBLASKernels
         setLoopThreadCount(count)
         openblas_set_num_threads(Int32(max(1, count)))
     }

@@ -20,6 +20,21 @@ int kiln_cpu_set_vector_level(int level);
 /// has AVX-512 F/VL/DQ/BW, wide vectors are on, and KILN_CPU_VECTORS is not `avx2`.
 int kiln_cpu_uses_avx512(void);
 
+// MARK: - blas_core.c (OpenBLAS's kernel set)
+
+enum {
+    KILN_BLAS_UNKNOWN = 0,     ///< the OpenBLAS in use does not say which kernels it runs
+    KILN_BLAS_KEPT = 1,        ///< OpenBLAS's own choice stands
+    KILN_BLAS_USER_CHOICE = 2, ///< OPENBLAS_CORETYPE is set: the user's choice stands
+    KILN_BLAS_CORRECTED = 3,   ///< OpenBLAS had fallen back to kernels without AVX2 on a processor with it; now the
+                               ///< processor's (see blas_core.c)
+};
+
+/// Checks OpenBLAS's kernel set and corrects a fallback to pre-AVX2 kernels (blas_core.c); call once, before
+/// the first BLAS call. Writes the set in use to `chosen` and OpenBLAS's own choice to `detected` (each
+/// `capacity` bytes, NUL-terminated) and returns one of the KILN_BLAS_ values.
+int kiln_blas_check_kernels(char *chosen, char *detected, size_t capacity);
+
 // MARK: - elementwise.c (Kernels/elementwise.cl)
 
 /// y[i] = op(x[i]) for i < count, with the op's two parameters a and b (UnaryOp.parameters). y may be x.
