@@ -117,7 +117,8 @@ func formatted(_ value: Double, digits: Int = 1) -> String {
 /// A one-line description of the machine, for result tables.
 func machineDescription() -> String {
     let cpu = Devices.cpuDescription
-    return "\(cpu.name), \(cpu.computeUnits) cores, \(ByteCountText.format(cpu.memoryBytes))"
+    // Reading the kernel set also settles it before the first raw cblas_sgemm of a peer (CPUBackend.openBLASKernels).
+    return "\(cpu.name), \(cpu.computeUnits) cores, \(ByteCountText.format(cpu.memoryBytes)), \(CPUBackend.openBLASKernels.summary)"
 }
 
 extension Measure {
