@@ -184,7 +184,7 @@ struct ScanChunkedTests {
         #expect(try backend.download(dh0) == finalGradient)
     }
 
-    @Test("the rule: short sequences recurrent, long ones chunked")
+    @Test("the rule: short sequences and small heads recurrent, long ones chunked")
     func formRule() {
         let rule = ScanFormRule(chunkedFromLength: 128)
         let shape = { (t: Int) in ScanShape(batch: 1, length: t, heads: 1, keyDimension: 16, valueDimension: 16) }
@@ -193,5 +193,14 @@ struct ScanChunkedTests {
         #expect(ScanFormRule.recurrent.form(for: shape(1 << 20)) == .recurrent)
         #expect(ScanFormRule.chunked.form(for: shape(1)) == .chunked)
         #expect(CPUBackend().scanFormRule == ScanFormRule.cpuBackend)
+        // The smaller head dimension bounds it too.
+        let sized = ScanFormRule(chunkedFromLength: 128, chunkedFromDimension: 48)
+        let head = { (k: Int, v: Int) in ScanShape(batch: 1, length: 4096, heads: 1, keyDimension: k, valueDimension: v) }
+        #expect(sized.form(for: head(16, 16)) == .recurrent)
+        #expect(sized.form(for: head(47, 256)) == .recurrent)
+        #expect(sized.form(for: head(48, 48)) == .chunked)
+        #expect(sized.form(for: ScanShape(batch: 1, length: 127, heads: 1, keyDimension: 64, valueDimension: 64)) == .recurrent)
+        #expect(ScanFormRule.chunked.form(for: head(1, 1)) == .chunked)
+        #expect(sized.description == "chunked from T = 128 at min(K, V) ≥ 48")
     }
 }

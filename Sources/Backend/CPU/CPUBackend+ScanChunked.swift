@@ -18,8 +18,10 @@ import Foundation
 extension ScanFormRule {
     /// The CPU backend's rule (`CPUBackend.scanFormRule`'s default), measured with `kiln-bench scan`
     /// (bench/RESULTS.md): chunked from T = 128 on, where the chunked form gains for both scans at D = 64
-    /// (at T = 64 DeltaNet and GLA at D = 64 break even; at D = 128 both gain from T = 64).
-    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 128))
+    /// (at T = 64 DeltaNet and GLA at D = 64 break even; at D = 128 both gain from T = 64), and only for
+    /// heads of at least 48 (at D = 16 the chunked form runs at 0.43–0.63× the recurrent one, at D = 32
+    /// 0.91–0.99×, at D = 48 1.06–1.35×, T 128 and 1024).
+    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 128, chunkedFromDimension: 48))
 }
 
 extension CPUBackend {
