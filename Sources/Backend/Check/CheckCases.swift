@@ -386,61 +386,8 @@ public enum CheckCases {
     }
 
     static func scanComparisons(_ backend: any Backend, _ c: ScanCase, bound: Double, _ random: inout RandomGenerator) throws -> Comparisons {
-        let shape = c.shape
-        let reference = Reference.Scan(shape, rule: c.rule, gate: c.gate, scale: 1 / Double(shape.keyDimension).squareRoot())
-        let query = random.floats(shape.keyCount)
-        let key = c.rule == .deltaRule ? random.unitRows(shape.keyCount, rowLength: shape.keyDimension) : random.floats(shape.keyCount)
-        let value = random.floats(shape.valueCount)
-        let gate = random.logGates(reference.gateCount, normalizer: c.normalizer)
-        let beta = c.rule == .deltaRule ? random.floats(shape.headStepCount, in: 0.05...0.95) : []
-        let initialState = c.withStates ? random.floats(shape.stateCount) : nil
-        let outputGradient = random.floats(shape.valueCount)
-        let finalStateGradient = c.withStates ? random.floats(shape.stateCount) : nil
-
-        let scale = Float(reference.scale)
-        let qBuffer = backend.makeBuffer(query), kBuffer = backend.makeBuffer(key), vBuffer = backend.makeBuffer(value)
-        let gateBuffer = gate.isEmpty ? nil : backend.makeBuffer(gate)
-        let initial = initialState.map { backend.makeBuffer($0) }
-        let outputGradients = ScanOutputGradients(output: backend.makeBuffer(outputGradient), finalState: finalStateGradient.map { backend.makeBuffer($0) })
-        let outputs = ScanOutputs(output: backend.poisoned(shape.valueCount), finalState: backend.poisoned(shape.stateCount))
-        let dq = backend.poisoned(shape.keyCount), dk = backend.poisoned(shape.keyCount), dv = backend.poisoned(shape.valueCount)
-        let dg = gateBuffer == nil ? nil : backend.poisoned(reference.gateCount)
-        let dh0 = backend.poisoned(shape.stateCount)
-        var dbeta: DeviceBuffer?
-        switch c.rule {
-        case .linearAttention:
-            let scanGate: ScanGate = switch c.gate {
-            case .none: .none
-            case .perHead: .perHead(gateBuffer!)
-            case .perKey: .perKey(gateBuffer!)
-            }
-            let inputs = ScanInputs(query: qBuffer, key: kBuffer, value: vBuffer, gate: scanGate, initialState: initial)
-            backend.linearAttentionScan(inputs, shape: shape, scale: scale, into: outputs)
-            backend.linearAttentionScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients,
-                                                into: ScanGradients(query: dq, key: dk, value: dv, gate: dg, initialState: dh0))
-        case .deltaRule:
-            let inputs = DeltaRuleInputs(query: qBuffer, key: kBuffer, value: vBuffer, beta: backend.makeBuffer(beta), gate: gateBuffer, initialState: initial)
-            dbeta = backend.poisoned(shape.headStepCount)
-            backend.deltaRuleScan(inputs, shape: shape, scale: scale, into: outputs)
-            backend.deltaRuleScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients,
-                                          into: DeltaRuleGradients(query: dq, key: dk, value: dv, beta: dbeta!, gate: dg, initialState: dh0))
-        }
-        let referenceInputs = Reference.Scan.Inputs(query: query.doubles, key: key.doubles, value: value.doubles, gate: gate.doubles, beta: beta.doubles, initialState: initialState?.doubles)
-        let (output, finalState) = reference.forward(referenceInputs)
-        let expected = reference.backward(referenceInputs, outputGradient: outputGradient.doubles, finalStateGradient: finalStateGradient?.doubles)
-        var comparisons: Comparisons = [
-            ("output", relativeError(try backend.download(outputs.output), output), bound),
-            ("final state", relativeError(try backend.download(outputs.finalState!), finalState), bound),
-            ("dq", relativeError(try backend.download(dq), expected.query), bound),
-            ("dk", relativeError(try backend.download(dk), expected.key), bound),
-            ("dv", relativeError(try backend.download(dv), expected.value), bound),
-            ("dh0", relativeError(try backend.download(dh0), expected.initialState), bound),
-        ]
-        if let dg {
-            let gateBound = CheckBound.scanGateGradient(keyDimension: shape.keyDimension, perHead: c.gate == .perHead, bound: bound)
-            comparisons.append(("dgate", relativeError(try backend.download(dg), expected.gate), gateBound))
-        }
-        if let dbeta { comparisons.append(("dbeta", relativeError(try backend.download(dbeta), expected.beta), bound)) }
-        return comparisons
+        let reference = Reference.Scan(c.shape, rule: c.rule, gate: c.gate, scale: 1 / Double(c.shape.keyDimension).squareRoot())
+        let problem = ScanProblem(reference, normalizer: c.normalizer, initialState: c.withStates, finalStateGradient: c.withStates, random: &random)
+        return compareScan(try runScan(problem, on: backend), problem, bound: bound)
     }
 }
