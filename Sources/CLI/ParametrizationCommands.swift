@@ -102,7 +102,10 @@ struct SweepCommand: ParsableCommand {
         discussion: """
             Each run's loss is the mean training loss over its last 10% of steps; a diverged run counts as infinite. \
             Runs share nothing: --jobs runs train at once (on the CPU each gets cores/jobs threads), spread over \
-            --devices. Writes sweep.svg and, with --json, {"param", "widths", "log2_lrs", "loss", "best_log2_lr"}.
+            --devices: worker w takes the device at (w mod the list's length); under mpirun, worker w of the rank \
+            with local rank r (its rank on its host) takes the device at ((r · jobs + w) mod the length), so the \
+            ranks of a host spread over the list instead of all taking its first device. Each progress line names \
+            the device its run trained on. Writes sweep.svg and, with --json, {"param", "widths", "log2_lrs", "loss", "best_log2_lr"}.
             """
     )
 
@@ -119,7 +122,7 @@ struct SweepCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Examples per step.") var batchSize = 128
     @Option(parsing: .unconditional, help: "Runs at once.") var jobs = ProcessInfo.processInfo.activeProcessorCount
     @Option(parsing: .unconditional, help: "Device for every run: auto, cpu, opencl or opencl:N (default: $KILN_DEVICE, else auto).") var device: String?
-    @Option(parsing: .unconditional, help: "Comma-separated devices to spread runs over, instead of --device.") var devices: String?
+    @Option(parsing: .unconditional, help: "Comma-separated devices to spread runs over, instead of --device (under mpirun, over every rank's workers on a host).") var devices: String?
     @Option(parsing: .unconditional, help: "Write the results as JSON to this file.") var json: String?
     @Option(parsing: .unconditional, help: "Where to write the plot.") var plot = "sweep.svg"
     @Option(parsing: .unconditional, help: ArgumentHelp("Append each finished run to this JSON-lines file, and skip the runs it already holds with the same settings.",
@@ -162,7 +165,7 @@ struct SweepCommand: ParsableCommand {
         if let runs, !reused.isEmpty { FileHandle.standardError.write(Data("reusing \(reused.count) finished runs from \(runs)\n".utf8)) }
         let isRoot = communicator.isRoot
         let finished = Counter(start: reused.count)
-        // Workers take the devices in turn.
+        // Workers take the devices in turn: `worker` counts the workers of every rank on this host (LearningRateSweep.run).
         let makeBackend: @Sendable (Int) throws -> any Backend = { worker in try Devices.makeBackend(deviceIDs[worker % deviceIDs.count]) }
         let result = try LearningRateSweep.run(settings, makeBackend: makeBackend, finished: reused, record: { run in runLog?.append(run) }, progress: { message in
             guard isRoot else { return }

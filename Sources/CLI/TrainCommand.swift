@@ -57,7 +57,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Training labels or targets (.npy or .csv).") var trainY: String?
     @Option(parsing: .unconditional, help: "Test inputs (optional; otherwise 20% of the training rows are held out).") var testX: String?
     @Option(parsing: .unconditional, help: "Test labels or targets.") var testY: String?
-    @Option(parsing: .unconditional, help: "For file data: classes, values, or auto (integer labels are classes).") var target = TargetSetting.auto
+    @Option(parsing: .unconditional, help: "For file data: auto (one column of integers is class labels 0…max, as PyTorch and scikit-learn take them: a note names classes no label has, a negative label is an error; anything else is values), classes, or values (regression with MSE, integers included).") var target = TargetSetting.auto
     @Option(parsing: .unconditional, help: "For fit: tasks, the input range low,high.") var range = "-1,1"
     @Flag(help: "Print plain lines instead of a progress bar.") var plain = false
 
@@ -237,6 +237,10 @@ final class ProgressReporter: TrainingProgress {
     private var lastTestLoss: Double?
 
     init(interactive: Bool) { self.interactive = interactive }
+
+    func note(_ message: String) {
+        FileHandle.standardError.write(Data("note: \(message)\n".utf8))
+    }
 
     func started(totalSteps: Int, fromStep: Int, device: String, parameters: Int) {
         startStep = fromStep

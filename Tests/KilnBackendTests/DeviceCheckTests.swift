@@ -103,6 +103,21 @@ struct DeviceCheckTests {
     }
 }
 
+/// Runs the device check's cases of `family` (``CheckCases``, what `kiln check` runs) on `backend` over
+/// `kiln check`'s lists changed by `lists`, with one expectation per case: its name, the output with the
+/// largest error, the error, the bound and the seed. The test suite's long lists of a family run here.
+func expectCheckCasesPass(_ family: OpFamily, on backend: any Backend, _ label: String, sourceLocation: SourceLocation = #_sourceLocation,
+                          lists change: (inout CheckLists) -> Void) {
+    var lists = CheckLists.check
+    change(&lists)
+    let check = DeviceCheck(families: [family], lists: lists)
+    let rows = check.run(on: backend)
+    #expect(!rows.isEmpty, "no \(family) cases ran on \(label)", sourceLocation: sourceLocation)
+    for row in rows {
+        #expect(row.passed, "\(family) \(row.name) on \(label): \(row.worst) error \(row.error), bound \(row.bound), seed \(check.seed)", sourceLocation: sourceLocation)
+    }
+}
+
 /// Runs `body` with a new, empty folder under the temporary directory, removed afterwards.
 func withFolder<Result>(_ name: String, _ body: (URL) throws -> Result) throws -> Result {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-backend-\(name)-\(UUID().uuidString)")

@@ -12,20 +12,13 @@ struct ElementwiseTests {
     static let unaryOps = CheckCases.unaryOps
     static func range(_ op: UnaryOp) -> ClosedRange<Float> { CheckCases.range(op) }
 
+    // The check's unary case (CheckCases.elementwise): every op forward and backward on fresh inputs in its
+    // range, outputs poisoned first; here at every odd count (the family's strided-copy case runs too).
     @Test("unary forward and backward, every op", arguments: BackendCase.withGPUParameters, [1, 7, 33, 127, 513, 100_003])
     func unary(_ backendCase: BackendCase, count: Int) throws {
-        let backend = try backendCase.makeBackend()
-        var random = RandomGenerator.withFreshSeed()
-        for op in Self.unaryOps {
-            let x = random.floats(count, in: Self.range(op)), dy = random.floats(count)
-            let xBuffer = backend.makeBuffer(x)
-            let y = backend.poisoned(count), dx = backend.poisoned(count)
-            backend.unary(op, xBuffer, into: y, count: count)
-            backend.unaryBackward(op, input: xBuffer, output: y, outputGradient: backend.makeBuffer(dy), into: dx, count: count)
-            let forward = relativeError(try backend.download(y), Reference.unary(op, x.doubles))
-            let backward = relativeError(try backend.download(dx), Reference.unaryBackward(op, input: x.doubles, outputGradient: dy.doubles))
-            #expect(forward < Self.bound, "\(op) forward, n \(count): error \(forward), seed \(random.seed)")
-            #expect(backward < Self.bound, "\(op) backward, n \(count): error \(backward), seed \(random.seed)")
+        expectCheckCasesPass(.elementwise, on: try backendCase.makeBackend(), "\(backendCase)") { lists in
+            lists.unaryCounts = [count]
+            lists.broadcasts = []
         }
     }
 
@@ -59,37 +52,26 @@ struct ElementwiseTests {
     }
 
     /// Broadcasting cases: the output shape, and the shapes a and b are stored in (dense, right-aligned).
-    static let broadcastCases: [(shape: [Int], aShape: [Int], bShape: [Int])] = [
-        ([513], [513], [513]),
-        ([7, 33], [7, 33], [33]),
-        ([7, 33], [7, 1], [7, 33]),
-        ([127, 5], [1], [127, 5]),
-        ([3, 7, 33], [3, 1, 33], [1, 7, 1]),
-        ([2, 3, 4, 5, 6], [2, 1, 4, 1, 6], [3, 1, 5, 1]),
-        ([2, 3, 1, 5, 2, 3], [2, 3, 1, 5, 2, 3], [1, 3, 1, 1, 2, 1]),
-        ([1], [1], [1]),
-        ([], [], []),
+    static let broadcastCases: [CheckLists.Broadcast] = [
+        .init([513], [513], [513]),
+        .init([7, 33], [7, 33], [33]),
+        .init([7, 33], [7, 1], [7, 33]),
+        .init([127, 5], [1], [127, 5]),
+        .init([3, 7, 33], [3, 1, 33], [1, 7, 1]),
+        .init([2, 3, 4, 5, 6], [2, 1, 4, 1, 6], [3, 1, 5, 1]),
+        .init([2, 3, 1, 5, 2, 3], [2, 3, 1, 5, 2, 3], [1, 3, 1, 1, 2, 1]),
+        .init([1], [1], [1]),
+        .init([], [], []),
     ]
 
-    /// Strides that broadcast a dense `stored` shape (right-aligned) to `shape`.
-    static func broadcastLayout(_ stored: [Int], to shape: [Int]) -> StridedLayout { CheckCases.broadcastLayout(stored, to: shape) }
-
+    // The check's binary case (CheckCases.elementwise): every op on small integers (so that `equal` and
+    // `greater` mean something) with divisors away from zero, the output poisoned first; here over the long
+    // list of broadcasts (the family's strided-copy case runs too).
     @Test("binary ops with broadcasting, every op", arguments: BackendCase.withGPUParameters)
     func binary(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
-        var random = RandomGenerator.withFreshSeed()
-        for (shape, aShape, bShape) in Self.broadcastCases {
-            let aLayout = Self.broadcastLayout(aShape, to: shape), bLayout = Self.broadcastLayout(bShape, to: shape)
-            // Small integers make `equal` and `greater` meaningful; divisors stay away from zero.
-            let a = (0..<aShape.reduce(1, *)).map { _ in Float(Int.random(in: -3...3, using: &random)) }
-            let b = (0..<bShape.reduce(1, *)).map { _ in Float(Int.random(in: 1...3, using: &random)) * (Bool.random(using: &random) ? 1 : -1) }
-            let aBuffer = backend.makeBuffer(a), bBuffer = backend.makeBuffer(b)
-            for op in BinaryOp.allCases {
-                let out = backend.poisoned(shape.reduce(1, *))
-                backend.binary(op, aBuffer, aLayout, bBuffer, bLayout, into: out, shape: shape)
-                let expected = Reference.binary(op, a.doubles, aLayout, b.doubles, bLayout, shape: shape)
-                #expect(relativeError(try backend.download(out), expected) < Self.bound, "\(op) \(shape) ← \(aShape), \(bShape), seed \(random.seed)")
-            }
+        expectCheckCasesPass(.elementwise, on: try backendCase.makeBackend(), "\(backendCase)") { lists in
+            lists.unaryCounts = []
+            lists.broadcasts = Self.broadcastCases
         }
     }
 

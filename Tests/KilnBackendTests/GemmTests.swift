@@ -2,73 +2,45 @@ import KilnBackend
 import KilnTestSupport
 import Testing
 
-/// Runs a gemm problem on a backend with fresh random inputs and NaN-poisoned C (when beta is 0), and
-/// returns the relative error against `Reference.gemm` over the problem's elements; an element written
-/// outside the problem (gaps between rows or batches) makes it infinite (the device check's, CheckCases).
-func gemmError(_ backend: any Backend, _ problem: GemmProblem, random: inout RandomGenerator) throws -> Double {
-    try CheckCases.gemmError(backend, problem, &random)
-}
-
 @Suite("gemm against the float64 reference")
 struct GemmTests {
-    // Matmul bound (DESIGN.md): relative error below 1e-4.
-    static let bound = CheckBound.gemm
+    // The check's gemm case (CheckCases.gemm, CheckCases.gemmError): fresh A and B, C poisoned where beta is
+    // 0, relative error below 1e-4 (matmul, DESIGN.md), and any element written outside the problem (gaps
+    // between rows or batches) a failure; on OpenCL a shape past the direct/tiled crossover is added when
+    // every listed one runs in the direct kernel. Here over the long lists.
 
     @Test("square sizes, every transpose", arguments: BackendCase.withGPUParameters, [1, 7, 33, 127, 513])
     func squares(_ backendCase: BackendCase, size: Int) throws {
-        let backend = try backendCase.makeBackend()
-        var random = RandomGenerator.withFreshSeed()
-        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-            if size == 513 && transposeA != transposeB { continue }  // keep the largest case quick
-            let problem = GemmProblem(m: size, n: size, k: size, transposeA: transposeA, transposeB: transposeB)
-            let error = try gemmError(backend, problem, random: &random)
-            #expect(error < Self.bound, "size \(size) transA \(transposeA) transB \(transposeB) seed \(random.seed)")
+        expectCheckCasesPass(.gemm, on: try backendCase.makeBackend(), "\(backendCase)") { lists in
+            lists.gemm = [(false, false), (true, false), (false, true), (true, true)]
+                .filter { size != 513 || $0.0 == $0.1 }  // keep the largest case quick
+                .map { GemmProblem(m: size, n: size, k: size, transposeA: $0.0, transposeB: $0.1) }
         }
     }
 
     @Test("odd and non-square shapes, both transposes, alpha and beta", arguments: BackendCase.withGPUParameters)
     func shapes(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
-        var random = RandomGenerator.withFreshSeed()
         let shapes = [
             (1, 1, 1), (1, 513, 7), (513, 1, 33), (7, 33, 1), (131, 257, 97), (257, 131, 1), (33, 127, 513),
             (300, 200, 64), (64, 1024, 129), (2, 3, 700),
         ]
-        for (m, n, k) in shapes {
-            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-                for (alpha, beta) in [(Float(1), Float(0)), (Float(-0.75), Float(0.5))] {
-                    let problem = GemmProblem(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta)
-                    let error = try gemmError(backend, problem, random: &random)
-                    #expect(error < Self.bound, "\(m)×\(n)×\(k) transA \(transposeA) transB \(transposeB) α \(alpha) β \(beta) seed \(random.seed)")
-                }
-            }
+        // Both scalings of every shape and transpose: the alternation of (1, 0) and (−0.75, 0.5) started
+        // at either end.
+        expectCheckCasesPass(.gemm, on: try backendCase.makeBackend(), "\(backendCase)") { lists in
+            lists.gemm = CheckLists.gemmProblems(shapes) + CheckLists.gemmProblems(shapes, firstIndex: 1)
         }
     }
 
     @Test("strided batches, offsets, padded leading dimensions and a shared operand", arguments: BackendCase.withGPUParameters)
     func batched(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
-        var random = RandomGenerator.withFreshSeed()
-        for (m, n, k) in [(7, 33, 5), (129, 67, 100), (64, 128, 32)] {
-            for (transposeA, transposeB) in [(false, false), (true, true), (false, true)] {
-                var problem = GemmProblem(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, alpha: 1.5, beta: 0, batchCount: 3)
-                problem.lda += 3
-                problem.ldb += 1
-                problem.ldc += 2
-                problem.offsetA = 5
-                problem.offsetB = 1
-                problem.offsetC = 7
-                problem.strideA = (transposeA ? k : m) * problem.lda + 4
-                problem.strideB = (transposeB ? n : k) * problem.ldb + 9
-                problem.strideC = m * problem.ldc + 3
-                let error = try gemmError(backend, problem, random: &random)
-                #expect(error < Self.bound, "batched \(m)×\(n)×\(k) transA \(transposeA) transB \(transposeB) seed \(random.seed)")
-
-                var shared = problem
-                shared.strideB = 0
-                shared.beta = 0.25
-                let sharedError = try gemmError(backend, shared, random: &random)
-                #expect(sharedError < Self.bound, "shared-B batched \(m)×\(n)×\(k) seed \(random.seed)")
+        expectCheckCasesPass(.gemm, on: try backendCase.makeBackend(), "\(backendCase)") { lists in
+            lists.gemm = [(7, 33, 5), (129, 67, 100), (64, 128, 32)].flatMap { m, n, k in
+                [(false, false), (true, true), (false, true)].flatMap { transposeA, transposeB in
+                    let problem = GemmProblem(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, alpha: 1.5, beta: 0)
+                    var shared = CheckLists.batched(problem, batchCount: 3, sharedB: true)
+                    shared.beta = 0.25
+                    return [CheckLists.batched(problem, batchCount: 3, sharedB: false), shared]
+                }
             }
         }
     }
@@ -79,7 +51,7 @@ struct GemmTests {
         var random = RandomGenerator.withFreshSeed()
         for beta in [Float(0), 2] {
             let problem = GemmProblem(m: 5, n: 9, k: 0, alpha: 1, beta: beta)
-            let error = try gemmError(backend, problem, random: &random)
+            let error = try CheckCases.gemmError(backend, problem, &random)
             #expect(error < 1e-6, "k = 0, β \(beta), seed \(random.seed)")
         }
     }

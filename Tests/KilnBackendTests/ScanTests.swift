@@ -23,104 +23,23 @@ struct ScanTests {
     /// Gate normalizers: g = logsigmoid(x) / n; 0.1 is strong (decays to e^−30), 16 weak.
     static let normalizers: [Double] = [0.1, 1, 16]
 
-    /// One scan problem's inputs on the host, in float32 and as the float64 reference sees them.
-    struct Problem {
-        var reference: Reference.Scan
-        var query: [Float], key: [Float], value: [Float], gate: [Float], beta: [Float]
-        var initialState: [Float]?
-        var outputGradient: [Float]
-        var finalStateGradient: [Float]?
+    /// One scan problem's inputs: the device check's (CheckCases.ScanProblem), which its scan case runs.
+    typealias Problem = CheckCases.ScanProblem
 
-        var inputs: Reference.Scan.Inputs {
-            Reference.Scan.Inputs(
-                query: query.map(Double.init), key: key.map(Double.init), value: value.map(Double.init),
-                gate: gate.map(Double.init), beta: beta.map(Double.init), initialState: initialState?.map(Double.init))
-        }
-
-        var shape: ScanShape { reference.shape }
-
-        init(_ reference: Reference.Scan, normalizer: Double, initialState: Bool, finalStateGradient: Bool, random: inout RandomGenerator) {
-            self.reference = reference
-            let shape = reference.shape
-            query = random.floats(shape.keyCount)
-            key = reference.rule == .deltaRule ? random.unitRows(shape.keyCount, rowLength: shape.keyDimension) : random.floats(shape.keyCount)
-            value = random.floats(shape.valueCount)
-            gate = random.logGates(reference.gateCount, normalizer: normalizer)
-            beta = reference.rule == .deltaRule ? random.floats(shape.headStepCount, in: 0.05...0.95) : []
-            self.initialState = initialState ? random.floats(shape.stateCount) : nil
-            outputGradient = random.floats(shape.valueCount)
-            self.finalStateGradient = finalStateGradient ? random.floats(shape.stateCount) : nil
-        }
+    /// Runs the forward and backward primitives on a backend, every output poisoned with NaN first, as the
+    /// device check's scan case does (CheckCases.runScan). `omit` leaves out the optional outputs (final
+    /// state, gate and initial-state gradients); `withoutOutputGradient` passes no dO (the output did not
+    /// reach the loss).
+    static func run(_ problem: Problem, on backend: any Backend, omit: Bool = false, withoutOutputGradient: Bool = false) throws -> CheckCases.ScanResults {
+        try CheckCases.runScan(problem, on: backend, omit: omit, withoutOutputGradient: withoutOutputGradient)
     }
 
-    /// What a backend computed for a problem.
-    struct Results {
-        var output: [Float], finalState: [Float]?
-        var query: [Float], key: [Float], value: [Float], gate: [Float]?, beta: [Float]?, initialState: [Float]?
-    }
-
-    /// Runs the forward and backward primitives on a backend, every output poisoned with NaN first.
-    /// `omit` leaves out the optional outputs (final state, gate and initial-state gradients);
-    /// `withoutOutputGradient` passes no dO (the output did not reach the loss).
-    static func run(_ problem: Problem, on backend: any Backend, omit: Bool = false, withoutOutputGradient: Bool = false) throws -> Results {
-        let r = problem.reference, shape = problem.shape, scale = Float(r.scale)
-        let query = backend.makeBuffer(problem.query), key = backend.makeBuffer(problem.key), value = backend.makeBuffer(problem.value)
-        let gateBuffer = problem.gate.isEmpty ? nil : backend.makeBuffer(problem.gate)
-        let initial = problem.initialState.map { backend.makeBuffer($0) }
-        let outputGradients = ScanOutputGradients(
-            output: withoutOutputGradient ? nil : backend.makeBuffer(problem.outputGradient), finalState: problem.finalStateGradient.map { backend.makeBuffer($0) })
-        let outputs = ScanOutputs(output: backend.poisoned(shape.valueCount), finalState: omit ? nil : backend.poisoned(shape.stateCount))
-        let dq = backend.poisoned(shape.keyCount), dk = backend.poisoned(shape.keyCount), dv = backend.poisoned(shape.valueCount)
-        let dg = omit || gateBuffer == nil ? nil : backend.poisoned(r.gateCount)
-        let dh0 = omit ? nil : backend.poisoned(shape.stateCount)
-        var dbeta: DeviceBuffer?
-        switch r.rule {
-        case .linearAttention:
-            let gate: ScanGate = switch r.gate {
-            case .none: .none
-            case .perHead: .perHead(gateBuffer!)
-            case .perKey: .perKey(gateBuffer!)
-            }
-            let inputs = ScanInputs(query: query, key: key, value: value, gate: gate, initialState: initial)
-            backend.linearAttentionScan(inputs, shape: shape, scale: scale, into: outputs)
-            backend.linearAttentionScanBackward(
-                inputs, shape: shape, scale: scale, outputGradients: outputGradients,
-                into: ScanGradients(query: dq, key: dk, value: dv, gate: dg, initialState: dh0))
-        case .deltaRule:
-            let inputs = DeltaRuleInputs(query: query, key: key, value: value, beta: backend.makeBuffer(problem.beta), gate: gateBuffer, initialState: initial)
-            dbeta = backend.poisoned(shape.headStepCount)
-            backend.deltaRuleScan(inputs, shape: shape, scale: scale, into: outputs)
-            backend.deltaRuleScanBackward(
-                inputs, shape: shape, scale: scale, outputGradients: outputGradients,
-                into: DeltaRuleGradients(query: dq, key: dk, value: dv, beta: dbeta!, gate: dg, initialState: dh0))
-        }
-        return Results(
-            output: try backend.download(outputs.output), finalState: try outputs.finalState.map { try backend.download($0) },
-            query: try backend.download(dq), key: try backend.download(dk), value: try backend.download(dv),
-            gate: try dg.map { try backend.download($0) }, beta: try dbeta.map { try backend.download($0) },
-            initialState: try dh0.map { try backend.download($0) })
-    }
-
-    /// Compares a backend's results with the reference's, each within `tolerance`.
+    /// The device check's comparisons of a backend's results with the reference's (CheckCases.compareScan),
+    /// each within `tolerance` (a gate's gradient within ``gateGradientTolerance(_:_:)``), one expectation each.
     static func check(_ problem: Problem, on backend: any Backend, omit: Bool = false, withoutOutputGradient: Bool = false, tolerance: Double, label: String) throws {
         let results = try run(problem, on: backend, omit: omit, withoutOutputGradient: withoutOutputGradient)
-        let reference = problem.reference
-        let (output, finalState) = reference.forward(problem.inputs)
-        let gradients = reference.backward(
-            problem.inputs, outputGradient: withoutOutputGradient ? nil : problem.outputGradient.map(Double.init),
-            finalStateGradient: problem.finalStateGradient?.map(Double.init))
-        var comparisons: [(String, [Float]?, [Double])] = [
-            ("output", results.output, output), ("final state", results.finalState, finalState),
-            ("dq", results.query, gradients.query), ("dk", results.key, gradients.key), ("dv", results.value, gradients.value),
-            ("dh0", results.initialState, gradients.initialState),
-        ]
-        if reference.gate != .none { comparisons.append(("dgate", results.gate, gradients.gate)) }
-        if reference.rule == .deltaRule { comparisons.append(("dbeta", results.beta, gradients.beta)) }
-        for (name, values, expected) in comparisons {
-            guard let values else { continue }
-            let error = relativeError(values, expected)
-            let bound = name == "dgate" ? gateGradientTolerance(reference, tolerance) : tolerance
-            #expect(error < bound, "\(name) of \(reference) on \(backend.device.id): relative error \(error) (\(label))")
+        for (name, error, bound) in CheckCases.compareScan(results, problem, withoutOutputGradient: withoutOutputGradient, bound: tolerance) {
+            #expect(error < bound, "\(name) of \(problem.reference) on \(backend.device.id): relative error \(error) (\(label))")
         }
     }
 

@@ -76,30 +76,14 @@ struct SplineTests {
         return try [y, gradients.input!, gradients.coefficients!, gradients.scaleBase!, gradients.scaleSpline!].map { try backend.download($0) }
     }
 
-    /// Forward within 1e-5 of the float64 layer (float32 element-wise work), measured against the size of
-    /// the terms it sums (a few edges into one output can cancel: 2e-5 relative to the result itself was
-    /// seen for 3 → 1 with batch 1); the four gradients within 1e-4 (sums over the batch and over outputs),
-    /// all as relative RMS errors.
-    static func expectMatchesReference(_ results: [[Float]], _ problem: Problem, dy: [Float], _ label: String) {
-        let expected = problem.layer.backward(dy.map(Double.init))
-        #expect(relativeError(results[0], problem.layer.forward(), magnitude: problem.layer.forwardMagnitude()) < CheckBound.elementwise, "forward: \(label)")
-        #expect(relativeError(results[1], expected.input) < CheckBound.splineGradient, "input gradient: \(label)")
-        #expect(relativeError(results[2], expected.coefficients) < CheckBound.splineGradient, "coefficient gradient: \(label)")
-        #expect(relativeError(results[3], expected.scaleBase) < CheckBound.splineGradient, "scaleBase gradient: \(label)")
-        #expect(relativeError(results[4], expected.scaleSpline) < CheckBound.splineGradient, "scaleSpline gradient: \(label)")
-    }
-
+    // The check's spline case (CheckCases.splineComparisons): knots and points from CheckData (on every
+    // knot, at both ends, just inside and outside, well outside), forward within 1e-5 of the float64 layer
+    // measured against the size of the terms it sums (a few edges into one output can cancel: 2e-5 relative
+    // to the result itself was seen for 3 → 1 with batch 1), the four gradients within 1e-4 (sums over the
+    // batch and over outputs), every output poisoned first. Here over the long list of cases.
     @Test("forward and all four gradients against the float64 layer, k = 1…5, G ∈ {1, 3, 5, 20}", arguments: BackendCase.all)
     func layerAgainstReference(_ backendCase: BackendCase) throws {
-        let backend = try backendCase.makeBackend()
-        var random = RandomGenerator.withFreshSeed()
-        for c in Self.cases {
-            let problem = Problem(c, random: &random)
-            let dy = random.floats(c.batch * c.outputs)
-            let results = try Self.run(c, problem, dy: dy, on: backend)
-            let label = "\(c) on \(backendCase), seed \(random.seed)"
-            Self.expectMatchesReference(results, problem, dy: dy, label)
-        }
+        expectCheckCasesPass(.spline, on: try backendCase.makeBackend(), "\(backendCase)") { $0.spline = Self.cases.map(\.shape) }
     }
 
     // The CPU backend's spline loops come in two versions (AVX2 + FMA where the processor has them, and
@@ -107,16 +91,11 @@ struct SplineTests {
     // process-wide, so other tests running meanwhile may use either version; both must be right.
     @Test("CPU spline loops: the portable C versions against the float64 layer")
     func portableCPULoops() throws {
-        let backend = CPUBackend()
-        var random = RandomGenerator.withFreshSeed()
         try withPortableCPULoops {
             #expect(!CPUBackend.usesWideVectors)
             // Includes the wide cases (77 outputs, odd batches) at the end of `cases`.
-            for c in Self.cases where c.order == 3 || c.intervals == 5 {
-                let problem = Problem(c, random: &random)
-                let dy = random.floats(c.batch * c.outputs)
-                let results = try Self.run(c, problem, dy: dy, on: backend)
-                Self.expectMatchesReference(results, problem, dy: dy, "\(c) on cpu (portable loops), seed \(random.seed)")
+            expectCheckCasesPass(.spline, on: CPUBackend(), "cpu (portable loops)") { lists in
+                lists.spline = Self.cases.filter { $0.order == 3 || $0.intervals == 5 }.map(\.shape)
             }
         }
     }
@@ -127,17 +106,12 @@ struct SplineTests {
     func otherLaunchShapes(_ backendCase: BackendCase) throws {
         let description = try #require(Devices.all().first { $0.id == backendCase.deviceID })
         let shapes = [SplineTuning.gpuDevice, SplineTuning(vectorWidth: 4, rowsPerItem: 3, tile: 12, parts: 3, forwardGroup: [2, 3], inputGradientGroup: [4, 2], batchSumGroup: [2, 2])]
-        var random = RandomGenerator.withFreshSeed()
         for spline in shapes {
             var tuning = OpenCLTuning.defaults(for: description)
             tuning.spline = spline
             let backend = try OpenCLBackend(deviceID: backendCase.deviceID, tuning: tuning)
-            for c in Self.cases where c.order == 3 || c.order == 2 || c.intervals == 1 {
-                let problem = Problem(c, random: &random)
-                let dy = random.floats(c.batch * c.outputs)
-                let results = try Self.run(c, problem, dy: dy, on: backend)
-                let label = "\(c) on \(backendCase) with \(spline), seed \(random.seed)"
-                Self.expectMatchesReference(results, problem, dy: dy, label)
+            expectCheckCasesPass(.spline, on: backend, "\(backendCase) with \(spline)") { lists in
+                lists.spline = Self.cases.filter { $0.order == 3 || $0.order == 2 || $0.intervals == 1 }.map(\.shape)
             }
         }
     }

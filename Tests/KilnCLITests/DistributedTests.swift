@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 /// `mpirun` with the flags that start Open MPI here and in a fresh Debian container, in one place (the
@@ -148,6 +149,24 @@ struct DistributedTests {
             let again = try MPIRun.run(ranks: 2, arguments("ranks"), environment: oneThread)
             #expect(again.status == 0 && again.error.contains("reusing 8 finished runs"), "\(again.error)")
             #expect(try Data(contentsOf: folder.appendingPathComponent("ranks.json")) == single)
+        }
+    }
+
+    // Before: every rank's worker 0 took the first device of --devices, so all ranks trained on it.
+    @Test("a sweep over --devices a,b on 2 ranks of one worker each: rank 0 trains on a, rank 1 on b", .enabled(if: !BackendCase.openCL.isEmpty, "no OpenCL device"))
+    func sweepSpreadsRanksOverDevices() throws {
+        try withTemporaryFolder("mpi-sweep-devices") { folder in
+            let openCL = BackendCase.openCL[0].deviceID
+            let job = try MPIRun.run(ranks: 2, ["sweep", "--task", "teacher", "--widths", "16", "--lrs", "2^-9:2^-6", "--steps", "5", "--seeds", "1", "--depth", "1",
+                                                "--batch-size", "16", "--jobs", "1", "--devices", "cpu,\(openCL)",
+                                                "--plot", folder.appendingPathComponent("sweep.svg").path],
+                                     environment: oneThread.merging(["POCL_MAX_PTHREAD_COUNT": "1"]) { $1 })
+            #expect(job.status == 0, "\(job.error)")
+            // Rank 0 reports every run with its device: its own as "(cpu)", rank 1's as "(rank 1, opencl:N)".
+            let runs = job.error.split(separator: "\n").filter { $0.contains(" seed 0: ") }
+            let own = runs.filter { !$0.contains("(rank 1") }, peer = runs.filter { $0.contains("(rank 1") }
+            #expect(runs.count == 4 && own.count == 2 && peer.count == 2, "\(job.error)")
+            #expect(own.allSatisfy { $0.hasSuffix("(cpu)") } && peer.allSatisfy { $0.hasSuffix("(rank 1, \(openCL))") }, "\(job.error)")
         }
     }
 

@@ -132,6 +132,50 @@ struct InputValidationCLITests {
         }
     }
 
+    @Test("--target auto: integer labels that are not 0…n−1 are classes 0…max with a note, negative ones an error")
+    func integerLabels() throws {
+        try withTemporaryFolder("integer-labels") { folder in
+            let out = folder.appendingPathComponent("out")
+            let x = folder.appendingPathComponent("x.csv")
+            try (0..<20).map { "\(Double($0) / 10),\(Double($0 % 3))" }.joined(separator: "\n").write(to: x, atomically: true, encoding: .utf8)
+            func labels(_ name: String, _ values: [Int]) throws -> String {
+                let url = folder.appendingPathComponent(name)
+                try (0..<20).map { "\(values[$0 % values.count])" }.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+                return url.path
+            }
+            let small = ["--task", "files", "--train-x", x.path, "--width", "8", "--depth", "1", "--steps", "3", "--eval-every", "3", "--out", out.path] + Self.cpu
+            func summary() throws -> [String: Any] {
+                try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as? [String: Any])
+            }
+
+            // Labels 1, 2 and 5: classes 0…5 (2 · 8 + 8 + 8 · 6 + 6 = 78 parameters), a note naming 0, 3 and 4.
+            let sparse = try KilnProcess.run(["train", "--train-y", try labels("sparse.csv", [1, 2, 5])] + small)
+            #expect(sparse.status == 0, "\(sparse.error)")
+            let notes = sparse.error.split(separator: "\n").filter { $0.hasPrefix("note: ") }
+            #expect(notes.count == 1 && notes[0].contains("sparse.csv") && notes[0].contains("classes 0…5") && notes[0].contains("classes 0, 3, 4 do not occur")
+                    && notes[0].contains("--target values"), "\(sparse.error)")
+            #expect(try summary()["parameters"] as? Int == 78 && summary()["test_accuracy"] is Double)
+            try FileManager.default.removeItem(at: out)
+
+            // Labels 0…n−1: classes and no note.
+            let dense = try KilnProcess.run(["train", "--train-y", try labels("dense.csv", [0, 1, 2])] + small)
+            #expect(dense.status == 0 && !dense.error.contains("note:"), "\(dense.error)")
+            #expect(try summary()["parameters"] as? Int == 2 * 8 + 8 + 8 * 3 + 3)
+            try FileManager.default.removeItem(at: out)
+
+            // A negative label: one line naming the labels and --target values; nothing written.
+            let negative = try labels("negative.csv", [-1, 2, 5, -3])
+            expectUserError(try KilnProcess.run(["train", "--train-y", negative] + small), ["negative.csv", "negative labels (-1, -3)", "--target values"], "negative labels")
+            #expect(!FileManager.default.fileExists(atPath: out.path), "a refused run left its output folder")
+            expectUserError(try KilnProcess.run(["train", "--train-y", negative, "--target", "classes"] + small), ["negative labels (-1, -3)"], "negative labels as classes")
+
+            // --target values trains a regression on the same numbers (one output, an RMSE).
+            let regression = try KilnProcess.run(["train", "--train-y", negative, "--target", "values"] + small)
+            #expect(regression.status == 0 && !regression.error.contains("note:"), "\(regression.error)")
+            #expect(try summary()["parameters"] as? Int == 2 * 8 + 8 + 8 + 1 && summary()["test_rmse"] is Double && summary()["test_accuracy"] is NSNull)
+        }
+    }
+
     @Test("checkpoints: damaged or out-of-range metadata names the file; --resume checks before it writes")
     func checkpoints() throws {
         try withTemporaryFolder("checkpoints") { folder in

@@ -1,45 +1,35 @@
 import Foundation
 
-/// The cases of ``DeviceCheck``, one function per op family: short lists of odd sizes that still reach
-/// every code path (the test suite in Tests/KilnBackendTests runs the long lists at the same bounds, with
-/// the helpers here that are public: the unary ops and their input ranges, broadcast layouts, gemm's error).
+/// The cases of ``DeviceCheck``, one function per op family, each run over that family's list in
+/// ``CheckLists``: `kiln check` runs ``CheckLists/check``'s short lists, the test suite in
+/// Tests/KilnBackendTests the same cases over longer lists (and uses the helpers here that are public:
+/// the unary ops and their input ranges, broadcast layouts, gemm's error).
 public enum CheckCases {
     typealias Comparisons = [(output: String, error: Double, bound: Double)]
 
     // MARK: gemm
 
-    static func gemm(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
+    static func gemm(_ backend: any Backend, _ problems: [GemmProblem], _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
         let tuning = (backend as? OpenCLBackend)?.tuning.gemm
-        var shapes = [(1, 1, 1), (7, 33, 5), (1, 513, 7), (33, 127, 65), (131, 257, 97), (257, 131, 300)]
+        var problems = problems
         // A shape just past the backend's crossover, so the tiled kernel runs with odd edges whatever the
-        // tuning says (the fixed shapes may all fall below a high crossover).
-        if let tuning, shapes.allSatisfy({ tuning.usesDirectKernel(m: $0.0, n: $0.1, k: $0.2) }) {
+        // tuning says (the listed shapes may all fall below a high crossover).
+        if let tuning, problems.allSatisfy({ tuning.usesDirectKernel(m: $0.m, n: $0.n, k: $0.k) }) {
             var side = max(tuning.directMaximumRows, tuning.directMaximumColumns, tuning.directMaximumDepth) + 3
             while tuning.usesDirectKernel(m: side, n: side + 2, k: side + 1) { side += side / 4 + 1 }
-            shapes.append((side, side + 2, side + 1))
+            problems += CheckLists.gemmProblems([(side, side + 2, side + 1)])
         }
-        for (index, (m, n, k)) in shapes.enumerated() {
-            let kernel = tuning.map { $0.usesDirectKernel(m: m, n: n, k: k) ? ", direct kernel" : ", tiled kernel" } ?? ""
-            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-                let (alpha, beta): (Float, Float) = (index + (transposeA ? 1 : 0)) % 2 == 0 ? (1, 0) : (-0.75, 0.5)
-                let problem = GemmProblem(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta)
-                recorder.add("\(m)×\(n)×\(k)\(transposeA ? " Aᵀ" : "")\(transposeB ? " Bᵀ" : "") α \(alpha) β \(beta)\(kernel)") {
-                    [("C", try gemmError(backend, problem, &random), CheckBound.gemm)]
-                }
-            }
+        for problem in problems {
+            let kernel = tuning.map { $0.usesDirectKernel(m: problem.m, n: problem.n, k: problem.k) ? ", direct kernel" : ", tiled kernel" } ?? ""
+            recorder.add("\(gemmName(problem))\(kernel)") { [("C", try gemmError(backend, problem, &random), CheckBound.gemm)] }
         }
-        // Strided batches with offsets, padded leading dimensions and a shared B (a weight used by every batch).
-        var batched = GemmProblem(m: 129, n: 67, k: 100, transposeA: false, transposeB: true, alpha: 1.5, beta: 0.25, batchCount: 3)
-        batched.lda += 3
-        batched.ldb += 1
-        batched.ldc += 2
-        batched.offsetA = 5
-        batched.offsetB = 1
-        batched.offsetC = 7
-        batched.strideA = batched.m * batched.lda + 4
-        batched.strideB = 0
-        batched.strideC = batched.m * batched.ldc + 3
-        recorder.add("3 batches of 129×67×100 Bᵀ, strided, shared B") { [("C", try gemmError(backend, batched, &random), CheckBound.gemm)] }
+    }
+
+    /// A gemm case's name: sizes, transposes, alpha and beta, and the batch layout.
+    static func gemmName(_ problem: GemmProblem) -> String {
+        let sizes = "\(problem.m)×\(problem.n)×\(problem.k)\(problem.transposeA ? " Aᵀ" : "")\(problem.transposeB ? " Bᵀ" : "") α \(problem.alpha) β \(problem.beta)"
+        guard problem.batchCount > 1 || problem.offsetA + problem.offsetB + problem.offsetC > 0 else { return sizes }
+        return "\(problem.batchCount) batches of \(sizes), strided with offsets\(problem.strideB == 0 && problem.batchCount > 1 ? ", shared B" : "")"
     }
 
     /// The relative error of one gemm with fresh inputs and C poisoned where beta is 0; elements outside
@@ -78,8 +68,8 @@ public enum CheckCases {
         }
     }
 
-    static func elementwise(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
-        for count in [1, 127, 4099] {
+    static func elementwise(_ backend: any Backend, _ lists: CheckLists, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
+        for count in lists.unaryCounts {
             recorder.add("every unary op and its gradient, n \(count)") {
                 var comparisons: Comparisons = []
                 for op in unaryOps {
@@ -94,11 +84,9 @@ public enum CheckCases {
                 return comparisons
             }
         }
-        let broadcasts: [(shape: [Int], aShape: [Int], bShape: [Int])] = [
-            ([513], [513], [513]), ([7, 33], [7, 1], [33]), ([3, 7, 33], [3, 1, 33], [1, 7, 1]), ([2, 3, 4, 5, 6], [2, 1, 4, 1, 6], [3, 1, 5, 1]),
-        ]
-        for (shape, aShape, bShape) in broadcasts {
-            recorder.add("every binary op, \(shape) ← \(aShape), \(bShape)") {
+        for broadcast in lists.broadcasts {
+            let (shape, aShape, bShape) = (broadcast.shape, broadcast.a, broadcast.b)
+            recorder.add("every binary op, \(broadcast)") {
                 let aLayout = broadcastLayout(aShape, to: shape), bLayout = broadcastLayout(bShape, to: shape)
                 // Small integers make `equal` and `greater` meaningful; divisors stay away from zero.
                 let a = (0..<aShape.reduce(1, *)).map { _ in Float(Int.random(in: -3...3, using: &random)) }
@@ -144,9 +132,8 @@ public enum CheckCases {
 
     // MARK: reduce
 
-    static func reduce(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
-        for (outer, length, inner) in [(1, 1, 1), (7, 33, 1), (33, 127, 7), (3, 1, 513), (2, 5000, 3), (1, 100_003, 1)] {
-            let shape = ReduceShape(outer: outer, length: length, inner: inner)
+    static func reduce(_ backend: any Backend, _ shapes: [ReduceShape], _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
+        for shape in shapes {
             recorder.add("sum, mean, max, min, sum of squares, \(shape)") {
                 let x = random.floats(shape.inputCount, in: -2...3)
                 let input = backend.makeBuffer(x)
@@ -161,8 +148,8 @@ public enum CheckCases {
 
     // MARK: rows
 
-    static func rows(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
-        for shape in [RowShape(rows: 1, columns: 7), RowShape(rows: 7, columns: 33), RowShape(rows: 33, columns: 127), RowShape(rows: 3, columns: 2000)] {
+    static func rows(_ backend: any Backend, _ shapes: [RowShape], _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
+        for shape in shapes {
             recorder.add("softmax, log-softmax, cross-entropy, RMSNorm and gradients, \(shape)") {
                 var comparisons: Comparisons = []
                 let x = random.floats(shape.count, in: -6...6), dy = random.floats(shape.count)
@@ -173,6 +160,7 @@ public enum CheckCases {
                 backend.logSoftmax(xBuffer, into: logY, shape: shape)
                 backend.softmaxBackward(output: y, outputGradient: dyBuffer, into: dx, shape: shape)
                 backend.logSoftmaxBackward(output: logY, outputGradient: dyBuffer, into: logDx, shape: shape)
+                // The backward references take the float64 outputs, so the device's rounding of y counts.
                 let probabilities = Reference.softmax(x.doubles, shape: shape), logProbabilities = Reference.logSoftmax(x.doubles, shape: shape)
                 comparisons.append(("softmax", relativeError(try backend.download(y), probabilities), CheckBound.elementwise))
                 comparisons.append(("log-softmax", relativeError(try backend.download(logY), logProbabilities), CheckBound.elementwise))
@@ -182,12 +170,14 @@ public enum CheckCases {
                 let logits = random.floats(shape.count, in: -5...5)
                 var labels = random.integers(shape.rows, in: 0..<Int32(shape.columns))
                 if shape.rows > 2 { labels[1] = -1 }  // an ignored row
+                if shape.rows > 3 { labels[2] = Int32(shape.columns) }  // out of range: ignored too
                 let upstream = random.floats(shape.rows, in: 0.1...2)
                 let logitsBuffer = backend.makeBuffer(logits), labelBuffer = backend.makeBuffer(labels)
                 let losses = backend.poisoned(shape.rows), gradient = backend.poisoned(shape.count)
                 backend.softmaxCrossEntropy(logits: logitsBuffer, labels: labelBuffer, into: losses, shape: shape)
                 backend.softmaxCrossEntropyBackward(logits: logitsBuffer, labels: labelBuffer, lossGradient: backend.makeBuffer(upstream), into: gradient, shape: shape)
-                // A row's loss log Σ exp(z) − z[label] can cancel to near 0: its rounding scales with the two terms.
+                // A row's loss is log Σ exp(z) − z[label], a difference that can cancel to near 0 (one row of 7
+                // once gave 2e-5 relative error for 1e-7 absolute): its rounding scales with the two terms.
                 let magnitudes = (0..<shape.rows).map { row -> Double in
                     let z = logits[(row * shape.columns)..<((row + 1) * shape.columns)].map(Double.init)
                     guard labels[row] >= 0, Int(labels[row]) < shape.columns, let top = z.max() else { return 0 }
@@ -196,15 +186,16 @@ public enum CheckCases {
                 comparisons.append(("cross-entropy", relativeError(try backend.download(losses), Reference.softmaxCrossEntropy(logits: logits.doubles, labels: labels, shape: shape), magnitude: magnitudes), CheckBound.elementwise))
                 comparisons.append(("cross-entropy backward", relativeError(try backend.download(gradient), Reference.softmaxCrossEntropyBackward(logits: logits.doubles, labels: labels, lossGradient: upstream.doubles, shape: shape)), CheckBound.elementwise))
 
-                let epsilon: Float = 1e-5
-                let weight = random.floats(shape.columns, in: 0.5...1.5), nx = random.floats(shape.count, in: -2...2)
+                // RMSNorm from two columns on: with one, y is ±weight and dx is O(epsilon), pure cancellation.
+                let epsilon: Float = 1e-5, norm = RowShape(rows: shape.rows, columns: max(shape.columns, 2))
+                let weight = random.floats(norm.columns, in: 0.5...1.5), nx = random.floats(norm.count, in: -2...2), ndy = random.floats(norm.count)
                 let nxBuffer = backend.makeBuffer(nx), wBuffer = backend.makeBuffer(weight)
-                let ny = backend.poisoned(shape.count), rstd = backend.poisoned(shape.rows)
-                let ndx = backend.poisoned(shape.count), dw = backend.poisoned(shape.columns)
-                backend.rmsNorm(nxBuffer, weight: wBuffer, into: ny, inverseRMS: rstd, shape: shape, epsilon: epsilon)
-                backend.rmsNormBackward(nxBuffer, weight: wBuffer, inverseRMS: rstd, outputGradient: dyBuffer, into: ndx, weightGradient: dw, shape: shape)
-                let forward = Reference.rmsNorm(nx.doubles, weight: weight.doubles, shape: shape, epsilon: Double(epsilon))
-                let backward = Reference.rmsNormBackward(nx.doubles, weight: weight.doubles, outputGradient: dy.doubles, shape: shape, epsilon: Double(epsilon))
+                let ny = backend.poisoned(norm.count), rstd = backend.poisoned(norm.rows)
+                let ndx = backend.poisoned(norm.count), dw = backend.poisoned(norm.columns)
+                backend.rmsNorm(nxBuffer, weight: wBuffer, into: ny, inverseRMS: rstd, shape: norm, epsilon: epsilon)
+                backend.rmsNormBackward(nxBuffer, weight: wBuffer, inverseRMS: rstd, outputGradient: backend.makeBuffer(ndy), into: ndx, weightGradient: dw, shape: norm)
+                let forward = Reference.rmsNorm(nx.doubles, weight: weight.doubles, shape: norm, epsilon: Double(epsilon))
+                let backward = Reference.rmsNormBackward(nx.doubles, weight: weight.doubles, outputGradient: ndy.doubles, shape: norm, epsilon: Double(epsilon))
                 comparisons.append(("RMSNorm", relativeError(try backend.download(ny), forward.output), CheckBound.elementwise))
                 comparisons.append(("RMSNorm 1/rms", relativeError(try backend.download(rstd), forward.inverseRMS), CheckBound.elementwise))
                 comparisons.append(("RMSNorm dx", relativeError(try backend.download(ndx), backward.input), CheckBound.longReduction))
@@ -216,9 +207,9 @@ public enum CheckCases {
 
     // MARK: embedding
 
-    static func embedding(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
-        for columns in [1, 33, 513] {
-            let shape = EmbeddingShape(tableRows: 11, indexCount: 300, columns: columns)
+    static func embedding(_ backend: any Backend, _ shapes: [EmbeddingShape], _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
+        for shape in shapes {
+            let columns = shape.columns
             recorder.add("gather and scatter-add, repeated and out-of-range indices, \(shape)") {
                 let table = random.floats(shape.tableRows * columns)
                 var indices = random.integers(shape.indexCount, in: 0..<Int32(shape.tableRows))
@@ -241,8 +232,8 @@ public enum CheckCases {
 
     // MARK: random
 
-    static func random(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
-        for count in [1, 127, 100_003] {
+    static func random(_ backend: any Backend, _ counts: [Int], _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
+        for count in counts {
             recorder.add("uniform numbers, n \(count), a random seed and offset (bit for bit)") {
                 let seed = random.next(), offset = random.next() >> 1
                 let buffer = backend.poisoned(count)
@@ -254,51 +245,38 @@ public enum CheckCases {
 
     // MARK: optimizer
 
-    static func optimizer(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
-        let rules: [UpdateRule] = [
-            .sgd(momentum: 0.9, nesterov: true, weightDecay: 0.01),
-            .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1, decoupledWeightDecay: false),
-            .adam(beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay: 0.1, decoupledWeightDecay: true),
-            .adamAtan2(beta1: 0.9, beta2: 0.99, a: 1.27, b: 1, weightDecay: 0.05),
-        ]
-        for rule in rules {
-            for (count, scaleValue) in [(7, nil), (1031, Float(0.37))] {
-                recorder.add("two steps of \(rule), n \(count)\(scaleValue.map { ", gradient scale \($0)" } ?? "")") {
-                    let initial = random.floats(count)
-                    var expected = (parameter: initial.doubles, state: [[Double]](repeating: [Double](repeating: 0, count: count), count: rule.stateCount))
-                    // The same steps on |gradient|: the magnitude each state's rounding scales with.
-                    var magnitudes = expected
-                    let parameter = backend.makeBuffer(initial)
-                    let state = (0..<rule.stateCount).map { _ in backend.makeBuffer([Float](repeating: 0, count: count)) }
-                    let scale = scaleValue.map { backend.makeBuffer([$0]) }
-                    for step in 1...2 {
-                        let gradient = random.floats(count)
-                        let update = OptimizerUpdate(rule, count: count, learningRate: 0.01 * Float(step), step: step)
-                        backend.optimizerStep(update, parameter: parameter, gradient: backend.makeBuffer(gradient), state: state, gradientScale: scale)
-                        expected = Reference.optimizerStep(update, parameter: expected.parameter, gradient: gradient.doubles, state: expected.state, gradientScale: scaleValue.map(Double.init))
-                        magnitudes = Reference.optimizerStep(update, parameter: magnitudes.parameter, gradient: gradient.doubles.map(abs), state: magnitudes.state, gradientScale: scaleValue.map(Double.init))
-                    }
-                    let parameterMagnitude = zip(initial, expected.parameter).map { abs(Double($0)) + abs($1) }
-                    var comparisons: Comparisons = [("parameters", relativeError(try backend.download(parameter), expected.parameter, magnitude: parameterMagnitude), CheckBound.elementwise)]
-                    for (index, buffer) in state.enumerated() {
-                        let magnitude = zip(expected.state[index], magnitudes.state[index]).map { abs($0) + abs($1) }
-                        comparisons.append(("state \(index)", relativeError(try backend.download(buffer), expected.state[index], magnitude: magnitude), CheckBound.elementwise))
-                    }
-                    return comparisons
+    static func optimizer(_ backend: any Backend, _ cases: [CheckLists.OptimizerCase], _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
+        for optimizerCase in cases {
+            let (rule, count, scaleValue) = (optimizerCase.rule, optimizerCase.count, optimizerCase.gradientScale)
+            recorder.add("two steps of \(rule), n \(count)\(scaleValue.map { ", gradient scale \($0)" } ?? "")") {
+                let initial = random.floats(count)
+                var expected = (parameter: initial.doubles, state: [[Double]](repeating: [Double](repeating: 0, count: count), count: rule.stateCount))
+                // The same steps on |gradient|: the magnitude each state's rounding scales with.
+                var magnitudes = expected
+                let parameter = backend.makeBuffer(initial)
+                let state = (0..<rule.stateCount).map { _ in backend.makeBuffer([Float](repeating: 0, count: count)) }
+                let scale = scaleValue.map { backend.makeBuffer([$0]) }
+                for step in 1...2 {
+                    let gradient = random.floats(count)
+                    let update = OptimizerUpdate(rule, count: count, learningRate: 0.01 * Float(step), step: step)
+                    backend.optimizerStep(update, parameter: parameter, gradient: backend.makeBuffer(gradient), state: state, gradientScale: scale)
+                    expected = Reference.optimizerStep(update, parameter: expected.parameter, gradient: gradient.doubles, state: expected.state, gradientScale: scaleValue.map(Double.init))
+                    magnitudes = Reference.optimizerStep(update, parameter: magnitudes.parameter, gradient: gradient.doubles.map(abs), state: magnitudes.state, gradientScale: scaleValue.map(Double.init))
                 }
+                let parameterMagnitude = zip(initial, expected.parameter).map { abs(Double($0)) + abs($1) }
+                var comparisons: Comparisons = [("parameters", relativeError(try backend.download(parameter), expected.parameter, magnitude: parameterMagnitude), CheckBound.elementwise)]
+                for (index, buffer) in state.enumerated() {
+                    let magnitude = zip(expected.state[index], magnitudes.state[index]).map { abs($0) + abs($1) }
+                    comparisons.append(("state \(index)", relativeError(try backend.download(buffer), expected.state[index], magnitude: magnitude), CheckBound.elementwise))
+                }
+                return comparisons
             }
         }
     }
 
     // MARK: spline
 
-    static func spline(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
-        let shapes = [
-            SplineShape(batch: 1, inputs: 1, outputs: 1, intervals: 1, order: 1, uniform: true),
-            SplineShape(batch: 33, inputs: 7, outputs: 45, intervals: 5, order: 3, uniform: true),
-            SplineShape(batch: 7, inputs: 3, outputs: 45, intervals: 20, order: 2, uniform: false),
-            SplineShape(batch: 65, inputs: 4, outputs: 77, intervals: 7, order: 5, uniform: false),
-        ]
+    static func spline(_ backend: any Backend, _ shapes: [SplineShape], _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
         for shape in shapes {
             let name = "forward and backward, batch \(shape.batch), \(shape.inputs) → \(shape.outputs), G \(shape.intervals), k \(shape.order), \(shape.uniform ? "uniform" : "non-uniform") knots"
             recorder.add(name) { try splineComparisons(backend, shape, &random) }
@@ -338,29 +316,29 @@ public enum CheckCases {
 
     /// One scan case: rule, gate layout, sizes, gate strength (logsigmoid(x) / normalizer; 0.1 is strong,
     /// decays down to e^−30) and whether an initial state and a final-state gradient are given.
-    struct ScanCase {
-        var rule: Reference.Scan.Rule
-        var gate: Reference.Scan.GateLayout
-        var shape: ScanShape
-        var normalizer: Double
-        var withStates: Bool
+    public struct ScanCase: Sendable {
+        public var rule: Reference.Scan.Rule
+        public var gate: Reference.Scan.GateLayout
+        public var shape: ScanShape
+        public var normalizer: Double
+        public var withStates: Bool
 
-        var name: String {
+        public init(rule: Reference.Scan.Rule, gate: Reference.Scan.GateLayout, shape: ScanShape, normalizer: Double, withStates: Bool) {
+            self.rule = rule
+            self.gate = gate
+            self.shape = shape
+            self.normalizer = normalizer
+            self.withStates = withStates
+        }
+
+        public var name: String {
             let rule = self.rule == .deltaRule ? (gate == .none ? "delta rule" : "gated delta rule") : (gate == .none ? "linear attention" : "GLA, \(gate == .perKey ? "per-key" : "per-head") gate")
             let strength = gate == .none ? "" : (normalizer < 1 ? ", strong gates" : ", gates")
             return "\(rule)\(strength), \(shape)\(withStates ? ", h0 and dS_T" : "")"
         }
     }
 
-    static let scanCases: [ScanCase] = [
-        ScanCase(rule: .linearAttention, gate: .none, shape: ScanShape(batch: 2, length: 33, heads: 2, keyDimension: 16, valueDimension: 16), normalizer: 1, withStates: true),
-        ScanCase(rule: .linearAttention, gate: .perKey, shape: ScanShape(batch: 1, length: 65, heads: 2, keyDimension: 60, valueDimension: 60), normalizer: 0.1, withStates: true),
-        ScanCase(rule: .linearAttention, gate: .perHead, shape: ScanShape(batch: 1, length: 130, heads: 1, keyDimension: 64, valueDimension: 100), normalizer: 1, withStates: false),
-        ScanCase(rule: .deltaRule, gate: .none, shape: ScanShape(batch: 1, length: 15, heads: 3, keyDimension: 60, valueDimension: 16), normalizer: 1, withStates: true),
-        ScanCase(rule: .deltaRule, gate: .perHead, shape: ScanShape(batch: 2, length: 65, heads: 2, keyDimension: 64, valueDimension: 64), normalizer: 0.1, withStates: true),
-    ]
-
-    static func scan(_ backend: any Backend, _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
+    static func scan(_ backend: any Backend, _ scanCases: [ScanCase], _ random: inout RandomGenerator, _ recorder: inout CheckRecorder) {
         for scanCase in scanCases {
             recorder.add("\(scanCase.name), \(scanForm(of: backend, scanCase.shape))") { try scanComparisons(backend, scanCase, bound: scanBound(of: backend, scanCase.shape), &random) }
         }
@@ -408,61 +386,8 @@ public enum CheckCases {
     }
 
     static func scanComparisons(_ backend: any Backend, _ c: ScanCase, bound: Double, _ random: inout RandomGenerator) throws -> Comparisons {
-        let shape = c.shape
-        let reference = Reference.Scan(shape, rule: c.rule, gate: c.gate, scale: 1 / Double(shape.keyDimension).squareRoot())
-        let query = random.floats(shape.keyCount)
-        let key = c.rule == .deltaRule ? random.unitRows(shape.keyCount, rowLength: shape.keyDimension) : random.floats(shape.keyCount)
-        let value = random.floats(shape.valueCount)
-        let gate = random.logGates(reference.gateCount, normalizer: c.normalizer)
-        let beta = c.rule == .deltaRule ? random.floats(shape.headStepCount, in: 0.05...0.95) : []
-        let initialState = c.withStates ? random.floats(shape.stateCount) : nil
-        let outputGradient = random.floats(shape.valueCount)
-        let finalStateGradient = c.withStates ? random.floats(shape.stateCount) : nil
-
-        let scale = Float(reference.scale)
-        let qBuffer = backend.makeBuffer(query), kBuffer = backend.makeBuffer(key), vBuffer = backend.makeBuffer(value)
-        let gateBuffer = gate.isEmpty ? nil : backend.makeBuffer(gate)
-        let initial = initialState.map { backend.makeBuffer($0) }
-        let outputGradients = ScanOutputGradients(output: backend.makeBuffer(outputGradient), finalState: finalStateGradient.map { backend.makeBuffer($0) })
-        let outputs = ScanOutputs(output: backend.poisoned(shape.valueCount), finalState: backend.poisoned(shape.stateCount))
-        let dq = backend.poisoned(shape.keyCount), dk = backend.poisoned(shape.keyCount), dv = backend.poisoned(shape.valueCount)
-        let dg = gateBuffer == nil ? nil : backend.poisoned(reference.gateCount)
-        let dh0 = backend.poisoned(shape.stateCount)
-        var dbeta: DeviceBuffer?
-        switch c.rule {
-        case .linearAttention:
-            let scanGate: ScanGate = switch c.gate {
-            case .none: .none
-            case .perHead: .perHead(gateBuffer!)
-            case .perKey: .perKey(gateBuffer!)
-            }
-            let inputs = ScanInputs(query: qBuffer, key: kBuffer, value: vBuffer, gate: scanGate, initialState: initial)
-            backend.linearAttentionScan(inputs, shape: shape, scale: scale, into: outputs)
-            backend.linearAttentionScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients,
-                                                into: ScanGradients(query: dq, key: dk, value: dv, gate: dg, initialState: dh0))
-        case .deltaRule:
-            let inputs = DeltaRuleInputs(query: qBuffer, key: kBuffer, value: vBuffer, beta: backend.makeBuffer(beta), gate: gateBuffer, initialState: initial)
-            dbeta = backend.poisoned(shape.headStepCount)
-            backend.deltaRuleScan(inputs, shape: shape, scale: scale, into: outputs)
-            backend.deltaRuleScanBackward(inputs, shape: shape, scale: scale, outputGradients: outputGradients,
-                                          into: DeltaRuleGradients(query: dq, key: dk, value: dv, beta: dbeta!, gate: dg, initialState: dh0))
-        }
-        let referenceInputs = Reference.Scan.Inputs(query: query.doubles, key: key.doubles, value: value.doubles, gate: gate.doubles, beta: beta.doubles, initialState: initialState?.doubles)
-        let (output, finalState) = reference.forward(referenceInputs)
-        let expected = reference.backward(referenceInputs, outputGradient: outputGradient.doubles, finalStateGradient: finalStateGradient?.doubles)
-        var comparisons: Comparisons = [
-            ("output", relativeError(try backend.download(outputs.output), output), bound),
-            ("final state", relativeError(try backend.download(outputs.finalState!), finalState), bound),
-            ("dq", relativeError(try backend.download(dq), expected.query), bound),
-            ("dk", relativeError(try backend.download(dk), expected.key), bound),
-            ("dv", relativeError(try backend.download(dv), expected.value), bound),
-            ("dh0", relativeError(try backend.download(dh0), expected.initialState), bound),
-        ]
-        if let dg {
-            let gateBound = CheckBound.scanGateGradient(keyDimension: shape.keyDimension, perHead: c.gate == .perHead, bound: bound)
-            comparisons.append(("dgate", relativeError(try backend.download(dg), expected.gate), gateBound))
-        }
-        if let dbeta { comparisons.append(("dbeta", relativeError(try backend.download(dbeta), expected.beta), bound)) }
-        return comparisons
+        let reference = Reference.Scan(c.shape, rule: c.rule, gate: c.gate, scale: 1 / Double(c.shape.keyDimension).squareRoot())
+        let problem = ScanProblem(reference, normalizer: c.normalizer, initialState: c.withStates, finalStateGradient: c.withStates, random: &random)
+        return compareScan(try runScan(problem, on: backend), problem, bound: bound)
     }
 }

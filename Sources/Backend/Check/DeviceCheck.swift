@@ -62,10 +62,13 @@ public struct DeviceCheck: Sendable {
     public var families: [OpFamily]
     /// The seed of the inputs; fresh by default, and printed so that a failure can be repeated.
     public var seed: UInt64
+    /// What each family's cases run over: `kiln check`'s short lists by default, longer ones in the test suite.
+    public var lists: CheckLists
 
-    public init(families: [OpFamily] = OpFamily.allCases, seed: UInt64? = nil) {
+    public init(families: [OpFamily] = OpFamily.allCases, seed: UInt64? = nil, lists: CheckLists = .check) {
         self.families = families
         self.seed = seed ?? RandomGenerator.withFreshSeed().seed
+        self.lists = lists
     }
 
     /// Runs the cases of every family in ``families`` on `backend`, calling `progress` with each family's rows.
@@ -77,15 +80,15 @@ public struct DeviceCheck: Sendable {
             var random = RandomGenerator(seed: seed, stream: family.rawValue)
             var recorder = CheckRecorder(device: backend.device.id, family: family)
             switch family {
-            case .gemm: CheckCases.gemm(backend, &random, &recorder)
-            case .elementwise: CheckCases.elementwise(backend, &random, &recorder)
-            case .reduce: CheckCases.reduce(backend, &random, &recorder)
-            case .rows: CheckCases.rows(backend, &random, &recorder)
-            case .embedding: CheckCases.embedding(backend, &random, &recorder)
-            case .random: CheckCases.random(backend, &random, &recorder)
-            case .optimizer: CheckCases.optimizer(backend, &random, &recorder)
-            case .spline: CheckCases.spline(backend, &random, &recorder)
-            case .scan: CheckCases.scan(backend, &random, &recorder)
+            case .gemm: CheckCases.gemm(backend, lists.gemm, &random, &recorder)
+            case .elementwise: CheckCases.elementwise(backend, lists, &random, &recorder)
+            case .reduce: CheckCases.reduce(backend, lists.reduce, &random, &recorder)
+            case .rows: CheckCases.rows(backend, lists.rows, &random, &recorder)
+            case .embedding: CheckCases.embedding(backend, lists.embedding, &random, &recorder)
+            case .random: CheckCases.random(backend, lists.randomCounts, &random, &recorder)
+            case .optimizer: CheckCases.optimizer(backend, lists.optimizer, &random, &recorder)
+            case .spline: CheckCases.spline(backend, lists.spline, &random, &recorder)
+            case .scan: CheckCases.scan(backend, lists.scan, &random, &recorder)
             }
             rows += recorder.rows
             recorder.rows.forEach(progress)

@@ -155,7 +155,7 @@ public enum FileTask {
         guard yShape[0] == xShape[0] else {
             throw TaskError("--train-x has \(xShape[0]) rows but --train-y has \(yShape[0]); they must match")
         }
-        let kind = try targetKind(y, shape: yShape, isInteger: yIsInteger, setting: configuration.targetKind, file: trainY)
+        let (kind, notes) = try targetKind(y, shape: yShape, isInteger: yIsInteger, setting: configuration.targetKind, file: trainY)
         let train = batch(x, xShape, y, yShape, kind)
         let test: HostBatch
         var trainPart = train
@@ -175,7 +175,7 @@ public enum FileTask {
             guard train.rows >= 5 else { throw TaskError("--train-x has \(train.rows) rows; hold-out needs at least 5 (or give --test-x/--test-y)") }
             (trainPart, test) = ArrayTask.split(train, testFraction: 0.2, seed: configuration.seed, stream: "files/split")
         }
-        return ArrayTask(name: "files", train: trainPart, test: test, targetKind: kind, seed: configuration.seed)
+        return ArrayTask(name: "files", train: trainPart, test: test, targetKind: kind, seed: configuration.seed, notes: notes)
     }
 
     /// Refuses an array with no rows or no columns, and any value that is not finite as a float32 (NaN,
@@ -202,20 +202,48 @@ public enum FileTask {
         }
     }
 
-    private static func targetKind(_ y: [Double], shape: [Int], isInteger: Bool, setting: TargetSetting, file: String) throws -> TargetKind {
+    /// What `--target` makes of the targets, and notes for the user. `auto`: one column of integers
+    /// (an integer `.npy` type, or a CSV column of whole numbers) is class labels, as PyTorch's and
+    /// scikit-learn's classifiers take them; anything else is values.
+    static func targetKind(_ y: [Double], shape: [Int], isInteger: Bool, setting: TargetSetting, file: String) throws(TaskError) -> (TargetKind, notes: [String]) {
         let outputs = shape.count == 2 ? shape[1] : 1
-        let integral = y.allSatisfy { $0 == $0.rounded() && $0 >= 0 && $0 < 1_000_000 }
         switch setting {
-        case .values: return .values(outputs)
+        case .values: return (.values(outputs), [])
         case .classes:
-            guard shape.count == 1 || outputs == 1, integral else {
+            guard shape.count == 1 || outputs == 1, y.allSatisfy({ $0 == $0.rounded() }) else {
                 throw TaskError("\(file): --target classes needs one column of non-negative integer labels")
             }
-            return .classes(Int(y.max() ?? 0) + 1)
+            return try classes(y, file: file)
         case .auto:
-            if isInteger && (shape.count == 1 || outputs == 1) && integral { return .classes(Int(y.max() ?? 0) + 1) }
-            return .values(outputs)
+            guard isInteger && (shape.count == 1 || outputs == 1) else { return (.values(outputs), []) }
+            return try classes(y, file: file)
         }
+    }
+
+    /// The largest label `--target auto`/`classes` takes: a million classes is far past any classifier
+    /// trained here, and a column of larger whole numbers is almost surely values.
+    static let largestLabel = 999_999
+
+    /// Integer labels as classes 0…max: a negative or too large label is an error naming it; classes in
+    /// 0…max that no label names are kept (the model has max + 1 outputs) and listed in a note.
+    private static func classes(_ labels: [Double], file: String) throws(TaskError) -> (TargetKind, notes: [String]) {
+        func listed(_ values: [Int]) -> String {
+            let shown = values.prefix(8).map(String.init).joined(separator: ", ")
+            return values.count > 8 ? "\(shown), … (\(values.count) in all)" : shown
+        }
+        let integers = Set(labels.map { Int(max(min($0, 1e12), -1e12)) })
+        let negative = integers.filter { $0 < 0 }.sorted(by: >)
+        let tooLarge = integers.filter { $0 > largestLabel }.sorted()
+        guard negative.isEmpty && tooLarge.isEmpty else {
+            let bad = negative.isEmpty ? "labels above \(largestLabel) (\(listed(tooLarge)))" : "negative labels (\(listed(negative)))"
+            throw TaskError("\(file): integer labels are classes 0, 1, 2, …, and it has \(bad); relabel them 0…n−1, or give --target values to train a regression on these numbers")
+        }
+        let count = (integers.max() ?? 0) + 1
+        let absent = (0..<count).filter { !integers.contains($0) }
+        guard !absent.isEmpty else { return (.classes(count), []) }
+        let note = "\(file): the labels are classes 0…\(count - 1) (\(count) outputs), and \(absent.count == 1 ? "class" : "classes") \(listed(absent)) "
+            + "\(absent.count == 1 ? "does" : "do") not occur; relabel them 0…n−1 for fewer outputs, or give --target values to train a regression on these numbers"
+        return (.classes(count), [note])
     }
 
     /// A 2-D array from `.npy` or CSV (a 1-D `.npy` array is one column).

@@ -97,6 +97,13 @@ public protocol TrainingTask: AnyObject {
     func trainBatch(step: Int, batchSize: Int) -> HostBatch
     /// The held-out examples evaluation runs on.
     var testSet: HostBatch { get }
+    /// Remarks on the data for the user (classes that no label names, for example), shown before training.
+    var notes: [String] { get }
+}
+
+extension TrainingTask {
+    /// Generated tasks have nothing to remark on.
+    public var notes: [String] { [] }
 }
 
 /// A task over fixed arrays: shuffled mini-batches, a new permutation each epoch drawn from the seed.
@@ -105,12 +112,14 @@ public final class ArrayTask: TrainingTask {
     public let train: HostBatch
     public let testSet: HostBatch
     public let targetKind: TargetKind
+    public let notes: [String]
     private let seed: UInt64
     private var permutations: [Int: [Int]] = [:]
 
-    public init(name: String, train: HostBatch, test: HostBatch, targetKind: TargetKind, seed: UInt64) {
+    public init(name: String, train: HostBatch, test: HostBatch, targetKind: TargetKind, seed: UInt64, notes: [String] = []) {
         precondition(train.features == test.features, "ArrayTask: train has \(train.features) features, test \(test.features)")
         self.name = name
+        self.notes = notes
         self.train = train
         self.testSet = test
         self.targetKind = targetKind

@@ -146,8 +146,12 @@ public struct LearningRateSweep {
     /// rank, from its own seed). Rank 0's `finished` runs count for all; on rank 0, `record` and
     /// `progress` receive every rank's runs after each round.
     ///
-    /// - Parameter makeBackend: a fresh backend for each run, given the index of the worker (0 ..< jobs)
-    ///   that trains it, so runs can be spread over devices; by default the CPU.
+    /// Each progress line names the device its run trained on (and the rank, for another rank's run).
+    ///
+    /// - Parameter makeBackend: a fresh backend for each run, given the index on its host of the worker
+    ///   that trains it, `localRank × jobs + w` for worker `w` (0 ..< jobs) of this rank (`w` alone in a
+    ///   single process), so that the workers of every rank on a host can be spread over its devices; by
+    ///   default the CPU.
     public static func run(_ configuration: Configuration, makeBackend: @escaping @Sendable (_ worker: Int) throws -> any Backend = { _ in CPUBackend() },
                            finished: [Run] = [], record: @escaping @Sendable (Run) -> Void = { _ in },
                            progress: @escaping @Sendable (String) -> Void = { _ in }, communicator: any Communicator = SingleProcess()) throws -> Result {
@@ -192,14 +196,18 @@ public struct LearningRateSweep {
         let remaining = jobs.indices.filter { known[$0] == nil }
         let scores = Mutex<[Int: Double]>(known)
         let failure = Mutex<String?>(nil)
+        // The device each run trained on, by its index in `jobs`.
+        let devices = Mutex<[Int: String]>([:])
         let next = Atomic<Int>(0)
         let workers = max(1, min(configuration.jobs, remaining.count))
+        // This rank's workers follow those of the ranks before it on the host.
+        let firstWorker = communicator.localRank * configuration.jobs
         // The backend made for the memory check trains worker 0's first run: still one backend per run.
         let spare = SpareBackend()
         if let widest = remaining.map({ jobs[$0].width }).max() {
             var training = configuration.training
             training.width = widest
-            let backend = try makeBackend(0)
+            let backend = try makeBackend(firstWorker)
             try MemoryEstimate.check(training, on: backend.device, copies: workers, checkpoints: false)
             spare.put(backend)
         }
@@ -221,11 +229,12 @@ public struct LearningRateSweep {
                 training.learningRate = Float(Foundation.pow(2.0, Double(job.rate)))
                 training.seed = UInt64(job.seed)
                 do {
-                    let backend = try (worker == 0 ? spare.take() : nil) ?? makeBackend(worker)
+                    let backend = try (worker == 0 ? spare.take() : nil) ?? makeBackend(firstWorker + worker)
                     let value = try score(training, backend: backend)
                     scores.withLock { $0[index] = value }
+                    devices.withLock { $0[index] = backend.device.id }
                     record(Run(width: job.width, log2LearningRate: job.rate, seed: job.seed, loss: value))
-                    progress("width \(job.width) lr 2^\(job.rate) seed \(job.seed): \(value.isFinite ? String(format: "%.4f", value) : "diverged")")
+                    progress("width \(job.width) lr 2^\(job.rate) seed \(job.seed): \(value.isFinite ? String(format: "%.4f", value) : "diverged") (\(backend.device.id))")
                 } catch {
                     failure.withLock { $0 = $0 ?? String(describing: error) }
                 }
@@ -246,15 +255,20 @@ public struct LearningRateSweep {
                 let sent = scores.withLock { values in mine.flatMap { [Double($0), values[$0] ?? .infinity] } }
                 let limit = Launch.waitLimitSeconds + 4 * Date().timeIntervalSince(started)
                 let gathered = try communicator.allGather(sent.withUnsafeBytes(Array.init), for: "the sweep's results", limitSeconds: limit)
+                // The devices of those runs, in the same order (a JSON array of device names).
+                let names = devices.withLock { trained in mine.map { trained[$0] ?? "" } }
+                let gatheredNames = try communicator.allGather(Array(try JSONSerialization.data(withJSONObject: names)), for: "the sweep's devices", limitSeconds: limit)
                 for (peer, bytes) in gathered.enumerated() where peer != rank {
                     let values = bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+                    let peerDevices = (try? JSONSerialization.jsonObject(with: Data(gatheredNames[peer]))) as? [String] ?? []
                     for pair in stride(from: 0, to: values.count - 1, by: 2) {
                         let index = Int(values[pair]), value = values[pair + 1]
                         guard jobs.indices.contains(index) else { continue }
                         scores.withLock { $0[index] = value }
                         let job = jobs[index]
                         record(Run(width: job.width, log2LearningRate: job.rate, seed: job.seed, loss: value))
-                        progress("width \(job.width) lr 2^\(job.rate) seed \(job.seed): \(value.isFinite ? String(format: "%.4f", value) : "diverged") (rank \(peer))")
+                        let device = peerDevices.indices.contains(pair / 2) ? ", \(peerDevices[pair / 2])" : ""
+                        progress("width \(job.width) lr 2^\(job.rate) seed \(job.seed): \(value.isFinite ? String(format: "%.4f", value) : "diverged") (rank \(peer)\(device))")
                     }
                 }
             }

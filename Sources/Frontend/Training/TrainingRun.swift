@@ -92,6 +92,8 @@ public struct TrainingSummary: Encodable, Sendable {
 
 /// Receives a run's progress (the CLI draws a progress bar from it).
 public protocol TrainingProgress: AnyObject {
+    /// A remark on the run's data (``TrainingTask/notes``), given before ``started(totalSteps:fromStep:device:parameters:)``.
+    func note(_ message: String)
     func started(totalSteps: Int, fromStep: Int, device: String, parameters: Int)
     func logged(_ record: MetricsRecord, totalSteps: Int, stepsPerSecond: Double)
     func finished(_ summary: TrainingSummary)
@@ -207,6 +209,7 @@ public enum TrainingRun {
 
         let start = Date()
         func elapsed() -> Double { previousSeconds + Date().timeIntervalSince(start) }
+        for note in trainer.task.notes { progress?.note(note) }
         progress?.started(totalSteps: totalSteps, fromStep: trainer.completedSteps, device: backend.device.id, parameters: trainer.model.parameterCount)
 
         let lastStep = min(totalSteps, stopAfter ?? Int.max)
