@@ -596,12 +596,19 @@ TARGET static void VARIANT(unit_lower_inverse)(const float *a, float *n, float *
     for (ptrdiff_t i = 0; i < L; i++) memset(n + i * CHUNK, 0, (size_t)Ln * sizeof(float));
     for (ptrdiff_t block = 0; block * SUB < L; block++) {
         const ptrdiff_t first = block * SUB, rows = L - first < SUB ? L - first : SUB;
+        // Row i of the block from the rows above it, 16 columns at once: n_ij = −Σ_{m<i} a_im n_mj. The
+        // terms with m < j are a_im · (+0) (n_mj = 0 above the diagonal), so each sum is the scalar loop's
+        // Σ_{m=j}^{i−1}, multiplied and added in the same order (no FMA): the same bits.
         for (ptrdiff_t i = first; i < first + rows; i++) {
-            for (ptrdiff_t j = first; j < i; j++) {
-                float sum = 0.0f;
-                for (ptrdiff_t m = j; m < i; m++) sum += a[i * CHUNK + m] * n[m * CHUNK + j];
-                n[i * CHUNK + j] = -sum;
+            V acc[SUB / LANES];
+            for (int v = 0; v < SUB / LANES; v++) acc[v] = vzero();
+            for (ptrdiff_t m = first; m < i; m++) {
+                const V x = vset(a[i * CHUNK + m]);
+                for (int v = 0; v < SUB / LANES; v++) acc[v] = vadd(acc[v], vmul(x, vload(n + m * CHUNK + first + v * LANES)));
             }
+            float sums[SUB];
+            for (int v = 0; v < SUB / LANES; v++) vstore(sums + v * LANES, acc[v]);
+            for (ptrdiff_t j = first; j < i; j++) n[i * CHUNK + j] = -sums[j - first];
             n[i * CHUNK + i] = 1.0f;
         }
         if (block == 0) continue;
