@@ -14,10 +14,10 @@
 // steps when K ≤ 64 and V ≤ 64, and of 64 (fla's C) otherwise. Per step the chunked form costs about
 // a·C·D multiply-adds within the chunk and b·K·V across chunks; at D = 64 the first dominates, and 32
 // steps do about a quarter fewer multiply-adds in all. Measured (bench/RESULTS.md, "Chunks of 32 at
-// D ≤ 64, and fewer passes"), forward + backward, T = 4096, B 1, H 4, one thread, the two lengths alternated in one
-// process (bench/scan-chunks): chunks of 32 take 0.88 to 0.93 of the time of chunks of 64 for DeltaNet
-// and per-key GLA at D = 64, and 0.98 to 1.01 at D = 128, where the chunk stays 64. Sub-chunks stay 16
-// steps either way.
+// D ≤ 64, and fewer passes"; bench/scan-chunks), forward + backward, T = 4096, B 1, H 4, one thread, the
+// two lengths alternated in one process: chunks of 32 take 0.88 to 0.93 of the time of chunks of 64 for
+// DeltaNet and per-key GLA at D = 64, and 0.98 to 1.01 at D = 128, where the chunk stays 64. Sub-chunks
+// stay 16 steps either way.
 //
 // Notation, per chunk: steps i = 0 … L−1 (L ≤ C), Q̃ = scale·q, K, V the chunk's rows, S0 the state at
 // the chunk's start; G the cumulative log gate within the chunk (G_i = g_0 + … + g_i ≤ 0, per key or per
