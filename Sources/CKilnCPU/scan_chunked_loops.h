@@ -9,6 +9,16 @@
 // The per-chunk bookkeeping (which chunk, the saved states, the split across cores) is in
 // CPUBackend+ScanChunked.swift.
 //
+// Chunk length (kiln_scan_chunk_length, a tuning choice of the CPU backend; the math is the same for any
+// L ≤ C = 64, a chunk of 32 steps is a "partial" chunk of the same loops): the CPU walks chunks of 32
+// steps when K ≤ 64 and V ≤ 64, and of 64 (fla's C) otherwise. Per step the chunked form costs about
+// a·C·D multiply-adds within the chunk and b·K·V across chunks; at D = 64 the first dominates, and 32
+// steps do about a quarter fewer multiply-adds in all. Measured (bench/RESULTS.md, "Chunks of 32 at
+// D ≤ 64, and fewer passes"; bench/scan-chunks), forward + backward, T = 4096, B 1, H 4, one thread, the
+// two lengths alternated in one process: chunks of 32 take 0.88 to 0.93 of the time of chunks of 64 for
+// DeltaNet and per-key GLA at D = 64, and 0.98 to 1.01 at D = 128, where the chunk stays 64. Sub-chunks
+// stay 16 steps either way.
+//
 // Notation, per chunk: steps i = 0 … L−1 (L ≤ C), Q̃ = scale·q, K, V the chunk's rows, S0 the state at
 // the chunk's start; G the cumulative log gate within the chunk (G_i = g_0 + … + g_i ≤ 0, per key or per
 // head; 0 without a gate), so every exp(G_i − G_j) with j ≤ i is ≤ 1, and no decay is ever divided by.
@@ -59,8 +69,12 @@ KILN_PORTABLE_SHARED ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t multiple) { retur
 
 ptrdiff_t kiln_scan_padded(ptrdiff_t values) { return round_up(values, 16); }
 
-ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values) {
-    return 3 * CHUNK * CHUNK + CHUNK * (round_up(keys, 16) + round_up(values, 16));
+ptrdiff_t kiln_scan_chunk_length(ptrdiff_t keys, ptrdiff_t values) {
+    return keys <= 64 && values <= 64 ? 32 : CHUNK;  // see "Chunk length" at the top of this file
+}
+
+ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values, ptrdiff_t length) {
+    return 3 * length * CHUNK + length * (round_up(keys, 16) + round_up(values, 16));
 }
 
 ptrdiff_t kiln_scan_chunk_workspace_count(ptrdiff_t keys, ptrdiff_t values) {
@@ -169,12 +183,6 @@ KILN_PORTABLE_SHARED void chunk_mask_upper(float *x, ptrdiff_t rows, ptrdiff_t w
         for (ptrdiff_t j = strict ? i : i + 1; j < width; j++) x[i * CHUNK + j] = 0.0f;
 }
 
-/// Γ without a gate: 1 for j ≤ i < L, 0 for i < j < Ln (rows of CHUNK floats).
-KILN_PORTABLE_SHARED void chunk_lower_ones(float *gamma, ptrdiff_t L, ptrdiff_t Ln) {
-    for (ptrdiff_t i = 0; i < L; i++)
-        for (ptrdiff_t j = 0; j < Ln; j++) gamma[i * CHUNK + j] = j <= i ? 1.0f : 0.0f;
-}
-
 /// The (per head) cumulative log gate of a chunk: cumulative[i] = g_0 + … + g_i (zero without a gate).
 KILN_PORTABLE_SHARED void chunk_head_gates(const kiln_scan_chunk *x, float *cumulative) {
     float total = 0.0f;
@@ -203,11 +211,13 @@ typedef struct {
 /// The prepared operands of a (gated) delta-rule chunk.
 typedef struct {
     ptrdiff_t L, K, Vd, Kp, Vp, Ln;
+    int gated;              // a per-head gate; without one Γ, exp(G) and exp(G_L − G) are ones: never formed,
+                            // multiplied by or stored (ek, kbar and qbar are k and q themselves)
     float *q, *k, *v;       // Q̃, K [Ln, Kp], V [Ln, Vp]
     float *beta;            // [C]
     float *gh, *eg, *fk;    // [C]: G, exp(G), exp(G_L − G)
     float bl;               // exp(G_L)
-    float *gamma;           // Γ [C, C] (1 on and below the diagonal without a gate), 0 above
+    float *gamma;           // Γ [C, C] (gated only), 0 above the diagonal
     float *kt;              // Kᵀ [Kp, C]
     float *kk;              // K Kᵀ [C, C]
     float *a, *n, *t;       // A (strictly lower), N = (I + A)⁻¹, T = N diag(β) [C, C]
@@ -221,6 +231,24 @@ typedef struct {
 #endif
 
 // MARK: - Products
+
+/// chunk_transpose, in 8 × 8 blocks of AVX shuffles where the instruction set has them (TRANSPOSE8): the
+/// same values, moved.
+TARGET static void VARIANT(transpose)(const float *src, ptrdiff_t lds, ptrdiff_t rows, ptrdiff_t padded_rows, ptrdiff_t cols,
+                                      float *dst, ptrdiff_t ldd) {
+#ifdef TRANSPOSE8
+    const ptrdiff_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+    for (ptrdiff_t r = 0; r < rows8; r += 8)
+        for (ptrdiff_t c = 0; c < cols8; c += 8) TRANSPOSE8(src + r * lds + c, lds, dst + c * ldd + r, ldd);
+    for (ptrdiff_t c = 0; c < cols; c++) {  // the rows past the blocks, the columns past them, the padding
+        float *out = dst + c * ldd;
+        for (ptrdiff_t r = c < cols8 ? rows8 : 0; r < rows; r++) out[r] = src[r * lds + c];
+        for (ptrdiff_t r = rows; r < padded_rows; r++) out[r] = 0.0f;
+    }
+#else
+    chunk_transpose(src, lds, rows, padded_rows, cols, dst, ldd);
+#endif
+}
 
 /// One register tile of `gemm`: rows × (n0 + n1) columns (the second vector only when `two`).
 TARGET static inline __attribute__((always_inline)) void VARIANT(gemm_tile)(
@@ -414,7 +442,7 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
     // A, lower triangular (zero above the diagonal).
     float *a = p->a;
     if (x->gate != 2) {
-        chunk_transpose(p->k, Kp, L, Ln, K, p->kt, CHUNK);
+        VARIANT(transpose)(p->k, Kp, L, Ln, K, p->kt, CHUNK);
         VARIANT(gemm)(L, Ln, K, 1.0f, p->q, Kp, 1, p->kt, CHUNK, a, CHUNK, 0, GEMM_FULL);
         for (ptrdiff_t i = 0; i < L; i++)
             for (ptrdiff_t j = 0; j < Ln; j++) a[i * CHUNK + j] *= p->gamma[i * CHUNK + j];
@@ -425,7 +453,7 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
         const ptrdiff_t n = block * SUB, rows = L - n < SUB ? L - n : SUB;
         if (block > 0) {
             VARIANT(linear_block_factors)(p, block);
-            chunk_transpose(p->khat + linear_block_rows(block) * Kp, Kp, n, n, K, p->kt, CHUNK);
+            VARIANT(transpose)(p->khat + linear_block_rows(block) * Kp, Kp, n, n, K, p->kt, CHUNK);
             VARIANT(gemm)(rows, n, K, 1.0f, p->qhat + n * Kp, Kp, 1, p->kt, CHUNK, a + n * CHUNK, CHUNK, 0, GEMM_FULL);
         }
         // The diagonal block: e = exp(G_i − G_j) as the running product of the decays of steps j+1 … i.
@@ -493,7 +521,7 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
     float *dq = take(&w, CHUNK * Kp), *dk = take(&w, CHUNK * Kp), *tmp = take(&w, CHUNK * Kp);
 
     chunk_load(x->output_gradient, x->value_stride, L, Vd, 1.0f, dout, Vp, Ln);
-    chunk_transpose(p.v, Vp, L, Ln, Vd, vt, CHUNK);
+    VARIANT(transpose)(p.v, Vp, L, Ln, Vd, vt, CHUNK);
     VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, vt, CHUNK, da, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(da, L, Ln, 0);
 
@@ -503,7 +531,7 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
     chunk_store(dv, Vp, L, Vd, 1.0f, x->value_gradient, x->value_stride);
 
     // dQ̃ = exp(G) ⊙ (dO S0ᵀ) + intra; dK = intra + exp(G_L − G) ⊙ (V dSᵀ).
-    chunk_transpose(start_state, Vp, K, Kp, Vp, s0t, Kp);
+    VARIANT(transpose)(start_state, Vp, K, Kp, Vp, s0t, Kp);
     VARIANT(gemm)(L, Kp, Vd, 1.0f, dout, Vp, 1, s0t, Kp, dq, Kp, 0, GEMM_FULL);
     chunk_multiply(dq, p.eg, dq, L * Kp);
     memset(dk, 0, (size_t)(L * Kp) * sizeof(float));
@@ -542,7 +570,7 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
         VARIANT(gemm)(L, Kp, L, 1.0f, da, CHUNK, 1, p.k, Kp, dq, Kp, 1, GEMM_LOWER);
         VARIANT(gemm)(L, Kp, L, 1.0f, da, 1, CHUNK, p.q, Kp, dk, Kp, 1, GEMM_UPPER);
     }
-    chunk_transpose(ds, Vp, K, Kp, Vp, dst, Kp);
+    VARIANT(transpose)(ds, Vp, K, Kp, Vp, dst, Kp);
     VARIANT(gemm)(L, Kp, Vd, 1.0f, p.v, Vp, 1, dst, Kp, tmp, Kp, 0, GEMM_FULL);
     chunk_multiply_add(tmp, p.fk, dk, L * Kp);
 
@@ -569,12 +597,19 @@ TARGET static void VARIANT(unit_lower_inverse)(const float *a, float *n, float *
     for (ptrdiff_t i = 0; i < L; i++) memset(n + i * CHUNK, 0, (size_t)Ln * sizeof(float));
     for (ptrdiff_t block = 0; block * SUB < L; block++) {
         const ptrdiff_t first = block * SUB, rows = L - first < SUB ? L - first : SUB;
+        // Row i of the block from the rows above it, 16 columns at once: n_ij = −Σ_{m<i} a_im n_mj. The
+        // terms with m < j are a_im · (+0) (n_mj = 0 above the diagonal), so each sum is the scalar loop's
+        // Σ_{m=j}^{i−1}, multiplied and added in the same order (no FMA): the same bits.
         for (ptrdiff_t i = first; i < first + rows; i++) {
-            for (ptrdiff_t j = first; j < i; j++) {
-                float sum = 0.0f;
-                for (ptrdiff_t m = j; m < i; m++) sum += a[i * CHUNK + m] * n[m * CHUNK + j];
-                n[i * CHUNK + j] = -sum;
+            V acc[SUB / LANES];
+            for (int v = 0; v < SUB / LANES; v++) acc[v] = vzero();
+            for (ptrdiff_t m = first; m < i; m++) {
+                const V x = vset(a[i * CHUNK + m]);
+                for (int v = 0; v < SUB / LANES; v++) acc[v] = vadd(acc[v], vmul(x, vload(n + m * CHUNK + first + v * LANES)));
             }
+            float sums[SUB];
+            for (int v = 0; v < SUB / LANES; v++) vstore(sums + v * LANES, acc[v]);
+            for (ptrdiff_t j = first; j < i; j++) n[i * CHUNK + j] = -sums[j - first];
             n[i * CHUNK + i] = 1.0f;
         }
         if (block == 0) continue;
@@ -585,18 +620,20 @@ TARGET static void VARIANT(unit_lower_inverse)(const float *a, float *n, float *
 
 /// Loads a delta-rule chunk and computes T, W and U = T V − W S0 (and Q̄, P when `need_query`). With
 /// `factors` (kiln_scan_chunk_delta_factor_count floats) K Kᵀ, N, T, W and U live there: computed and
-/// written when `reuse` is 0, else read as an earlier call from the same `state` wrote them.
+/// written when `reuse` is 0, else (factors required) read as an earlier call from the same `state`
+/// wrote them.
 TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk *p, chunk_arena *w, const float *state,
                                           int need_query, float *factors, int reuse) {
     const ptrdiff_t L = x->length, K = x->keys, Vd = x->values;
     const ptrdiff_t Kp = round_up(K, 16), Vp = round_up(Vd, 16), Ln = round_up(L, 16);
-    p->L = L, p->K = K, p->Vd = Vd, p->Kp = Kp, p->Vp = Vp, p->Ln = Ln;
+    const int gated = x->gate == 1;
+    p->L = L, p->K = K, p->Vd = Vd, p->Kp = Kp, p->Vp = Vp, p->Ln = Ln, p->gated = gated;
     p->q = take(w, CHUNK * Kp), p->k = take(w, CHUNK * Kp), p->v = take(w, CHUNK * Vp), p->beta = take(w, CHUNK);
     p->gh = take(w, CHUNK), p->eg = take(w, CHUNK), p->fk = take(w, CHUNK);
     p->gamma = take(w, CHUNK * CHUNK), p->kt = take(w, Kp * CHUNK), p->a = take(w, CHUNK * CHUNK);
-    if (factors != NULL) {
-        p->kk = factors, p->n = factors + CHUNK * CHUNK, p->t = factors + 2 * CHUNK * CHUNK;
-        p->w = factors + 3 * CHUNK * CHUNK, p->u = p->w + CHUNK * Kp;
+    if (factors != NULL) {  // rows i < L of each (the layout of kiln_scan_chunk_delta_factor_count)
+        p->kk = factors, p->n = factors + L * CHUNK, p->t = factors + 2 * L * CHUNK;
+        p->w = factors + 3 * L * CHUNK, p->u = p->w + L * Kp;
     } else {
         p->kk = take(w, CHUNK * CHUNK), p->n = take(w, CHUNK * CHUNK), p->t = take(w, CHUNK * CHUNK);
         p->w = take(w, CHUNK * Kp), p->u = take(w, CHUNK * Vp);
@@ -604,7 +641,7 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
     p->ek = take(w, CHUNK * Kp), p->kbar = take(w, CHUNK * Kp);
     p->qbar = take(w, CHUNK * Kp), p->qk = take(w, CHUNK * CHUNK), p->p = take(w, CHUNK * CHUNK);
     p->scratch = take(w, SUB * CHUNK);
-    reuse = reuse && factors != NULL;
+    if (reuse && factors == NULL) abort();  // a backward chunk reads what the checkpoint sweep saved: a bug here
 
     chunk_load(x->key, x->key_stride, L, K, 1.0f, p->k, Kp, Ln);
     chunk_load(x->value, x->value_stride, L, Vd, 1.0f, p->v, Vp, Ln);
@@ -615,11 +652,15 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
     VARIANT(exp)(p->fk, p->fk, L);
     VARIANT(exp)(p->gh, p->eg, L);
     p->bl = p->eg[L - 1];
-    if (x->gate == 1) VARIANT(chunk_pair_decays)(p->gh, L, Ln, p->gamma);
-    else chunk_lower_ones(p->gamma, L, Ln);  // exp(0 − 0) = 1 exactly: the same values without the exps
-    chunk_transpose(p->k, Kp, L, Ln, K, p->kt, CHUNK);
-    memcpy(p->ek, p->k, (size_t)(Ln * Kp) * sizeof(float));
-    chunk_scale_rows(p->ek, Kp, L, p->eg);
+    VARIANT(transpose)(p->k, Kp, L, Ln, K, p->kt, CHUNK);
+    // Without a gate every factor exp(·) is exp(0) = 1 exactly, and x · 1 = x: skipping them keeps the bits.
+    if (gated) {
+        VARIANT(chunk_pair_decays)(p->gh, L, Ln, p->gamma);
+        memcpy(p->ek, p->k, (size_t)(Ln * Kp) * sizeof(float));
+        chunk_scale_rows(p->ek, Kp, L, p->eg);
+    } else {
+        p->ek = p->k;
+    }
 
     if (!reuse) {
         // K Kᵀ, A, N = (I + A)⁻¹ and T = N diag(β).
@@ -630,7 +671,10 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
             float *a = p->a + i * CHUNK;
             const float *gamma = p->gamma + i * CHUNK, *kk = p->kk + i * CHUNK;
             const float bi = beta[i];
-            for (ptrdiff_t j = 0; j < i; j++) a[j] = bi * (gamma[j] * kk[j]);
+            if (gated)
+                for (ptrdiff_t j = 0; j < i; j++) a[j] = bi * (gamma[j] * kk[j]);
+            else
+                for (ptrdiff_t j = 0; j < i; j++) a[j] = bi * kk[j];
             for (ptrdiff_t j = i; j < Ln; j++) a[j] = 0.0f;
         }
         VARIANT(unit_lower_inverse)(p->a, p->n, p->scratch, L, Ln);
@@ -642,9 +686,19 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
         VARIANT(gemm)(L, Vp, K, -1.0f, p->w, Kp, 1, state, Vp, p->u, Vp, 1, GEMM_FULL);
     }
     // K̄ = diag(exp(G_L − G)) K.
-    memcpy(p->kbar, p->k, (size_t)(Ln * Kp) * sizeof(float));
-    chunk_scale_rows(p->kbar, Kp, L, p->fk);
+    if (gated) {
+        memcpy(p->kbar, p->k, (size_t)(Ln * Kp) * sizeof(float));
+        chunk_scale_rows(p->kbar, Kp, L, p->fk);
+    } else {
+        p->kbar = p->k;
+    }
     if (!need_query) return;
+    if (!gated) {  // Q̄ = Q̃ and P = Q̃ Kᵀ (lower)
+        p->qbar = p->q;
+        VARIANT(gemm)(L, Ln, K, 1.0f, p->q, Kp, 1, p->kt, CHUNK, p->p, CHUNK, 0, GEMM_OUT_LOWER);
+        chunk_mask_upper(p->p, L, Ln, 0);
+        return;
+    }
     memcpy(p->qbar, p->q, (size_t)(Ln * Kp) * sizeof(float));
     chunk_scale_rows(p->qbar, Kp, L, p->eg);
     VARIANT(gemm)(L, Ln, K, 1.0f, p->q, Kp, 1, p->kt, CHUNK, p->qk, CHUNK, 0, GEMM_OUT_LOWER);
@@ -687,10 +741,10 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
                                                  float *workspace, const float *factors) {
     chunk_arena w = {workspace, workspace + kiln_scan_chunk_workspace_count(x->keys, x->values)};
     delta_chunk p;
-    // The factors are only read when reused (the cast drops a const the callee keeps).
+    // The saved factors, only read when reused (the cast drops a const the callee keeps).
     VARIANT(delta_prepare)(x, &p, &w, start_state, 1, (float *)factors, 1);
     const ptrdiff_t L = p.L, K = p.K, Vd = p.Vd, Kp = p.Kp, Vp = p.Vp, Ln = p.Ln;
-    const int gated = x->gate == 1 && x->gate_gradient != NULL;
+    const int gated = p.gated && x->gate_gradient != NULL;  // the gate's gradient is wanted
     float *ds = state_gradient;
     float *dout = take(&w, CHUNK * Vp), *du = take(&w, CHUNK * Vp), *ut = take(&w, Vp * CHUNK);
     float *dp = take(&w, CHUNK * CHUNK), *s0t = take(&w, Vp * Kp), *dst = take(&w, Vp * Kp);
@@ -706,23 +760,27 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     // dU = Pᵀ dO + K̄ dS; dP = dO Uᵀ (lower).
     VARIANT(gemm)(L, Vp, L, 1.0f, p.p, 1, CHUNK, dout, Vp, du, Vp, 0, GEMM_UPPER);
     VARIANT(gemm)(L, Vp, K, 1.0f, p.kbar, Kp, 1, ds, Vp, du, Vp, 1, GEMM_FULL);
-    chunk_transpose(p.u, Vp, L, Ln, Vd, ut, CHUNK);
+    VARIANT(transpose)(p.u, Vp, L, Ln, Vd, ut, CHUNK);
     VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, ut, CHUNK, dp, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(dp, L, Ln, 0);
     if (gated) {
         chunk_multiply(dp, p.p, da, L * CHUNK);  // E = dP ⊙ Q̃Kᵀ ⊙ Γ (da as scratch)
         VARIANT(chunk_pair_gate_terms)(da, L, Ln, dg, columns);
     }
-    chunk_multiply(dp, p.gamma, dp, L * CHUNK);
+    if (p.gated) chunk_multiply(dp, p.gamma, dp, L * CHUNK);
 
     // dQ̃ = diag(exp(G)) dO S0ᵀ + (dP ⊙ Γ) K;  dK = (dP ⊙ Γ)ᵀ Q̃ + diag(exp(G_L − G)) U dSᵀ.
-    chunk_transpose(start_state, Vp, K, Kp, Vp, s0t, Kp);
-    VARIANT(gemm)(L, Kp, Vd, 1.0f, dout, Vp, 1, s0t, Kp, dqi, Kp, 0, GEMM_FULL);
-    memcpy(dq, dqi, (size_t)(L * Kp) * sizeof(float));
-    chunk_scale_rows(dq, Kp, L, p.eg);
+    VARIANT(transpose)(start_state, Vp, K, Kp, Vp, s0t, Kp);
+    if (p.gated) {
+        VARIANT(gemm)(L, Kp, Vd, 1.0f, dout, Vp, 1, s0t, Kp, dqi, Kp, 0, GEMM_FULL);
+        memcpy(dq, dqi, (size_t)(L * Kp) * sizeof(float));
+        chunk_scale_rows(dq, Kp, L, p.eg);
+    } else {
+        VARIANT(gemm)(L, Kp, Vd, 1.0f, dout, Vp, 1, s0t, Kp, dq, Kp, 0, GEMM_FULL);
+    }
     VARIANT(gemm)(L, Kp, L, 1.0f, dp, CHUNK, 1, p.k, Kp, dq, Kp, 1, GEMM_LOWER);
     VARIANT(gemm)(L, Kp, L, 1.0f, dp, 1, CHUNK, p.q, Kp, dk, Kp, 0, GEMM_UPPER);
-    chunk_transpose(ds, Vp, K, Kp, Vp, dst, Kp);
+    VARIANT(transpose)(ds, Vp, K, Kp, Vp, dst, Kp);
     VARIANT(gemm)(L, Kp, Vd, 1.0f, p.u, Vp, 1, dst, Kp, dkend, Kp, 0, GEMM_FULL);
     if (gated) {
         float tau_total = 0.0f;
@@ -735,7 +793,7 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
         for (ptrdiff_t r = 0; r < K; r++) state_term += VARIANT(chunk_dot)(ds + r * Vp, start_state + r * Vp, Vp);
         dg[L - 1] += tau_total + p.bl * state_term;
     }
-    chunk_scale_rows(dkend, Kp, L, p.fk);
+    if (p.gated) chunk_scale_rows(dkend, Kp, L, p.fk);
     for (ptrdiff_t c = 0; c < L * Kp; c++) dk[c] += dkend[c];
 
     // dW = −dU S0ᵀ; dS0 = exp(G_L) dS + Q̄ᵀ dO − Wᵀ dU.
@@ -750,10 +808,11 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     VARIANT(gemm)(L, Kp, L, 1.0f, p.t, 1, CHUNK, dw, Kp, ddk, Kp, 0, GEMM_UPPER);
     if (gated)
         for (ptrdiff_t i = 0; i < L; i++) dg[i] += VARIANT(chunk_dot)(p.ek + i * Kp, ddk + i * Kp, Kp);
-    chunk_scale_rows(ddk, Kp, L, p.eg);
+    if (p.gated) chunk_scale_rows(ddk, Kp, L, p.eg);
     for (ptrdiff_t c = 0; c < L * Kp; c++) dk[c] += ddk[c];
-    chunk_transpose(p.ek, Kp, L, Ln, K, ekt, CHUNK);
-    chunk_transpose(p.v, Vp, L, Ln, Vd, vt, CHUNK);
+    if (p.gated) VARIANT(transpose)(p.ek, Kp, L, Ln, K, ekt, CHUNK);
+    else ekt = p.kt;  // (diag(e^G) K)ᵀ = Kᵀ
+    VARIANT(transpose)(p.v, Vp, L, Ln, Vd, vt, CHUNK);
     VARIANT(gemm)(L, Ln, K, 1.0f, dw, Kp, 1, ekt, CHUNK, dt, CHUNK, 0, GEMM_OUT_LOWER);
     VARIANT(gemm)(L, Ln, Vd, 1.0f, du, Vp, 1, vt, CHUNK, dt, CHUNK, 1, GEMM_OUT_LOWER);
     chunk_mask_upper(dt, L, Ln, 0);
@@ -764,14 +823,17 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     for (ptrdiff_t i = 0; i < L; i++)
         for (ptrdiff_t j = 0; j < Ln; j++) dn[i * CHUNK + j] = j < i ? dt[i * CHUNK + j] * p.beta[j] : 0.0f;
     VARIANT(gemm)(L, Ln, L, 1.0f, p.n, 1, CHUNK, dn, CHUNK, xm, CHUNK, 0, GEMM_UPPER);
-    chunk_transpose(p.n, CHUNK, L, Ln, Ln, nt, CHUNK);
+    VARIANT(transpose)(p.n, CHUNK, L, Ln, Ln, nt, CHUNK);
     VARIANT(gemm)(L, Ln, L, -1.0f, xm, CHUNK, 1, nt, CHUNK, da, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(da, L, Ln, 1);
 
     // Through A_ij = β_i Γ_ij (K Kᵀ)_ij: dβ_i, the gate, and dK += dB K + dBᵀ K with dB = dA ⊙ β_i Γ.
     for (ptrdiff_t i = 0; i < L; i++) {
         float sum = 0.0f;
-        for (ptrdiff_t j = 0; j < i; j++) sum += da[i * CHUNK + j] * (p.gamma[i * CHUNK + j] * p.kk[i * CHUNK + j]);
+        if (p.gated)
+            for (ptrdiff_t j = 0; j < i; j++) sum += da[i * CHUNK + j] * (p.gamma[i * CHUNK + j] * p.kk[i * CHUNK + j]);
+        else
+            for (ptrdiff_t j = 0; j < i; j++) sum += da[i * CHUNK + j] * p.kk[i * CHUNK + j];
         dbeta[i] += sum;
     }
     if (gated) {
@@ -781,8 +843,12 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
                 e[i * CHUNK + j] = j < i ? da[i * CHUNK + j] * (p.beta[i] * p.kk[i * CHUNK + j]) * p.gamma[i * CHUNK + j] : 0.0f;
         VARIANT(chunk_pair_gate_terms)(e, L, Ln, dg, columns);
     }
-    for (ptrdiff_t i = 0; i < L; i++)
-        for (ptrdiff_t j = 0; j < Ln; j++) da[i * CHUNK + j] *= p.beta[i] * p.gamma[i * CHUNK + j];
+    for (ptrdiff_t i = 0; i < L; i++) {
+        if (p.gated)
+            for (ptrdiff_t j = 0; j < Ln; j++) da[i * CHUNK + j] *= p.beta[i] * p.gamma[i * CHUNK + j];
+        else
+            for (ptrdiff_t j = 0; j < Ln; j++) da[i * CHUNK + j] *= p.beta[i];
+    }
     VARIANT(gemm)(L, Kp, L, 1.0f, da, CHUNK, 1, p.k, Kp, dk, Kp, 1, GEMM_LOWER);
     VARIANT(gemm)(L, Kp, L, 1.0f, da, 1, CHUNK, p.k, Kp, dk, Kp, 1, GEMM_UPPER);
 

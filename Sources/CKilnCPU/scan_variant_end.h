@@ -24,3 +24,4 @@
 #undef vadd
 #undef vsum16
 #undef GEMM_ROWS
+#undef TRANSPOSE8

@@ -19,7 +19,8 @@ extension BackendCase {
     }
 }
 
-/// The chunked form of the scans (chunks of 64, GLA's sub-chunks of 16, the delta rule's WY/UT form)
+/// The chunked form of the scans (chunks of 64, of 32 on the CPU at K, V ≤ 64: `ScanChunkLengthTests`; GLA's
+/// sub-chunks of 16, the delta rule's WY/UT form)
 /// against `Reference.Scan` (float64), against the recurrent form on the same backend, against central
 /// finite differences of the reference on tiny shapes, and across a split sequence, on every backend and
 /// on PoCL with the GPU parameters too (every scan, the delta rule included, has a chunked form on both
@@ -104,12 +105,12 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("the chunked gradients against central finite differences of the float64 scan (tiny sizes, two chunks)", arguments: BackendCase.all)
+    @Test("the chunked gradients against central finite differences of the float64 scan (tiny sizes, several chunks)", arguments: BackendCase.all)
     func finiteDifferences(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
         for (index, (rule, gate)) in Self.kinds.enumerated() {
-            // T = 70: a full chunk of four sub-chunks, then a partial chunk of 6 steps.
+            // T = 70: whole chunks (of 64 on OpenCL, of 32 on the CPU at these sizes), then a partial one of 6 steps.
             let reference = Reference.Scan(ScanShape(batch: 1, length: 70, heads: 1, keyDimension: 3, valueDimension: 2), rule: rule, gate: gate, scale: 0.7)
             let problem = ScanTests.Problem(reference, normalizer: ScanTests.normalizers[index % 3], initialState: true, finalStateGradient: true, random: &random)
             let results = try ScanTests.run(problem, on: backend)

@@ -1,16 +1,18 @@
 internal import CKilnCPU
 import Foundation
 
-// The chunked form of the scans on the CPU: chunks of C = 64 steps, each a handful of small matrix
-// products in C (`CKilnCPU/scan_chunked_loops.h`, whose top comment has the math), one (batch, head) pair
-// at a time, the pairs split across cores. This file walks the chunks and keeps the saved states.
+// The chunked form of the scans on the CPU: chunks of C steps, each a handful of small matrix products in
+// C (`CKilnCPU/scan_chunked_loops.h`, whose top comment has the math), one (batch, head) pair at a time,
+// the pairs split across cores. This file walks the chunks and keeps the saved states. C is 32 when
+// K ≤ 64 and V ≤ 64 and 64 (fla's) otherwise (`kiln_scan_chunk_length`; the measurements behind it are
+// in that header's "Chunk length").
 //
 // Forward: the state (K × V, rows padded to 16 columns) is carried from chunk to chunk; each chunk call
-// writes its 64 outputs and advances the state by a whole chunk. Backward: a first sweep keeps the state
-// at the start of every chunk (the checkpoints, ⌈T / 64⌉ + 1 states per pair), then the chunks are
+// writes its C outputs and advances the state by a whole chunk. Backward: a first sweep keeps the state
+// at the start of every chunk (the checkpoints, ⌈T / C⌉ + 1 states per pair), then the chunks are
 // visited last to first, each recomputing its own products from its checkpoint and carrying dL/dS back
 // to the chunk before. The delta rule's first sweep also keeps each chunk's factors (K Kᵀ, N = (I + A)⁻¹,
-// T, W and U: `kiln_scan_chunk_delta_factor_count`, 3 · 64² + 64 · (K + V) floats per chunk, O(T · C)
+// T, W and U: `kiln_scan_chunk_delta_factor_count`, 3 · C · 64 + C · (K + V) floats per chunk, O(T · 64)
 // in all), so the backward chunks reuse them instead of building them a third time. Memory per thread:
 // the checkpoints, the delta rule's factors, and one chunk's scratch (`kiln_scan_chunk_workspace_count`,
 // about 48 × 64 × max(K, V, 64) floats); no [T, T] matrix exists.
@@ -22,6 +24,14 @@ extension ScanFormRule {
     /// heads of at least 48 (at D = 16 the chunked form runs at 0.43–0.63× the recurrent one, at D = 32
     /// 0.91–0.99×, at D = 48 1.06–1.35×, T 128 and 1024).
     public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 128, chunkedFromDimension: 48))
+}
+
+extension CPUBackend {
+    /// The steps per chunk of the CPU backend's chunked scans at these sizes: 32 when both are at most 64,
+    /// else 64 (a tuning choice of this backend, measured: `CKilnCPU/scan_chunked_loops.h`).
+    public static func chunkedScanLength(keyDimension: Int, valueDimension: Int) -> Int {
+        kiln_scan_chunk_length(keyDimension, valueDimension)
+    }
 }
 
 extension CPUBackend {
@@ -42,28 +52,33 @@ extension CPUBackend {
     }
 }
 
-/// Per-thread memory of the chunked form, zeroed once: the running state and state gradient, the
-/// checkpoints and the delta rule's per-chunk factors (backward only) and one chunk call's scratch.
+/// Per-thread memory of the chunked form: the running state and state gradient, the checkpoints and the
+/// delta rule's per-chunk factors (backward only) and one chunk call's scratch.
 struct CPUChunkedWorkspace {
     let state: UnsafeMutablePointer<Float>
     let gradient: UnsafeMutablePointer<Float>
     /// `[chunks + 1, K, paddedV]`: the state before every chunk, and the final state last.
     let checkpoints: UnsafeMutablePointer<Float>?
-    /// `[chunks, kiln_scan_chunk_delta_factor_count]`: each delta-rule chunk's factors (backward only).
+    /// `[chunks, kiln_scan_chunk_delta_factor_count]`: each delta-rule chunk's factors (backward only),
+    /// written by the checkpoint sweep before the backward chunks read them.
     let factors: UnsafeMutablePointer<Float>?
     let factorCount: Int
     let scratch: UnsafeMutablePointer<Float>
     private let memory: UnsafeMutablePointer<Float>
 
-    init(keys: Int, values: Int, paddedValues: Int, chunks: Int, backward: Bool, delta: Bool) {
+    init(keys: Int, values: Int, paddedValues: Int, chunkLength: Int, chunks: Int, backward: Bool, delta: Bool) {
         let stateSize = keys * paddedValues
         let scratchSize = kiln_scan_chunk_workspace_count(keys, values)
-        factorCount = kiln_scan_chunk_delta_factor_count(keys, values)
+        factorCount = kiln_scan_chunk_delta_factor_count(keys, values, chunkLength)
         let checkpointSize = backward ? (chunks + 1) * stateSize : 0
         let factorsSize = backward && delta ? chunks * factorCount : 0
         let total = 2 * stateSize + checkpointSize + factorsSize + scratchSize
         memory = .allocate(capacity: total)
-        memory.initialize(repeating: 0, count: total)
+        // Zeroed: the running state and gradient, the first checkpoint (loadState writes only its V columns)
+        // and the scratch. The later checkpoints are whole copies of the one before, and every factor a
+        // backward chunk reads was written by the checkpoint sweep first.
+        memory.initialize(repeating: 0, count: 2 * stateSize + (backward ? stateSize : 0))
+        (memory + 2 * stateSize + checkpointSize + factorsSize).initialize(repeating: 0, count: scratchSize)
         state = memory
         gradient = memory + stateSize
         checkpoints = backward ? memory + 2 * stateSize : nil
@@ -79,8 +94,6 @@ struct CPUChunkedWorkspace {
 
 /// One chunked scan's sizes and inputs, read by every thread; each thread works on its own pairs.
 struct CPUChunkedScan: PaddedScanStates {
-    static let chunkLength = Int(KILN_SCAN_CHUNK_LENGTH)
-
     let batch: Int, length: Int, heads: Int, keys: Int, values: Int
     /// `values` rounded up to 16: the row length of states in workspaces.
     let paddedValues: Int
@@ -91,9 +104,11 @@ struct CPUChunkedScan: PaddedScanStates {
     let gateKind: Int32
     let beta: UnsafeMutablePointer<Float>?
     let initialState: UnsafeMutablePointer<Float>?
+    /// Steps per chunk (`kiln_scan_chunk_length`: 32 or 64 by the sizes).
+    let chunkLength: Int
 
     var delta: Bool { beta != nil }
-    var chunks: Int { (length + Self.chunkLength - 1) / Self.chunkLength }
+    var chunks: Int { (length + chunkLength - 1) / chunkLength }
 
     init(_ inputs: ScanInputs, shape: ScanShape, scale: Float, backend: CPUBackend) {
         self.init(shape: shape, scale: scale, query: backend.floats(inputs.query), key: backend.floats(inputs.key), value: backend.floats(inputs.value),
@@ -123,6 +138,7 @@ struct CPUChunkedScan: PaddedScanStates {
         self.gateKind = gateKind
         self.beta = beta
         self.initialState = initialState
+        chunkLength = kiln_scan_chunk_length(shape.keyDimension, shape.valueDimension)
     }
 
     /// Runs `body` for every (batch, head) pair, the pairs split across cores, each thread with its own
@@ -132,7 +148,7 @@ struct CPUChunkedScan: PaddedScanStates {
         nonisolated(unsafe) let scan = self
         Parallel.forRanges(batch * heads, grain: 1) { range in
             let workspace = CPUChunkedWorkspace(
-                keys: scan.keys, values: scan.values, paddedValues: scan.paddedValues, chunks: scan.chunks, backward: backward, delta: scan.delta)
+                keys: scan.keys, values: scan.values, paddedValues: scan.paddedValues, chunkLength: scan.chunkLength, chunks: scan.chunks, backward: backward, delta: scan.delta)
             for pair in range { body(pair, workspace) }
             workspace.deallocate()
         }
@@ -141,12 +157,12 @@ struct CPUChunkedScan: PaddedScanStates {
     /// The operands of chunk `c` of a pair: row pointers at its first step (gradients nil in forward passes).
     func chunk(pair: Int, _ c: Int, output: UnsafeMutablePointer<Float>?, gradients: CPUScanGradients?) -> kiln_scan_chunk {
         let b = pair / heads, h = pair % heads
-        let start = c * Self.chunkLength
+        let start = c * chunkLength
         let headStep = (b * length + start) * heads + h
         let keyOffset = headStep * keys, valueOffset = headStep * values
         let gateOffset = gateKind == 2 ? keyOffset : headStep
         return kiln_scan_chunk(
-            length: min(Self.chunkLength, length - start), keys: keys, values: values, key_stride: heads * keys,
+            length: min(chunkLength, length - start), keys: keys, values: values, key_stride: heads * keys,
             value_stride: heads * values, head_stride: heads, gate: gateKind, scale: scale,
             query: query + keyOffset, key: key + keyOffset, value: value + valueOffset, gate_values: gate.map { $0 + gateOffset },
             beta: beta.map { $0 + headStep }, output: output.map { $0 + valueOffset },

@@ -50,9 +50,13 @@ void kiln_scan_exp(const float *x, float *y, ptrdiff_t count);
 // the chunks (CPUBackend+ScanChunked.swift). States are padded [keys, kiln_scan_padded(values)] matrices
 // whose padding columns are zero. The math is in the comment at the top of scan_chunked_loops.h.
 
-/// Steps per chunk (C), and per sub-chunk (the blocks of the GLA products and of the triangular solve).
+/// The most steps per chunk (C; the row length of the chunk's C × C matrices), and the steps per
+/// sub-chunk (the blocks of the GLA products and of the triangular solve).
 #define KILN_SCAN_CHUNK_LENGTH 64
 #define KILN_SCAN_SUB_CHUNK_LENGTH 16
+
+/// The steps per chunk the CPU backend walks at these sizes: 32 or 64 (see scan_chunked_loops.h).
+ptrdiff_t kiln_scan_chunk_length(ptrdiff_t keys, ptrdiff_t values);
 
 /// One chunk's operands: row pointers at the chunk's first step, with the distance between consecutive
 /// steps' rows (in floats). Log-space gates (not decays). NULL output_gradient means dO = 0; NULL
@@ -87,18 +91,19 @@ void kiln_scan_chunk_linear_forward(const kiln_scan_chunk *chunk, float *state, 
 void kiln_scan_chunk_linear_backward(const kiln_scan_chunk *chunk, const float *start_state, const float *end_state,
                                      float *state_gradient, float *workspace);
 
-/// Floats of one delta-rule chunk's saved factors (T, N, K Kᵀ, W and U; about 3·64² + 64·(K + V)).
-ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values);
+/// Floats of one delta-rule chunk's saved factors for chunks of up to `length` steps (K Kᵀ, N, T, W and
+/// U: 3 · length · 64 + length · (K + V), K and V rounded up to 16).
+ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values, ptrdiff_t length);
 
 /// The (gated) delta rule, one chunk forward, in the WY/UT form (as kiln_scan_chunk_linear_forward).
-/// `factors`: NULL, or kiln_scan_chunk_delta_factor_count floats (zeroed once) where the chunk's factors
-/// are written, for kiln_scan_chunk_delta_backward from the same start state.
+/// `factors`: NULL, or kiln_scan_chunk_delta_factor_count floats (for a length of at least this chunk's;
+/// they need not be zeroed) where the chunk's factors are written, for kiln_scan_chunk_delta_backward
+/// from the same start state.
 void kiln_scan_chunk_delta_forward(const kiln_scan_chunk *chunk, float *state, int write_output, float *workspace,
                                    float *factors);
 
 /// The (gated) delta rule, one chunk backward (as kiln_scan_chunk_linear_backward, with dbeta).
-/// `factors`: NULL (recomputed), or what kiln_scan_chunk_delta_forward wrote for this chunk and this
-/// `start_state` (the same bits either way).
+/// `factors`: what kiln_scan_chunk_delta_forward wrote for this chunk and this `start_state` (required).
 void kiln_scan_chunk_delta_backward(const kiln_scan_chunk *chunk, const float *start_state, float *state_gradient,
                                     float *workspace, const float *factors);
 
