@@ -23,8 +23,9 @@ extension BackendCase {
 /// against `Reference.Scan` (float64), against the recurrent form on the same backend, against central
 /// finite differences of the reference on tiny shapes, and across a split sequence, on every backend and
 /// on PoCL with the GPU parameters too (every scan, the delta rule included, has a chunked form on both
-/// backends: `scan_chunked.cl` and `scan_chunked_delta.cl` on OpenCL). Every output is poisoned
-/// with NaN first (`ScanTests.run`).
+/// backends: `scan_chunked.cl` and `scan_chunked_delta.cl` on OpenCL), so on PoCL both layouts of the
+/// OpenCL kernels run every test (`ScanTuning.chunkedLayout`: the CPU layout is a CPU device's default,
+/// the GPU parameters take the GPU layout). Every output is poisoned with NaN first (`ScanTests.run`).
 ///
 /// Bound: relative RMS error 1e-4 (the bound for the chunked form: its sums run over whole
 /// chunks, in a different order than one step at a time, and the gate gradient is a reverse cumulative
@@ -104,7 +105,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("the chunked gradients against central finite differences of the float64 scan (tiny sizes, two chunks)", arguments: BackendCase.all)
+    @Test("the chunked gradients against central finite differences of the float64 scan (tiny sizes, two chunks)", arguments: BackendCase.withGPUParameters)
     func finiteDifferences(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
@@ -165,7 +166,7 @@ struct ScanChunkedTests {
         try ScanTests.checkBothLoopVersions(problems, on: backend, tolerance: Self.chunkedTolerance, seed: random.seed)
     }
 
-    @Test("a zero-length sequence passes the state through", arguments: BackendCase.all)
+    @Test("a zero-length sequence passes the state through", arguments: BackendCase.withGPUParameters)
     func emptySequence(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()

@@ -7,7 +7,7 @@ extension TuningSpace {
         family: .scan,
         parameters: [
             ("scan.columnsPerItem", [1, 2, 4, 8, 16]), ("scan.groupSize", [1, 2, 4, 8, 16, 32, 64]), ("scan.chunkLength", [16, 32, 64]),
-            ("scan.chunkedGroupSize", [16, 32, 64, 128]), ("scan.chunkedFromLength", [0, 64, 256, 1024, Int.max]),
+            ("scan.chunkedGroupSize", [16, 32, 64, 128]), ("scan.chunkedLayout", [0, 1]), ("scan.chunkedFromLength", [0, 64, 256, 1024, Int.max]),
         ],
         checks: [.scan],
         isValid: { tuning, limits in

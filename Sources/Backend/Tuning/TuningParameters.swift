@@ -67,6 +67,8 @@ extension OpenCLTuning {
             TuningParameter("scan.groupSize", \.scan.groupSize),
             TuningParameter("scan.chunkLength", \.scan.chunkLength),
             TuningParameter("scan.chunkedGroupSize", \.scan.chunkedGroupSize),
+            TuningParameter("scan.chunkedLayout", read: { $0.scan.chunkedLayout.rawValue }, write: { $0.scan.chunkedLayout = ScanChunkedLayout(rawValue: $1) ?? .gpu },
+                            accepts: { ScanChunkedLayout(rawValue: $0) != nil }),
             TuningParameter("scan.chunkedFromLength", read: { $0.scan.form.chunkedFromLength }, write: { $0.scan.form = .environment(default: ScanFormRule(chunkedFromLength: $1)) }, accepts: nonNegative),
             TuningParameter("spline.vectorWidth", \.spline.vectorWidth, accepts: { [1, 4, 8].contains($0) }),
             TuningParameter("spline.rowsPerItem", \.spline.rowsPerItem),
