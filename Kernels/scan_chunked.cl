@@ -376,6 +376,9 @@ static float tile_sum(float16 x) {
     return c.x + c.y;
 }
 
+// exp(x) of a non-positive decay exponent (clamped at 0), 1 without a gate (`gate_kind` in scope).
+#define TILE_DECAY(x) (gate_kind == GATE_NONE ? (float16)(1.0f) : tile_exp(fmin((x), 0.0f)))
+
 // Row i of the chunk, clamped to its last row.
 #define CLAMPED_ROW(i) ROW(min((i), L - 1))
 
@@ -414,8 +417,9 @@ kernel void scan_chunk_prepare_tiles(SIZES, float scale, global const float *q, 
         if (gate_kind == GATE_PER_KEY) g += tile_load(gate + row * K + k0, n);
         else if (gate_kind == GATE_PER_HEAD) g += (float16)(gate[row]);
         tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * tile_exp(last - g), n);
+        // Row i meets boundary n = 16·b2 as a row of that sub-chunk (b2 = i / 16) or of an earlier one.
         if (gate_kind == GATE_PER_KEY)
-            for (int b2 = 1; b2 * SUB < L; b2++) tile_store(bounds + (b2 - 1) * PLANE + row * K + k0, tile_exp(-fabs(g - boundary[b2])), n);
+            for (int b2 = max(1, i / SUB); b2 * SUB < L; b2++) tile_store(bounds + (b2 - 1) * PLANE + row * K + k0, tile_exp(-fabs(g - boundary[b2])), n);
     }
     tile_store(decay_total + pc * K + k0, tile_exp(last), n);
 }
@@ -683,33 +687,45 @@ kernel void scan_chunk_key_gradients_tiles(SIZES, float scale, int has_output_gr
         }
         #pragma unroll
         for (int r = 0; r < TILE_ROWS; r++) dqt[r] *= tile_exp(gr[r]);
-        // + Σ_{j≤r} dA_rj k_j ⊙ exp(G_r − G_j)
+        // + Σ_{j≤r} dA_rj k_j ⊙ exp(G_r − G_j): rows of earlier sub-chunks through the boundary factors,
+        // earlier rows of this sub-chunk through the tile's first row (exp(G_r − G_r0) · exp(G_r0 − G_j)),
+        // the tile's own rows one exp per term.
         int j = 0;
         if (per_key && I > 0) {
             global const float *f = bounds + (size_t)(I - 1) * PLANE;
             float16 off[TILE_ROWS];
-            #pragma unroll
+#pragma unroll
             for (int r = 0; r < TILE_ROWS; r++) off[r] = (float16)(0.0f);
             for (; j < I * SUB; j++) {
                 const int row = ROW(j);
                 const float16 kf = tile_load(key + row * K + k0, n) * tile_load(f + row * K + k0, n);
-                #pragma unroll
+#pragma unroll
                 for (int r = 0; r < TILE_ROWS; r++) off[r] = fma((float16)(da[(r0 + r) * CHUNK + j]), kf, off[r]);
             }
-            #pragma unroll
+#pragma unroll
             for (int r = 0; r < TILE_ROWS; r++) dqt[r] = fma(off[r], tile_load(f + rr[r] * K + k0, n), dqt[r]);
+        }
+        if (j < r0) {
+            float16 near[TILE_ROWS];
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) near[r] = (float16)(0.0f);
+            for (; j < r0; j++) {
+                const int row = ROW(j);
+                const float16 kj = tile_load(key + row * K + k0, n) * TILE_DECAY(gr[0] - tile_cumulative(gcum, gate_kind, row, K, k0, n));
+#pragma unroll
+                for (int r = 0; r < TILE_ROWS; r++) near[r] = fma((float16)(da[(r0 + r) * CHUNK + j]), kj, near[r]);
+            }
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) dqt[r] = fma(near[r], TILE_DECAY(gr[r] - gr[0]), dqt[r]);
         }
         const int last = min(r0 + TILE_ROWS, L);
         for (; j < last; j++) {
             const int row = ROW(j);
             const float16 kj = tile_load(key + row * K + k0, n);
             const float16 gj = tile_cumulative(gcum, gate_kind, row, K, k0, n);
-            #pragma unroll
+#pragma unroll
             for (int r = 0; r < TILE_ROWS; r++)
-                if (j <= r0 + r) {
-                    const float16 w = (float16)(da[(r0 + r) * CHUNK + j]);
-                    dqt[r] = fma(gate_kind == GATE_NONE ? w : w * tile_exp(fmin(gr[r] - gj, 0.0f)), kj, dqt[r]);
-                }
+                if (j <= r0 + r) dqt[r] = fma((float16)(da[(r0 + r) * CHUNK + j]) * TILE_DECAY(gr[r] - gj), kj, dqt[r]);
         }
     }
     // exp(G_L − G_r) ⊙ (D_{c+1} v_r)
@@ -717,44 +733,57 @@ kernel void scan_chunk_key_gradients_tiles(SIZES, float scale, int has_output_gr
     global const float *dt = STATE(gradients_t, p_, c + 1) + k0;
     for (int v = 0; v < V; v++) {
         const float16 d = tile_load(dt + v * K, n);
-        #pragma unroll
+#pragma unroll
         for (int r = 0; r < TILE_ROWS; r++) dkt[r] = fma((float16)(value[rr[r] * V + v]), d, dkt[r]);
     }
-    #pragma unroll
+#pragma unroll
     for (int r = 0; r < TILE_ROWS; r++) dkt[r] *= tile_exp(gl - gr[r]);
     if (has_output_gradient) {
-        // + Σ_{i≥r} dA_ir Q̃_i ⊙ exp(G_i − G_r): within the tile's sub-chunk (all of the chunk without
-        // per-key gates) one exp per term, later sub-chunks through their boundary factors.
+        // + Σ_{i≥r} dA_ir Q̃_i ⊙ exp(G_i − G_r): the tile's own rows one exp per term, later rows of its
+        // sub-chunk (all of the chunk without per-key gates) through the tile's last row r3
+        // (exp(G_i − G_r3) · exp(G_r3 − G_r)), later sub-chunks through their boundary factors.
         const int own_end = per_key ? min((I + 1) * SUB, L) : L;
-        for (int i = r0; i < own_end; i++) {
+        const int mid = min(r0 + TILE_ROWS, own_end);
+        for (int i = r0; i < mid; i++) {
             const int row = ROW(i);
             const float16 qi = scale * tile_load(q + row * K + k0, n);
             const float16 gi = tile_cumulative(gcum, gate_kind, row, K, k0, n);
-            #pragma unroll
+#pragma unroll
             for (int r = 0; r < TILE_ROWS; r++)
-                if (i >= r0 + r) {
-                    const float16 w = (float16)(da[i * CHUNK + r0 + r]);
-                    dkt[r] = fma(gate_kind == GATE_NONE ? w : w * tile_exp(fmin(gi - gr[r], 0.0f)), qi, dkt[r]);
-                }
+                if (i >= r0 + r) dkt[r] = fma((float16)(da[i * CHUNK + r0 + r]) * TILE_DECAY(gi - gr[r]), qi, dkt[r]);
+        }
+        if (mid < own_end) {
+            // r0 + TILE_ROWS − 1 < own_end ≤ L: the last row is a real one.
+            const float16 g3 = gr[TILE_ROWS - 1];
+            float16 near[TILE_ROWS];
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) near[r] = (float16)(0.0f);
+            for (int i = mid; i < own_end; i++) {
+                const int row = ROW(i);
+                const float16 qi = tile_load(q + row * K + k0, n) * TILE_DECAY(tile_cumulative(gcum, gate_kind, row, K, k0, n) - g3);
+#pragma unroll
+                for (int r = 0; r < TILE_ROWS; r++) near[r] = fma((float16)(da[i * CHUNK + r0 + r]), qi, near[r]);
+            }
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) dkt[r] = fma(scale * near[r], TILE_DECAY(g3 - gr[r]), dkt[r]);
         }
         if (per_key)
             for (int block = I + 1; block * SUB < L; block++) {
                 global const float *f = bounds + (size_t)(block - 1) * PLANE;
                 float16 acc[TILE_ROWS];
-                #pragma unroll
+#pragma unroll
                 for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
                 const int end = min((block + 1) * SUB, L);
                 for (int i = block * SUB; i < end; i++) {
                     const int row = ROW(i);
                     const float16 qf = tile_load(q + row * K + k0, n) * tile_load(f + row * K + k0, n);
-                    #pragma unroll
+#pragma unroll
                     for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(da[i * CHUNK + r0 + r]), qf, acc[r]);
                 }
-                #pragma unroll
+#pragma unroll
                 for (int r = 0; r < TILE_ROWS; r++) dkt[r] = fma(scale * acc[r], tile_load(f + rr[r] * K + k0, n), dkt[r]);
             }
     }
-    #pragma unroll
     for (int r = 0; r < TILE_ROWS && r0 + r < L; r++) {
         const int row = rr[r];
         tile_store(dq + row * K + k0, scale * dqt[r], n);

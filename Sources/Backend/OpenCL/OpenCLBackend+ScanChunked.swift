@@ -49,7 +49,7 @@ extension OpenCLBackend {
     /// compiles each kernel once or twice rather than once per K and V.
     func launchChunkTiles(_ name: String, _ n0: Int, _ n1: Int, _ n2: Int, _ arguments: [Argument]) {
         guard n0 > 0, n1 > 0, n2 > 0 else { return }
-        launch(name, global: [n0, n1, n2], local: [n0 == 1 ? 1 : 4, n1 == 1 ? 1 : 16, 1], arguments)
+        launch(name, global: [n0, n1, n2], local: [1, n1 == 1 ? 1 : 16, 1], arguments)
     }
 
     /// Whether the chunked kernels run in the CPU layout (the `_tiles` kernels) here.
