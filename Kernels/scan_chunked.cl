@@ -38,7 +38,14 @@
 // [B·H·NC, CHUNK, CHUNK] (one chunk's square per chunk, T·CHUNK floats per pair: no [T, T] matrix);
 // the states and their gradients at every chunk boundary [B·H, NC + 1, K, V], O(T / CHUNK · K · V).
 //
-// Launch geometry (GPU-shaped): every kernel but the two carries runs one work-item per element of a
+// Two layouts of the same steps, chosen by ScanTuning.chunkedLayout (`scan.chunkedLayout`): the GPU layout
+// (the kernels below up to "The CPU layout", the default on GPUs) and the CPU layout (the `_tiles`
+// kernels of that section, register tiles of float16 vectors per work-item: the default on CPU devices,
+// PoCL and Intel's or AMD's CPU runtimes, where the GPU layout ran 9 to 11× slower than the recurrent
+// kernels). The host launches the same steps in the same order either way, with the same scratch; the
+// gate's gradient and (GPU layout) the states' untransposed reads are shared.
+//
+// Launch geometry (GPU layout): every kernel but the two carries runs one work-item per element of a
 // chunk's matrix for every chunk at once, global = [round_up(n0, G), n1, B·H·NC], local = [G, 1, 1]
 // (G: ScanTuning.chunkedGroupSize; dimension 0 is the contiguous one, v or j or k, so neighbouring
 // work-items read neighbouring floats); edges are guarded. The carries run one work-item per state element

@@ -50,7 +50,13 @@
 // (no [T, T] matrix); the states and their gradients at every chunk boundary [B·H, NC + 1, K, V],
 // O(T / CHUNK · K · V).
 //
-// Launch geometry (GPU-shaped): every kernel but the two carries and the per-chunk gate sum runs one
+// Two layouts of the same steps, chosen by ScanTuning.chunkedLayout (`scan.chunkedLayout`): the GPU layout
+// (the kernels below up to "The CPU layout", the default on GPUs) and the CPU layout (the `_tiles`
+// kernels of that section, register tiles of float16 vectors per work-item: the default on CPU devices,
+// PoCL and Intel's or AMD's CPU runtimes, where the GPU layout ran 14 to 17× slower than the recurrent
+// kernels); delta_chunk_row_gradients and delta_chunk_gate_gradient serve both.
+//
+// Launch geometry (GPU layout): every kernel but the two carries and the per-chunk gate sum runs one
 // work-item per element of a chunk's matrix for every chunk at once, global = [round_up(n0, G), n1, B·H·NC],
 // local = [G, 1, 1] (G: ScanTuning.chunkedGroupSize; dimension 0 is the contiguous one, so neighbouring
 // work-items read neighbouring floats); edges are guarded. The carries run one work-item per state column
@@ -440,6 +446,8 @@ kernel void delta_chunk_key_gradients(SIZES, float scale, global const float *q,
 // The helpers below repeat scan_chunked.cl's (one file per program; see the top of this file).
 
 #define TILE_ROWS 4
+// Rows of the tiles of the triangular products, the output and the carries (one accumulator each).
+#define PRODUCT_ROWS 8
 
 static float16 tile_load(global const float *p, int n) {
     if (n >= 16) return (float16)(vload8(0, p), vload8(1, p));
@@ -468,6 +476,22 @@ static float tile_sum(float16 x) {
 }
 
 #define CLAMPED_ROW(i) ROW(min((i), L - 1))
+
+// e^x for 16 lanes, x ≤ 88: as tile_exp in scan_chunked.cl (Cephes' expf; 0 below −87, NaN stays NaN).
+static float16 tile_exp(float16 x) {
+    const float16 xc = fmax(x, -87.0f);
+    const float16 n = rint(xc * 1.44269504088896341f);
+    float16 r = fma(n, (float16)(-0.693359375f), xc);
+    r = fma(n, (float16)(2.12194440e-4f), r);
+    float16 p = fma(r, (float16)(1.9875691500e-4f), (float16)(1.3981999507e-3f));
+    p = fma(p, r, (float16)(8.3334519073e-3f));
+    p = fma(p, r, (float16)(4.1665795894e-2f));
+    p = fma(p, r, (float16)(1.6666665459e-1f));
+    p = fma(p, r, (float16)(5.0000001201e-1f));
+    p = fma(p, r * r, r + 1.0f);
+    const float16 scaled = p * as_float16((convert_int16(n) + 127) << 23);
+    return select(select(scaled, (float16)(0.0f), x < -87.0f), x, isnan(x));
+}
 
 // 16 floats of a chunk matrix's row (whole: CHUNK is a multiple of 16).
 #define FULL_ROW(p) ((float16)(vload8(0, (p)), vload8(1, (p))))
@@ -575,18 +599,18 @@ kernel void delta_chunk_inverse_tiles(SIZES, global const float *beta, global co
     }
 }
 
-// delta_chunk_triangular for TILE_ROWS rows × 16 columns. global = [⌈width / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+// delta_chunk_triangular for PRODUCT_ROWS rows × 16 columns. global = [⌈width / 16⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, int with_decay, int has_x, int width,
                                          global const float *m, global const float *beta, global const float *gcum,
                                          global const float *x, global float *out) {
-    const int c0 = get_global_id(0) * 16, r0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    const int c0 = get_global_id(0) * 16, r0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (c0 >= width || r0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (r0 >= L) return;
     const int n = width - c0;
-    float16 acc[TILE_ROWS];
+    float16 acc[PRODUCT_ROWS];
 #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = (float16)(0.0f);
     global const float *mc = m + (size_t)pc * CHUNK * CHUNK;
     if (has_x) {
         if (transpose) {
@@ -594,10 +618,10 @@ kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, in
             for (int i = r0; i < L; i++) {
                 const float16 xi = tile_load(x + ROW(i) * width + c0, n);
 #pragma unroll
-                for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(mc[i * CHUNK + r0 + r]), xi, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(mc[i * CHUNK + r0 + r]), xi, acc[r]);
             }
 #pragma unroll
-            for (int r = 0; r < TILE_ROWS; r++) {
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
                 const int row = CLAMPED_ROW(r0 + r);
                 float s = 1.0f;
                 if (with_beta) s *= beta[row];
@@ -605,24 +629,33 @@ kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, in
                 acc[r] *= s;
             }
         } else {
-            // out_i = Σ_{j≤i} M_ij s_j x_j (M_ij = 0 for j > i)
-            const int last = min(r0 + TILE_ROWS, L);
+            // out_i = Σ_{j≤i} M_ij s_j x_j (M_ij = 0 for j > i); the s_j first, their exps 16 at a time.
+            const int last = min(r0 + PRODUCT_ROWS, L);
+            float sj[CHUNK];
+            for (int j0 = 0; j0 < last; j0 += 16) {
+                float g[16], bj[16];
+                for (int l = 0; l < 16; l++) {
+                    const int row = CLAMPED_ROW(j0 + l);
+                    g[l] = with_decay ? gcum[row] : 0.0f;
+                    bj[l] = with_beta ? beta[row] : 1.0f;
+                }
+                const float16 sv = (float16)(vload8(0, bj), vload8(1, bj)) * tile_exp((float16)(vload8(0, g), vload8(1, g)));
+                vstore8(sv.lo, 0, sj + j0);
+                vstore8(sv.hi, 1, sj + j0);
+            }
             for (int j = 0; j < last; j++) {
                 const int row = ROW(j);
-                float s = 1.0f;
-                if (with_beta) s *= beta[row];
-                if (with_decay) s *= exp(gcum[row]);
-                const float16 xj = s * tile_load(x + row * width + c0, n);
+                const float16 xj = sj[j] * tile_load(x + row * width + c0, n);
 #pragma unroll
-                for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(mc[(r0 + r) * CHUNK + j]), xj, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(mc[(r0 + r) * CHUNK + j]), xj, acc[r]);
             }
         }
     }
-    for (int r = 0; r < TILE_ROWS && r0 + r < L; r++) tile_store(out + ROW(r0 + r) * width + c0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && r0 + r < L; r++) tile_store(out + ROW(r0 + r) * width + c0, acc[r], n);
 }
 
-// delta_chunk_carry_forward for 16 state columns v0 … of a pair: U′ = U − W S_c four rows at a time,
-// S_{c+1} = exp(G_L) S_c + K̄ᵀ U′ four key rows at a time. global = [⌈V / 16⌉, 1, B·H].
+// delta_chunk_carry_forward for 16 state columns v0 … of a pair: U′ = U − W S_c PRODUCT_ROWS rows at a time,
+// S_{c+1} = exp(G_L) S_c + K̄ᵀ U′ PRODUCT_ROWS key rows at a time. global = [⌈V / 16⌉, 1, B·H].
 kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_final, global const float *w, global const float *kbar,
                                             global const float *decay_total, global const float *initial, global float *u,
                                             global float *states, global float *final_state) {
@@ -635,30 +668,30 @@ kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_fina
         const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
         global const float *s = STATE(states, p, c) + v0;
         global float *next = STATE(states, p, c + 1) + v0;
-        for (int i0 = 0; i0 < L; i0 += TILE_ROWS) {
-            int rows[TILE_ROWS];
-            float16 acc[TILE_ROWS];
+        for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
+            int rows[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS];
 #pragma unroll
-            for (int r = 0; r < TILE_ROWS; r++) {
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
                 rows[r] = CLAMPED_ROW(i0 + r);
                 acc[r] = (float16)(0.0f);
             }
             for (int k = 0; k < K; k++) {
                 const float16 sk = tile_load(s + k * V, n);
 #pragma unroll
-                for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(w[rows[r] * K + k]), sk, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(w[rows[r] * K + k]), sk, acc[r]);
             }
-            for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) {
+            for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
                 global float *ur = u + rows[r] * V + v0;
                 tile_store(ur, tile_load(ur, n) - acc[r], n);
             }
         }
         const float decay = decay_total[p * CHUNKS + c];
-        for (int k0 = 0; k0 < K; k0 += TILE_ROWS) {
-            int keys[TILE_ROWS];
-            float16 acc[TILE_ROWS];
+        for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
+            int keys[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS];
 #pragma unroll
-            for (int r = 0; r < TILE_ROWS; r++) {
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
                 keys[r] = min(k0 + r, K - 1);
                 acc[r] = (float16)(0.0f);
             }
@@ -666,9 +699,9 @@ kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_fina
                 const int row = ROW(i);
                 const float16 ui = tile_load(u + row * V + v0, n);
 #pragma unroll
-                for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(kbar[row * K + keys[r]]), ui, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(kbar[row * K + keys[r]]), ui, acc[r]);
             }
-            for (int r = 0; r < TILE_ROWS && k0 + r < K; r++) tile_store(next + (k0 + r) * V, fma((float16)(decay), tile_load(s + (k0 + r) * V, n), acc[r]), n);
+            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++) tile_store(next + (k0 + r) * V, fma((float16)(decay), tile_load(s + (k0 + r) * V, n), acc[r]), n);
         }
     }
     if (has_final) {
@@ -677,18 +710,18 @@ kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_fina
     }
 }
 
-// delta_chunk_output for TILE_ROWS rows × 16 values. global = [⌈V / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+// delta_chunk_output for PRODUCT_ROWS rows × 16 values. global = [⌈V / 16⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void delta_chunk_output_tiles(SIZES, global const float *qbar, global const float *u, global const float *p,
                                      global const float *states, global float *output) {
-    const int v0 = get_global_id(0) * 16, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 16, i0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (v0 >= V || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (i0 >= L) return;
     const int n = V - v0;
-    int ri[TILE_ROWS];
-    float16 acc[TILE_ROWS];
+    int ri[PRODUCT_ROWS];
+    float16 acc[PRODUCT_ROWS];
 #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) {
+    for (int r = 0; r < PRODUCT_ROWS; r++) {
         ri[r] = CLAMPED_ROW(i0 + r);
         acc[r] = (float16)(0.0f);
     }
@@ -696,15 +729,15 @@ kernel void delta_chunk_output_tiles(SIZES, global const float *qbar, global con
     for (int k = 0; k < K; k++) {
         const float16 sv = tile_load(s + k * V, n);
 #pragma unroll
-        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(qbar[ri[r] * K + k]), sv, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(qbar[ri[r] * K + k]), sv, acc[r]);
     }
-    const int last = min(i0 + TILE_ROWS, L);
+    const int last = min(i0 + PRODUCT_ROWS, L);
     for (int j = 0; j < last; j++) {
         const float16 uj = tile_load(u + ROW(j) * V + v0, n);
 #pragma unroll
-        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(MAT(p, pc, i0 + r, j)), uj, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(MAT(p, pc, i0 + r, j)), uj, acc[r]);
     }
-    for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) tile_store(output + ri[r] * V + v0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) tile_store(output + ri[r] * V + v0, acc[r], n);
 }
 
 // delta_chunk_carry_backward for 16 state columns v0 … of a pair. global = [⌈V / 16⌉, 1, B·H].
@@ -724,31 +757,31 @@ kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int
         global const float *d = STATE(gradients, p, c + 1) + v0;
         global float *previous = STATE(gradients, p, c) + v0;
         // dU_i += Σ_k K̄_ik D_{c+1}[k]
-        for (int i0 = 0; i0 < L; i0 += TILE_ROWS) {
-            int rows[TILE_ROWS];
-            float16 acc[TILE_ROWS];
+        for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
+            int rows[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS];
 #pragma unroll
-            for (int r = 0; r < TILE_ROWS; r++) {
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
                 rows[r] = CLAMPED_ROW(i0 + r);
                 acc[r] = (float16)(0.0f);
             }
             for (int k = 0; k < K; k++) {
                 const float16 dk = tile_load(d + k * V, n);
 #pragma unroll
-                for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(kbar[rows[r] * K + k]), dk, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(kbar[rows[r] * K + k]), dk, acc[r]);
             }
-            for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) {
+            for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
                 global float *dur = du + rows[r] * V + v0;
                 tile_store(dur, tile_load(dur, n) + acc[r], n);
             }
         }
         // D_c[k] = exp(G_L) D_{c+1}[k] + Σ_i (Q̄_ik dO_i − W_ik dU_i)
         const float decay = decay_total[p * CHUNKS + c];
-        for (int k0 = 0; k0 < K; k0 += TILE_ROWS) {
-            int keys[TILE_ROWS];
-            float16 acc[TILE_ROWS];
+        for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
+            int keys[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS];
 #pragma unroll
-            for (int r = 0; r < TILE_ROWS; r++) {
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
                 keys[r] = min(k0 + r, K - 1);
                 acc[r] = (float16)(0.0f);
             }
@@ -757,9 +790,9 @@ kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int
                 const float16 dui = tile_load(du + row * V + v0, n);
                 const float16 doi = has_output_gradient ? tile_load(output_gradient + row * V + v0, n) : (float16)(0.0f);
 #pragma unroll
-                for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(qbar[row * K + keys[r]]), doi, fma((float16)(-w[row * K + keys[r]]), dui, acc[r]));
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(qbar[row * K + keys[r]]), doi, fma((float16)(-w[row * K + keys[r]]), dui, acc[r]));
             }
-            for (int r = 0; r < TILE_ROWS && k0 + r < K; r++)
+            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++)
                 tile_store(previous + (k0 + r) * V, fma((float16)(decay), tile_load(d + (k0 + r) * V, n), acc[r]), n);
         }
     }

@@ -19,6 +19,18 @@ extension BackendCase {
     }
 }
 
+extension BackendCase {
+    /// ``withGPUParameters``, plus every OpenCL GPU once more with the chunked scans' CPU layout
+    /// (`ScanTuning.chunkedLayout`), so that both layouts run wherever OpenCL does: on PoCL the defaults
+    /// take the CPU layout and the GPU parameters the GPU one; oclgrind, which reports itself as a GPU,
+    /// checks both.
+    static let bothChunkedLayouts: [BackendCase] = withGPUParameters + Devices.all().filter { $0.backend == .opencl && $0.type == .gpu }.map {
+        var tuning = OpenCLTuning.defaults(for: $0)
+        tuning.scan.chunkedLayout = .cpu
+        return BackendCase(deviceID: $0.id, deviceName: $0.name, tuning: tuning)
+    }
+}
+
 /// The chunked form of the scans (chunks of 64, GLA's sub-chunks of 16, the delta rule's WY/UT form)
 /// against `Reference.Scan` (float64), against the recurrent form on the same backend, against central
 /// finite differences of the reference on tiny shapes, and across a split sequence, on every backend and
@@ -69,7 +81,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("every scan, every listed T and D, against float64 and the recurrent form", arguments: BackendCase.withGPUParameters)
+    @Test("every scan, every listed T and D, against float64 and the recurrent form", arguments: BackendCase.bothChunkedLayouts)
     func againstReference(_ backendCase: BackendCase) throws {
         let chunked = try backendCase.makeScanBackend(form: .chunked), recurrent = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
@@ -85,7 +97,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("gates whose decays underflow to zero, gates of zero, and no output gradient", arguments: BackendCase.withGPUParameters)
+    @Test("gates whose decays underflow to zero, gates of zero, and no output gradient", arguments: BackendCase.bothChunkedLayouts)
     func extremeGatesAndMissingGradients(_ backendCase: BackendCase) throws {
         let chunked = try backendCase.makeScanBackend(form: .chunked), recurrent = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
@@ -105,7 +117,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("the chunked gradients against central finite differences of the float64 scan (tiny sizes, two chunks)", arguments: BackendCase.withGPUParameters)
+    @Test("the chunked gradients against central finite differences of the float64 scan (tiny sizes, two chunks)", arguments: BackendCase.bothChunkedLayouts)
     func finiteDifferences(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
@@ -141,7 +153,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.withGPUParameters)
+    @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.bothChunkedLayouts)
     func stateContinuity(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
@@ -166,7 +178,7 @@ struct ScanChunkedTests {
         try ScanTests.checkBothLoopVersions(problems, on: backend, tolerance: Self.chunkedTolerance, seed: random.seed)
     }
 
-    @Test("a zero-length sequence passes the state through", arguments: BackendCase.withGPUParameters)
+    @Test("a zero-length sequence passes the state through", arguments: BackendCase.bothChunkedLayouts)
     func emptySequence(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()

@@ -46,10 +46,13 @@ public struct ScanTuning: Sendable, Equatable {
         self.chunkedLayout = chunkedLayout
     }
 
-    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; always
-    /// recurrent: the chunked kernels (a work-item per matrix element, shaped for GPUs) ran at about 0.1×
-    /// the recurrent ones' speed on PoCL at every T measured, 256 to 4096 (GLA), and at 0.06 to 0.07× for
-    /// DeltaNet and gated DeltaNet at T = 256 and 4096, D = 64 (bench/RESULTS.md).
+    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; the
+    /// chunked kernels in the CPU layout (register tiles of float16 vectors; the GPU layout ran at 0.06 to
+    /// 0.11× the recurrent kernels there). Recurrent by default: in the CPU layout, on PoCL on a loaded
+    /// 2-core machine, GLA ran chunked at 1.0 to 1.3× the recurrent speed at D = 64 and 1.8 to 2.0× at
+    /// D = 128 (T = 64 … 4096), the delta rule at 1.3 to 1.7× at D = 128 but 0.65 to 0.93× at D = 64, and one
+    /// length rule serves every scan; `scan.chunkedFromLength` (a tuning file, `kiln tune`) or
+    /// `KILN_SCAN_FORM=chunked` turns it on (bench/RESULTS.md, "Chunked scans (issue 15)").
     public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: .recurrent), chunkedGroupSize: 16,
                                              chunkedLayout: .cpu)
 

@@ -103,7 +103,7 @@ extension OpenCLBackend {
     /// with s_j = β_j (when `beta` is given) · exp(G_j) (when `decay`); x nil is zero.
     private func triangular(_ sizes: [Argument], shape: ScanShape, pieces: Int, transpose: Bool, beta: DeviceBuffer?, decay: Bool,
                             matrix: DeviceBuffer, gcum: DeviceBuffer, x: DeviceBuffer?, width: Int, into out: DeviceBuffer) {
-        launchDelta("delta_chunk_triangular", elements: (width, Self.deltaChunkLength, pieces), tiles: (deltaTiles(width), Self.deltaChunkLength / 4, pieces), sizes + [
+        launchDelta("delta_chunk_triangular", elements: (width, Self.deltaChunkLength, pieces), tiles: (deltaTiles(width), Self.deltaChunkLength / 8, pieces), sizes + [
             .int(transpose ? 1 : 0), .int(beta == nil ? 0 : 1), .int(decay ? 1 : 0), .int(x == nil ? 0 : 1), .int(width),
             .buffer(matrix), .buffer(beta ?? placeholder), .buffer(gcum), .buffer(x ?? placeholder), .buffer(out),
         ])
@@ -114,7 +114,7 @@ extension OpenCLBackend {
         let pass = chunkedDeltaForwardPass(inputs, shape: shape, scale: scale, finalState: outputs.finalState)
         let pieces = shape.batch * shape.heads * pass.chunks
         launchDelta("delta_chunk_output", elements: (shape.valueDimension, Self.deltaChunkLength, pieces),
-                    tiles: (deltaTiles(shape.valueDimension), Self.deltaChunkLength / 4, pieces), deltaChunkSizes(shape, gated: inputs.gate != nil) + [
+                    tiles: (deltaTiles(shape.valueDimension), Self.deltaChunkLength / 8, pieces), deltaChunkSizes(shape, gated: inputs.gate != nil) + [
             .buffer(pass.qbar), .buffer(pass.u), .buffer(pass.p), .buffer(pass.states), .buffer(outputs.output),
         ])
     }
