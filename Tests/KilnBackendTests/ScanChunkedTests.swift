@@ -206,5 +206,18 @@ struct ScanChunkedTests {
         #expect(ScanFormRule.recurrent.form(for: shape(1 << 20)) == .recurrent)
         #expect(ScanFormRule.chunked.form(for: shape(1)) == .chunked)
         #expect(CPUBackend().scanFormRule == ScanFormRule.cpuBackend)
+        // A state-size floor: chunked only where K · V reaches it, at any length past the length floor.
+        let sized = ScanFormRule(chunkedFromLength: 64, chunkedFromStateCount: 128 * 128)
+        let state = { (t: Int, k: Int, v: Int) in ScanShape(batch: 1, length: t, heads: 1, keyDimension: k, valueDimension: v) }
+        #expect(sized.form(for: state(4096, 64, 64)) == .recurrent)
+        #expect(sized.form(for: state(4096, 128, 127)) == .recurrent)
+        #expect(sized.form(for: state(64, 128, 128)) == .chunked)
+        #expect(sized.form(for: state(63, 256, 256)) == .recurrent)
+        // Tuning files set the two floors one at a time, each keeping the other.
+        let (tuned, rejected) = OpenCLTuning.gpuDevice.setting(["scan.chunkedFromLength": 256, "scan.chunkedFromStateCount": 4096])
+        #expect(rejected.isEmpty)
+        if ProcessInfo.processInfo.environment["KILN_SCAN_FORM"] == nil {
+            #expect(tuned.scan.form == ScanFormRule(chunkedFromLength: 256, chunkedFromStateCount: 4096))
+        }
     }
 }

@@ -120,10 +120,14 @@ public struct ScanFormRule: Sendable, Equatable, Hashable, CustomStringConvertib
     /// Sequences of at least this many steps run chunked, shorter ones recurrently: `Int.max` is always
     /// recurrent, 0 always chunked.
     public var chunkedFromLength: Int
+    /// And only states of at least this many elements (K · V) run chunked: 0 for every size.
+    public var chunkedFromStateCount: Int
 
-    public init(chunkedFromLength: Int) {
-        precondition(chunkedFromLength >= 0, "ScanFormRule: chunkedFromLength must be ≥ 0, got \(chunkedFromLength)")
+    public init(chunkedFromLength: Int, chunkedFromStateCount: Int = 0) {
+        precondition(chunkedFromLength >= 0 && chunkedFromStateCount >= 0,
+                     "ScanFormRule: chunkedFromLength and chunkedFromStateCount must be ≥ 0, got \(chunkedFromLength) and \(chunkedFromStateCount)")
         self.chunkedFromLength = chunkedFromLength
+        self.chunkedFromStateCount = chunkedFromStateCount
     }
 
     /// Every scan recurrent.
@@ -133,7 +137,7 @@ public struct ScanFormRule: Sendable, Equatable, Hashable, CustomStringConvertib
 
     /// The form of a scan of this shape.
     public func form(for shape: ScanShape) -> ScanForm {
-        shape.length >= chunkedFromLength ? .chunked : .recurrent
+        shape.length >= chunkedFromLength && shape.keyDimension * shape.valueDimension >= chunkedFromStateCount ? .chunked : .recurrent
     }
 
     /// `default`, unless `KILN_SCAN_FORM` is `recurrent` or `chunked` (`auto` or unset keeps it; any other
@@ -148,10 +152,11 @@ public struct ScanFormRule: Sendable, Equatable, Hashable, CustomStringConvertib
     }
 
     public var description: String {
+        let states = chunkedFromStateCount > 0 ? " and K · V ≥ \(chunkedFromStateCount)" : ""
         switch chunkedFromLength {
-        case .max: "recurrent"
-        case 0: "chunked"
-        default: "chunked from T = \(chunkedFromLength)"
+        case .max: return "recurrent"
+        case 0: return states.isEmpty ? "chunked" : "chunked for K · V ≥ \(chunkedFromStateCount)"
+        default: return "chunked from T = \(chunkedFromLength)" + states
         }
     }
 }

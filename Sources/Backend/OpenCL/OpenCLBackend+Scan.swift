@@ -48,13 +48,14 @@ public struct ScanTuning: Sendable, Equatable {
 
     /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; the
     /// chunked kernels in the CPU layout (register tiles of float16 vectors; the GPU layout ran at 0.06 to
-    /// 0.11× the recurrent kernels there). Recurrent by default: in the CPU layout, on PoCL on a loaded
-    /// 2-core machine, GLA ran chunked at 1.0 to 1.3× the recurrent speed at D = 64 and 1.8 to 2.0× at
-    /// D = 128 (T = 64 … 4096), the delta rule at 1.3 to 1.7× at D = 128 but 0.65 to 0.93× at D = 64, and one
-    /// length rule serves every scan; `scan.chunkedFromLength` (a tuning file, `kiln tune`) or
-    /// `KILN_SCAN_FORM=chunked` turns it on (bench/RESULTS.md, "Chunked scans (issue 15)").
-    public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: .recurrent), chunkedGroupSize: 16,
-                                             chunkedLayout: .cpu)
+    /// 0.11× the recurrent kernels there), chunked from T = 64 for states of 128 × 128 or more: in the CPU
+    /// layout, on PoCL on a loaded 2-core machine, GLA ran chunked at 1.8 to 2.0× the recurrent speed at
+    /// D = 128 and the delta rule at 1.3 to 1.7× (T = 64 … 4096), but at D = 64 the delta rule ran at 0.65
+    /// to 0.93× (GLA 1.0 to 1.3×), and one rule serves every scan (bench/RESULTS.md, "Chunked scans
+    /// (issue 15)").
+    public static let cpuDevice = ScanTuning(
+        columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 64, chunkedFromStateCount: 128 * 128)),
+        chunkedGroupSize: 16, chunkedLayout: .cpu)
 
     /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); every scan chunked
     /// from T = 64 by reasoning, not measurement: a recurrent scan keeps only B · H · V / 4 work-items busy
