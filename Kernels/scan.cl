@@ -35,10 +35,11 @@
 //
 // The two forms: these kernels are the recurrent form, the one decoding needs. Every scan also has a
 // chunked form (scan_chunked.cl for linear attention and GLA, scan_chunked_delta.cl for the delta rule;
-// chunks of 64 as small matrix products, every chunk at once), chosen per shape by ScanTuning.form: GPUs
-// take it from T = 64 (by reasoning, not measured on a GPU yet); PoCL stays recurrent, where these kernels
-// ran 9 to 11x faster than the chunked ones from T = 256 to 4096 for GLA, 14 to 17x for the delta rule
-// (bench/RESULTS.md). Kernels that rely on PoCL vectorizing
+// chunks of 64 as small matrix products, every chunk at once, in a GPU or a CPU layout), chosen per shape
+// by ScanTuning.form: GPUs take it from T = 64 (by reasoning, not measured on a GPU yet); CPU devices
+// from T = 64 for states of 128 x 128 or more: on PoCL the chunked kernels' CPU layout ran at 1.3 to 2.0x
+// these kernels' speed there (GLA and the delta rule, D = 128), but at 0.65 to 0.93x for the delta rule
+// at D = 64 (the GPU layout: 0.06 to 0.11x; bench/RESULTS.md). Kernels that rely on PoCL vectorizing
 // across work-items are slow; here each work-item's float16 tile is already a vector. VW = 16 measured
 // best on PoCL (VW = 8: 1.5x slower, VW = 4: 3x).
 //

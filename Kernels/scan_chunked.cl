@@ -38,7 +38,14 @@
 // [B·H·NC, CHUNK, CHUNK] (one chunk's square per chunk, T·CHUNK floats per pair: no [T, T] matrix);
 // the states and their gradients at every chunk boundary [B·H, NC + 1, K, V], O(T / CHUNK · K · V).
 //
-// Launch geometry (GPU-shaped): every kernel but the two carries runs one work-item per element of a
+// Two layouts of the same steps, chosen by ScanTuning.chunkedLayout (`scan.chunkedLayout`): the GPU layout
+// (the kernels below up to "The CPU layout", the default on GPUs) and the CPU layout (the `_tiles`
+// kernels of that section, register tiles of float16 vectors per work-item: the default on CPU devices,
+// PoCL and Intel's or AMD's CPU runtimes, where the GPU layout ran 9 to 11× slower than the recurrent
+// kernels). The host launches the same steps in the same order either way, with the same scratch; the
+// gate's gradient and (GPU layout) the states' untransposed reads are shared.
+//
+// Launch geometry (GPU layout): every kernel but the two carries runs one work-item per element of a
 // chunk's matrix for every chunk at once, global = [round_up(n0, G), n1, B·H·NC], local = [G, 1, 1]
 // (G: ScanTuning.chunkedGroupSize; dimension 0 is the contiguous one, v or j or k, so neighbouring
 // work-items read neighbouring floats); edges are guarded. The carries run one work-item per state element
@@ -305,5 +312,490 @@ kernel void scan_chunk_gate_gradient(SIZES, global const float *dlog, global con
         acc += step;
         if (gate_kind == GATE_PER_KEY) dgate[row * K + k0] = acc;
         else dgate[row] = acc;
+    }
+}
+
+// MARK: - The CPU layout
+//
+// CPU OpenCL devices (PoCL, Intel's and AMD's CPU runtimes) run a work-group as a loop over its
+// work-items and vectorize across work-items only where the kernel body has no inner loops, so the
+// kernels above (a scalar work-item per matrix element, each with a loop over K or a chunk) run scalar
+// there. The `_tiles` kernels below are the same steps with the same arguments and results, shaped for
+// such devices: each work-item holds a register tile of TILE_ROWS rows × 16 contiguous columns as float16
+// vectors (a row of one operand broadcast, a row slice of the other loaded as one vector, multiplied and
+// added), or, for the score matrices (sums over K of two row-major operands), a TILE_ROWS × TILE_ROWS
+// block of float16 partial sums that are added across lanes at the end. Every chunk of every pair still
+// runs at once (the chunks' parts are independent); only the carries are sequential. Rows past a
+// chunk's length are clamped to its last row (computed, never stored), so the inner loops carry no
+// guards; columns past K or V are zero in loaded vectors and never stored.
+//   global = [column tiles, row tiles, B·H·NC] (the prepare and carry kernels: [column tiles, K or 1,
+//   B·H·NC or B·H]), local = [4, 16, 1] rounded by the host; edges are guarded.
+// The carries, the gate's gradient and the states' transposes (`scan_chunk_transpose`, which gives the
+// backward kernels S_cᵀ and D_{c+1}ᵀ as rows) are cheap next to the products.
+
+#define TILE_ROWS 4
+#define OUTER_ROWS 8
+
+// n ≤ 16 floats from p (all 16 when n ≥ 16), zeros past n.
+static float16 tile_load(global const float *p, int n) {
+    if (n >= 16) return (float16)(vload8(0, p), vload8(1, p));
+    float t[16];
+    for (int c = 0; c < 16; c++) t[c] = c < n ? p[c] : 0.0f;
+    return (float16)(vload8(0, t), vload8(1, t));
+}
+
+// The first n ≤ 16 lanes of x to p.
+static void tile_store(global float *p, float16 x, int n) {
+    if (n >= 16) {
+        vstore8(x.lo, 0, p);
+        vstore8(x.hi, 1, p);
+        return;
+    }
+    float t[16];
+    vstore8(x.lo, 0, t);
+    vstore8(x.hi, 1, t);
+    for (int c = 0; c < n; c++) p[c] = t[c];
+}
+
+// e^x for 16 lanes, x ≤ 88 (the kernels pass exponents ≤ 0): Cephes' expf, x = n ln 2 + r with |r| ≤ ln 2 / 2,
+// e^r from a degree-7 polynomial, 2^n from the exponent bits; within 2 ulp of exp for x ≥ −87, 0
+// below (where e^x is under float32's smallest normal, 1.2e-38). PoCL's exp on vectors handles every
+// special case and took most of the time of the kernels with many exps.
+static float16 tile_exp(float16 x) {
+    const float16 xc = fmax(x, -87.0f);
+    const float16 n = rint(xc * 1.44269504088896341f);
+    float16 r = fma(n, (float16)(-0.693359375f), xc);
+    r = fma(n, (float16)(2.12194440e-4f), r);
+    float16 p = fma(r, (float16)(1.9875691500e-4f), (float16)(1.3981999507e-3f));
+    p = fma(p, r, (float16)(8.3334519073e-3f));
+    p = fma(p, r, (float16)(4.1665795894e-2f));
+    p = fma(p, r, (float16)(1.6666665459e-1f));
+    p = fma(p, r, (float16)(5.0000001201e-1f));
+    p = fma(p, r * r, r + 1.0f);
+    const float16 scaled = p * as_float16((convert_int16(n) + 127) << 23);
+    return select(select(scaled, (float16)(0.0f), x < -87.0f), x, isnan(x));  // NaN stays NaN
+}
+
+static float tile_sum(float16 x) {
+    const float8 a = x.lo + x.hi;
+    const float4 b = a.lo + a.hi;
+    const float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+
+// exp(x) of a non-positive decay exponent (clamped at 0), 1 without a gate (`gate_kind` in scope).
+#define TILE_DECAY(x) (gate_kind == GATE_NONE ? (float16)(1.0f) : tile_exp(fmin((x), 0.0f)))
+
+// Row i of the chunk, clamped to its last row.
+#define CLAMPED_ROW(i) ROW(min((i), L - 1))
+
+// The cumulative log gate of row `row` at keys k0 … k0 + 15 (n of them valid) as a vector.
+static float16 tile_cumulative(global const float *gcum, int gate_kind, int row, int K, int k0, int n) {
+    if (gate_kind == GATE_PER_KEY) return tile_load(gcum + row * K + k0, n);
+    if (gate_kind == GATE_PER_HEAD) return (float16)(gcum[row]);
+    return (float16)(0.0f);
+}
+
+// scan_chunk_prepare for 16 keys at once. global = [⌈K / 16⌉, 1, B·H·NC].
+kernel void scan_chunk_prepare_tiles(SIZES, float scale, global const float *q, global const float *key, global const float *gate,
+                                     global float *gcum, global float *bounds, global float *qbar, global float *kbar,
+                                     global float *decay_total) {
+    const int k0 = get_global_id(0) * 16, pc = get_global_id(2);
+    if (k0 >= K || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int n = K - k0;
+    float16 g = (float16)(0.0f), boundary[CHUNK / SUB];
+    for (int i = 0; i < L; i++) {
+        const int row = ROW(i);
+        if (gate_kind == GATE_PER_KEY) {
+            g += tile_load(gate + row * K + k0, n);
+            tile_store(gcum + row * K + k0, g, n);
+            if (i % SUB == 0) boundary[i / SUB] = g;
+        } else if (gate_kind == GATE_PER_HEAD) {
+            g += (float16)(gate[row]);
+            if (k0 == 0) gcum[row] = g.s0;
+        }
+        tile_store(qbar + row * K + k0, scale * tile_load(q + row * K + k0, n) * tile_exp(g), n);
+    }
+    const float16 last = g;
+    g = (float16)(0.0f);
+    for (int i = 0; i < L; i++) {
+        const int row = ROW(i);
+        if (gate_kind == GATE_PER_KEY) g += tile_load(gate + row * K + k0, n);
+        else if (gate_kind == GATE_PER_HEAD) g += (float16)(gate[row]);
+        tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * tile_exp(last - g), n);
+        // Row i meets boundary n = 16·b2 as a row of that sub-chunk (b2 = i / 16) or of an earlier one.
+        if (gate_kind == GATE_PER_KEY)
+            for (int b2 = max(1, i / SUB); b2 * SUB < L; b2++) tile_store(bounds + (b2 - 1) * PLANE + row * K + k0, tile_exp(-fabs(g - boundary[b2])), n);
+    }
+    tile_store(decay_total + pc * K + k0, tile_exp(last), n);
+}
+
+// Loads for the inner loops: whole 16-float blocks, or the last, partial one.
+#define FULL_LOAD(p, n) ((float16)(vload8(0, (p)), vload8(1, (p))))
+#define PART_LOAD(p, n) tile_load((p), (n))
+
+// One 16-key step of a score tile (see scan_chunk_scores_tiles), loads by LOAD.
+#define SCORE_STEP(LOAD)                                                                                   \
+    {                                                                                                      \
+        float16 xs[TILE_ROWS], ys[TILE_ROWS];                                                              \
+        _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++) {                                            \
+            xs[a] = LOAD(x + ri[a] * width + k0, n);                                                       \
+            ys[a] = LOAD(y + rj[a] * width + k0, n);                                                       \
+        }                                                                                                  \
+        if (mode == SCORE_BOUNDS) {                                                                        \
+            _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++) {                                        \
+                xs[a] *= LOAD(f + ri[a] * K + k0, n);                                                      \
+                ys[a] *= LOAD(f + rj[a] * K + k0, n);                                                      \
+            }                                                                                              \
+        } else if (mode == SCORE_REFERENCE) {                                                              \
+            const float16 g0 = LOAD(gcum + ri[0] * K + k0, n);                                             \
+            _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++) {                                        \
+                xs[a] *= tile_exp(fmin(LOAD(gcum + ri[a] * K + k0, n) - g0, 0.0f));                        \
+                ys[a] *= tile_exp(fmin(g0 - LOAD(gcum + rj[a] * K + k0, n), 0.0f));                        \
+            }                                                                                              \
+        }                                                                                                  \
+        if (mode == SCORE_PAIRS) {                                                                         \
+            float16 gi[TILE_ROWS], gj[TILE_ROWS];                                                          \
+            _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++) {                                        \
+                gi[a] = LOAD(gcum + ri[a] * K + k0, n);                                                    \
+                gj[a] = LOAD(gcum + rj[a] * K + k0, n);                                                    \
+            }                                                                                              \
+            _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++)                                          \
+                _Pragma("unroll") for (int b2 = 0; b2 <= a; b2++)                                          \
+                    acc[a][b2] = fma(xs[a] * ys[b2], tile_exp(fmin(gi[a] - gj[b2], 0.0f)), acc[a][b2]);    \
+        } else {                                                                                           \
+            _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++)                                          \
+                _Pragma("unroll") for (int b2 = 0; b2 < TILE_ROWS; b2++) acc[a][b2] = fma(xs[a], ys[b2], acc[a][b2]); \
+        }                                                                                                  \
+    }
+
+// How a score tile forms its per-key decays exp(G_ik − G_jk): without (no gate, a per-head gate, or dA),
+// through the boundary factors of i's sub-chunk (j in an earlier one), through the tile's first row i0
+// (the same sub-chunk, every j < i0 ≤ i: exp(G_i − G_i0) · exp(G_i0 − G_j), both ≤ 1), or one exp per
+// term (the tiles on the diagonal).
+#define SCORE_PLAIN 0
+#define SCORE_BOUNDS 1
+#define SCORE_REFERENCE 2
+#define SCORE_PAIRS 3
+
+// scan_chunk_scores for a TILE_ROWS × TILE_ROWS block (rows i0 …, columns j0 …). global = [CHUNK / TILE_ROWS,
+// CHUNK / TILE_ROWS, B·H·NC] (j tiles, i tiles).
+kernel void scan_chunk_scores_tiles(SIZES, float scale, int gradient, global const float *x, global const float *y,
+                                    global const float *gcum, global const float *bounds, global float *scores) {
+    const int j0 = get_global_id(0) * TILE_ROWS, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (j0 >= CHUNK || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int width = gradient ? V : K;
+    const int I = i0 / SUB, J = j0 / SUB;
+    const int mode = gradient || gate_kind != GATE_PER_KEY ? SCORE_PLAIN : I > J ? SCORE_BOUNDS : j0 < i0 ? SCORE_REFERENCE : SCORE_PAIRS;
+    float16 acc[TILE_ROWS][TILE_ROWS];
+#pragma unroll
+    for (int a = 0; a < TILE_ROWS; a++)
+#pragma unroll
+        for (int b2 = 0; b2 < TILE_ROWS; b2++) acc[a][b2] = (float16)(0.0f);
+    int ri[TILE_ROWS], rj[TILE_ROWS];
+#pragma unroll
+    for (int a = 0; a < TILE_ROWS; a++) {
+        ri[a] = CLAMPED_ROW(i0 + a);
+        rj[a] = CLAMPED_ROW(j0 + a);
+    }
+    if (j0 <= i0 && i0 < L) {
+        global const float *f = bounds + (size_t)max(I - 1, 0) * PLANE;
+        int k0 = 0;
+        for (; k0 + 16 <= width; k0 += 16) {
+            const int n = 16;
+            SCORE_STEP(FULL_LOAD)
+        }
+        if (k0 < width) {
+            const int n = width - k0;
+            SCORE_STEP(PART_LOAD)
+        }
+    }
+    global float *target = scores + ((size_t)pc * CHUNK + i0) * CHUNK + j0;
+#pragma unroll
+    for (int a = 0; a < TILE_ROWS; a++)
+#pragma unroll
+        for (int b2 = 0; b2 < TILE_ROWS; b2++) {
+            const int i = i0 + a, j = j0 + b2;
+            float value = 0.0f;
+            if (j <= i && i < L) {
+                value = tile_sum(acc[a][b2]);
+                if (!gradient) value *= scale * (gate_kind == GATE_PER_HEAD ? exp(gcum[ri[a]] - gcum[rj[b2]]) : 1.0f);
+            }
+            target[a * CHUNK + b2] = value;
+        }
+}
+
+// scan_chunk_outer for OUTER_ROWS keys × 16 values. global = [⌈V / 16⌉, ⌈K / OUTER_ROWS⌉, B·H·NC].
+kernel void scan_chunk_outer_tiles(SIZES, int shift, int has_y, global const float *x, global const float *y, global float *states) {
+    const int v0 = get_global_id(0) * 16, k0 = get_global_id(1) * OUTER_ROWS, pc = get_global_id(2);
+    if (v0 >= V || k0 >= K || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int n = V - v0, rows = min(OUTER_ROWS, K - k0);
+    int kk[OUTER_ROWS];
+    #pragma unroll
+    for (int r = 0; r < OUTER_ROWS; r++) kk[r] = min(k0 + r, K - 1);
+    float16 acc[OUTER_ROWS];
+    #pragma unroll
+    for (int r = 0; r < OUTER_ROWS; r++) acc[r] = (float16)(0.0f);
+    if (has_y)
+        for (int i = 0; i < L; i++) {
+            const float16 yv = tile_load(y + ROW(i) * V + v0, n);
+            global const float *xr = x + ROW(i) * K;
+            #pragma unroll
+            for (int r = 0; r < OUTER_ROWS; r++) acc[r] = fma((float16)(xr[kk[r]]), yv, acc[r]);
+        }
+    global float *out = STATE(states, p_, c + shift);
+    for (int r = 0; r < rows; r++) tile_store(out + (k0 + r) * V + v0, acc[r], n);
+}
+
+// scan_chunk_carry_forward for 16 values of one key row. global = [⌈V / 16⌉, K, B·H].
+kernel void scan_chunk_carry_forward_tiles(SIZES, int has_initial, int has_final, global const float *decay_total,
+                                           global const float *initial, global float *states, global float *final_state) {
+    const int v0 = get_global_id(0) * 16, k = get_global_id(1), p = get_global_id(2);
+    if (v0 >= V || k >= K || p >= B * H) return;
+    const int n = V - v0;
+    float16 s = has_initial ? tile_load(initial + ((size_t)p * K + k) * V + v0, n) : (float16)(0.0f);
+    tile_store(STATE(states, p, 0) + k * V + v0, s, n);
+    for (int c = 0; c < CHUNKS; c++) {
+        global float *slot = STATE(states, p, c + 1) + k * V + v0;
+        s = fma((float16)(decay_total[(p * CHUNKS + c) * K + k]), s, tile_load(slot, n));
+        tile_store(slot, s, n);
+    }
+    if (has_final) tile_store(final_state + ((size_t)p * K + k) * V + v0, s, n);
+}
+
+// scan_chunk_carry_backward for 16 values of one key row. global = [⌈V / 16⌉, K, B·H].
+kernel void scan_chunk_carry_backward_tiles(SIZES, int has_final_gradient, int has_initial_gradient, global const float *decay_total,
+                                            global const float *final_gradient, global float *gradients, global float *initial_gradient) {
+    const int v0 = get_global_id(0) * 16, k = get_global_id(1), p = get_global_id(2);
+    if (v0 >= V || k >= K || p >= B * H) return;
+    const int n = V - v0;
+    float16 d = has_final_gradient ? tile_load(final_gradient + ((size_t)p * K + k) * V + v0, n) : (float16)(0.0f);
+    tile_store(STATE(gradients, p, CHUNKS) + k * V + v0, d, n);
+    for (int c = CHUNKS - 1; c >= 0; c--) {
+        global float *slot = STATE(gradients, p, c) + k * V + v0;
+        d = fma((float16)(decay_total[(p * CHUNKS + c) * K + k]), d, tile_load(slot, n));
+        tile_store(slot, d, n);
+    }
+    if (has_initial_gradient) tile_store(initial_gradient + ((size_t)p * K + k) * V + v0, d, n);
+}
+
+// The states of a [B·H, NC + 1, K, V] buffer transposed into [B·H, NC + 1, V, K]. global = [V, 1, B·H·(NC + 1)].
+kernel void scan_chunk_transpose(SIZES, global const float *states, global float *transposed) {
+    const int v = get_global_id(0), slot = get_global_id(2);
+    if (v >= V || slot >= B * H * (CHUNKS + 1)) return;
+    global const float *s = states + (size_t)slot * K * V;
+    global float *t = transposed + (size_t)slot * K * V + (size_t)v * K;
+    for (int k = 0; k < K; k++) t[k] = s[k * V + v];
+}
+
+// scan_chunk_output for TILE_ROWS rows × 16 values. global = [⌈V / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+kernel void scan_chunk_output_tiles(SIZES, global const float *qbar, global const float *value, global const float *scores,
+                                    global const float *states, global float *output) {
+    const int v0 = get_global_id(0) * 16, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (v0 >= V || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (i0 >= L) return;
+    const int n = V - v0;
+    int ri[TILE_ROWS];
+    #pragma unroll
+    for (int r = 0; r < TILE_ROWS; r++) ri[r] = CLAMPED_ROW(i0 + r);
+    float16 acc[TILE_ROWS];
+    #pragma unroll
+    for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+    global const float *s = STATE(states, p_, c) + v0;
+    for (int k = 0; k < K; k++) {
+        const float16 sv = tile_load(s + k * V, n);
+        #pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(qbar[ri[r] * K + k]), sv, acc[r]);
+    }
+    // A is zero above the diagonal and on rows past L.
+    global const float *a = scores + ((size_t)pc * CHUNK + i0) * CHUNK;
+    const int last = min(i0 + TILE_ROWS, L);
+    for (int j = 0; j < last; j++) {
+        const float16 vv = tile_load(value + ROW(j) * V + v0, n);
+        #pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(a[r * CHUNK + j]), vv, acc[r]);
+    }
+    #pragma unroll
+    for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) tile_store(output + ri[r] * V + v0, acc[r], n);
+}
+
+// scan_chunk_value_gradient for TILE_ROWS rows × 16 values, with D_{c+1} as stored ([K, V]).
+// global = [⌈V / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+kernel void scan_chunk_value_gradient_tiles(SIZES, int has_output_gradient, global const float *kbar, global const float *output_gradient,
+                                            global const float *scores, global const float *gradients, global float *dv) {
+    const int v0 = get_global_id(0) * 16, j0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (v0 >= V || j0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (j0 >= L) return;
+    const int n = V - v0;
+    int rj[TILE_ROWS];
+    #pragma unroll
+    for (int r = 0; r < TILE_ROWS; r++) rj[r] = CLAMPED_ROW(j0 + r);
+    float16 acc[TILE_ROWS];
+    #pragma unroll
+    for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+    global const float *d = STATE(gradients, p_, c + 1) + v0;
+    for (int k = 0; k < K; k++) {
+        const float16 dvk = tile_load(d + k * V, n);
+        #pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(kbar[rj[r] * K + k]), dvk, acc[r]);
+    }
+    if (has_output_gradient) {
+        // A_ij for i ≥ j0: zero where j > i.
+        global const float *a = scores + (size_t)pc * CHUNK * CHUNK + j0;
+        for (int i = j0; i < L; i++) {
+            const float16 o = tile_load(output_gradient + ROW(i) * V + v0, n);
+            #pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(a[i * CHUNK + r]), o, acc[r]);
+        }
+    }
+    #pragma unroll
+    for (int r = 0; r < TILE_ROWS && j0 + r < L; r++) tile_store(dv + rj[r] * V + v0, acc[r], n);
+}
+
+// scan_chunk_key_gradients for TILE_ROWS rows × 16 keys, with the states S_c and D_{c+1} transposed
+// (`states_t`, `gradients_t`: [B·H, NC + 1, V, K], from scan_chunk_transpose). The rows of a tile lie in
+// one sub-chunk I; per-key decays to rows of earlier sub-chunks use the boundary factors of I (dq), to
+// rows of later sub-chunks I′ those of I′ (dk), and within I one exp each. global = [⌈K / 16⌉,
+// CHUNK / TILE_ROWS, B·H·NC].
+kernel void scan_chunk_key_gradients_tiles(SIZES, float scale, int has_output_gradient, int has_gate_gradient,
+                                           global const float *q, global const float *key, global const float *value,
+                                           global const float *gcum, global const float *bounds, global const float *output_gradient,
+                                           global const float *score_gradient,
+                                           global const float *states_t, global const float *gradients_t,
+                                           global float *dq, global float *dk, global float *dlog) {
+    const int k0 = get_global_id(0) * 16, r0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (k0 >= K || r0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (r0 >= L) return;
+    const int n = K - k0, I = r0 / SUB;
+    const int per_key = gate_kind == GATE_PER_KEY;
+    int rr[TILE_ROWS];
+    float16 gr[TILE_ROWS], dqt[TILE_ROWS], dkt[TILE_ROWS];
+    #pragma unroll
+    for (int r = 0; r < TILE_ROWS; r++) {
+        rr[r] = CLAMPED_ROW(r0 + r);
+        gr[r] = tile_cumulative(gcum, gate_kind, rr[r], K, k0, n);
+        dqt[r] = (float16)(0.0f);
+        dkt[r] = (float16)(0.0f);
+    }
+    global const float *da = score_gradient + (size_t)pc * CHUNK * CHUNK;
+    if (has_output_gradient) {
+        // exp(G_r) ⊙ (S_c dO_r)
+        global const float *st = STATE(states_t, p_, c) + k0;
+        for (int v = 0; v < V; v++) {
+            const float16 s = tile_load(st + v * K, n);
+            #pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) dqt[r] = fma((float16)(output_gradient[rr[r] * V + v]), s, dqt[r]);
+        }
+        #pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) dqt[r] *= tile_exp(gr[r]);
+        // + Σ_{j≤r} dA_rj k_j ⊙ exp(G_r − G_j): rows of earlier sub-chunks through the boundary factors,
+        // earlier rows of this sub-chunk through the tile's first row (exp(G_r − G_r0) · exp(G_r0 − G_j)),
+        // the tile's own rows one exp per term.
+        int j = 0;
+        if (per_key && I > 0) {
+            global const float *f = bounds + (size_t)(I - 1) * PLANE;
+            float16 off[TILE_ROWS];
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) off[r] = (float16)(0.0f);
+            for (; j < I * SUB; j++) {
+                const int row = ROW(j);
+                const float16 kf = tile_load(key + row * K + k0, n) * tile_load(f + row * K + k0, n);
+#pragma unroll
+                for (int r = 0; r < TILE_ROWS; r++) off[r] = fma((float16)(da[(r0 + r) * CHUNK + j]), kf, off[r]);
+            }
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) dqt[r] = fma(off[r], tile_load(f + rr[r] * K + k0, n), dqt[r]);
+        }
+        if (j < r0) {
+            float16 near[TILE_ROWS];
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) near[r] = (float16)(0.0f);
+            for (; j < r0; j++) {
+                const int row = ROW(j);
+                const float16 kj = tile_load(key + row * K + k0, n) * TILE_DECAY(gr[0] - tile_cumulative(gcum, gate_kind, row, K, k0, n));
+#pragma unroll
+                for (int r = 0; r < TILE_ROWS; r++) near[r] = fma((float16)(da[(r0 + r) * CHUNK + j]), kj, near[r]);
+            }
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) dqt[r] = fma(near[r], TILE_DECAY(gr[r] - gr[0]), dqt[r]);
+        }
+        const int last = min(r0 + TILE_ROWS, L);
+        for (; j < last; j++) {
+            const int row = ROW(j);
+            const float16 kj = tile_load(key + row * K + k0, n);
+            const float16 gj = tile_cumulative(gcum, gate_kind, row, K, k0, n);
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++)
+                if (j <= r0 + r) dqt[r] = fma((float16)(da[(r0 + r) * CHUNK + j]) * TILE_DECAY(gr[r] - gj), kj, dqt[r]);
+        }
+    }
+    // exp(G_L − G_r) ⊙ (D_{c+1} v_r)
+    const float16 gl = tile_cumulative(gcum, gate_kind, ROW(L - 1), K, k0, n);
+    global const float *dt = STATE(gradients_t, p_, c + 1) + k0;
+    for (int v = 0; v < V; v++) {
+        const float16 d = tile_load(dt + v * K, n);
+#pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) dkt[r] = fma((float16)(value[rr[r] * V + v]), d, dkt[r]);
+    }
+#pragma unroll
+    for (int r = 0; r < TILE_ROWS; r++) dkt[r] *= tile_exp(gl - gr[r]);
+    if (has_output_gradient) {
+        // + Σ_{i≥r} dA_ir Q̃_i ⊙ exp(G_i − G_r): the tile's own rows one exp per term, later rows of its
+        // sub-chunk (all of the chunk without per-key gates) through the tile's last row r3
+        // (exp(G_i − G_r3) · exp(G_r3 − G_r)), later sub-chunks through their boundary factors.
+        const int own_end = per_key ? min((I + 1) * SUB, L) : L;
+        const int mid = min(r0 + TILE_ROWS, own_end);
+        for (int i = r0; i < mid; i++) {
+            const int row = ROW(i);
+            const float16 qi = scale * tile_load(q + row * K + k0, n);
+            const float16 gi = tile_cumulative(gcum, gate_kind, row, K, k0, n);
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++)
+                if (i >= r0 + r) dkt[r] = fma((float16)(da[i * CHUNK + r0 + r]) * TILE_DECAY(gi - gr[r]), qi, dkt[r]);
+        }
+        if (mid < own_end) {
+            // r0 + TILE_ROWS − 1 < own_end ≤ L: the last row is a real one.
+            const float16 g3 = gr[TILE_ROWS - 1];
+            float16 near[TILE_ROWS];
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) near[r] = (float16)(0.0f);
+            for (int i = mid; i < own_end; i++) {
+                const int row = ROW(i);
+                const float16 qi = tile_load(q + row * K + k0, n) * TILE_DECAY(tile_cumulative(gcum, gate_kind, row, K, k0, n) - g3);
+#pragma unroll
+                for (int r = 0; r < TILE_ROWS; r++) near[r] = fma((float16)(da[i * CHUNK + r0 + r]), qi, near[r]);
+            }
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) dkt[r] = fma(scale * near[r], TILE_DECAY(g3 - gr[r]), dkt[r]);
+        }
+        if (per_key)
+            for (int block = I + 1; block * SUB < L; block++) {
+                global const float *f = bounds + (size_t)(block - 1) * PLANE;
+                float16 acc[TILE_ROWS];
+#pragma unroll
+                for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+                const int end = min((block + 1) * SUB, L);
+                for (int i = block * SUB; i < end; i++) {
+                    const int row = ROW(i);
+                    const float16 qf = tile_load(q + row * K + k0, n) * tile_load(f + row * K + k0, n);
+#pragma unroll
+                    for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(da[i * CHUNK + r0 + r]), qf, acc[r]);
+                }
+#pragma unroll
+                for (int r = 0; r < TILE_ROWS; r++) dkt[r] = fma(scale * acc[r], tile_load(f + rr[r] * K + k0, n), dkt[r]);
+            }
+    }
+    for (int r = 0; r < TILE_ROWS && r0 + r < L; r++) {
+        const int row = rr[r];
+        tile_store(dq + row * K + k0, scale * dqt[r], n);
+        tile_store(dk + row * K + k0, dkt[r], n);
+        if (has_gate_gradient)
+            tile_store(dlog + row * K + k0, scale * tile_load(q + row * K + k0, n) * dqt[r] - tile_load(key + row * K + k0, n) * dkt[r], n);
     }
 }

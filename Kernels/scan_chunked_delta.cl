@@ -50,7 +50,13 @@
 // (no [T, T] matrix); the states and their gradients at every chunk boundary [B·H, NC + 1, K, V],
 // O(T / CHUNK · K · V).
 //
-// Launch geometry (GPU-shaped): every kernel but the two carries and the per-chunk gate sum runs one
+// Two layouts of the same steps, chosen by ScanTuning.chunkedLayout (`scan.chunkedLayout`): the GPU layout
+// (the kernels below up to "The CPU layout", the default on GPUs) and the CPU layout (the `_tiles`
+// kernels of that section, register tiles of float16 vectors per work-item: the default on CPU devices,
+// PoCL and Intel's or AMD's CPU runtimes, where the GPU layout ran 14 to 17× slower than the recurrent
+// kernels); delta_chunk_row_gradients and delta_chunk_gate_gradient serve both.
+//
+// Launch geometry (GPU layout): every kernel but the two carries and the per-chunk gate sum runs one
 // work-item per element of a chunk's matrix for every chunk at once, global = [round_up(n0, G), n1, B·H·NC],
 // local = [G, 1, 1] (G: ScanTuning.chunkedGroupSize; dimension 0 is the contiguous one, so neighbouring
 // work-items read neighbouring floats); edges are guarded. The carries run one work-item per state column
@@ -422,4 +428,555 @@ kernel void delta_chunk_key_gradients(SIZES, float scale, global const float *q,
     dkt += exp(gl - gr) * dke[rr * K + k] + exp(gr) * dkw[rr * K + k];
     dq[rr * K + k] = scale * dqt;
     dk[rr * K + k] = dkt;
+}
+
+// MARK: - The CPU layout
+//
+// As in scan_chunked.cl (its "CPU layout" section): for CPU OpenCL devices (PoCL, which runs a work-group
+// as a loop over its work-items and vectorizes across them only where the body has no inner loops), the
+// `_tiles` kernels are the same steps with the same arguments and results, each work-item a register
+// tile of TILE_ROWS rows × 16 contiguous columns as float16 vectors (a broadcast times a loaded row slice),
+// or, for the chunk matrices that are sums over K or V of two row-major operands, TILE_ROWS × TILE_ROWS
+// blocks of float16 partial sums added across lanes at the end. The triangular inverse runs 16 columns
+// of N per work-item, row by row (N_i = e_i − Σ_{m<i} A_im N_m: N is lower triangular, so the columns past
+// i come out zero), and the two carries one work-item per 16 state columns of a pair. Rows past a chunk's
+// length are clamped to its last row (computed, never stored). The per-row gradients (dβ, the gate's
+// terms) and the gate's reverse sum keep the GPU layout's kernels: O(CHUNK²) scalar work per chunk.
+//   global = [column tiles, row tiles, B·H·NC], local = [1, 16, 1] rounded by the host; edges are guarded.
+// The helpers below repeat scan_chunked.cl's (one file per program; see the top of this file).
+
+#define TILE_ROWS 4
+// Rows of the tiles of the triangular products, the output and the carries (one accumulator each).
+#define PRODUCT_ROWS 8
+
+static float16 tile_load(global const float *p, int n) {
+    if (n >= 16) return (float16)(vload8(0, p), vload8(1, p));
+    float t[16];
+    for (int c = 0; c < 16; c++) t[c] = c < n ? p[c] : 0.0f;
+    return (float16)(vload8(0, t), vload8(1, t));
+}
+
+static void tile_store(global float *p, float16 x, int n) {
+    if (n >= 16) {
+        vstore8(x.lo, 0, p);
+        vstore8(x.hi, 1, p);
+        return;
+    }
+    float t[16];
+    vstore8(x.lo, 0, t);
+    vstore8(x.hi, 1, t);
+    for (int c = 0; c < n; c++) p[c] = t[c];
+}
+
+static float tile_sum(float16 x) {
+    const float8 a = x.lo + x.hi;
+    const float4 b = a.lo + a.hi;
+    const float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+
+#define CLAMPED_ROW(i) ROW(min((i), L - 1))
+
+// e^x for 16 lanes, x ≤ 88: as tile_exp in scan_chunked.cl (Cephes' expf; 0 below −87, NaN stays NaN).
+static float16 tile_exp(float16 x) {
+    const float16 xc = fmax(x, -87.0f);
+    const float16 n = rint(xc * 1.44269504088896341f);
+    float16 r = fma(n, (float16)(-0.693359375f), xc);
+    r = fma(n, (float16)(2.12194440e-4f), r);
+    float16 p = fma(r, (float16)(1.9875691500e-4f), (float16)(1.3981999507e-3f));
+    p = fma(p, r, (float16)(8.3334519073e-3f));
+    p = fma(p, r, (float16)(4.1665795894e-2f));
+    p = fma(p, r, (float16)(1.6666665459e-1f));
+    p = fma(p, r, (float16)(5.0000001201e-1f));
+    p = fma(p, r * r, r + 1.0f);
+    const float16 scaled = p * as_float16((convert_int16(n) + 127) << 23);
+    return select(select(scaled, (float16)(0.0f), x < -87.0f), x, isnan(x));
+}
+
+// 16 floats of a chunk matrix's row (whole: CHUNK is a multiple of 16).
+#define FULL_ROW(p) ((float16)(vload8(0, (p)), vload8(1, (p))))
+
+// out[a][b] = Σ_c x[ri[a]·width + c] · y[rj[b]·width + c] over c < width: a TILE_ROWS × TILE_ROWS block of dot products.
+#define DOT_TILE(out, x, y, width)                                                                          \
+    {                                                                                                       \
+        float16 acc_[TILE_ROWS][TILE_ROWS];                                                                 \
+        _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++)                                               \
+            _Pragma("unroll") for (int b2 = 0; b2 < TILE_ROWS; b2++) acc_[a][b2] = (float16)(0.0f);         \
+        for (int c0 = 0; c0 < (width); c0 += 16) {                                                          \
+            const int n_ = (width) - c0;                                                                    \
+            float16 xs_[TILE_ROWS], ys_[TILE_ROWS];                                                         \
+            _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++) {                                         \
+                xs_[a] = tile_load((x) + ri[a] * (width) + c0, n_);                                         \
+                ys_[a] = tile_load((y) + rj[a] * (width) + c0, n_);                                         \
+            }                                                                                               \
+            _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++)                                           \
+                _Pragma("unroll") for (int b2 = 0; b2 < TILE_ROWS; b2++) acc_[a][b2] = fma(xs_[a], ys_[b2], acc_[a][b2]); \
+        }                                                                                                   \
+        _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++)                                               \
+            _Pragma("unroll") for (int b2 = 0; b2 < TILE_ROWS; b2++) out[a][b2] = tile_sum(acc_[a][b2]);    \
+    }
+
+// The tile's row indices: ri for rows i0 …, rj for rows j0 … (clamped).
+#define TILE_ROW_INDICES(i0, j0)                             \
+    int ri[TILE_ROWS], rj[TILE_ROWS];                         \
+    _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++) {   \
+        ri[a] = CLAMPED_ROW((i0) + a);                        \
+        rj[a] = CLAMPED_ROW((j0) + a);                        \
+    }
+
+// delta_chunk_prepare for 16 keys at once. global = [⌈K / 16⌉, 1, B·H·NC].
+kernel void delta_chunk_prepare_tiles(SIZES, float scale, global const float *q, global const float *key, global const float *gate,
+                                      global float *gcum, global float *qbar, global float *kbar, global float *decay_total) {
+    const int k0 = get_global_id(0) * 16, pc = get_global_id(2);
+    if (k0 >= K || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int n = K - k0;
+    float g = 0.0f;
+    for (int i = 0; i < L; i++) {
+        const int row = ROW(i);
+        if (gated) g += gate[row];
+        if (k0 == 0) gcum[row] = g;
+        tile_store(qbar + row * K + k0, tile_load(q + row * K + k0, n) * (scale * exp(g)), n);
+    }
+    const float last = g;
+    g = 0.0f;
+    for (int i = 0; i < L; i++) {
+        const int row = ROW(i);
+        if (gated) g += gate[row];
+        tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * exp(last - g), n);
+    }
+    if (k0 == 0) decay_total[pc] = exp(last);
+}
+
+// delta_chunk_matrices for a TILE_ROWS × TILE_ROWS block. global = [CHUNK / TILE_ROWS, CHUNK / TILE_ROWS, B·H·NC] (j, i).
+kernel void delta_chunk_matrices_tiles(SIZES, float scale, global const float *q, global const float *key, global const float *gcum,
+                                       global float *gamma, global float *kg, global float *p) {
+    const int j0 = get_global_id(0) * TILE_ROWS, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (j0 >= CHUNK || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    TILE_ROW_INDICES(i0, j0)
+    float kk[TILE_ROWS][TILE_ROWS], qk[TILE_ROWS][TILE_ROWS];
+    const int live = j0 <= i0 && i0 < L;
+    if (live) {
+        DOT_TILE(kk, key, key, K)
+        DOT_TILE(qk, q, key, K)
+    }
+#pragma unroll
+    for (int a = 0; a < TILE_ROWS; a++)
+#pragma unroll
+        for (int b2 = 0; b2 < TILE_ROWS; b2++) {
+            const int i = i0 + a, j = j0 + b2;
+            float g = 0.0f, kgv = 0.0f, pv = 0.0f;
+            if (live && j <= i && i < L) {
+                g = gated ? exp(gcum[ri[a]] - gcum[rj[b2]]) : 1.0f;
+                kgv = j < i ? g * kk[a][b2] : 0.0f;
+                pv = (scale * qk[a][b2]) * g;
+            }
+            MAT(gamma, pc, i, j) = g;
+            MAT(kg, pc, i, j) = kgv;
+            MAT(p, pc, i, j) = pv;
+        }
+}
+
+// delta_chunk_inverse for 16 columns j0 … of N at once, row by row. global = [CHUNK / 16, 1, B·H·NC].
+kernel void delta_chunk_inverse_tiles(SIZES, global const float *beta, global const float *kg, global float *n) {
+    const int j0 = get_global_id(0) * 16, pc = get_global_id(2);
+    if (j0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    global float *nc = n + (size_t)pc * CHUNK * CHUNK + j0;
+    global const float *a = kg + (size_t)pc * CHUNK * CHUNK;
+    for (int i = 0; i < CHUNK; i++) {
+        float16 x = (float16)(0.0f);
+        if (i < L) {
+            x = select((float16)(0.0f), (float16)(1.0f), lane == (int16)(i - j0));
+            const float b_i = beta[ROW(i)];
+            // N_mj = 0 for m < j0 ≤ j: the sum starts at row j0.
+            for (int m = j0; m < i; m++) x = fma((float16)(-(b_i * a[i * CHUNK + m])), FULL_ROW(nc + m * CHUNK), x);
+        }
+        vstore8(x.lo, 0, nc + i * CHUNK);
+        vstore8(x.hi, 1, nc + i * CHUNK);
+    }
+}
+
+// delta_chunk_triangular for PRODUCT_ROWS rows × 16 columns. global = [⌈width / 16⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
+kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, int with_decay, int has_x, int width,
+                                         global const float *m, global const float *beta, global const float *gcum,
+                                         global const float *x, global float *out) {
+    const int c0 = get_global_id(0) * 16, r0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
+    if (c0 >= width || r0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (r0 >= L) return;
+    const int n = width - c0;
+    float16 acc[PRODUCT_ROWS];
+#pragma unroll
+    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = (float16)(0.0f);
+    global const float *mc = m + (size_t)pc * CHUNK * CHUNK;
+    if (has_x) {
+        if (transpose) {
+            // out_j = s_j Σ_{i≥j} M_ij x_i (M_ij = 0 for i < j)
+            for (int i = r0; i < L; i++) {
+                const float16 xi = tile_load(x + ROW(i) * width + c0, n);
+#pragma unroll
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(mc[i * CHUNK + r0 + r]), xi, acc[r]);
+            }
+#pragma unroll
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
+                const int row = CLAMPED_ROW(r0 + r);
+                float s = 1.0f;
+                if (with_beta) s *= beta[row];
+                if (with_decay) s *= exp(gcum[row]);
+                acc[r] *= s;
+            }
+        } else {
+            // out_i = Σ_{j≤i} M_ij s_j x_j (M_ij = 0 for j > i); the s_j first, their exps 16 at a time.
+            const int last = min(r0 + PRODUCT_ROWS, L);
+            float sj[CHUNK];
+            for (int j0 = 0; j0 < last; j0 += 16) {
+                float g[16], bj[16];
+                for (int l = 0; l < 16; l++) {
+                    const int row = CLAMPED_ROW(j0 + l);
+                    g[l] = with_decay ? gcum[row] : 0.0f;
+                    bj[l] = with_beta ? beta[row] : 1.0f;
+                }
+                const float16 sv = (float16)(vload8(0, bj), vload8(1, bj)) * tile_exp((float16)(vload8(0, g), vload8(1, g)));
+                vstore8(sv.lo, 0, sj + j0);
+                vstore8(sv.hi, 1, sj + j0);
+            }
+            for (int j = 0; j < last; j++) {
+                const int row = ROW(j);
+                const float16 xj = sj[j] * tile_load(x + row * width + c0, n);
+#pragma unroll
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(mc[(r0 + r) * CHUNK + j]), xj, acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < PRODUCT_ROWS && r0 + r < L; r++) tile_store(out + ROW(r0 + r) * width + c0, acc[r], n);
+}
+
+// delta_chunk_carry_forward for 16 state columns v0 … of a pair: U′ = U − W S_c PRODUCT_ROWS rows at a time,
+// S_{c+1} = exp(G_L) S_c + K̄ᵀ U′ PRODUCT_ROWS key rows at a time. global = [⌈V / 16⌉, 1, B·H].
+kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_final, global const float *w, global const float *kbar,
+                                            global const float *decay_total, global const float *initial, global float *u,
+                                            global float *states, global float *final_state) {
+    const int v0 = get_global_id(0) * 16, p = get_global_id(2);
+    if (v0 >= V || p >= B * H) return;
+    const int b = p / H, h = p % H, n = V - v0;
+    global float *s0 = STATE(states, p, 0) + v0;
+    for (int k = 0; k < K; k++) tile_store(s0 + k * V, has_initial ? tile_load(initial + ((size_t)p * K + k) * V + v0, n) : (float16)(0.0f), n);
+    for (int c = 0; c < CHUNKS; c++) {
+        const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
+        global const float *s = STATE(states, p, c) + v0;
+        global float *next = STATE(states, p, c + 1) + v0;
+        for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
+            int rows[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS];
+#pragma unroll
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
+                rows[r] = CLAMPED_ROW(i0 + r);
+                acc[r] = (float16)(0.0f);
+            }
+            for (int k = 0; k < K; k++) {
+                const float16 sk = tile_load(s + k * V, n);
+#pragma unroll
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(w[rows[r] * K + k]), sk, acc[r]);
+            }
+            for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
+                global float *ur = u + rows[r] * V + v0;
+                tile_store(ur, tile_load(ur, n) - acc[r], n);
+            }
+        }
+        const float decay = decay_total[p * CHUNKS + c];
+        for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
+            int keys[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS];
+#pragma unroll
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
+                keys[r] = min(k0 + r, K - 1);
+                acc[r] = (float16)(0.0f);
+            }
+            for (int i = 0; i < L; i++) {
+                const int row = ROW(i);
+                const float16 ui = tile_load(u + row * V + v0, n);
+#pragma unroll
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(kbar[row * K + keys[r]]), ui, acc[r]);
+            }
+            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++) tile_store(next + (k0 + r) * V, fma((float16)(decay), tile_load(s + (k0 + r) * V, n), acc[r]), n);
+        }
+    }
+    if (has_final) {
+        global const float *s = STATE(states, p, CHUNKS) + v0;
+        for (int k = 0; k < K; k++) tile_store(final_state + ((size_t)p * K + k) * V + v0, tile_load(s + k * V, n), n);
+    }
+}
+
+// delta_chunk_output for PRODUCT_ROWS rows × 16 values. global = [⌈V / 16⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
+kernel void delta_chunk_output_tiles(SIZES, global const float *qbar, global const float *u, global const float *p,
+                                     global const float *states, global float *output) {
+    const int v0 = get_global_id(0) * 16, i0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
+    if (v0 >= V || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (i0 >= L) return;
+    const int n = V - v0;
+    int ri[PRODUCT_ROWS];
+    float16 acc[PRODUCT_ROWS];
+#pragma unroll
+    for (int r = 0; r < PRODUCT_ROWS; r++) {
+        ri[r] = CLAMPED_ROW(i0 + r);
+        acc[r] = (float16)(0.0f);
+    }
+    global const float *s = STATE(states, p_, c) + v0;
+    for (int k = 0; k < K; k++) {
+        const float16 sv = tile_load(s + k * V, n);
+#pragma unroll
+        for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(qbar[ri[r] * K + k]), sv, acc[r]);
+    }
+    const int last = min(i0 + PRODUCT_ROWS, L);
+    for (int j = 0; j < last; j++) {
+        const float16 uj = tile_load(u + ROW(j) * V + v0, n);
+#pragma unroll
+        for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(MAT(p, pc, i0 + r, j)), uj, acc[r]);
+    }
+    for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) tile_store(output + ri[r] * V + v0, acc[r], n);
+}
+
+// delta_chunk_carry_backward for 16 state columns v0 … of a pair. global = [⌈V / 16⌉, 1, B·H].
+kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int has_final_gradient, int has_initial_gradient,
+                                             global const float *w, global const float *kbar, global const float *qbar,
+                                             global const float *decay_total, global const float *output_gradient,
+                                             global const float *final_gradient, global float *du, global float *gradients,
+                                             global float *initial_gradient) {
+    const int v0 = get_global_id(0) * 16, p = get_global_id(2);
+    if (v0 >= V || p >= B * H) return;
+    const int b = p / H, h = p % H, n = V - v0;
+    global float *last = STATE(gradients, p, CHUNKS) + v0;
+    for (int k = 0; k < K; k++)
+        tile_store(last + k * V, has_final_gradient ? tile_load(final_gradient + ((size_t)p * K + k) * V + v0, n) : (float16)(0.0f), n);
+    for (int c = CHUNKS - 1; c >= 0; c--) {
+        const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
+        global const float *d = STATE(gradients, p, c + 1) + v0;
+        global float *previous = STATE(gradients, p, c) + v0;
+        // dU_i += Σ_k K̄_ik D_{c+1}[k]
+        for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
+            int rows[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS];
+#pragma unroll
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
+                rows[r] = CLAMPED_ROW(i0 + r);
+                acc[r] = (float16)(0.0f);
+            }
+            for (int k = 0; k < K; k++) {
+                const float16 dk = tile_load(d + k * V, n);
+#pragma unroll
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(kbar[rows[r] * K + k]), dk, acc[r]);
+            }
+            for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
+                global float *dur = du + rows[r] * V + v0;
+                tile_store(dur, tile_load(dur, n) + acc[r], n);
+            }
+        }
+        // D_c[k] = exp(G_L) D_{c+1}[k] + Σ_i (Q̄_ik dO_i − W_ik dU_i)
+        const float decay = decay_total[p * CHUNKS + c];
+        for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
+            int keys[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS];
+#pragma unroll
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
+                keys[r] = min(k0 + r, K - 1);
+                acc[r] = (float16)(0.0f);
+            }
+            for (int i = 0; i < L; i++) {
+                const int row = ROW(i);
+                const float16 dui = tile_load(du + row * V + v0, n);
+                const float16 doi = has_output_gradient ? tile_load(output_gradient + row * V + v0, n) : (float16)(0.0f);
+#pragma unroll
+                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(qbar[row * K + keys[r]]), doi, fma((float16)(-w[row * K + keys[r]]), dui, acc[r]));
+            }
+            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++)
+                tile_store(previous + (k0 + r) * V, fma((float16)(decay), tile_load(d + (k0 + r) * V, n), acc[r]), n);
+        }
+    }
+    if (has_initial_gradient) {
+        global const float *d = STATE(gradients, p, 0) + v0;
+        for (int k = 0; k < K; k++) tile_store(initial_gradient + ((size_t)p * K + k) * V + v0, tile_load(d + k * V, n), n);
+    }
+}
+
+// The states of a [B·H, NC + 1, K, V] buffer transposed into [B·H, NC + 1, V, K]. global = [V, 1, B·H·(NC + 1)].
+kernel void delta_chunk_transpose(SIZES, global const float *states, global float *transposed) {
+    const int v = get_global_id(0), slot = get_global_id(2);
+    if (v >= V || slot >= B * H * (CHUNKS + 1)) return;
+    global const float *s = states + (size_t)slot * K * V;
+    global float *t = transposed + (size_t)slot * K * V + (size_t)v * K;
+    for (int k = 0; k < K; k++) t[k] = s[k * V + v];
+}
+
+// delta_chunk_state_products for TILE_ROWS rows × 16 keys, with S_c and D_{c+1} transposed (`states_t`,
+// `gradients_t` [B·H, NC + 1, V, K]). global = [⌈K / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+kernel void delta_chunk_state_products_tiles(SIZES, int has_output_gradient, global const float *output_gradient, global const float *du,
+                                             global const float *u, global const float *states_t, global const float *gradients_t,
+                                             global float *dqs, global float *dw, global float *dke) {
+    const int k0 = get_global_id(0) * 16, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (k0 >= K || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (i0 >= L) return;
+    const int n = K - k0;
+    int ri[TILE_ROWS];
+    float16 aq[TILE_ROWS], aw[TILE_ROWS], ak[TILE_ROWS];
+#pragma unroll
+    for (int r = 0; r < TILE_ROWS; r++) {
+        ri[r] = CLAMPED_ROW(i0 + r);
+        aq[r] = aw[r] = ak[r] = (float16)(0.0f);
+    }
+    global const float *st = STATE(states_t, p_, c) + k0, *dt = STATE(gradients_t, p_, c + 1) + k0;
+    for (int v = 0; v < V; v++) {
+        const float16 s = tile_load(st + v * K, n), d = tile_load(dt + v * K, n);
+#pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) {
+            if (has_output_gradient) aq[r] = fma((float16)(output_gradient[ri[r] * V + v]), s, aq[r]);
+            aw[r] = fma((float16)(du[ri[r] * V + v]), s, aw[r]);
+            ak[r] = fma((float16)(u[ri[r] * V + v]), d, ak[r]);
+        }
+    }
+    for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) {
+        tile_store(dqs + ri[r] * K + k0, aq[r], n);
+        tile_store(dw + ri[r] * K + k0, -aw[r], n);
+        tile_store(dke + ri[r] * K + k0, ak[r], n);
+    }
+}
+
+// delta_chunk_pair_gradients for a TILE_ROWS × TILE_ROWS block. global = [CHUNK / TILE_ROWS, CHUNK / TILE_ROWS, B·H·NC] (j, i).
+kernel void delta_chunk_pair_gradients_tiles(SIZES, int has_output_gradient, global const float *output_gradient, global const float *u,
+                                             global const float *dw, global const float *key, global const float *du,
+                                             global const float *value, global const float *gcum, global float *dp, global float *dt) {
+    const int j0 = get_global_id(0) * TILE_ROWS, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (j0 >= CHUNK || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    TILE_ROW_INDICES(i0, j0)
+    float ps[TILE_ROWS][TILE_ROWS], tv[TILE_ROWS][TILE_ROWS], tk[TILE_ROWS][TILE_ROWS];
+    const int live = j0 <= i0 && i0 < L;
+    if (live) {
+        if (has_output_gradient) DOT_TILE(ps, output_gradient, u, V)
+        DOT_TILE(tv, du, value, V)
+        DOT_TILE(tk, dw, key, K)
+    }
+#pragma unroll
+    for (int a = 0; a < TILE_ROWS; a++)
+#pragma unroll
+        for (int b2 = 0; b2 < TILE_ROWS; b2++) {
+            const int i = i0 + a, j = j0 + b2;
+            float pv = 0.0f, t = 0.0f;
+            if (live && j <= i && i < L) {
+                pv = has_output_gradient ? ps[a][b2] : 0.0f;
+                t = (gated ? exp(gcum[rj[b2]]) : 1.0f) * tk[a][b2] + tv[a][b2];
+            }
+            MAT(dp, pc, i, j) = pv;
+            MAT(dt, pc, i, j) = t;
+        }
+}
+
+// delta_chunk_inverse_gradient, step 0 for TILE_ROWS rows × 16 columns (global = [CHUNK / 16, CHUNK / TILE_ROWS,
+// B·H·NC]), step 1 for a TILE_ROWS × TILE_ROWS block (global = [CHUNK / TILE_ROWS, CHUNK / TILE_ROWS, B·H·NC]).
+kernel void delta_chunk_inverse_gradient_tiles(SIZES, int step, global const float *beta, global const float *n,
+                                               global const float *x, global float *out) {
+    const int col0 = get_global_id(0) * (step == 0 ? 16 : TILE_ROWS), i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (col0 >= CHUNK || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    global const float *nc = n + (size_t)pc * CHUNK * CHUNK, *xc = x + (size_t)pc * CHUNK * CHUNK;
+    if (step == 0) {
+        // X_ib = β_b Σ_{a≥i} N_ai dT_ab (b < i < L, else 0); N_ai = 0 for a < i.
+        float16 acc[TILE_ROWS];
+#pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+        for (int a = i0; a < L; a++) {
+            const float16 row = FULL_ROW(xc + a * CHUNK + col0);
+#pragma unroll
+            for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(nc[a * CHUNK + i0 + r]), row, acc[r]);
+        }
+        float betas[16];
+        for (int l = 0; l < 16; l++) betas[l] = col0 + l < L ? beta[ROW(col0 + l)] : 0.0f;
+        const float16 bv = (float16)(vload8(0, betas), vload8(1, betas));
+        const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) + col0;
+#pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) {
+            const int i = i0 + r;
+            const float16 value = i < L ? select((float16)(0.0f), acc[r] * bv, lane < (int16)(i)) : (float16)(0.0f);
+            vstore8(value.lo, 0, out + ((size_t)pc * CHUNK + i) * CHUNK + col0);
+            vstore8(value.hi, 1, out + ((size_t)pc * CHUNK + i) * CHUNK + col0);
+        }
+        return;
+    }
+    // dA_ij = −Σ_m X_im N_jm (j < i < L, else 0): dot products of rows (X_im = 0 for m ≥ i, N_jm for m > j).
+    float sums[TILE_ROWS][TILE_ROWS];
+    const int live = col0 < i0 + TILE_ROWS - 1 && i0 < L;
+    if (live) {
+        int ri[TILE_ROWS], rj[TILE_ROWS];
+#pragma unroll
+        for (int a = 0; a < TILE_ROWS; a++) {
+            ri[a] = i0 + a;
+            rj[a] = col0 + a;
+        }
+        DOT_TILE(sums, xc, nc, CHUNK)
+    }
+#pragma unroll
+    for (int a = 0; a < TILE_ROWS; a++)
+#pragma unroll
+        for (int b2 = 0; b2 < TILE_ROWS; b2++) {
+            const int i = i0 + a, j = col0 + b2;
+            MAT(out, pc, i, j) = live && j < i && i < L ? -sums[a][b2] : 0.0f;
+        }
+}
+
+// delta_chunk_key_gradients for TILE_ROWS rows × 16 keys. global = [⌈K / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+kernel void delta_chunk_key_gradients_tiles(SIZES, float scale, global const float *q, global const float *key, global const float *beta,
+                                            global const float *gcum, global const float *gamma, global const float *dp,
+                                            global const float *da, global const float *dqs, global const float *dke,
+                                            global const float *dkw, global float *dq, global float *dk) {
+    const int k0 = get_global_id(0) * 16, r0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    if (k0 >= K || r0 >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (r0 >= L) return;
+    const int n = K - k0;
+    const size_t base = (size_t)pc * CHUNK * CHUNK;
+    global const float *dpc = dp + base, *dac = da + base, *gc = gamma + base;
+    int rr[TILE_ROWS];
+    float16 dqt[TILE_ROWS], dkt[TILE_ROWS], rowwise[TILE_ROWS];
+#pragma unroll
+    for (int r = 0; r < TILE_ROWS; r++) {
+        rr[r] = CLAMPED_ROW(r0 + r);
+        dqt[r] = dkt[r] = rowwise[r] = (float16)(0.0f);
+    }
+    // Σ_{j≤r} dP_rj Γ_rj K_j into dQ̃, and Σ_{m<r} dA_rm Γ_rm K_m (times β_r below) into dK: both zero above.
+    const int last = min(r0 + TILE_ROWS, L);
+    for (int j = 0; j < last; j++) {
+        const float16 kj = tile_load(key + ROW(j) * K + k0, n);
+#pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) {
+            const int at = (r0 + r) * CHUNK + j;
+            dqt[r] = fma((float16)(dpc[at] * gc[at]), kj, dqt[r]);
+            rowwise[r] = fma((float16)(dac[at] * gc[at]), kj, rowwise[r]);
+        }
+    }
+    // Σ_{i≥r} dP_ir Γ_ir Q̃_i + Σ_{i>r} dA_ir β_i Γ_ir K_i (dP zero for i < r, dA for i ≤ r).
+    for (int i = r0; i < L; i++) {
+        const int row = ROW(i);
+        const float16 qi = scale * tile_load(q + row * K + k0, n), ki = tile_load(key + row * K + k0, n);
+        const float bi = beta[row];
+#pragma unroll
+        for (int r = 0; r < TILE_ROWS; r++) {
+            const int at = i * CHUNK + r0 + r;
+            dkt[r] = fma((float16)(dpc[at] * gc[at]), qi, fma((float16)(dac[at] * (bi * gc[at])), ki, dkt[r]));
+        }
+    }
+    const float gl = gcum[ROW(L - 1)];
+    for (int r = 0; r < TILE_ROWS && r0 + r < L; r++) {
+        const int row = rr[r];
+        const float gr = gcum[row];
+        const float16 q_part = fma((float16)(exp(gr)), tile_load(dqs + row * K + k0, n), dqt[r]);
+        float16 k_part = fma((float16)(beta[row]), rowwise[r], dkt[r]);
+        k_part = fma((float16)(exp(gl - gr)), tile_load(dke + row * K + k0, n), k_part);
+        k_part = fma((float16)(exp(gr)), tile_load(dkw + row * K + k0, n), k_part);
+        tile_store(dq + row * K + k0, scale * q_part, n);
+        tile_store(dk + row * K + k0, k_part, n);
+    }
 }

@@ -19,13 +19,26 @@ extension BackendCase {
     }
 }
 
+extension BackendCase {
+    /// ``withGPUParameters``, plus every OpenCL GPU once more with the chunked scans' CPU layout
+    /// (`ScanTuning.chunkedLayout`), so that both layouts run wherever OpenCL does: on PoCL the defaults
+    /// take the CPU layout and the GPU parameters the GPU one; oclgrind, which reports itself as a GPU,
+    /// checks both.
+    static let bothChunkedLayouts: [BackendCase] = withGPUParameters + Devices.all().filter { $0.backend == .opencl && $0.type == .gpu }.map {
+        var tuning = OpenCLTuning.defaults(for: $0)
+        tuning.scan.chunkedLayout = .cpu
+        return BackendCase(deviceID: $0.id, deviceName: $0.name, tuning: tuning)
+    }
+}
+
 /// The chunked form of the scans (chunks of 64, of 32 on the CPU at K, V ≤ 64: `ScanChunkLengthTests`; GLA's
 /// sub-chunks of 16, the delta rule's WY/UT form)
 /// against `Reference.Scan` (float64), against the recurrent form on the same backend, against central
 /// finite differences of the reference on tiny shapes, and across a split sequence, on every backend and
 /// on PoCL with the GPU parameters too (every scan, the delta rule included, has a chunked form on both
-/// backends: `scan_chunked.cl` and `scan_chunked_delta.cl` on OpenCL). Every output is poisoned
-/// with NaN first (`ScanTests.run`).
+/// backends: `scan_chunked.cl` and `scan_chunked_delta.cl` on OpenCL), so on PoCL both layouts of the
+/// OpenCL kernels run every test (`ScanTuning.chunkedLayout`: the CPU layout is a CPU device's default,
+/// the GPU parameters take the GPU layout). Every output is poisoned with NaN first (`ScanTests.run`).
 ///
 /// Bound: relative RMS error 1e-4 (the bound for the chunked form: its sums run over whole
 /// chunks, in a different order than one step at a time, and the gate gradient is a reverse cumulative
@@ -69,7 +82,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("every scan, every listed T and D, against float64 and the recurrent form", arguments: BackendCase.withGPUParameters)
+    @Test("every scan, every listed T and D, against float64 and the recurrent form", arguments: BackendCase.bothChunkedLayouts)
     func againstReference(_ backendCase: BackendCase) throws {
         let chunked = try backendCase.makeScanBackend(form: .chunked), recurrent = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
@@ -85,7 +98,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("gates whose decays underflow to zero, gates of zero, and no output gradient", arguments: BackendCase.withGPUParameters)
+    @Test("gates whose decays underflow to zero, gates of zero, and no output gradient", arguments: BackendCase.bothChunkedLayouts)
     func extremeGatesAndMissingGradients(_ backendCase: BackendCase) throws {
         let chunked = try backendCase.makeScanBackend(form: .chunked), recurrent = try backendCase.makeScanBackend(form: .recurrent)
         var random = RandomGenerator.withFreshSeed()
@@ -105,7 +118,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("the chunked gradients against central finite differences of the float64 scan (tiny sizes, several chunks)", arguments: BackendCase.all)
+    @Test("the chunked gradients against central finite differences of the float64 scan (tiny sizes, several chunks)", arguments: BackendCase.bothChunkedLayouts)
     func finiteDifferences(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
@@ -141,7 +154,7 @@ struct ScanChunkedTests {
         }
     }
 
-    @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.withGPUParameters)
+    @Test("a sequence run in two halves, carrying the state, equals one run (forward and backward)", arguments: BackendCase.bothChunkedLayouts)
     func stateContinuity(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
@@ -166,7 +179,7 @@ struct ScanChunkedTests {
         try ScanTests.checkBothLoopVersions(problems, on: backend, tolerance: Self.chunkedTolerance, seed: random.seed)
     }
 
-    @Test("a zero-length sequence passes the state through", arguments: BackendCase.all)
+    @Test("a zero-length sequence passes the state through", arguments: BackendCase.bothChunkedLayouts)
     func emptySequence(_ backendCase: BackendCase) throws {
         let backend = try backendCase.makeScanBackend(form: .chunked)
         var random = RandomGenerator.withFreshSeed()
@@ -194,14 +207,24 @@ struct ScanChunkedTests {
         #expect(ScanFormRule.recurrent.form(for: shape(1 << 20)) == .recurrent)
         #expect(ScanFormRule.chunked.form(for: shape(1)) == .chunked)
         #expect(CPUBackend().scanFormRule == ScanFormRule.cpuBackend)
-        // The smaller head dimension bounds it too.
-        let sized = ScanFormRule(chunkedFromLength: 128, chunkedFromDimension: 48)
-        let head = { (k: Int, v: Int) in ScanShape(batch: 1, length: 4096, heads: 1, keyDimension: k, valueDimension: v) }
-        #expect(sized.form(for: head(16, 16)) == .recurrent)
-        #expect(sized.form(for: head(47, 256)) == .recurrent)
-        #expect(sized.form(for: head(48, 48)) == .chunked)
-        #expect(sized.form(for: ScanShape(batch: 1, length: 127, heads: 1, keyDimension: 64, valueDimension: 64)) == .recurrent)
-        #expect(ScanFormRule.chunked.form(for: head(1, 1)) == .chunked)
-        #expect(sized.description == "chunked from T = 128 at min(K, V) ≥ 48")
+        // A state-size floor: chunked only where K · V reaches it, at any length past the length floor.
+        let sized = ScanFormRule(chunkedFromLength: 64, chunkedFromStateCount: 128 * 128)
+        let state = { (t: Int, k: Int, v: Int) in ScanShape(batch: 1, length: t, heads: 1, keyDimension: k, valueDimension: v) }
+        #expect(sized.form(for: state(4096, 64, 64)) == .recurrent)
+        #expect(sized.form(for: state(4096, 128, 127)) == .recurrent)
+        #expect(sized.form(for: state(64, 128, 128)) == .chunked)
+        #expect(sized.form(for: state(63, 256, 256)) == .recurrent)
+        // The CPU backend's own floors: T ≥ 128 and K · V ≥ 32 × 32 (the MQAR recipe's heads of 16 stay recurrent).
+        if ProcessInfo.processInfo.environment["KILN_SCAN_FORM"] == nil {
+            #expect(ScanFormRule.cpuBackend.form(for: state(4096, 16, 16)) == .recurrent)
+            #expect(ScanFormRule.cpuBackend.form(for: state(128, 32, 32)) == .chunked)
+            #expect(ScanFormRule.cpuBackend.form(for: state(127, 64, 64)) == .recurrent)
+        }
+        // Tuning files set the two floors one at a time, each keeping the other.
+        let (tuned, rejected) = OpenCLTuning.gpuDevice.setting(["scan.chunkedFromLength": 256, "scan.chunkedFromStateCount": 4096])
+        #expect(rejected.isEmpty)
+        if ProcessInfo.processInfo.environment["KILN_SCAN_FORM"] == nil {
+            #expect(tuned.scan.form == ScanFormRule(chunkedFromLength: 256, chunkedFromStateCount: 4096))
+        }
     }
 }

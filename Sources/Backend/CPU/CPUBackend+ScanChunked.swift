@@ -21,10 +21,10 @@ extension ScanFormRule {
     /// The CPU backend's rule (`CPUBackend.scanFormRule`'s default), measured with `kiln-bench scan`
     /// (bench/RESULTS.md): chunked from T = 128 on, where the chunked form gains for both scans at D = 64
     /// (at T = 64 DeltaNet and GLA at D = 64 break even; at D = 128 both gain from T = 64), and only for
-    /// heads of at least 32: with chunks of 32 (`chunkedScanLength`), at T 128 and 1024, B 8, the chunked
+    /// states of at least 32 × 32 (K · V): with chunks of 32 (`chunkedScanLength`), at T 128 and 1024, B 8, the chunked
     /// form ran at 0.61–0.65× (GLA) and 0.81–1.06× (DeltaNet) the recurrent one at D = 16, at 0.92–1.08×
     /// and 1.43–1.53× at D = 32, at 1.35–1.39× and 1.71–1.94× at D = 48.
-    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 128, chunkedFromDimension: 32))
+    public static let cpuBackend = ScanFormRule.environment(default: ScanFormRule(chunkedFromLength: 128, chunkedFromStateCount: 32 * 32))
 }
 
 extension CPUBackend {

@@ -120,16 +120,16 @@ public struct ScanFormRule: Sendable, Equatable, Hashable, CustomStringConvertib
     /// Sequences of at least this many steps run chunked, shorter ones recurrently: `Int.max` is always
     /// recurrent, 0 always chunked.
     public var chunkedFromLength: Int
-    /// Heads whose smaller dimension, min(K, V), is below this run recurrently at every length (0: no
-    /// bound). A chunk costs about C · (K + V) per step in its intra-chunk products against the recurrent
-    /// form's K · V, so at small heads the chunked form does several times the arithmetic for nothing.
-    public var chunkedFromDimension: Int
+    /// And only states of at least this many elements (K · V) run chunked: 0 for every size. A chunk costs
+    /// about C · (K + V) per step in its intra-chunk products against the recurrent form's K · V, so at
+    /// small heads the chunked form does several times the arithmetic for nothing.
+    public var chunkedFromStateCount: Int
 
-    public init(chunkedFromLength: Int, chunkedFromDimension: Int = 0) {
-        precondition(chunkedFromLength >= 0, "ScanFormRule: chunkedFromLength must be ≥ 0, got \(chunkedFromLength)")
-        precondition(chunkedFromDimension >= 0, "ScanFormRule: chunkedFromDimension must be ≥ 0, got \(chunkedFromDimension)")
+    public init(chunkedFromLength: Int, chunkedFromStateCount: Int = 0) {
+        precondition(chunkedFromLength >= 0 && chunkedFromStateCount >= 0,
+                     "ScanFormRule: chunkedFromLength and chunkedFromStateCount must be ≥ 0, got \(chunkedFromLength) and \(chunkedFromStateCount)")
         self.chunkedFromLength = chunkedFromLength
-        self.chunkedFromDimension = chunkedFromDimension
+        self.chunkedFromStateCount = chunkedFromStateCount
     }
 
     /// Every scan recurrent.
@@ -139,7 +139,7 @@ public struct ScanFormRule: Sendable, Equatable, Hashable, CustomStringConvertib
 
     /// The form of a scan of this shape.
     public func form(for shape: ScanShape) -> ScanForm {
-        shape.length >= chunkedFromLength && min(shape.keyDimension, shape.valueDimension) >= chunkedFromDimension ? .chunked : .recurrent
+        shape.length >= chunkedFromLength && shape.keyDimension * shape.valueDimension >= chunkedFromStateCount ? .chunked : .recurrent
     }
 
     /// `default`, unless `KILN_SCAN_FORM` is `recurrent` or `chunked` (`auto` or unset keeps it; any other
@@ -154,10 +154,11 @@ public struct ScanFormRule: Sendable, Equatable, Hashable, CustomStringConvertib
     }
 
     public var description: String {
+        let states = chunkedFromStateCount > 0 ? " and K · V ≥ \(chunkedFromStateCount)" : ""
         switch chunkedFromLength {
-        case .max: "recurrent"
-        case 0 where chunkedFromDimension == 0: "chunked"
-        default: "chunked from T = \(chunkedFromLength)" + (chunkedFromDimension > 0 ? " at min(K, V) ≥ \(chunkedFromDimension)" : "")
+        case .max: return "recurrent"
+        case 0: return states.isEmpty ? "chunked" : "chunked for K · V ≥ \(chunkedFromStateCount)"
+        default: return "chunked from T = \(chunkedFromLength)" + states
         }
     }
 }

@@ -6,6 +6,16 @@ import Foundation
 // reverse kernel, and one sum over value tiles per row-reduced gradient. The math is in the doc comments
 // of `ScanKernels` (Families/Scan.swift).
 
+/// The shape of the chunked kernels' work (`Kernels/scan_chunked.cl`, `scan_chunked_delta.cl`): the
+/// tuning parameter `scan.chunkedLayout` (0 or 1).
+public enum ScanChunkedLayout: Int, Sendable, Equatable, CaseIterable {
+    /// One scalar work-item per element of each chunk's matrices, every chunk at once: for GPUs.
+    case gpu = 0
+    /// One work-item per register tile of float16 vectors (the `_tiles` kernels), every chunk at once:
+    /// for CPU devices, which run a work-group as a loop over its work-items.
+    case cpu = 1
+}
+
 /// Parameters of `Kernels/scan.cl` (see the comment at the top of that file).
 public struct ScanTuning: Sendable, Equatable {
     /// Value columns per work-item, the vector width of its state tile (`VW`: 1, 2, 4, 8 or 16).
@@ -18,10 +28,14 @@ public struct ScanTuning: Sendable, Equatable {
     /// Which scans run in the chunked form (`Kernels/scan_chunked.cl` for linear attention and GLA,
     /// `Kernels/scan_chunked_delta.cl` for the delta rule) and which recurrently.
     public var form: ScanFormRule
-    /// Work-items per work-group of the chunked kernels (along each chunk matrix's contiguous dimension).
+    /// Work-items per work-group of the chunked kernels in the GPU layout (along each chunk matrix's
+    /// contiguous dimension).
     public var chunkedGroupSize: Int
+    /// How the chunked kernels divide their work: ``ScanChunkedLayout/gpu`` or ``ScanChunkedLayout/cpu``.
+    public var chunkedLayout: ScanChunkedLayout
 
-    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int, form: ScanFormRule = .recurrent, chunkedGroupSize: Int = 64) {
+    public init(columnsPerItem: Int, groupSize: Int, chunkLength: Int, form: ScanFormRule = .recurrent, chunkedGroupSize: Int = 64,
+                chunkedLayout: ScanChunkedLayout = .gpu) {
         precondition([1, 2, 4, 8, 16].contains(columnsPerItem), "ScanTuning: columnsPerItem must be 1, 2, 4, 8 or 16, got \(columnsPerItem)")
         precondition(groupSize >= 1 && chunkLength >= 1 && chunkedGroupSize >= 1, "ScanTuning: groupSize, chunkLength and chunkedGroupSize must be at least 1")
         self.columnsPerItem = columnsPerItem
@@ -29,13 +43,19 @@ public struct ScanTuning: Sendable, Equatable {
         self.chunkLength = chunkLength
         self.form = form
         self.chunkedGroupSize = chunkedGroupSize
+        self.chunkedLayout = chunkedLayout
     }
 
-    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; always
-    /// recurrent: the chunked kernels (a work-item per matrix element, shaped for GPUs) ran at about 0.1×
-    /// the recurrent ones' speed on PoCL at every T measured, 256 to 4096 (GLA), and at 0.06 to 0.07× for
-    /// DeltaNet and gated DeltaNet at T = 256 and 4096, D = 64 (bench/RESULTS.md).
-    public static let cpuDevice = ScanTuning(columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: .recurrent), chunkedGroupSize: 16)
+    /// CPU devices (PoCL): one work-item per 16 columns (a float16 state tile), one per work-group; the
+    /// chunked kernels in the CPU layout (register tiles of float16 vectors; the GPU layout ran at 0.06 to
+    /// 0.11× the recurrent kernels there), chunked from T = 64 for states of 128 × 128 or more: in the CPU
+    /// layout, on PoCL on a loaded 2-core machine, GLA ran chunked at 1.8 to 2.0× the recurrent speed at
+    /// D = 128 and the delta rule at 1.3 to 1.7× (T = 64 … 4096), but at D = 64 the delta rule ran at 0.65
+    /// to 0.93× (GLA 1.0 to 1.3×), and one rule serves every scan (bench/RESULTS.md, "Chunked scans
+    /// (issue 15)").
+    public static let cpuDevice = ScanTuning(
+        columnsPerItem: 16, groupSize: 1, chunkLength: 32, form: .environment(default: ScanFormRule(chunkedFromLength: 64, chunkedFromStateCount: 128 * 128)),
+        chunkedGroupSize: 16, chunkedLayout: .cpu)
 
     /// GPUs: four columns per work-item in groups of 16 (not measured on a GPU yet); every scan chunked
     /// from T = 64 by reasoning, not measurement: a recurrent scan keeps only B · H · V / 4 work-items busy

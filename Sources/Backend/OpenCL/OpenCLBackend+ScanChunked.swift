@@ -9,6 +9,9 @@ extension OpenCLBackend {
     private static let scanChunkedKernelNames = [
         "scan_chunk_prepare", "scan_chunk_scores", "scan_chunk_outer", "scan_chunk_carry_forward", "scan_chunk_output",
         "scan_chunk_carry_backward", "scan_chunk_key_gradients", "scan_chunk_value_gradient", "scan_chunk_gate_gradient",
+        "scan_chunk_prepare_tiles", "scan_chunk_scores_tiles", "scan_chunk_outer_tiles", "scan_chunk_carry_forward_tiles",
+        "scan_chunk_output_tiles", "scan_chunk_carry_backward_tiles", "scan_chunk_transpose", "scan_chunk_key_gradients_tiles",
+        "scan_chunk_value_gradient_tiles",
     ]
 
     /// Builds `scan_chunked.cl` on first use; false (with the error recorded) when it cannot be built.
@@ -41,9 +44,23 @@ extension OpenCLBackend {
         launch(name, global: [n0, n1, n2], local: [tuning.scan.chunkedGroupSize, 1, 1], arguments)
     }
 
+    /// Launches a CPU-layout (`_tiles`) kernel over [n0, n1, n2] work-items (tiles, not elements) in groups
+    /// of [4, 16, 1] (fewer where a dimension is 1), the same few group shapes for every size, so PoCL
+    /// compiles each kernel once or twice rather than once per K and V.
+    func launchChunkTiles(_ name: String, _ n0: Int, _ n1: Int, _ n2: Int, _ arguments: [Argument]) {
+        guard n0 > 0, n1 > 0, n2 > 0 else { return }
+        launch(name, global: [n0, n1, n2], local: [1, n1 == 1 ? 1 : 16, 1], arguments)
+    }
+
+    /// Whether the chunked kernels run in the CPU layout (the `_tiles` kernels) here.
+    var chunkedScanTiles: Bool { tuning.scan.chunkedLayout == .cpu }
+
+    /// Tiles of `width` columns, 16 each: a CPU-layout kernel's work-items along a row.
+    private func tiles(_ width: Int, _ per: Int = 16) -> Int { (width + per - 1) / per }
+
     private func chunkedForwardPass(_ inputs: ScanInputs, shape: ScanShape, scale: Float, finalState: DeviceBuffer?) -> ChunkedScanPass {
         let chunks = (shape.length + Self.chunkLength - 1) / Self.chunkLength
-        let pairs = shape.batch * shape.heads, pieces = pairs * chunks
+        let pairs = shape.batch * shape.heads, pieces = pairs * chunks, chunk = Self.chunkLength
         let keys = shape.keyDimension, values = shape.valueDimension
         let sizes = chunkSizes(shape, gate: inputs.gate)
         let pass = ChunkedScanPass(
@@ -51,27 +68,44 @@ extension OpenCLBackend {
             bounds: inputs.gate.kernelCode == 2 ? allocate(max(1, (Self.chunkLength / 16 - 1) * shape.keyCount)) : placeholder,
             qbar: allocate(max(1, shape.keyCount)), kbar: allocate(max(1, shape.keyCount)), decayTotal: allocate(max(1, pieces * keys)),
             scores: allocate(max(1, pieces * Self.chunkLength * Self.chunkLength)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)))
-        launchChunked("scan_chunk_prepare", keys, 1, pieces, sizes + [
+        let prepare: [Argument] = sizes + [
             .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.gate.buffer ?? placeholder),
             .buffer(pass.gcum), .buffer(pass.bounds), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.decayTotal),
-        ])
-        launchChunked("scan_chunk_scores", Self.chunkLength, Self.chunkLength, pieces, sizes + [
+        ]
+        let scores: [Argument] = sizes + [
             .float(scale), .int(0), .buffer(inputs.query), .buffer(inputs.key), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(pass.scores),
-        ])
-        launchChunked("scan_chunk_outer", values, keys, pieces, sizes + [.int(1), .int(1), .buffer(pass.kbar), .buffer(inputs.value), .buffer(pass.states)])
-        launchChunked("scan_chunk_carry_forward", values, keys, pairs, sizes + [
+        ]
+        let outer: [Argument] = sizes + [.int(1), .int(1), .buffer(pass.kbar), .buffer(inputs.value), .buffer(pass.states)]
+        let carry: [Argument] = sizes + [
             .int(inputs.initialState == nil ? 0 : 1), .int(finalState == nil ? 0 : 1), .buffer(pass.decayTotal),
             .buffer(inputs.initialState ?? placeholder), .buffer(pass.states), .buffer(finalState ?? placeholder),
-        ])
+        ]
+        if chunkedScanTiles {
+            launchChunkTiles("scan_chunk_prepare_tiles", tiles(keys), 1, pieces, prepare)
+            launchChunkTiles("scan_chunk_scores_tiles", chunk / 4, chunk / 4, pieces, scores)
+            launchChunkTiles("scan_chunk_outer_tiles", tiles(values), tiles(keys, 8), pieces, outer)
+            launchChunkTiles("scan_chunk_carry_forward_tiles", tiles(values), keys, pairs, carry)
+        } else {
+            launchChunked("scan_chunk_prepare", keys, 1, pieces, prepare)
+            launchChunked("scan_chunk_scores", chunk, chunk, pieces, scores)
+            launchChunked("scan_chunk_outer", values, keys, pieces, outer)
+            launchChunked("scan_chunk_carry_forward", values, keys, pairs, carry)
+        }
         return pass
     }
 
     func chunkedLinearAttentionScan(_ inputs: ScanInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
         guard shape.batch * shape.heads > 0, loadChunkedScanKernels() else { return }
         let pass = chunkedForwardPass(inputs, shape: shape, scale: scale, finalState: outputs.finalState)
-        launchChunked("scan_chunk_output", shape.valueDimension, Self.chunkLength, shape.batch * shape.heads * pass.chunks, chunkSizes(shape, gate: inputs.gate) + [
+        let pieces = shape.batch * shape.heads * pass.chunks
+        let arguments = chunkSizes(shape, gate: inputs.gate) + [
             .buffer(pass.qbar), .buffer(inputs.value), .buffer(pass.scores), .buffer(pass.states), .buffer(outputs.output),
-        ])
+        ]
+        if chunkedScanTiles {
+            launchChunkTiles("scan_chunk_output_tiles", tiles(shape.valueDimension), Self.chunkLength / 4, pieces, arguments)
+        } else {
+            launchChunked("scan_chunk_output", shape.valueDimension, Self.chunkLength, pieces, arguments)
+        }
     }
 
     func chunkedLinearAttentionScanBackward(
@@ -84,30 +118,51 @@ extension OpenCLBackend {
         let sizes = chunkSizes(shape, gate: inputs.gate)
         let hasOutputGradient = outputGradients.output != nil
         let dO = outputGradients.output ?? placeholder
+        let cpu = chunkedScanTiles
         // dL/dS at every chunk boundary: each chunk's Q̄ᵀ dO, then the carry from the last chunk.
-        let stateGradients = allocate(max(1, pairs * (pass.chunks + 1) * keys * values))
-        launchChunked("scan_chunk_outer", values, keys, pieces, sizes + [
-            .int(0), .int(hasOutputGradient ? 1 : 0), .buffer(pass.qbar), .buffer(dO), .buffer(stateGradients),
-        ])
-        launchChunked("scan_chunk_carry_backward", values, keys, pairs, sizes + [
+        let stateCount = pairs * (pass.chunks + 1) * keys * values
+        let stateGradients = allocate(max(1, stateCount))
+        let outer: [Argument] = sizes + [.int(0), .int(hasOutputGradient ? 1 : 0), .buffer(pass.qbar), .buffer(dO), .buffer(stateGradients)]
+        let carry: [Argument] = sizes + [
             .int(outputGradients.finalState == nil ? 0 : 1), .int(gradients.initialState == nil ? 0 : 1), .buffer(pass.decayTotal),
             .buffer(outputGradients.finalState ?? placeholder), .buffer(stateGradients), .buffer(gradients.initialState ?? placeholder),
-        ])
+        ]
+        if cpu {
+            launchChunkTiles("scan_chunk_outer_tiles", tiles(values), tiles(keys, 8), pieces, outer)
+            launchChunkTiles("scan_chunk_carry_backward_tiles", tiles(values), keys, pairs, carry)
+        } else {
+            launchChunked("scan_chunk_outer", values, keys, pieces, outer)
+            launchChunked("scan_chunk_carry_backward", values, keys, pairs, carry)
+        }
         let scoreGradients = hasOutputGradient ? allocate(max(1, pieces * chunk * chunk)) : placeholder
         if hasOutputGradient {
-            launchChunked("scan_chunk_scores", chunk, chunk, pieces, sizes + [
+            let arguments: [Argument] = sizes + [
                 .float(scale), .int(1), .buffer(dO), .buffer(inputs.value), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(scoreGradients),
-            ])
+            ]
+            if cpu { launchChunkTiles("scan_chunk_scores_tiles", chunk / 4, chunk / 4, pieces, arguments) }
+            else { launchChunked("scan_chunk_scores", chunk, chunk, pieces, arguments) }
         }
         let logGradient = gradients.gate == nil ? placeholder : allocate(max(1, shape.keyCount))
-        launchChunked("scan_chunk_key_gradients", keys, chunk, pieces, sizes + [
-            .float(scale), .int(hasOutputGradient ? 1 : 0), .int(gradients.gate == nil ? 0 : 1),
+        let flags: [Argument] = [.float(scale), .int(hasOutputGradient ? 1 : 0), .int(gradients.gate == nil ? 0 : 1)]
+        let operands: [Argument] = [
             .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(dO), .buffer(scoreGradients),
-            .buffer(pass.states), .buffer(stateGradients), .buffer(gradients.query), .buffer(gradients.key), .buffer(logGradient),
-        ])
-        launchChunked("scan_chunk_value_gradient", values, chunk, pieces, sizes + [
+        ]
+        let keyResults: [Argument] = [.buffer(gradients.query), .buffer(gradients.key), .buffer(logGradient)]
+        let value: [Argument] = sizes + [
             .int(hasOutputGradient ? 1 : 0), .buffer(pass.kbar), .buffer(dO), .buffer(pass.scores), .buffer(stateGradients), .buffer(gradients.value),
-        ])
+        ]
+        if cpu {
+            // The key gradients read S_c and D_{c+1} by columns: transposed first, so they are rows.
+            let statesT = allocate(max(1, stateCount)), gradientsT = allocate(max(1, stateCount))
+            launch("scan_chunk_transpose", global: [values, 1, pairs * (pass.chunks + 1)], local: [16, 1, 1], sizes + [.buffer(pass.states), .buffer(statesT)])
+            launch("scan_chunk_transpose", global: [values, 1, pairs * (pass.chunks + 1)], local: [16, 1, 1], sizes + [.buffer(stateGradients), .buffer(gradientsT)])
+            launchChunkTiles("scan_chunk_key_gradients_tiles", tiles(keys), chunk / 4, pieces,
+                             sizes + flags + operands + [.buffer(statesT), .buffer(gradientsT)] + keyResults)
+            launchChunkTiles("scan_chunk_value_gradient_tiles", tiles(values), chunk / 4, pieces, value)
+        } else {
+            launchChunked("scan_chunk_key_gradients", keys, chunk, pieces, sizes + flags + operands + [.buffer(pass.states), .buffer(stateGradients)] + keyResults)
+            launchChunked("scan_chunk_value_gradient", values, chunk, pieces, value)
+        }
         if let gateGradient = gradients.gate {
             launchChunked("scan_chunk_gate_gradient", inputs.gate.kernelCode == 2 ? keys : 1, 1, pieces, sizes + [
                 .buffer(logGradient), .buffer(pass.states), .buffer(stateGradients), .buffer(gateGradient),

@@ -11,6 +11,10 @@ extension OpenCLBackend {
         "delta_chunk_prepare", "delta_chunk_matrices", "delta_chunk_inverse", "delta_chunk_triangular", "delta_chunk_carry_forward",
         "delta_chunk_output", "delta_chunk_carry_backward", "delta_chunk_state_products", "delta_chunk_pair_gradients",
         "delta_chunk_inverse_gradient", "delta_chunk_row_gradients", "delta_chunk_gate_gradient", "delta_chunk_key_gradients",
+        "delta_chunk_prepare_tiles", "delta_chunk_matrices_tiles", "delta_chunk_inverse_tiles", "delta_chunk_triangular_tiles",
+        "delta_chunk_carry_forward_tiles", "delta_chunk_output_tiles", "delta_chunk_carry_backward_tiles", "delta_chunk_transpose",
+        "delta_chunk_state_products_tiles", "delta_chunk_pair_gradients_tiles", "delta_chunk_inverse_gradient_tiles",
+        "delta_chunk_key_gradients_tiles",
     ]
 
     /// Builds `scan_chunked_delta.cl` on first use; false (with the error recorded) when it cannot be built.
@@ -46,6 +50,19 @@ extension OpenCLBackend {
         launch(name, global: [n0, n1, n2], local: [tuning.scan.chunkedGroupSize, 1, 1], arguments)
     }
 
+    /// Launches one step in the layout the tuning asks for: `name` over `elements` (the GPU layout), or
+    /// `name_tiles` over `tiles` (the CPU layout, `launchChunkTiles`).
+    private func launchDelta(_ name: String, elements: (Int, Int, Int), tiles: (Int, Int, Int), _ arguments: [Argument]) {
+        if chunkedScanTiles {
+            launchChunkTiles(name + "_tiles", tiles.0, tiles.1, tiles.2, arguments)
+        } else {
+            launchDeltaChunked(name, elements.0, elements.1, elements.2, arguments)
+        }
+    }
+
+    /// ⌈width / per⌉.
+    private func deltaTiles(_ width: Int, _ per: Int = 16) -> Int { (width + per - 1) / per }
+
     /// The chunk matrix `[B·H·NC, CHUNK, CHUNK]` of a pass.
     private func deltaChunkMatrix(pieces: Int) -> DeviceBuffer {
         allocate(max(1, pieces * Self.deltaChunkLength * Self.deltaChunkLength))
@@ -62,20 +79,20 @@ extension OpenCLBackend {
             decayTotal: allocate(max(1, pieces)), gamma: deltaChunkMatrix(pieces: pieces), kg: deltaChunkMatrix(pieces: pieces),
             p: deltaChunkMatrix(pieces: pieces), n: deltaChunkMatrix(pieces: pieces), w: allocate(max(1, shape.keyCount)),
             u: allocate(max(1, shape.valueCount)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)))
-        launchDeltaChunked("delta_chunk_prepare", keys, 1, pieces, sizes + [
+        launchDelta("delta_chunk_prepare", elements: (keys, 1, pieces), tiles: (deltaTiles(keys), 1, pieces), sizes + [
             .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.gate ?? placeholder),
             .buffer(pass.gcum), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.decayTotal),
         ])
-        launchDeltaChunked("delta_chunk_matrices", chunk, chunk, pieces, sizes + [
+        launchDelta("delta_chunk_matrices", elements: (chunk, chunk, pieces), tiles: (chunk / 4, chunk / 4, pieces), sizes + [
             .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(pass.gcum), .buffer(pass.gamma), .buffer(pass.kg), .buffer(pass.p),
         ])
-        launchDeltaChunked("delta_chunk_inverse", chunk, 1, pieces, sizes + [.buffer(inputs.beta), .buffer(pass.kg), .buffer(pass.n)])
+        launchDelta("delta_chunk_inverse", elements: (chunk, 1, pieces), tiles: (chunk / 16, 1, pieces), sizes + [.buffer(inputs.beta), .buffer(pass.kg), .buffer(pass.n)])
         // W = N diag(β) diag(exp(G)) K and U = N diag(β) V.
         triangular(sizes, shape: shape, pieces: pieces, transpose: false, beta: inputs.beta, decay: true, matrix: pass.n, gcum: pass.gcum,
                    x: inputs.key, width: keys, into: pass.w)
         triangular(sizes, shape: shape, pieces: pieces, transpose: false, beta: inputs.beta, decay: false, matrix: pass.n, gcum: pass.gcum,
                    x: inputs.value, width: values, into: pass.u)
-        launchDeltaChunked("delta_chunk_carry_forward", values, 1, pairs, sizes + [
+        launchDelta("delta_chunk_carry_forward", elements: (values, 1, pairs), tiles: (deltaTiles(values), 1, pairs), sizes + [
             .int(inputs.initialState == nil ? 0 : 1), .int(finalState == nil ? 0 : 1), .buffer(pass.w), .buffer(pass.kbar), .buffer(pass.decayTotal),
             .buffer(inputs.initialState ?? placeholder), .buffer(pass.u), .buffer(pass.states), .buffer(finalState ?? placeholder),
         ])
@@ -86,7 +103,7 @@ extension OpenCLBackend {
     /// with s_j = β_j (when `beta` is given) · exp(G_j) (when `decay`); x nil is zero.
     private func triangular(_ sizes: [Argument], shape: ScanShape, pieces: Int, transpose: Bool, beta: DeviceBuffer?, decay: Bool,
                             matrix: DeviceBuffer, gcum: DeviceBuffer, x: DeviceBuffer?, width: Int, into out: DeviceBuffer) {
-        launchDeltaChunked("delta_chunk_triangular", width, Self.deltaChunkLength, pieces, sizes + [
+        launchDelta("delta_chunk_triangular", elements: (width, Self.deltaChunkLength, pieces), tiles: (deltaTiles(width), Self.deltaChunkLength / 8, pieces), sizes + [
             .int(transpose ? 1 : 0), .int(beta == nil ? 0 : 1), .int(decay ? 1 : 0), .int(x == nil ? 0 : 1), .int(width),
             .buffer(matrix), .buffer(beta ?? placeholder), .buffer(gcum), .buffer(x ?? placeholder), .buffer(out),
         ])
@@ -95,8 +112,9 @@ extension OpenCLBackend {
     func chunkedDeltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
         guard shape.batch * shape.heads > 0, loadChunkedDeltaKernels() else { return }
         let pass = chunkedDeltaForwardPass(inputs, shape: shape, scale: scale, finalState: outputs.finalState)
-        launchDeltaChunked("delta_chunk_output", shape.valueDimension, Self.deltaChunkLength, shape.batch * shape.heads * pass.chunks,
-                           deltaChunkSizes(shape, gated: inputs.gate != nil) + [
+        let pieces = shape.batch * shape.heads * pass.chunks
+        launchDelta("delta_chunk_output", elements: (shape.valueDimension, Self.deltaChunkLength, pieces),
+                    tiles: (deltaTiles(shape.valueDimension), Self.deltaChunkLength / 8, pieces), deltaChunkSizes(shape, gated: inputs.gate != nil) + [
             .buffer(pass.qbar), .buffer(pass.u), .buffer(pass.p), .buffer(pass.states), .buffer(outputs.output),
         ])
     }
@@ -118,7 +136,7 @@ extension OpenCLBackend {
         triangular(sizes, shape: shape, pieces: pieces, transpose: true, beta: nil, decay: false, matrix: pass.p, gcum: pass.gcum,
                    x: outputGradients.output, width: values, into: du)
         let stateGradients = allocate(max(1, pairs * (pass.chunks + 1) * keys * values))
-        launchDeltaChunked("delta_chunk_carry_backward", values, 1, pairs, sizes + [
+        launchDelta("delta_chunk_carry_backward", elements: (values, 1, pairs), tiles: (deltaTiles(values), 1, pairs), sizes + [
             .int(hasOutputGradient ? 1 : 0), .int(outputGradients.finalState == nil ? 0 : 1), .int(gradients.initialState == nil ? 0 : 1),
             .buffer(pass.w), .buffer(pass.kbar), .buffer(pass.qbar), .buffer(pass.decayTotal), .buffer(dO),
             .buffer(outputGradients.finalState ?? placeholder), .buffer(du), .buffer(stateGradients), .buffer(gradients.initialState ?? placeholder),
@@ -126,12 +144,25 @@ extension OpenCLBackend {
         guard pieces > 0 else { return }
         // dO S_cᵀ, dW = −dU S_cᵀ, U′ D_{c+1}ᵀ; then dP, dT; dV = Tᵀ dU and Tᵀ dW.
         let dqs = allocate(shape.keyCount), dw = allocate(shape.keyCount), dke = allocate(shape.keyCount), dkw = allocate(shape.keyCount)
-        launchDeltaChunked("delta_chunk_state_products", keys, chunk, pieces, sizes + [
-            .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(du), .buffer(pass.u), .buffer(pass.states), .buffer(stateGradients),
-            .buffer(dqs), .buffer(dw), .buffer(dke),
-        ])
+        if chunkedScanTiles {
+            // The tiles read S_c and D_{c+1} by columns: transposed first, so they are rows.
+            let stateCount = pairs * (pass.chunks + 1) * keys * values
+            let statesT = allocate(max(1, stateCount)), gradientsT = allocate(max(1, stateCount))
+            for (source, target) in [(pass.states, statesT), (stateGradients, gradientsT)] {
+                launch("delta_chunk_transpose", global: [values, 1, pairs * (pass.chunks + 1)], local: [16, 1, 1], sizes + [.buffer(source), .buffer(target)])
+            }
+            launchChunkTiles("delta_chunk_state_products_tiles", deltaTiles(keys), chunk / 4, pieces, sizes + [
+                .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(du), .buffer(pass.u), .buffer(statesT), .buffer(gradientsT),
+                .buffer(dqs), .buffer(dw), .buffer(dke),
+            ])
+        } else {
+            launchDeltaChunked("delta_chunk_state_products", keys, chunk, pieces, sizes + [
+                .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(du), .buffer(pass.u), .buffer(pass.states), .buffer(stateGradients),
+                .buffer(dqs), .buffer(dw), .buffer(dke),
+            ])
+        }
         let dp = deltaChunkMatrix(pieces: pieces), dt = deltaChunkMatrix(pieces: pieces)
-        launchDeltaChunked("delta_chunk_pair_gradients", chunk, chunk, pieces, sizes + [
+        launchDelta("delta_chunk_pair_gradients", elements: (chunk, chunk, pieces), tiles: (chunk / 4, chunk / 4, pieces), sizes + [
             .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(pass.u), .buffer(dw), .buffer(inputs.key), .buffer(du), .buffer(inputs.value),
             .buffer(pass.gcum), .buffer(dp), .buffer(dt),
         ])
@@ -141,10 +172,10 @@ extension OpenCLBackend {
                    x: dw, width: keys, into: dkw)
         // dA = −Nᵀ (dT diag(β)) Nᵀ in two steps.
         let inverseStep = deltaChunkMatrix(pieces: pieces), da = deltaChunkMatrix(pieces: pieces)
-        launchDeltaChunked("delta_chunk_inverse_gradient", chunk, chunk, pieces, sizes + [
+        launchDelta("delta_chunk_inverse_gradient", elements: (chunk, chunk, pieces), tiles: (chunk / 16, chunk / 4, pieces), sizes + [
             .int(0), .buffer(inputs.beta), .buffer(pass.n), .buffer(dt), .buffer(inverseStep),
         ])
-        launchDeltaChunked("delta_chunk_inverse_gradient", chunk, chunk, pieces, sizes + [
+        launchDelta("delta_chunk_inverse_gradient", elements: (chunk, chunk, pieces), tiles: (chunk / 4, chunk / 4, pieces), sizes + [
             .int(1), .buffer(inputs.beta), .buffer(pass.n), .buffer(inverseStep), .buffer(da),
         ])
         let gateGradient = gated ? gradients.gate : nil
@@ -160,7 +191,7 @@ extension OpenCLBackend {
                 .buffer(dlog), .buffer(tau), .buffer(pass.decayTotal), .buffer(pass.states), .buffer(stateGradients), .buffer(gateGradient),
             ])
         }
-        launchDeltaChunked("delta_chunk_key_gradients", keys, chunk, pieces, sizes + [
+        launchDelta("delta_chunk_key_gradients", elements: (keys, chunk, pieces), tiles: (deltaTiles(keys), chunk / 4, pieces), sizes + [
             .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.beta), .buffer(pass.gcum), .buffer(pass.gamma),
             .buffer(dp), .buffer(da), .buffer(dqs), .buffer(dke), .buffer(dkw), .buffer(gradients.query), .buffer(gradients.key),
         ])

@@ -1,13 +1,15 @@
 // The scan family's search space for `kiln tune` (Kernels/scan.cl and scan_chunked.cl, ScanTuning in
 // OpenCLBackend+Scan.swift): the recurrent kernels' state tile and work-group, the backward checkpoint
-// spacing, the chunked kernels' work-group, and the length from which linear attention and GLA run chunked.
+// spacing, the chunked kernels' work-group and layout, and the length and state size from which the scans
+// run chunked.
 
 extension TuningSpace {
     public static let scan = TuningSpace(
         family: .scan,
         parameters: [
             ("scan.columnsPerItem", [1, 2, 4, 8, 16]), ("scan.groupSize", [1, 2, 4, 8, 16, 32, 64]), ("scan.chunkLength", [16, 32, 64]),
-            ("scan.chunkedGroupSize", [16, 32, 64, 128]), ("scan.chunkedFromLength", [0, 64, 256, 1024, Int.max]),
+            ("scan.chunkedGroupSize", [16, 32, 64, 128]), ("scan.chunkedLayout", [0, 1]), ("scan.chunkedFromLength", [0, 64, 256, 1024, Int.max]),
+            ("scan.chunkedFromStateCount", [0, 4096, 16384, 65536]),
         ],
         checks: [.scan],
         isValid: { tuning, limits in

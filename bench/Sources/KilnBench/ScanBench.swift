@@ -32,6 +32,7 @@ struct ScanBench: ParsableCommand {
     @Option(help: "OpenCL: work-items per work-group, overriding the device's default.") var groupSize: Int?
     @Option(help: "OpenCL: steps per checkpoint in backward passes, overriding the device's default.") var chunkLength: Int?
     @Option(help: "OpenCL: work-items per work-group of the chunked kernels, overriding the device's default.") var chunkedGroupSize: Int?
+    @Option(help: "OpenCL: the chunked kernels' layout, gpu or cpu, overriding the device's default.") var chunkedLayout: LayoutChoice?
 
     /// The scans measured.
     enum Kind: String, CaseIterable {
@@ -42,6 +43,12 @@ struct ScanBench: ParsableCommand {
 
     enum FormChoice: String, ExpressibleByArgument, CaseIterable {
         case both, chunked, recurrent
+    }
+
+    enum LayoutChoice: String, ExpressibleByArgument, CaseIterable {
+        case gpu, cpu
+
+        var layout: ScanChunkedLayout { self == .gpu ? .gpu : .cpu }
     }
 
     func run() throws {
@@ -137,7 +144,8 @@ struct ScanBench: ParsableCommand {
         var tuning = OpenCLTuning.defaults(for: device)
         tuning.scan = ScanTuning(
             columnsPerItem: columnsPerItem ?? tuning.scan.columnsPerItem, groupSize: groupSize ?? tuning.scan.groupSize,
-            chunkLength: chunkLength ?? tuning.scan.chunkLength, form: form, chunkedGroupSize: chunkedGroupSize ?? tuning.scan.chunkedGroupSize)
+            chunkLength: chunkLength ?? tuning.scan.chunkLength, form: form, chunkedGroupSize: chunkedGroupSize ?? tuning.scan.chunkedGroupSize,
+            chunkedLayout: chunkedLayout?.layout ?? tuning.scan.chunkedLayout)
         return try OpenCLBackend(deviceID: device.id, tuning: tuning)
     }
 
