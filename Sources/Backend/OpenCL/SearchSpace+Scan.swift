@@ -16,17 +16,19 @@ extension TuningSpace {
             tuning.scan.groupSize <= limits.maximumGroupSize && tuning.scan.chunkedGroupSize <= limits.maximumGroupSize
         },
         workloads: {
-            // GLA (per-key gates) at a short and a long length, and the delta rule, forward and backward.
-            [(Reference.Scan.Rule.linearAttention, 128), (.linearAttention, 1024), (.deltaRule, 256)].map { rule, length in
-                let shape = ScanShape(batch: 2, length: length, heads: 4, keyDimension: 64, valueDimension: 64)
-                let name = "\(rule == .deltaRule ? "DeltaNet" : "GLA") B 2, T \(length), H 4, D 64, forward+backward"
+            // GLA (per-key gates) at a short and a long length, and the delta rule, forward and backward, at
+            // D = 64; then both at D = 128, where the form rule's state-size floor is decided as well.
+            [(Reference.Scan.Rule.linearAttention, 128, 64), (.linearAttention, 1024, 64), (.deltaRule, 256, 64),
+             (.linearAttention, 512, 128), (.deltaRule, 512, 128)].map { rule, length, dimension in
+                let shape = ScanShape(batch: 2, length: length, heads: 4, keyDimension: dimension, valueDimension: dimension)
+                let name = "\(rule == .deltaRule ? "DeltaNet" : "GLA") B 2, T \(length), H 4, D \(dimension), forward+backward"
                 return TuningWorkload(name: name, work: Double(shape.headStepCount), unit: "Gtoken·head/s") { backend in
                     var random = RandomGenerator(seed: 13)
-                    let q = backend.makeBuffer(random.floats(shape.keyCount)), k = backend.makeBuffer(random.unitRows(shape.keyCount, rowLength: 64))
+                    let q = backend.makeBuffer(random.floats(shape.keyCount)), k = backend.makeBuffer(random.unitRows(shape.keyCount, rowLength: dimension))
                     let v = backend.makeBuffer(random.floats(shape.valueCount)), dO = backend.makeBuffer(random.floats(shape.valueCount))
                     let outputs = ScanOutputs(output: backend.allocate(shape.valueCount))
                     let dq = backend.allocate(shape.keyCount), dk = backend.allocate(shape.keyCount), dv = backend.allocate(shape.valueCount)
-                    let scale: Float = 0.125
+                    let scale = 1 / Float(dimension).squareRoot()
                     if rule == .deltaRule {
                         let beta = backend.makeBuffer(random.floats(shape.headStepCount, in: 0.05...0.95))
                         let inputs = DeltaRuleInputs(query: q, key: k, value: v, beta: beta)
