@@ -356,8 +356,8 @@ public enum CheckCases {
         }
     }
 
-    /// Which form a backend runs a scan of this shape in; OpenCL has chunked kernels for linear
-    /// attention and GLA only, so its delta rule stays recurrent whatever the rule says.
+    /// Which form a backend runs a scan of this shape in (both backends have both forms of every scan;
+    /// the backend's form rule picks one from T and K · V).
     static func scanForm(of backend: any Backend, _ shape: ScanShape) -> String {
         if let cpu = backend as? CPUBackend { return "\(cpu.scanFormRule.form(for: shape)) form" }
         if let openCL = backend as? OpenCLBackend { return "\(openCL.tuning.scan.form.form(for: shape)) form" }
