@@ -45,7 +45,12 @@ public struct BackendCase: Sendable, CustomStringConvertible {
 
     public var description: String {
         let device = deviceID == "cpu" ? "cpu" : "\(deviceID) (\(deviceName))"
-        return tuning == nil ? device : device + " with GPU parameters"
+        guard let tuning else { return device }
+        if tuning == .gpuDevice { return device + " with GPU parameters" }
+        // The only other explicit tunings the suites use: a GPU device's defaults with the chunked scans' CPU layout.
+        var gpu = OpenCLTuning.gpuDevice
+        gpu.scan.chunkedLayout = tuning.scan.chunkedLayout
+        return device + (tuning == gpu ? " with GPU parameters and the chunked scans' \(tuning.scan.chunkedLayout) layout" : " with explicit parameters")
     }
 }
 
