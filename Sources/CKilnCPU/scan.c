@@ -8,6 +8,7 @@
 #include "kiln_cpu_scan.h"
 #include "cpu_targets.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -196,7 +196,7 @@ KILN_PORTABLE_SHARED void chunk_head_gates(const kiln_scan_chunk *x, float *cumu
 typedef struct {
     ptrdiff_t L, K, Vd, Kp, Vp, Ln, blocks;
     float *q, *k, *v;       // Q̃, K [Ln, Kp], V [Ln, Vp]
-    float *g, *decay;       // per key: G (cumulative) and exp(g) (each step's decays) [C, Kp]
+    float *g, *decay;       // per key: the log gates g and each step's decays exp(g) [C, Kp]
     float *eg, *fk;         // exp(G), exp(G_L − G) [C, Kp] (a per-head gate's rows filled with one value)
     float *qbar, *kbar;     // Q̃ ⊙ exp(G), K ⊙ exp(G_L − G) [Ln, Kp]
     float *b;               // exp(G_L) [Kp]
@@ -346,20 +346,6 @@ TARGET static float VARIANT(chunk_sum)(const float *x, ptrdiff_t n) {
     return vsum16(acc);
 }
 
-/// out[r][c] = exp(x[r][c] − y[c]) for r < rows, c < width: one row y subtracted from each row of x.
-TARGET static void VARIANT(chunk_exp_below)(const float *x, const float *y, float *out, ptrdiff_t rows, ptrdiff_t width) {
-    for (ptrdiff_t r = 0; r < rows; r++)
-        for (ptrdiff_t c = 0; c < width; c++) out[r * width + c] = x[r * width + c] - y[c];
-    VARIANT(exp)(out, out, rows * width);
-}
-
-/// out[r][c] = exp(y[c] − x[r][c]).
-TARGET static void VARIANT(chunk_exp_above)(const float *x, const float *y, float *out, ptrdiff_t rows, ptrdiff_t width) {
-    for (ptrdiff_t r = 0; r < rows; r++)
-        for (ptrdiff_t c = 0; c < width; c++) out[r * width + c] = y[c] - x[r * width + c];
-    VARIANT(exp)(out, out, rows * width);
-}
-
 /// Γ [C, C] for per-head cumulative gates gh (L of them): exp(gh_i − gh_j) for j ≤ i < L, 0 for j > i (j < Ln).
 TARGET static void VARIANT(chunk_pair_decays)(const float *gh, ptrdiff_t L, ptrdiff_t Ln, float *gamma) {
     for (ptrdiff_t i = 0; i < L; i++) {
@@ -370,21 +356,47 @@ TARGET static void VARIANT(chunk_pair_decays)(const float *gh, ptrdiff_t L, ptrd
     }
 }
 
+/// x ⊙ y with products below FLT_MIN set to 0: running products of decays (numbers in [0, 1]) never
+/// become subnormal, which x86 cores multiply slowly (a microcode assist per operation) when strong gates
+/// drive them down; exp_lanes returns 0 there too.
+TARGET static inline __attribute__((always_inline)) V VARIANT(mul_flushed)(V x, V y) {
+    const V product = vmul(x, y);
+    return vselect_below(product, FLT_MIN, vzero(), product);
+}
+
+/// Running products down the rows of d [rows, Kp]: out_i = out_{i−1} ⊙ d_i, with out_0 = d_0, or 1 when
+/// `first_is_one` (Kp a multiple of 16).
+TARGET static void VARIANT(chunk_prefix_products)(const float *d, ptrdiff_t rows, ptrdiff_t Kp, float *out, int first_is_one) {
+    for (ptrdiff_t c = 0; c < Kp; c++) out[c] = first_is_one ? 1.0f : d[c];
+    for (ptrdiff_t i = 1; i < rows; i++)
+        for (ptrdiff_t c = 0; c < Kp; c += LANES)
+            vstore(out + i * Kp + c, VARIANT(mul_flushed)(vload(out + (i - 1) * Kp + c), vload(d + i * Kp + c)));
+}
+
+/// Running products up the rows: out_i = out_{i+1} ⊙ d_{i+1} for i < rows − 1, with out_{rows−1} = 1, or
+/// the row `last` when given.
+TARGET static void VARIANT(chunk_suffix_products)(const float *d, ptrdiff_t rows, ptrdiff_t Kp, float *out, const float *last) {
+    for (ptrdiff_t c = 0; c < Kp; c++) out[(rows - 1) * Kp + c] = last != NULL ? last[c] : 1.0f;
+    for (ptrdiff_t i = rows - 2; i >= 0; i--)
+        for (ptrdiff_t c = 0; c < Kp; c += LANES)
+            vstore(out + i * Kp + c, VARIANT(mul_flushed)(vload(out + (i + 1) * Kp + c), vload(d + (i + 1) * Kp + c)));
+}
+
 // MARK: - (Gated) linear attention
 
 /// The first row of sub-chunk I's fn and khat: the blocks before it have 16, 32, … rows.
 #define linear_block_rows(block) (SUB * (block) * ((block) - 1) / 2)
 
 /// The block factors of sub-chunk I (I ≥ 1) with n = 16·I: fq = exp(G_{n+r} − G_n), qhat = Q̃ ⊙ fq for its
-/// rows, fn = exp(G_n − G_j), khat = K ⊙ fn for the rows j < n before it. Each block has its own rows,
-/// so a chunk's backward pass reuses what its linear_prepare computed.
+/// rows, fn = exp(G_n − G_j), khat = K ⊙ fn for the rows j < n before it, as running products of the
+/// steps' decays (fq_{n+r} = d_{n+1} ⋯ d_{n+r}, fn_j = d_{j+1} ⋯ d_n). Each block has its own rows, so a
+/// chunk's backward pass reuses what its linear_prepare computed.
 TARGET static void VARIANT(linear_block_factors)(linear_chunk *p, ptrdiff_t block) {
     const ptrdiff_t n = block * SUB, rows = p->L - n < SUB ? p->L - n : SUB, Kp = p->Kp;
-    const float *gn = p->g + n * Kp;
     float *fq = p->fq + n * Kp, *fn = p->fn + linear_block_rows(block) * Kp;
-    VARIANT(chunk_exp_below)(gn, gn, fq, rows, Kp);
+    VARIANT(chunk_prefix_products)(p->decay + n * Kp, rows, Kp, fq, 1);
     chunk_multiply(p->q + n * Kp, fq, p->qhat + n * Kp, rows * Kp);
-    VARIANT(chunk_exp_above)(p->g, gn, fn, n, Kp);
+    VARIANT(chunk_suffix_products)(p->decay, n, Kp, fn, p->decay + n * Kp);
     chunk_multiply(p->k, fn, p->khat + linear_block_rows(block) * Kp, n * Kp);
 }
 
@@ -407,14 +419,13 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
     if (need_query) chunk_load(x->query, x->key_stride, L, K, x->scale, p->q, Kp, Ln);
 
     if (x->gate == 2) {
+        // One exp per gate value, the steps' decays d = exp(g); every factor is a running product of them:
+        // exp(G_L − G_i) = d_{i+1} ⋯ d_{L−1}, exp(G_L) = d_0 · exp(G_L − G_0), exp(G_i) = d_0 ⋯ d_i.
         chunk_load(x->gate_values, x->key_stride, L, K, 1.0f, p->g, Kp, L);
-        if (need_query) VARIANT(exp)(p->g, p->decay, L * Kp);
-        for (ptrdiff_t i = 1; i < L; i++)
-            for (ptrdiff_t c = 0; c < Kp; c++) p->g[i * Kp + c] += p->g[(i - 1) * Kp + c];
-        const float *last = p->g + (L - 1) * Kp;
-        VARIANT(chunk_exp_above)(p->g, last, p->fk, L, Kp);
-        VARIANT(exp)(last, p->b, Kp);
-        if (need_query) VARIANT(exp)(p->g, p->eg, L * Kp);
+        VARIANT(exp)(p->g, p->decay, L * Kp);
+        VARIANT(chunk_suffix_products)(p->decay, L, Kp, p->fk, NULL);
+        for (ptrdiff_t c = 0; c < Kp; c += LANES) vstore(p->b + c, VARIANT(mul_flushed)(vload(p->decay + c), vload(p->fk + c)));
+        if (need_query) VARIANT(chunk_prefix_products)(p->decay, L, Kp, p->eg, 0);
     } else {
         float *gh = p->fq;  // scratch until the blocks need it (they do not: per-head gates have no blocks)
         chunk_head_gates(x, gh);
@@ -462,7 +473,8 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
             for (ptrdiff_t c = 0; c < Kp; c++) e[c] = 1.0f;
             const float *kj = p->k + (n + s) * Kp;
             for (ptrdiff_t r = s; r < rows; r++) {
-                if (r > s) chunk_multiply(e, p->decay + (n + r) * Kp, e, Kp);
+                if (r > s)
+                    for (ptrdiff_t c = 0; c < Kp; c += LANES) vstore(e + c, VARIANT(mul_flushed)(vload(e + c), vload(p->decay + (n + r) * Kp + c)));
                 const float *qi = p->q + (n + r) * Kp;
                 V acc[16 / LANES];
                 for (int v = 0; v < 16 / LANES; v++) acc[v] = vzero();
@@ -552,7 +564,8 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
                 const float *kj = p.k + (n + s) * Kp;
                 float *dkj = dk + (n + s) * Kp;
                 for (ptrdiff_t r = s; r < rows; r++) {
-                    if (r > s) chunk_multiply(e, p.decay + (n + r) * Kp, e, Kp);
+                    if (r > s)
+                        for (ptrdiff_t c = 0; c < Kp; c += LANES) vstore(e + c, VARIANT(mul_flushed)(vload(e + c), vload(p.decay + (n + r) * Kp + c)));
                     const V weight = vset(da[(n + r) * CHUNK + n + s]);
                     const float *qi = p.q + (n + r) * Kp;
                     float *dqi = dq + (n + r) * Kp;
