@@ -28,9 +28,11 @@
 //   O = Q̄ S0 + A V,   S_end = diag(exp(G_L)) S0 + K̄ᵀ V          (G_L: the last row)
 // With per-key gates A is built in sub-chunks of 16 (as fla): an off-diagonal block (I > J) is the
 // product of Q̃_I ⊙ exp(G_I − G_n) and K_J ⊙ exp(G_n − G_J), G_n the first row of block I, so both
-// exponents are ≤ 0; a diagonal block is element-wise, its pairwise decays exp(G_i − G_j) formed as
-// running products of the steps' decays exp(g) (a multiplication per pair instead of an exp; the same
-// value to about 16 ulp). With a per-head gate (or none) the decay is one scalar per pair:
+// exponents are ≤ 0; a diagonal block is element-wise, with pairwise decays exp(G_i − G_j), j ≤ i.
+// Every per-key factor (exp(G), exp(G_L − G), exp(G_L), the blocks' factors and pairwise decays) is a
+// running product of the steps' decays d = exp(g) ∈ [0, 1]: one exp per gate value, a multiplication
+// per factor, each within about L ulp of exp of the cumulative sum (whose own rounding, |G| · L ulp,
+// is larger under strong gates); products below FLT_MIN are set to 0, so none is subnormal. With a per-head gate (or none) the decay is one scalar per pair:
 // A = (Q̃ Kᵀ) ⊙ Γ, Γ_ij = exp(G_i − G_j).
 // Backward, with dS = ∂L/∂S_end:
 //   dA = dO Vᵀ (lower),  dV = Aᵀ dO + K̄ dS,  dS0 = Q̄ᵀ dO + diag(exp(G_L)) dS
@@ -274,13 +276,14 @@ TARGET static inline __attribute__((always_inline)) void VARIANT(gemm_tile)(
         }
     }
     const V factor = vset(alpha);
+    const int scaled = alpha != 1.0f;  // x · 1 = x: the same bits without the multiplication
     for (int r = 0; r < rows; r++) {
         float *out = c + r * ldc;
-        V x0 = vmul(acc0[r], factor);
+        V x0 = scaled ? vmul(acc0[r], factor) : acc0[r];
         if (accumulate) x0 = vadd(vload_n(out, n0), x0);
         vstore_n(out, x0, n0);
         if (two) {
-            V x1 = vmul(acc1[r], factor);
+            V x1 = scaled ? vmul(acc1[r], factor) : acc1[r];
             if (accumulate) x1 = vadd(vload_n(out + LANES, n1), x1);
             vstore_n(out + LANES, x1, n1);
         }
