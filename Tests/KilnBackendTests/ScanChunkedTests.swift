@@ -127,26 +127,8 @@ struct ScanChunkedTests {
             let reference = Reference.Scan(ScanShape(batch: 1, length: 70, heads: 1, keyDimension: 3, valueDimension: 2), rule: rule, gate: gate, scale: 0.7)
             let problem = ScanTests.Problem(reference, normalizer: ScanTests.normalizers[index % 3], initialState: true, finalStateGradient: true, random: &random)
             let results = try ScanTests.run(problem, on: backend)
-            let inputs = problem.inputs
-            let outputWeights = problem.outputGradient.map(Double.init), stateWeights = problem.finalStateGradient!.map(Double.init)
-            func numeric(_ field: WritableKeyPath<Reference.Scan.Inputs, [Double]>) -> [Double] {
-                finiteDifferenceGradient(inputs[keyPath: field]) { point in
-                    var perturbed = inputs
-                    perturbed[keyPath: field] = point
-                    return reference.loss(perturbed, outputWeights: outputWeights, stateWeights: stateWeights)
-                }
-            }
-            let initialNumeric = finiteDifferenceGradient(inputs.initialState!) { point in
-                var perturbed = inputs
-                perturbed.initialState = point
-                return reference.loss(perturbed, outputWeights: outputWeights, stateWeights: stateWeights)
-            }
-            var checks: [(String, [Float]?, [Double])] = [
-                ("dq", results.query, numeric(\.query)), ("dk", results.key, numeric(\.key)), ("dv", results.value, numeric(\.value)),
-                ("dh0", results.initialState, initialNumeric),
-            ]
-            if gate != .none { checks.append(("dgate", results.gate, numeric(\.gate))) }
-            if rule == .deltaRule { checks.append(("dbeta", results.beta, numeric(\.beta))) }
+            let computed = ["dq": results.query, "dk": results.key, "dv": results.value, "dh0": results.initialState, "dgate": results.gate, "dbeta": results.beta]
+            let checks = ScanTests.numericGradients(problem, reference).map { ($0.name, computed[$0.name] ?? nil, $0.numeric) }
             for (name, value, expected) in checks {
                 let error = relativeError(try #require(value), expected)
                 #expect(error < Self.chunkedTolerance, "chunked \(name) of \(reference) on \(backend.device.id): relative error \(error) against finite differences, seed \(random.seed)")

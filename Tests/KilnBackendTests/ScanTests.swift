@@ -61,26 +61,10 @@ struct ScanTests {
             let reference = Reference.Scan(ScanShape(batch: 2, length: 4, heads: 2, keyDimension: 3, valueDimension: 2), rule: rule, gate: gate, scale: 0.7)
             let problem = Problem(reference, normalizer: Self.normalizers[index % 3], initialState: true, finalStateGradient: true, random: &random)
             let inputs = problem.inputs
-            let outputWeights = problem.outputGradient.map(Double.init), stateWeights = problem.finalStateGradient!.map(Double.init)
-            let analytic = reference.backward(inputs, outputGradient: outputWeights, finalStateGradient: stateWeights)
-            func numeric(_ field: WritableKeyPath<Reference.Scan.Inputs, [Double]>) -> [Double] {
-                finiteDifferenceGradient(inputs[keyPath: field]) { point in
-                    var perturbed = inputs
-                    perturbed[keyPath: field] = point
-                    return reference.loss(perturbed, outputWeights: outputWeights, stateWeights: stateWeights)
-                }
-            }
-            let initialNumeric = finiteDifferenceGradient(inputs.initialState!) { point in
-                var perturbed = inputs
-                perturbed.initialState = point
-                return reference.loss(perturbed, outputWeights: outputWeights, stateWeights: stateWeights)
-            }
-            var checks: [(String, [Double], [Double])] = [
-                ("dq", analytic.query, numeric(\.query)), ("dk", analytic.key, numeric(\.key)), ("dv", analytic.value, numeric(\.value)),
-                ("dh0", analytic.initialState, initialNumeric),
-            ]
-            if gate != .none { checks.append(("dgate", analytic.gate, numeric(\.gate))) }
-            if rule == .deltaRule { checks.append(("dbeta", analytic.beta, numeric(\.beta))) }
+            let stateWeights = problem.finalStateGradient!.map(Double.init)
+            let analytic = reference.backward(inputs, outputGradient: problem.outputGradient.map(Double.init), finalStateGradient: stateWeights)
+            let computed = ["dq": analytic.query, "dk": analytic.key, "dv": analytic.value, "dh0": analytic.initialState, "dgate": analytic.gate, "dbeta": analytic.beta]
+            let checks = Self.numericGradients(problem, reference).map { ($0.name, computed[$0.name]!, $0.numeric) }
             for (name, value, expected) in checks {
                 let error = relativeError(value.map { Float($0) }, expected)
                 #expect(error < 1e-6, "reference \(name) of \(reference): relative error \(error) against finite differences, seed \(random.seed)")
@@ -92,6 +76,29 @@ struct ScanTests {
                 #expect(error < 1e-6, "cumulative-sum gate gradient of \(reference): relative error \(error), seed \(random.seed)")
             }
         }
+    }
+
+    /// Central finite differences of the float64 loss (dO and dS_T of `problem` as weights) for every
+    /// input the scan has: dq, dk, dv, dh0 (the initial state), dgate (gated scans) and dbeta (the delta rule).
+    static func numericGradients(_ problem: Problem, _ reference: Reference.Scan) -> [(name: String, numeric: [Double])] {
+        let inputs = problem.inputs
+        let outputWeights = problem.outputGradient.map(Double.init), stateWeights = problem.finalStateGradient!.map(Double.init)
+        func numeric(_ field: WritableKeyPath<Reference.Scan.Inputs, [Double]>) -> [Double] {
+            finiteDifferenceGradient(inputs[keyPath: field]) { point in
+                var perturbed = inputs
+                perturbed[keyPath: field] = point
+                return reference.loss(perturbed, outputWeights: outputWeights, stateWeights: stateWeights)
+            }
+        }
+        let initialState = finiteDifferenceGradient(inputs.initialState!) { point in
+            var perturbed = inputs
+            perturbed.initialState = point
+            return reference.loss(perturbed, outputWeights: outputWeights, stateWeights: stateWeights)
+        }
+        var gradients = [("dq", numeric(\.query)), ("dk", numeric(\.key)), ("dv", numeric(\.value)), ("dh0", initialState)]
+        if reference.gate != .none { gradients.append(("dgate", numeric(\.gate))) }
+        if reference.rule == .deltaRule { gradients.append(("dbeta", numeric(\.beta))) }
+        return gradients.map { (name: $0.0, numeric: $0.1) }
     }
 
     // MARK: Backends
