@@ -76,7 +76,8 @@ ptrdiff_t kiln_scan_chunk_length(ptrdiff_t keys, ptrdiff_t values) {
 }
 
 ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values, ptrdiff_t length) {
-    return 3 * length * CHUNK + length * (round_up(keys, 16) + round_up(values, 16));
+    (void)keys;
+    return 2 * length * CHUNK + length * round_up(values, 16);
 }
 
 ptrdiff_t kiln_scan_chunk_workspace_count(ptrdiff_t keys, ptrdiff_t values) {
@@ -635,9 +636,11 @@ TARGET static void VARIANT(unit_lower_inverse)(const float *a, float *n, float *
 }
 
 /// Loads a delta-rule chunk and computes T, W and U = T V − W S0 (and Q̄, P when `need_query`). With
-/// `factors` (kiln_scan_chunk_delta_factor_count floats) K Kᵀ, N, T, W and U live there: computed and
-/// written when `reuse` is 0, else (factors required) read as an earlier call from the same `state`
-/// wrote them.
+/// `factors` (kiln_scan_chunk_delta_factor_count floats) K Kᵀ, N and U live there: computed and written
+/// when `reuse` is 0, else (factors required) read as an earlier call from the same `state` wrote them,
+/// and T = N diag(β) formed again (the same bits); W is not formed then (the backward pass needs
+/// Wᵀ dU only, as (diag(e^G) K)ᵀ (Tᵀ dU)). Keeping only these halves the saved bytes, which the
+/// backward chunks read from memory: their products with W and T ran at half speed.
 TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk *p, chunk_arena *w, const float *state,
                                           int need_query, float *factors, int reuse) {
     const ptrdiff_t L = x->length, K = x->keys, Vd = x->values;
@@ -648,12 +651,11 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
     p->gh = take(w, CHUNK), p->eg = take(w, CHUNK), p->fk = take(w, CHUNK);
     p->gamma = take(w, CHUNK * CHUNK), p->kt = take(w, Kp * CHUNK), p->a = take(w, CHUNK * CHUNK);
     if (factors != NULL) {  // rows i < L of each (the layout of kiln_scan_chunk_delta_factor_count)
-        p->kk = factors, p->n = factors + L * CHUNK, p->t = factors + 2 * L * CHUNK;
-        p->w = factors + 3 * L * CHUNK, p->u = p->w + L * Kp;
+        p->kk = factors, p->n = factors + L * CHUNK, p->u = factors + 2 * L * CHUNK;
     } else {
-        p->kk = take(w, CHUNK * CHUNK), p->n = take(w, CHUNK * CHUNK), p->t = take(w, CHUNK * CHUNK);
-        p->w = take(w, CHUNK * Kp), p->u = take(w, CHUNK * Vp);
+        p->kk = take(w, CHUNK * CHUNK), p->n = take(w, CHUNK * CHUNK), p->u = take(w, CHUNK * Vp);
     }
+    p->t = take(w, CHUNK * CHUNK), p->w = take(w, CHUNK * Kp);
     p->ek = take(w, CHUNK * Kp), p->kbar = take(w, CHUNK * Kp);
     p->qbar = take(w, CHUNK * Kp), p->qk = take(w, CHUNK * CHUNK), p->p = take(w, CHUNK * CHUNK);
     p->scratch = take(w, SUB * CHUNK);
@@ -700,6 +702,8 @@ TARGET static void VARIANT(delta_prepare)(const kiln_scan_chunk *x, delta_chunk 
         VARIANT(gemm)(L, Kp, L, 1.0f, p->t, CHUNK, 1, p->ek, Kp, p->w, Kp, 0, GEMM_LOWER);
         VARIANT(gemm)(L, Vp, L, 1.0f, p->t, CHUNK, 1, p->v, Vp, p->u, Vp, 0, GEMM_LOWER);
         VARIANT(gemm)(L, Vp, K, -1.0f, p->w, Kp, 1, state, Vp, p->u, Vp, 1, GEMM_FULL);
+    } else {
+        for (ptrdiff_t i = 0; i < L; i++) chunk_multiply(p->n + i * CHUNK, p->beta, p->t + i * CHUNK, Ln);
     }
     // K̄ = diag(exp(G_L − G)) K.
     if (gated) {
@@ -812,15 +816,15 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     if (p.gated) chunk_scale_rows(dkend, Kp, L, p.fk);
     for (ptrdiff_t c = 0; c < L * Kp; c++) dk[c] += dkend[c];
 
-    // dW = −dU S0ᵀ; dS0 = exp(G_L) dS + Q̄ᵀ dO − Wᵀ dU.
+    // dW = −dU S0ᵀ; dV = Tᵀ dU; dS0 = exp(G_L) dS + Q̄ᵀ dO − Wᵀ dU, with Wᵀ dU = (diag(e^G) K)ᵀ dV.
     VARIANT(gemm)(L, Kp, Vd, -1.0f, du, Vp, 1, s0t, Kp, dw, Kp, 0, GEMM_FULL);
-    for (ptrdiff_t c = 0; c < K * Vp; c++) dsn[c] = p.bl * ds[c];
-    VARIANT(gemm)(K, Vp, L, 1.0f, p.qbar, 1, Kp, dout, Vp, dsn, Vp, 1, GEMM_FULL);
-    VARIANT(gemm)(K, Vp, L, -1.0f, p.w, 1, Kp, du, Vp, dsn, Vp, 1, GEMM_FULL);
-
-    // dV = Tᵀ dU; d(diag(e^G) K) = Tᵀ dW; dT = dW (diag(e^G) K)ᵀ + dU Vᵀ (lower).
     VARIANT(gemm)(L, Vp, L, 1.0f, p.t, 1, CHUNK, du, Vp, dv, Vp, 0, GEMM_UPPER);
     chunk_store(dv, Vp, L, Vd, 1.0f, x->value_gradient, x->value_stride);
+    for (ptrdiff_t c = 0; c < K * Vp; c++) dsn[c] = p.bl * ds[c];
+    VARIANT(gemm)(K, Vp, L, 1.0f, p.qbar, 1, Kp, dout, Vp, dsn, Vp, 1, GEMM_FULL);
+    VARIANT(gemm)(K, Vp, L, -1.0f, p.ek, 1, Kp, dv, Vp, dsn, Vp, 1, GEMM_FULL);
+
+    // d(diag(e^G) K) = Tᵀ dW; dT = dW (diag(e^G) K)ᵀ + dU Vᵀ (lower).
     VARIANT(gemm)(L, Kp, L, 1.0f, p.t, 1, CHUNK, dw, Kp, ddk, Kp, 0, GEMM_UPPER);
     if (gated)
         for (ptrdiff_t i = 0; i < L; i++) dg[i] += VARIANT(chunk_dot)(p.ek + i * Kp, ddk + i * Kp, Kp);

@@ -11,9 +11,9 @@ import Foundation
 // writes its C outputs and advances the state by a whole chunk. Backward: a first sweep keeps the state
 // at the start of every chunk (the checkpoints, ⌈T / C⌉ + 1 states per pair), then the chunks are
 // visited last to first, each recomputing its own products from its checkpoint and carrying dL/dS back
-// to the chunk before. The delta rule's first sweep also keeps each chunk's factors (K Kᵀ, N = (I + A)⁻¹,
-// T, W and U: `kiln_scan_chunk_delta_factor_count`, 3 · C · 64 + C · (K + V) floats per chunk, O(T · 64)
-// in all), so the backward chunks reuse them instead of building them a third time. Memory per thread:
+// to the chunk before. The delta rule's first sweep also keeps each chunk's factors (K Kᵀ, N = (I + A)⁻¹
+// and U: `kiln_scan_chunk_delta_factor_count`, 2 · C · 64 + C · V floats per chunk, O(T · 64) in all),
+// so the backward chunks reuse them instead of building them a third time. Memory per thread:
 // the checkpoints, the delta rule's factors, and one chunk's scratch (`kiln_scan_chunk_workspace_count`,
 // about 48 × 64 × max(K, V, 64) floats); no [T, T] matrix exists.
 

@@ -91,8 +91,8 @@ void kiln_scan_chunk_linear_forward(const kiln_scan_chunk *chunk, float *state, 
 void kiln_scan_chunk_linear_backward(const kiln_scan_chunk *chunk, const float *start_state, const float *end_state,
                                      float *state_gradient, float *workspace);
 
-/// Floats of one delta-rule chunk's saved factors for chunks of up to `length` steps (K Kᵀ, N, T, W and
-/// U: 3 · length · 64 + length · (K + V), K and V rounded up to 16).
+/// Floats of one delta-rule chunk's saved factors for chunks of up to `length` steps (K Kᵀ, N and U:
+/// 2 · length · 64 + length · V, V rounded up to 16).
 ptrdiff_t kiln_scan_chunk_delta_factor_count(ptrdiff_t keys, ptrdiff_t values, ptrdiff_t length);
 
 /// The (gated) delta rule, one chunk forward, in the WY/UT form (as kiln_scan_chunk_linear_forward).
