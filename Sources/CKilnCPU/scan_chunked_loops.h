@@ -180,6 +180,11 @@ KILN_PORTABLE_SHARED void chunk_decay_state(float *state, ptrdiff_t rows, ptrdif
     chunk_scale_rows(state, width, rows, decay);
 }
 
+/// x[i] *= factor for i < count (a per-head decay of a whole state).
+KILN_PORTABLE_SHARED void chunk_decay_state_scalar(float *x, ptrdiff_t count, float factor) {
+    for (ptrdiff_t i = 0; i < count; i++) x[i] *= factor;
+}
+
 /// A [rows, CHUNK] matrix's columns j > i set to zero (j < width), or j ≥ i when `strict`.
 KILN_PORTABLE_SHARED void chunk_mask_upper(float *x, ptrdiff_t rows, ptrdiff_t width, int strict) {
     for (ptrdiff_t i = 0; i < rows; i++)
@@ -742,7 +747,7 @@ TARGET static void VARIANT(chunk_delta_forward)(const kiln_scan_chunk *x, float 
         VARIANT(gemm)(L, Vp, L, 1.0f, p.p, CHUNK, 1, p.u, Vp, o, Vp, 1, GEMM_LOWER);
         chunk_store(o, Vp, L, p.Vd, 1.0f, x->output, x->value_stride);
     }
-    for (ptrdiff_t c = 0; c < K * Vp; c++) state[c] *= p.bl;
+    if (p.gated) chunk_decay_state_scalar(state, K * Vp, p.bl);
     VARIANT(gemm)(K, Vp, L, 1.0f, p.kbar, 1, Kp, p.u, Vp, state, Vp, 1, GEMM_FULL);
 }
 
@@ -769,7 +774,7 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     float *dout = take(&w, CHUNK * Vp), *du = take(&w, CHUNK * Vp), *ut = take(&w, Vp * CHUNK);
     float *dp = take(&w, CHUNK * CHUNK), *s0t = take(&w, Vp * Kp), *dst = take(&w, Vp * Kp);
     float *dqi = take(&w, CHUNK * Kp), *dq = take(&w, CHUNK * Kp), *dk = take(&w, CHUNK * Kp);
-    float *dkend = take(&w, CHUNK * Kp), *dw = take(&w, CHUNK * Kp), *dsn = take(&w, Kp * Vp);
+    float *dkend = take(&w, CHUNK * Kp), *dw = take(&w, CHUNK * Kp);
     float *dv = take(&w, CHUNK * Vp), *ddk = take(&w, CHUNK * Kp), *ekt = take(&w, Kp * CHUNK);
     float *vt = take(&w, Vp * CHUNK), *dt = take(&w, CHUNK * CHUNK), *dn = take(&w, CHUNK * CHUNK);
     float *xm = take(&w, CHUNK * CHUNK), *nt = take(&w, CHUNK * CHUNK), *da = take(&w, CHUNK * CHUNK);
@@ -820,9 +825,10 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
     VARIANT(gemm)(L, Kp, Vd, -1.0f, du, Vp, 1, s0t, Kp, dw, Kp, 0, GEMM_FULL);
     VARIANT(gemm)(L, Vp, L, 1.0f, p.t, 1, CHUNK, du, Vp, dv, Vp, 0, GEMM_UPPER);
     chunk_store(dv, Vp, L, Vd, 1.0f, x->value_gradient, x->value_stride);
-    for (ptrdiff_t c = 0; c < K * Vp; c++) dsn[c] = p.bl * ds[c];
-    VARIANT(gemm)(K, Vp, L, 1.0f, p.qbar, 1, Kp, dout, Vp, dsn, Vp, 1, GEMM_FULL);
-    VARIANT(gemm)(K, Vp, L, -1.0f, p.ek, 1, Kp, dv, Vp, dsn, Vp, 1, GEMM_FULL);
+    // dS is read for the last time above: dS0 takes its place.
+    if (p.gated) chunk_decay_state_scalar(ds, K * Vp, p.bl);
+    VARIANT(gemm)(K, Vp, L, 1.0f, p.qbar, 1, Kp, dout, Vp, ds, Vp, 1, GEMM_FULL);
+    VARIANT(gemm)(K, Vp, L, -1.0f, p.ek, 1, Kp, dv, Vp, ds, Vp, 1, GEMM_FULL);
 
     // d(diag(e^G) K) = Tᵀ dW; dT = dW (diag(e^G) K)ᵀ + dU Vᵀ (lower).
     VARIANT(gemm)(L, Kp, L, 1.0f, p.t, 1, CHUNK, dw, Kp, ddk, Kp, 0, GEMM_UPPER);
@@ -882,5 +888,4 @@ TARGET static void VARIANT(chunk_delta_backward)(const kiln_scan_chunk *x, const
             x->gate_gradient[i * x->head_stride] = total;
         }
     }
-    memcpy(ds, dsn, (size_t)(K * Vp) * sizeof(float));
 }
