@@ -409,8 +409,8 @@ TARGET static void VARIANT(linear_block_factors)(linear_chunk *p, ptrdiff_t bloc
     chunk_multiply(p->k, fn, p->khat + linear_block_rows(block) * Kp, n * Kp);
 }
 
-/// Loads a linear-attention chunk and computes what the forward pass needs (A and Q̄ only when
-/// `need_query`).
+/// Loads a linear-attention chunk and computes the factors (Q̄ and the per-head Γ only when `need_query`;
+/// A is linear_scores').
 TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chunk *p, chunk_arena *w, int need_query) {
     const ptrdiff_t L = x->length, K = x->keys, Vd = x->values;
     const ptrdiff_t Kp = round_up(K, 16), Vp = round_up(Vd, 16), Ln = round_up(L, 16);
@@ -458,8 +458,14 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
     if (!need_query) return;
     chunk_multiply(p->q, p->eg, p->qbar, L * Kp);
     memset(p->qbar + L * Kp, 0, (size_t)((Ln - L) * Kp) * sizeof(float));
+}
 
-    // A, lower triangular (zero above the diagonal).
+/// A, lower triangular (zero above the diagonal), from what linear_prepare computed with `need_query`.
+/// In a backward pass (`da`: dA, lower) a per-key gate's diagonal blocks also add their terms to dQ̃
+/// (`dq`) and dK (`dk`), from the same pairwise decays: dq_i += Σ_j dA_ij e_ij ⊙ k_j and
+/// dk_j += Σ_i dA_ij e_ij ⊙ q̃_i, e_ij = exp(G_i − G_j), within each block.
+TARGET static void VARIANT(linear_scores)(const kiln_scan_chunk *x, linear_chunk *p, const float *da, float *dq, float *dk) {
+    const ptrdiff_t L = p->L, K = p->K, Kp = p->Kp, Ln = p->Ln;
     float *a = p->a;
     if (x->gate != 2) {
         VARIANT(transpose)(p->k, Kp, L, Ln, K, p->kt, CHUNK);
@@ -481,6 +487,7 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
             float *e = p->ones;
             for (ptrdiff_t c = 0; c < Kp; c++) e[c] = 1.0f;
             const float *kj = p->k + (n + s) * Kp;
+            float *dkj = da != NULL ? dk + (n + s) * Kp : NULL;
             for (ptrdiff_t r = s; r < rows; r++) {
                 if (r > s)
                     for (ptrdiff_t c = 0; c < Kp; c += LANES) vstore(e + c, VARIANT(mul_flushed)(vload(e + c), vload(p->decay + (n + r) * Kp + c)));
@@ -493,6 +500,14 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
                         acc[v] = vmadd(vmul(vload(kj + o), vload(e + o)), vload(qi + o), acc[v]);
                     }
                 a[(n + r) * CHUNK + n + s] = vsum16(acc);
+                if (da == NULL) continue;
+                const V weight = vset(da[(n + r) * CHUNK + n + s]);
+                float *dqi = dq + (n + r) * Kp;
+                for (ptrdiff_t c = 0; c < Kp; c += LANES) {
+                    const V ev = vmul(vload(e + c), weight);
+                    vstore(dqi + c, vmadd(ev, vload(kj + c), vload(dqi + c)));
+                    vstore(dkj + c, vmadd(ev, vload(qi + c), vload(dkj + c)));
+                }
             }
         }
     }
@@ -504,6 +519,7 @@ TARGET static void VARIANT(chunk_linear_forward)(const kiln_scan_chunk *x, float
     VARIANT(linear_prepare)(x, &p, &w, write_output);
     const ptrdiff_t L = p.L, K = p.K, Kp = p.Kp, Vp = p.Vp;
     if (write_output) {
+        VARIANT(linear_scores)(x, &p, NULL, NULL, NULL);
         float *o = take(&w, CHUNK * Vp);
         VARIANT(gemm)(L, Vp, K, 1.0f, p.qbar, Kp, 1, state, Vp, o, Vp, 0, GEMM_FULL);
         VARIANT(gemm)(L, Vp, L, 1.0f, p.a, CHUNK, 1, p.v, Vp, o, Vp, 1, GEMM_LOWER);
@@ -546,16 +562,19 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
     VARIANT(gemm)(L, Ln, Vd, 1.0f, dout, Vp, 1, vt, CHUNK, da, CHUNK, 0, GEMM_OUT_LOWER);
     chunk_mask_upper(da, L, Ln, 0);
 
+    // dQ̃ = exp(G) ⊙ (dO S0ᵀ) + intra; dK = intra + exp(G_L − G) ⊙ (V dSᵀ). With per-key gates A's
+    // diagonal blocks add their intra terms as they are built.
+    VARIANT(transpose)(start_state, Vp, K, Kp, Vp, s0t, Kp);
+    VARIANT(gemm)(L, Kp, Vd, 1.0f, dout, Vp, 1, s0t, Kp, dq, Kp, 0, GEMM_FULL);
+    chunk_multiply(dq, p.eg, dq, L * Kp);
+    memset(dk, 0, (size_t)(L * Kp) * sizeof(float));
+    VARIANT(linear_scores)(x, &p, x->gate == 2 ? da : NULL, dq, dk);
+
     // dV = Aᵀ dO + K̄ dS.
     VARIANT(gemm)(L, Vp, L, 1.0f, p.a, 1, CHUNK, dout, Vp, dv, Vp, 0, GEMM_UPPER);
     VARIANT(gemm)(L, Vp, K, 1.0f, p.kbar, Kp, 1, ds, Vp, dv, Vp, 1, GEMM_FULL);
     chunk_store(dv, Vp, L, Vd, 1.0f, x->value_gradient, x->value_stride);
 
-    // dQ̃ = exp(G) ⊙ (dO S0ᵀ) + intra; dK = intra + exp(G_L − G) ⊙ (V dSᵀ).
-    VARIANT(transpose)(start_state, Vp, K, Kp, Vp, s0t, Kp);
-    VARIANT(gemm)(L, Kp, Vd, 1.0f, dout, Vp, 1, s0t, Kp, dq, Kp, 0, GEMM_FULL);
-    chunk_multiply(dq, p.eg, dq, L * Kp);
-    memset(dk, 0, (size_t)(L * Kp) * sizeof(float));
     if (x->gate == 2) {
         for (ptrdiff_t block = 0; block < p.blocks; block++) {
             const ptrdiff_t n = block * SUB, rows = L - n < SUB ? L - n : SUB;
@@ -566,24 +585,6 @@ TARGET static void VARIANT(chunk_linear_backward)(const kiln_scan_chunk *x, cons
                 chunk_multiply_add(tmp, p.fq + n * Kp, dq + n * Kp, rows * Kp);
                 VARIANT(gemm)(n, Kp, rows, 1.0f, da + n * CHUNK, 1, CHUNK, p.qhat + n * Kp, Kp, tmp, Kp, 0, GEMM_FULL);
                 chunk_multiply_add(tmp, fn, dk, n * Kp);
-            }
-            for (ptrdiff_t s = 0; s < rows; s++) {
-                float *e = p.ones;
-                for (ptrdiff_t c = 0; c < Kp; c++) e[c] = 1.0f;
-                const float *kj = p.k + (n + s) * Kp;
-                float *dkj = dk + (n + s) * Kp;
-                for (ptrdiff_t r = s; r < rows; r++) {
-                    if (r > s)
-                        for (ptrdiff_t c = 0; c < Kp; c += LANES) vstore(e + c, VARIANT(mul_flushed)(vload(e + c), vload(p.decay + (n + r) * Kp + c)));
-                    const V weight = vset(da[(n + r) * CHUNK + n + s]);
-                    const float *qi = p.q + (n + r) * Kp;
-                    float *dqi = dq + (n + r) * Kp;
-                    for (ptrdiff_t c = 0; c < Kp; c += LANES) {
-                        const V ev = vmul(vload(e + c), weight);
-                        vstore(dqi + c, vmadd(ev, vload(kj + c), vload(dqi + c)));
-                        vstore(dkj + c, vmadd(ev, vload(qi + c), vload(dkj + c)));
-                    }
-                }
             }
         }
     } else {
