@@ -460,6 +460,49 @@ TARGET static void VARIANT(linear_prepare)(const kiln_scan_chunk *x, linear_chun
     memset(p->qbar + L * Kp, 0, (size_t)((Ln - L) * Kp) * sizeof(float));
 }
 
+/// One diagonal block of A at row n (`rows` ≤ 16 steps), and with `da` its dQ̃ and dK terms (see
+/// linear_scores), for Kp = 16 · `groups` ≤ 64: the running decays e, the key row and its gradient stay
+/// in registers. The same operations in the same order as linear_scores' loop for other widths.
+TARGET static inline __attribute__((always_inline)) void VARIANT(linear_diagonal_block)(linear_chunk *p, ptrdiff_t n, ptrdiff_t rows,
+                                                                                       const float *da, float *dq, float *dk, const int groups) {
+    enum { most = 64 / LANES, per_group = 16 / LANES };
+    const int nv = groups * per_group;
+    const ptrdiff_t Kp = p->Kp;
+    for (ptrdiff_t s = 0; s < rows; s++) {
+        V e[most], kv[most], dkv[most];
+        const float *kj = p->k + (n + s) * Kp;
+        float *dkj = da != NULL ? dk + (n + s) * Kp : NULL;
+        for (int v = 0; v < nv; v++) {
+            e[v] = vset(1.0f);
+            kv[v] = vload(kj + v * LANES);
+            dkv[v] = dkj != NULL ? vload(dkj + v * LANES) : vzero();
+        }
+        for (ptrdiff_t r = s; r < rows; r++) {
+            const float *decay = p->decay + (n + r) * Kp, *qi = p->q + (n + r) * Kp;
+            if (r > s)
+                for (int v = 0; v < nv; v++) e[v] = VARIANT(mul_flushed)(e[v], vload(decay + v * LANES));
+            V acc[per_group];
+            for (int u = 0; u < per_group; u++) acc[u] = vzero();
+            for (int g = 0; g < groups; g++)
+                for (int u = 0; u < per_group; u++) {
+                    const int v = g * per_group + u;
+                    acc[u] = vmadd(vmul(kv[v], e[v]), vload(qi + v * LANES), acc[u]);
+                }
+            p->a[(n + r) * CHUNK + n + s] = vsum16(acc);
+            if (da == NULL) continue;
+            const V weight = vset(da[(n + r) * CHUNK + n + s]);
+            float *dqi = dq + (n + r) * Kp;
+            for (int v = 0; v < nv; v++) {
+                const V ev = vmul(e[v], weight);
+                vstore(dqi + v * LANES, vmadd(ev, kv[v], vload(dqi + v * LANES)));
+                dkv[v] = vmadd(ev, vload(qi + v * LANES), dkv[v]);
+            }
+        }
+        if (dkj != NULL)
+            for (int v = 0; v < nv; v++) vstore(dkj + v * LANES, dkv[v]);
+    }
+}
+
 /// A, lower triangular (zero above the diagonal), from what linear_prepare computed with `need_query`.
 /// In a backward pass (`da`: dA, lower) a per-key gate's diagonal blocks also add their terms to dQ̃
 /// (`dq`) and dK (`dk`), from the same pairwise decays: dq_i += Σ_j dA_ij e_ij ⊙ k_j and
@@ -483,6 +526,13 @@ TARGET static void VARIANT(linear_scores)(const kiln_scan_chunk *x, linear_chunk
             VARIANT(gemm)(rows, n, K, 1.0f, p->qhat + n * Kp, Kp, 1, p->kt, CHUNK, a + n * CHUNK, CHUNK, 0, GEMM_FULL);
         }
         // The diagonal block: e = exp(G_i − G_j) as the running product of the decays of steps j+1 … i.
+        switch (Kp) {  // register-held rows at the common head sizes
+        case 16: VARIANT(linear_diagonal_block)(p, n, rows, da, dq, dk, 1); continue;
+        case 32: VARIANT(linear_diagonal_block)(p, n, rows, da, dq, dk, 2); continue;
+        case 48: VARIANT(linear_diagonal_block)(p, n, rows, da, dq, dk, 3); continue;
+        case 64: VARIANT(linear_diagonal_block)(p, n, rows, da, dq, dk, 4); continue;
+        default: break;
+        }
         for (ptrdiff_t s = 0; s < rows; s++) {
             float *e = p->ones;
             for (ptrdiff_t c = 0; c < Kp; c++) e[c] = 1.0f;
