@@ -654,59 +654,81 @@ kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, in
     for (int r = 0; r < PRODUCT_ROWS && r0 + r < L; r++) tile_store(out + ROW(r0 + r) * width + c0, acc[r], n);
 }
 
-// delta_chunk_carry_forward for 16 state columns v0 … of a pair: U′ = U − W S_c PRODUCT_ROWS rows at a time,
-// S_{c+1} = exp(G_L) S_c + K̄ᵀ U′ PRODUCT_ROWS key rows at a time. global = [⌈V / 16⌉, 1, B·H].
+// delta_chunk_carry_forward for 32 state columns v0 … of a pair (two float16 per row): U′ = U − W S_c
+// PRODUCT_ROWS rows at a time, S_{c+1} = exp(G_L) S_c + K̄ᵀ U′ PRODUCT_ROWS key rows at a time.
+// global = [⌈V / 32⌉, 1, B·H].
 kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_final, global const float *w, global const float *kbar,
                                             global const float *decay_total, global const float *initial, global float *u,
                                             global float *states, global float *final_state) {
-    const int v0 = get_global_id(0) * 16, p = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, p = get_global_id(2);
     if (v0 >= V || p >= B * H) return;
     const int b = p / H, h = p % H, n = V - v0;
     global float *s0 = STATE(states, p, 0) + v0;
-    for (int k = 0; k < K; k++) tile_store(s0 + k * V, has_initial ? tile_load(initial + ((size_t)p * K + k) * V + v0, n) : (float16)(0.0f), n);
+    for (int k = 0; k < K; k++) {
+        global const float *from = initial + ((size_t)p * K + k) * V + v0;
+        tile_store(s0 + k * V, has_initial ? tile_load(from, n) : (float16)(0.0f), n);
+        tile_store(s0 + k * V + 16, has_initial ? tile_load(from + 16, n - 16) : (float16)(0.0f), n - 16);
+    }
     for (int c = 0; c < CHUNKS; c++) {
         const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
         global const float *s = STATE(states, p, c) + v0;
         global float *next = STATE(states, p, c + 1) + v0;
         for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
             int rows[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
                 rows[r] = CLAMPED_ROW(i0 + r);
-                acc[r] = (float16)(0.0f);
+                acc[r][0] = acc[r][1] = (float16)(0.0f);
             }
             for (int k = 0; k < K; k++) {
-                const float16 sk = tile_load(s + k * V, n);
+                const float16 s_lo = tile_load(s + k * V, n), s_hi = tile_load(s + k * V + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(w[rows[r] * K + k]), sk, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 wr = (float16)(w[rows[r] * K + k]);
+                    acc[r][0] = fma(wr, s_lo, acc[r][0]);
+                    acc[r][1] = fma(wr, s_hi, acc[r][1]);
+                }
             }
             for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
                 global float *ur = u + rows[r] * V + v0;
-                tile_store(ur, tile_load(ur, n) - acc[r], n);
+                tile_store(ur, tile_load(ur, n) - acc[r][0], n);
+                tile_store(ur + 16, tile_load(ur + 16, n - 16) - acc[r][1], n - 16);
             }
         }
         const float decay = decay_total[p * CHUNKS + c];
         for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
             int keys[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
                 keys[r] = min(k0 + r, K - 1);
-                acc[r] = (float16)(0.0f);
+                acc[r][0] = acc[r][1] = (float16)(0.0f);
             }
             for (int i = 0; i < L; i++) {
                 const int row = ROW(i);
-                const float16 ui = tile_load(u + row * V + v0, n);
+                const float16 u_lo = tile_load(u + row * V + v0, n), u_hi = tile_load(u + row * V + v0 + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(kbar[row * K + keys[r]]), ui, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 kr = (float16)(kbar[row * K + keys[r]]);
+                    acc[r][0] = fma(kr, u_lo, acc[r][0]);
+                    acc[r][1] = fma(kr, u_hi, acc[r][1]);
+                }
             }
-            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++) tile_store(next + (k0 + r) * V, fma((float16)(decay), tile_load(s + (k0 + r) * V, n), acc[r]), n);
+            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++) {
+                global const float *sr = s + (k0 + r) * V;
+                tile_store(next + (k0 + r) * V, fma((float16)(decay), tile_load(sr, n), acc[r][0]), n);
+                tile_store(next + (k0 + r) * V + 16, fma((float16)(decay), tile_load(sr + 16, n - 16), acc[r][1]), n - 16);
+            }
         }
     }
     if (has_final) {
         global const float *s = STATE(states, p, CHUNKS) + v0;
-        for (int k = 0; k < K; k++) tile_store(final_state + ((size_t)p * K + k) * V + v0, tile_load(s + k * V, n), n);
+        for (int k = 0; k < K; k++) {
+            global float *to = final_state + ((size_t)p * K + k) * V + v0;
+            tile_store(to, tile_load(s + k * V, n), n);
+            tile_store(to + 16, tile_load(s + k * V + 16, n - 16), n - 16);
+        }
     }
 }
 

@@ -92,7 +92,7 @@ extension OpenCLBackend {
                    x: inputs.key, width: keys, into: pass.w)
         triangular(sizes, shape: shape, pieces: pieces, transpose: false, beta: inputs.beta, decay: false, matrix: pass.n, gcum: pass.gcum,
                    x: inputs.value, width: values, into: pass.u)
-        launchDelta("delta_chunk_carry_forward", elements: (values, 1, pairs), tiles: (deltaTiles(values), 1, pairs), sizes + [
+        launchDelta("delta_chunk_carry_forward", elements: (values, 1, pairs), tiles: (deltaTiles(values, 32), 1, pairs), sizes + [
             .int(inputs.initialState == nil ? 0 : 1), .int(finalState == nil ? 0 : 1), .buffer(pass.w), .buffer(pass.kbar), .buffer(pass.decayTotal),
             .buffer(inputs.initialState ?? placeholder), .buffer(pass.u), .buffer(pass.states), .buffer(finalState ?? placeholder),
         ])
