@@ -599,26 +599,32 @@ kernel void delta_chunk_inverse_tiles(SIZES, global const float *beta, global co
     }
 }
 
-// delta_chunk_triangular for PRODUCT_ROWS rows × 16 columns. global = [⌈width / 16⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
+// delta_chunk_triangular for PRODUCT_ROWS rows × 32 columns (two float16 per row).
+// global = [⌈width / 32⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, int with_decay, int has_x, int width,
                                          global const float *m, global const float *beta, global const float *gcum,
                                          global const float *x, global float *out) {
-    const int c0 = get_global_id(0) * 16, r0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
+    const int c0 = get_global_id(0) * 32, r0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (c0 >= width || r0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (r0 >= L) return;
     const int n = width - c0;
-    float16 acc[PRODUCT_ROWS];
+    float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
-    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r][0] = acc[r][1] = (float16)(0.0f);
     global const float *mc = m + (size_t)pc * CHUNK * CHUNK;
     if (has_x) {
         if (transpose) {
             // out_j = s_j Σ_{i≥j} M_ij x_i (M_ij = 0 for i < j)
             for (int i = r0; i < L; i++) {
-                const float16 xi = tile_load(x + ROW(i) * width + c0, n);
+                global const float *xr = x + ROW(i) * width + c0;
+                const float16 x_lo = tile_load(xr, n), x_hi = tile_load(xr + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(mc[i * CHUNK + r0 + r]), xi, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 mr = (float16)(mc[i * CHUNK + r0 + r]);
+                    acc[r][0] = fma(mr, x_lo, acc[r][0]);
+                    acc[r][1] = fma(mr, x_hi, acc[r][1]);
+                }
             }
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
@@ -626,7 +632,8 @@ kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, in
                 float s = 1.0f;
                 if (with_beta) s *= beta[row];
                 if (with_decay) s *= exp(gcum[row]);
-                acc[r] *= s;
+                acc[r][0] *= s;
+                acc[r][1] *= s;
             }
         } else {
             // out_i = Σ_{j≤i} M_ij s_j x_j (M_ij = 0 for j > i); the s_j first, their exps 16 at a time.
@@ -644,14 +651,22 @@ kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, in
                 vstore8(sv.hi, 1, sj + j0);
             }
             for (int j = 0; j < last; j++) {
-                const int row = ROW(j);
-                const float16 xj = sj[j] * tile_load(x + row * width + c0, n);
+                global const float *xr = x + ROW(j) * width + c0;
+                const float16 x_lo = sj[j] * tile_load(xr, n), x_hi = sj[j] * tile_load(xr + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(mc[(r0 + r) * CHUNK + j]), xj, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 mr = (float16)(mc[(r0 + r) * CHUNK + j]);
+                    acc[r][0] = fma(mr, x_lo, acc[r][0]);
+                    acc[r][1] = fma(mr, x_hi, acc[r][1]);
+                }
             }
         }
     }
-    for (int r = 0; r < PRODUCT_ROWS && r0 + r < L; r++) tile_store(out + ROW(r0 + r) * width + c0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && r0 + r < L; r++) {
+        global float *o = out + ROW(r0 + r) * width + c0;
+        tile_store(o, acc[r][0], n);
+        tile_store(o + 16, acc[r][1], n - 16);
+    }
 }
 
 // delta_chunk_carry_forward for 32 state columns v0 … of a pair (two float16 per row): U′ = U − W S_c
@@ -732,48 +747,65 @@ kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_fina
     }
 }
 
-// delta_chunk_output for PRODUCT_ROWS rows × 16 values. global = [⌈V / 16⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
+// delta_chunk_output for PRODUCT_ROWS rows × 32 values (two float16 per row).
+// global = [⌈V / 32⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void delta_chunk_output_tiles(SIZES, global const float *qbar, global const float *u, global const float *p,
                                      global const float *states, global float *output) {
-    const int v0 = get_global_id(0) * 16, i0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, i0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (v0 >= V || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (i0 >= L) return;
     const int n = V - v0;
     int ri[PRODUCT_ROWS];
-    float16 acc[PRODUCT_ROWS];
+    float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
     for (int r = 0; r < PRODUCT_ROWS; r++) {
         ri[r] = CLAMPED_ROW(i0 + r);
-        acc[r] = (float16)(0.0f);
+        acc[r][0] = acc[r][1] = (float16)(0.0f);
     }
     global const float *s = STATE(states, p_, c) + v0;
     for (int k = 0; k < K; k++) {
-        const float16 sv = tile_load(s + k * V, n);
+        const float16 s_lo = tile_load(s + k * V, n), s_hi = tile_load(s + k * V + 16, n - 16);
 #pragma unroll
-        for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(qbar[ri[r] * K + k]), sv, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 qr = (float16)(qbar[ri[r] * K + k]);
+            acc[r][0] = fma(qr, s_lo, acc[r][0]);
+            acc[r][1] = fma(qr, s_hi, acc[r][1]);
+        }
     }
     const int last = min(i0 + PRODUCT_ROWS, L);
     for (int j = 0; j < last; j++) {
-        const float16 uj = tile_load(u + ROW(j) * V + v0, n);
+        global const float *ur = u + ROW(j) * V + v0;
+        const float16 u_lo = tile_load(ur, n), u_hi = tile_load(ur + 16, n - 16);
 #pragma unroll
-        for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(MAT(p, pc, i0 + r, j)), uj, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 pr = (float16)(MAT(p, pc, i0 + r, j));
+            acc[r][0] = fma(pr, u_lo, acc[r][0]);
+            acc[r][1] = fma(pr, u_hi, acc[r][1]);
+        }
     }
-    for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) tile_store(output + ri[r] * V + v0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
+        tile_store(output + ri[r] * V + v0, acc[r][0], n);
+        tile_store(output + ri[r] * V + v0 + 16, acc[r][1], n - 16);
+    }
 }
 
-// delta_chunk_carry_backward for 16 state columns v0 … of a pair. global = [⌈V / 16⌉, 1, B·H].
+// delta_chunk_carry_backward for 32 state columns v0 … of a pair (two float16 per row).
+// global = [⌈V / 32⌉, 1, B·H].
 kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int has_final_gradient, int has_initial_gradient,
                                              global const float *w, global const float *kbar, global const float *qbar,
                                              global const float *decay_total, global const float *output_gradient,
                                              global const float *final_gradient, global float *du, global float *gradients,
                                              global float *initial_gradient) {
-    const int v0 = get_global_id(0) * 16, p = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, p = get_global_id(2);
     if (v0 >= V || p >= B * H) return;
     const int b = p / H, h = p % H, n = V - v0;
     global float *last = STATE(gradients, p, CHUNKS) + v0;
-    for (int k = 0; k < K; k++)
-        tile_store(last + k * V, has_final_gradient ? tile_load(final_gradient + ((size_t)p * K + k) * V + v0, n) : (float16)(0.0f), n);
+    for (int k = 0; k < K; k++) {
+        global const float *from = final_gradient + ((size_t)p * K + k) * V + v0;
+        tile_store(last + k * V, has_final_gradient ? tile_load(from, n) : (float16)(0.0f), n);
+        tile_store(last + k * V + 16, has_final_gradient ? tile_load(from + 16, n - 16) : (float16)(0.0f), n - 16);
+    }
     for (int c = CHUNKS - 1; c >= 0; c--) {
         const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
         global const float *d = STATE(gradients, p, c + 1) + v0;
@@ -781,46 +813,66 @@ kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int
         // dU_i += Σ_k K̄_ik D_{c+1}[k]
         for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
             int rows[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
                 rows[r] = CLAMPED_ROW(i0 + r);
-                acc[r] = (float16)(0.0f);
+                acc[r][0] = acc[r][1] = (float16)(0.0f);
             }
             for (int k = 0; k < K; k++) {
-                const float16 dk = tile_load(d + k * V, n);
+                const float16 d_lo = tile_load(d + k * V, n), d_hi = tile_load(d + k * V + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(kbar[rows[r] * K + k]), dk, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 kr = (float16)(kbar[rows[r] * K + k]);
+                    acc[r][0] = fma(kr, d_lo, acc[r][0]);
+                    acc[r][1] = fma(kr, d_hi, acc[r][1]);
+                }
             }
             for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
                 global float *dur = du + rows[r] * V + v0;
-                tile_store(dur, tile_load(dur, n) + acc[r], n);
+                tile_store(dur, tile_load(dur, n) + acc[r][0], n);
+                tile_store(dur + 16, tile_load(dur + 16, n - 16) + acc[r][1], n - 16);
             }
         }
         // D_c[k] = exp(G_L) D_{c+1}[k] + Σ_i (Q̄_ik dO_i − W_ik dU_i)
         const float decay = decay_total[p * CHUNKS + c];
         for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
             int keys[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
                 keys[r] = min(k0 + r, K - 1);
-                acc[r] = (float16)(0.0f);
+                acc[r][0] = acc[r][1] = (float16)(0.0f);
             }
             for (int i = 0; i < L; i++) {
                 const int row = ROW(i);
-                const float16 dui = tile_load(du + row * V + v0, n);
-                const float16 doi = has_output_gradient ? tile_load(output_gradient + row * V + v0, n) : (float16)(0.0f);
+                const float16 du_lo = tile_load(du + row * V + v0, n), du_hi = tile_load(du + row * V + v0 + 16, n - 16);
+                float16 do_lo = (float16)(0.0f), do_hi = (float16)(0.0f);
+                if (has_output_gradient) {
+                    do_lo = tile_load(output_gradient + row * V + v0, n);
+                    do_hi = tile_load(output_gradient + row * V + v0 + 16, n - 16);
+                }
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(qbar[row * K + keys[r]]), doi, fma((float16)(-w[row * K + keys[r]]), dui, acc[r]));
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 qr = (float16)(qbar[row * K + keys[r]]), wr = (float16)(-w[row * K + keys[r]]);
+                    acc[r][0] = fma(qr, do_lo, fma(wr, du_lo, acc[r][0]));
+                    acc[r][1] = fma(qr, do_hi, fma(wr, du_hi, acc[r][1]));
+                }
             }
-            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++)
-                tile_store(previous + (k0 + r) * V, fma((float16)(decay), tile_load(d + (k0 + r) * V, n), acc[r]), n);
+            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++) {
+                global const float *dr = d + (k0 + r) * V;
+                tile_store(previous + (k0 + r) * V, fma((float16)(decay), tile_load(dr, n), acc[r][0]), n);
+                tile_store(previous + (k0 + r) * V + 16, fma((float16)(decay), tile_load(dr + 16, n - 16), acc[r][1]), n - 16);
+            }
         }
     }
     if (has_initial_gradient) {
         global const float *d = STATE(gradients, p, 0) + v0;
-        for (int k = 0; k < K; k++) tile_store(initial_gradient + ((size_t)p * K + k) * V + v0, tile_load(d + k * V, n), n);
+        for (int k = 0; k < K; k++) {
+            global float *to = initial_gradient + ((size_t)p * K + k) * V + v0;
+            tile_store(to, tile_load(d + k * V, n), n);
+            tile_store(to + 16, tile_load(d + k * V + 16, n - 16), n - 16);
+        }
     }
 }
 
@@ -833,37 +885,48 @@ kernel void delta_chunk_transpose(SIZES, global const float *states, global floa
     for (int k = 0; k < K; k++) t[k] = s[k * V + v];
 }
 
-// delta_chunk_state_products for TILE_ROWS rows × 16 keys, with S_c and D_{c+1} transposed (`states_t`,
-// `gradients_t` [B·H, NC + 1, V, K]). global = [⌈K / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+// delta_chunk_state_products for TILE_ROWS rows × 32 keys (two float16 per row), with S_c and D_{c+1}
+// transposed (`states_t`, `gradients_t` [B·H, NC + 1, V, K]). global = [⌈K / 32⌉, CHUNK / TILE_ROWS, B·H·NC].
 kernel void delta_chunk_state_products_tiles(SIZES, int has_output_gradient, global const float *output_gradient, global const float *du,
                                              global const float *u, global const float *states_t, global const float *gradients_t,
                                              global float *dqs, global float *dw, global float *dke) {
-    const int k0 = get_global_id(0) * 16, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    const int k0 = get_global_id(0) * 32, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
     if (k0 >= K || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (i0 >= L) return;
     const int n = K - k0;
     int ri[TILE_ROWS];
-    float16 aq[TILE_ROWS], aw[TILE_ROWS], ak[TILE_ROWS];
+    float16 aq[TILE_ROWS][2], aw[TILE_ROWS][2], ak[TILE_ROWS][2];
 #pragma unroll
     for (int r = 0; r < TILE_ROWS; r++) {
         ri[r] = CLAMPED_ROW(i0 + r);
-        aq[r] = aw[r] = ak[r] = (float16)(0.0f);
+        aq[r][0] = aq[r][1] = aw[r][0] = aw[r][1] = ak[r][0] = ak[r][1] = (float16)(0.0f);
     }
     global const float *st = STATE(states_t, p_, c) + k0, *dt = STATE(gradients_t, p_, c + 1) + k0;
     for (int v = 0; v < V; v++) {
-        const float16 s = tile_load(st + v * K, n), d = tile_load(dt + v * K, n);
+        const float16 s_lo = tile_load(st + v * K, n), s_hi = tile_load(st + v * K + 16, n - 16);
+        const float16 d_lo = tile_load(dt + v * K, n), d_hi = tile_load(dt + v * K + 16, n - 16);
 #pragma unroll
         for (int r = 0; r < TILE_ROWS; r++) {
-            if (has_output_gradient) aq[r] = fma((float16)(output_gradient[ri[r] * V + v]), s, aq[r]);
-            aw[r] = fma((float16)(du[ri[r] * V + v]), s, aw[r]);
-            ak[r] = fma((float16)(u[ri[r] * V + v]), d, ak[r]);
+            if (has_output_gradient) {
+                const float16 o = (float16)(output_gradient[ri[r] * V + v]);
+                aq[r][0] = fma(o, s_lo, aq[r][0]);
+                aq[r][1] = fma(o, s_hi, aq[r][1]);
+            }
+            const float16 e = (float16)(du[ri[r] * V + v]), f = (float16)(u[ri[r] * V + v]);
+            aw[r][0] = fma(e, s_lo, aw[r][0]);
+            aw[r][1] = fma(e, s_hi, aw[r][1]);
+            ak[r][0] = fma(f, d_lo, ak[r][0]);
+            ak[r][1] = fma(f, d_hi, ak[r][1]);
         }
     }
     for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) {
-        tile_store(dqs + ri[r] * K + k0, aq[r], n);
-        tile_store(dw + ri[r] * K + k0, -aw[r], n);
-        tile_store(dke + ri[r] * K + k0, ak[r], n);
+        tile_store(dqs + ri[r] * K + k0, aq[r][0], n);
+        tile_store(dqs + ri[r] * K + k0 + 16, aq[r][1], n - 16);
+        tile_store(dw + ri[r] * K + k0, -aw[r][0], n);
+        tile_store(dw + ri[r] * K + k0 + 16, -aw[r][1], n - 16);
+        tile_store(dke + ri[r] * K + k0, ak[r][0], n);
+        tile_store(dke + ri[r] * K + k0 + 16, ak[r][1], n - 16);
     }
 }
 

@@ -103,7 +103,7 @@ extension OpenCLBackend {
     /// with s_j = β_j (when `beta` is given) · exp(G_j) (when `decay`); x nil is zero.
     private func triangular(_ sizes: [Argument], shape: ScanShape, pieces: Int, transpose: Bool, beta: DeviceBuffer?, decay: Bool,
                             matrix: DeviceBuffer, gcum: DeviceBuffer, x: DeviceBuffer?, width: Int, into out: DeviceBuffer) {
-        launchDelta("delta_chunk_triangular", elements: (width, Self.deltaChunkLength, pieces), tiles: (deltaTiles(width), Self.deltaChunkLength / 8, pieces), sizes + [
+        launchDelta("delta_chunk_triangular", elements: (width, Self.deltaChunkLength, pieces), tiles: (deltaTiles(width, 32), Self.deltaChunkLength / 8, pieces), sizes + [
             .int(transpose ? 1 : 0), .int(beta == nil ? 0 : 1), .int(decay ? 1 : 0), .int(x == nil ? 0 : 1), .int(width),
             .buffer(matrix), .buffer(beta ?? placeholder), .buffer(gcum), .buffer(x ?? placeholder), .buffer(out),
         ])
@@ -114,7 +114,7 @@ extension OpenCLBackend {
         let pass = chunkedDeltaForwardPass(inputs, shape: shape, scale: scale, finalState: outputs.finalState)
         let pieces = shape.batch * shape.heads * pass.chunks
         launchDelta("delta_chunk_output", elements: (shape.valueDimension, Self.deltaChunkLength, pieces),
-                    tiles: (deltaTiles(shape.valueDimension), Self.deltaChunkLength / 8, pieces), deltaChunkSizes(shape, gated: inputs.gate != nil) + [
+                    tiles: (deltaTiles(shape.valueDimension, 32), Self.deltaChunkLength / 8, pieces), deltaChunkSizes(shape, gated: inputs.gate != nil) + [
             .buffer(pass.qbar), .buffer(pass.u), .buffer(pass.p), .buffer(pass.states), .buffer(outputs.output),
         ])
     }
@@ -136,7 +136,7 @@ extension OpenCLBackend {
         triangular(sizes, shape: shape, pieces: pieces, transpose: true, beta: nil, decay: false, matrix: pass.p, gcum: pass.gcum,
                    x: outputGradients.output, width: values, into: du)
         let stateGradients = allocate(max(1, pairs * (pass.chunks + 1) * keys * values))
-        launchDelta("delta_chunk_carry_backward", elements: (values, 1, pairs), tiles: (deltaTiles(values), 1, pairs), sizes + [
+        launchDelta("delta_chunk_carry_backward", elements: (values, 1, pairs), tiles: (deltaTiles(values, 32), 1, pairs), sizes + [
             .int(hasOutputGradient ? 1 : 0), .int(outputGradients.finalState == nil ? 0 : 1), .int(gradients.initialState == nil ? 0 : 1),
             .buffer(pass.w), .buffer(pass.kbar), .buffer(pass.qbar), .buffer(pass.decayTotal), .buffer(dO),
             .buffer(outputGradients.finalState ?? placeholder), .buffer(du), .buffer(stateGradients), .buffer(gradients.initialState ?? placeholder),
@@ -151,7 +151,7 @@ extension OpenCLBackend {
             for (source, target) in [(pass.states, statesT), (stateGradients, gradientsT)] {
                 launch("delta_chunk_transpose", global: [values, 1, pairs * (pass.chunks + 1)], local: [16, 1, 1], sizes + [.buffer(source), .buffer(target)])
             }
-            launchChunkTiles("delta_chunk_state_products_tiles", deltaTiles(keys), chunk / 4, pieces, sizes + [
+            launchChunkTiles("delta_chunk_state_products_tiles", deltaTiles(keys, 32), chunk / 4, pieces, sizes + [
                 .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(du), .buffer(pass.u), .buffer(statesT), .buffer(gradientsT),
                 .buffer(dqs), .buffer(dw), .buffer(dke),
             ])
