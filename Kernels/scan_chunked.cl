@@ -335,6 +335,8 @@ kernel void scan_chunk_gate_gradient(SIZES, global const float *dlog, global con
 
 #define TILE_ROWS 4
 #define OUTER_ROWS 8
+// Rows of the tiles of the output and the value gradient (32 columns each).
+#define PRODUCT_ROWS 8
 
 // n ≤ 16 floats from p (all 16 when n ≥ 16), zeros past n.
 static float16 tile_load(global const float *p, int n) {
@@ -381,6 +383,25 @@ static float tile_sum(float16 x) {
     const float4 b = a.lo + a.hi;
     const float2 c = b.lo + b.hi;
     return c.x + c.y;
+}
+
+// The 16 sums tile_sum(acc[a][b]) of a 4 × 4 block of float16 partial sums as one float16 (lane 4a + b), by
+// halving all of them together: the same pairs added in the same order as tile_sum (lanes l and l + 8, then
+// l + 4, l + 2, l + 1), so the bits are tile_sum's, in 30 vector additions instead of 64 and few shuffles.
+static float8 tile_half_sums(float16 z) { return (float8)(z.s0123 + z.s4567, z.s89ab + z.scdef); }
+static float8 tile_quarter_sums(float16 w) { return (float8)(w.s0145 + w.s2367, w.s89cd + w.sabef); }
+#if TILE_ROWS != 4
+#error "tile_sums4x4 sums 4 × 4 blocks: TILE_ROWS must be 4"
+#endif
+static float16 tile_sums4x4(const float16 *acc) {
+    float16 z[8], w[4], u[2];
+#pragma unroll
+    for (int m = 0; m < 8; m++) z[m] = (float16)(acc[2 * m].lo + acc[2 * m].hi, acc[2 * m + 1].lo + acc[2 * m + 1].hi);
+#pragma unroll
+    for (int m = 0; m < 4; m++) w[m] = (float16)(tile_half_sums(z[2 * m]), tile_half_sums(z[2 * m + 1]));
+#pragma unroll
+    for (int m = 0; m < 2; m++) u[m] = (float16)(tile_quarter_sums(w[2 * m]), tile_quarter_sums(w[2 * m + 1]));
+    return (float16)(u[0].even + u[0].odd, u[1].even + u[1].odd);
 }
 
 // exp(x) of a non-positive decay exponent (clamped at 0), 1 without a gate (`gate_kind` in scope).
@@ -512,6 +533,8 @@ kernel void scan_chunk_scores_tiles(SIZES, float scale, int gradient, global con
             SCORE_STEP(PART_LOAD)
         }
     }
+    float sums[16];
+    vstore16(tile_sums4x4(&acc[0][0]), 0, sums);
     global float *target = scores + ((size_t)pc * CHUNK + i0) * CHUNK + j0;
 #pragma unroll
     for (int a = 0; a < TILE_ROWS; a++)
@@ -520,34 +543,42 @@ kernel void scan_chunk_scores_tiles(SIZES, float scale, int gradient, global con
             const int i = i0 + a, j = j0 + b2;
             float value = 0.0f;
             if (j <= i && i < L) {
-                value = tile_sum(acc[a][b2]);
+                value = sums[a * TILE_ROWS + b2];
                 if (!gradient) value *= scale * (gate_kind == GATE_PER_HEAD ? exp(gcum[ri[a]] - gcum[rj[b2]]) : 1.0f);
             }
             target[a * CHUNK + b2] = value;
         }
 }
 
-// scan_chunk_outer for OUTER_ROWS keys × 16 values. global = [⌈V / 16⌉, ⌈K / OUTER_ROWS⌉, B·H·NC].
+// scan_chunk_outer for OUTER_ROWS keys × 32 values (two float16 per row). global = [⌈V / 32⌉, ⌈K / OUTER_ROWS⌉, B·H·NC].
 kernel void scan_chunk_outer_tiles(SIZES, int shift, int has_y, global const float *x, global const float *y, global float *states) {
-    const int v0 = get_global_id(0) * 16, k0 = get_global_id(1) * OUTER_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, k0 = get_global_id(1) * OUTER_ROWS, pc = get_global_id(2);
     if (v0 >= V || k0 >= K || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     const int n = V - v0, rows = min(OUTER_ROWS, K - k0);
     int kk[OUTER_ROWS];
     #pragma unroll
     for (int r = 0; r < OUTER_ROWS; r++) kk[r] = min(k0 + r, K - 1);
-    float16 acc[OUTER_ROWS];
+    float16 acc[OUTER_ROWS][2];
     #pragma unroll
-    for (int r = 0; r < OUTER_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < OUTER_ROWS; r++) acc[r][0] = acc[r][1] = (float16)(0.0f);
     if (has_y)
         for (int i = 0; i < L; i++) {
-            const float16 yv = tile_load(y + ROW(i) * V + v0, n);
+            global const float *yr = y + ROW(i) * V + v0;
+            const float16 y_lo = tile_load(yr, n), y_hi = tile_load(yr + 16, n - 16);
             global const float *xr = x + ROW(i) * K;
             #pragma unroll
-            for (int r = 0; r < OUTER_ROWS; r++) acc[r] = fma((float16)(xr[kk[r]]), yv, acc[r]);
+            for (int r = 0; r < OUTER_ROWS; r++) {
+                const float16 xv = (float16)(xr[kk[r]]);
+                acc[r][0] = fma(xv, y_lo, acc[r][0]);
+                acc[r][1] = fma(xv, y_hi, acc[r][1]);
+            }
         }
     global float *out = STATE(states, p_, c + shift);
-    for (int r = 0; r < rows; r++) tile_store(out + (k0 + r) * V + v0, acc[r], n);
+    for (int r = 0; r < rows; r++) {
+        tile_store(out + (k0 + r) * V + v0, acc[r][0], n);
+        tile_store(out + (k0 + r) * V + v0 + 16, acc[r][1], n - 16);
+    }
 }
 
 // scan_chunk_carry_forward for 16 values of one key row. global = [⌈V / 16⌉, K, B·H].
@@ -591,70 +622,93 @@ kernel void scan_chunk_transpose(SIZES, global const float *states, global float
     for (int k = 0; k < K; k++) t[k] = s[k * V + v];
 }
 
-// scan_chunk_output for TILE_ROWS rows × 16 values. global = [⌈V / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+// scan_chunk_output for PRODUCT_ROWS rows × 32 values (two float16 per row). global = [⌈V / 32⌉,
+// CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void scan_chunk_output_tiles(SIZES, global const float *qbar, global const float *value, global const float *scores,
                                     global const float *states, global float *output) {
-    const int v0 = get_global_id(0) * 16, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, i0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (v0 >= V || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (i0 >= L) return;
     const int n = V - v0;
-    int ri[TILE_ROWS];
+    int ri[PRODUCT_ROWS];
     #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) ri[r] = CLAMPED_ROW(i0 + r);
-    float16 acc[TILE_ROWS];
+    for (int r = 0; r < PRODUCT_ROWS; r++) ri[r] = CLAMPED_ROW(i0 + r);
+    float16 acc[PRODUCT_ROWS][2];
     #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r][0] = acc[r][1] = (float16)(0.0f);
     global const float *s = STATE(states, p_, c) + v0;
     for (int k = 0; k < K; k++) {
-        const float16 sv = tile_load(s + k * V, n);
+        const float16 s_lo = tile_load(s + k * V, n), s_hi = tile_load(s + k * V + 16, n - 16);
         #pragma unroll
-        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(qbar[ri[r] * K + k]), sv, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 qv = (float16)(qbar[ri[r] * K + k]);
+            acc[r][0] = fma(qv, s_lo, acc[r][0]);
+            acc[r][1] = fma(qv, s_hi, acc[r][1]);
+        }
     }
     // A is zero above the diagonal and on rows past L.
     global const float *a = scores + ((size_t)pc * CHUNK + i0) * CHUNK;
-    const int last = min(i0 + TILE_ROWS, L);
+    const int last = min(i0 + PRODUCT_ROWS, L);
     for (int j = 0; j < last; j++) {
-        const float16 vv = tile_load(value + ROW(j) * V + v0, n);
+        global const float *vr = value + ROW(j) * V + v0;
+        const float16 v_lo = tile_load(vr, n), v_hi = tile_load(vr + 16, n - 16);
         #pragma unroll
-        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(a[r * CHUNK + j]), vv, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 av = (float16)(a[r * CHUNK + j]);
+            acc[r][0] = fma(av, v_lo, acc[r][0]);
+            acc[r][1] = fma(av, v_hi, acc[r][1]);
+        }
     }
-    #pragma unroll
-    for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) tile_store(output + ri[r] * V + v0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
+        tile_store(output + ri[r] * V + v0, acc[r][0], n);
+        tile_store(output + ri[r] * V + v0 + 16, acc[r][1], n - 16);
+    }
 }
 
-// scan_chunk_value_gradient for TILE_ROWS rows × 16 values, with D_{c+1} as stored ([K, V]).
-// global = [⌈V / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+// scan_chunk_value_gradient for PRODUCT_ROWS rows × 32 values (two float16 per row), with D_{c+1} as stored
+// ([K, V]). global = [⌈V / 32⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void scan_chunk_value_gradient_tiles(SIZES, int has_output_gradient, global const float *kbar, global const float *output_gradient,
                                             global const float *scores, global const float *gradients, global float *dv) {
-    const int v0 = get_global_id(0) * 16, j0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, j0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (v0 >= V || j0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (j0 >= L) return;
     const int n = V - v0;
-    int rj[TILE_ROWS];
+    int rj[PRODUCT_ROWS];
     #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) rj[r] = CLAMPED_ROW(j0 + r);
-    float16 acc[TILE_ROWS];
+    for (int r = 0; r < PRODUCT_ROWS; r++) rj[r] = CLAMPED_ROW(j0 + r);
+    float16 acc[PRODUCT_ROWS][2];
     #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r][0] = acc[r][1] = (float16)(0.0f);
     global const float *d = STATE(gradients, p_, c + 1) + v0;
     for (int k = 0; k < K; k++) {
-        const float16 dvk = tile_load(d + k * V, n);
+        const float16 d_lo = tile_load(d + k * V, n), d_hi = tile_load(d + k * V + 16, n - 16);
         #pragma unroll
-        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(kbar[rj[r] * K + k]), dvk, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 kv = (float16)(kbar[rj[r] * K + k]);
+            acc[r][0] = fma(kv, d_lo, acc[r][0]);
+            acc[r][1] = fma(kv, d_hi, acc[r][1]);
+        }
     }
     if (has_output_gradient) {
         // A_ij for i ≥ j0: zero where j > i.
         global const float *a = scores + (size_t)pc * CHUNK * CHUNK + j0;
         for (int i = j0; i < L; i++) {
-            const float16 o = tile_load(output_gradient + ROW(i) * V + v0, n);
+            global const float *orow = output_gradient + ROW(i) * V + v0;
+            const float16 o_lo = tile_load(orow, n), o_hi = tile_load(orow + 16, n - 16);
             #pragma unroll
-            for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(a[i * CHUNK + r]), o, acc[r]);
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
+                const float16 av = (float16)(a[i * CHUNK + r]);
+                acc[r][0] = fma(av, o_lo, acc[r][0]);
+                acc[r][1] = fma(av, o_hi, acc[r][1]);
+            }
         }
     }
-    #pragma unroll
-    for (int r = 0; r < TILE_ROWS && j0 + r < L; r++) tile_store(dv + rj[r] * V + v0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && j0 + r < L; r++) {
+        tile_store(dv + rj[r] * V + v0, acc[r][0], n);
+        tile_store(dv + rj[r] * V + v0 + 16, acc[r][1], n - 16);
+    }
 }
 
 // scan_chunk_key_gradients for TILE_ROWS rows × 16 keys, with the states S_c and D_{c+1} transposed

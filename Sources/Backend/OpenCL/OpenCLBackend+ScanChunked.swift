@@ -83,7 +83,7 @@ extension OpenCLBackend {
         if chunkedScanTiles {
             launchChunkTiles("scan_chunk_prepare_tiles", tiles(keys), 1, pieces, prepare)
             launchChunkTiles("scan_chunk_scores_tiles", chunk / 4, chunk / 4, pieces, scores)
-            launchChunkTiles("scan_chunk_outer_tiles", tiles(values), tiles(keys, 8), pieces, outer)
+            launchChunkTiles("scan_chunk_outer_tiles", tiles(values, 32), tiles(keys, 8), pieces, outer)
             launchChunkTiles("scan_chunk_carry_forward_tiles", tiles(values), keys, pairs, carry)
         } else {
             launchChunked("scan_chunk_prepare", keys, 1, pieces, prepare)
@@ -102,7 +102,7 @@ extension OpenCLBackend {
             .buffer(pass.qbar), .buffer(inputs.value), .buffer(pass.scores), .buffer(pass.states), .buffer(outputs.output),
         ]
         if chunkedScanTiles {
-            launchChunkTiles("scan_chunk_output_tiles", tiles(shape.valueDimension), Self.chunkLength / 4, pieces, arguments)
+            launchChunkTiles("scan_chunk_output_tiles", tiles(shape.valueDimension, 32), Self.chunkLength / 8, pieces, arguments)
         } else {
             launchChunked("scan_chunk_output", shape.valueDimension, Self.chunkLength, pieces, arguments)
         }
@@ -128,7 +128,7 @@ extension OpenCLBackend {
             .buffer(outputGradients.finalState ?? placeholder), .buffer(stateGradients), .buffer(gradients.initialState ?? placeholder),
         ]
         if cpu {
-            launchChunkTiles("scan_chunk_outer_tiles", tiles(values), tiles(keys, 8), pieces, outer)
+            launchChunkTiles("scan_chunk_outer_tiles", tiles(values, 32), tiles(keys, 8), pieces, outer)
             launchChunkTiles("scan_chunk_carry_backward_tiles", tiles(values), keys, pairs, carry)
         } else {
             launchChunked("scan_chunk_outer", values, keys, pieces, outer)
@@ -158,7 +158,7 @@ extension OpenCLBackend {
             launch("scan_chunk_transpose", global: [values, 1, pairs * (pass.chunks + 1)], local: [16, 1, 1], sizes + [.buffer(stateGradients), .buffer(gradientsT)])
             launchChunkTiles("scan_chunk_key_gradients_tiles", tiles(keys), chunk / 4, pieces,
                              sizes + flags + operands + [.buffer(statesT), .buffer(gradientsT)] + keyResults)
-            launchChunkTiles("scan_chunk_value_gradient_tiles", tiles(values), chunk / 4, pieces, value)
+            launchChunkTiles("scan_chunk_value_gradient_tiles", tiles(values, 32), chunk / 8, pieces, value)
         } else {
             launchChunked("scan_chunk_key_gradients", keys, chunk, pieces, sizes + flags + operands + [.buffer(pass.states), .buffer(stateGradients)] + keyResults)
             launchChunked("scan_chunk_value_gradient", values, chunk, pieces, value)
