@@ -407,8 +407,30 @@ static float16 tile_sums4x4(const float16 *acc) {
 // exp(x) of a non-positive decay exponent (clamped at 0), 1 without a gate (`gate_kind` in scope).
 #define TILE_DECAY(x) (gate_kind == GATE_NONE ? (float16)(1.0f) : tile_exp(fmin((x), 0.0f)))
 
+// The CPU layout reads every [B, T, H, ·] operand packed: the host copies q, k, v and dO
+// (scan_chunk_pack_tiles) and scan_chunk_prepare_tiles writes G, Q̄, K̄ and the boundary factors as
+// [B·H·NC, CHUNK, ·], so that a chunk's rows are contiguous (in [B, T, H, K] they lie H · K floats apart
+// and a chunk's K-slices fall into a few L1 sets). ROW(i) below is row i of chunk pc in that layout (pc
+// in scope); SOURCE_ROW(i) its row in [B, T, H, ·], where the results (o, dq, dk, dv, ∂L/∂G) are stored.
+#undef ROW
+#define ROW(i) (pc * CHUNK + (i))
+#define SOURCE_ROW(i) ((b * T + t0 + (i)) * H + h)
+// One plane of the packed boundary factors.
+#undef PLANE
+#define PLANE ((size_t)B * H * CHUNKS * CHUNK * K)
+
 // Row i of the chunk, clamped to its last row.
 #define CLAMPED_ROW(i) ROW(min((i), L - 1))
+
+// x [B, T, H, width] packed into [B·H·NC, CHUNK, width], 16 columns of one chunk per work-item (rows past a
+// chunk's length are left as they are: the tiles never read them). global = [⌈width / 16⌉, 1, B·H·NC].
+kernel void scan_chunk_pack_tiles(SIZES, int width, global const float *x, global float *packed) {
+    const int c0 = get_global_id(0) * 16, pc = get_global_id(2);
+    if (c0 >= width || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int n = width - c0;
+    for (int i = 0; i < L; i++) tile_store(packed + ROW(i) * width + c0, tile_load(x + SOURCE_ROW(i) * width + c0, n), n);
+}
 
 // The cumulative log gate of row `row` at keys k0 … k0 + 15 (n of them valid) as a vector.
 static float16 tile_cumulative(global const float *gcum, int gate_kind, int row, int K, int k0, int n) {
@@ -427,24 +449,24 @@ kernel void scan_chunk_prepare_tiles(SIZES, float scale, global const float *q, 
     const int n = K - k0;
     float16 g = (float16)(0.0f), boundary[CHUNK / SUB];
     for (int i = 0; i < L; i++) {
-        const int row = ROW(i);
+        const int row = ROW(i), source = SOURCE_ROW(i);
         if (gate_kind == GATE_PER_KEY) {
-            g += tile_load(gate + row * K + k0, n);
+            g += tile_load(gate + source * K + k0, n);
             tile_store(gcum + row * K + k0, g, n);
             if (i % SUB == 0) boundary[i / SUB] = g;
         } else if (gate_kind == GATE_PER_HEAD) {
-            g += (float16)(gate[row]);
+            g += (float16)(gate[source]);
             if (k0 == 0) gcum[row] = g.s0;
         }
-        tile_store(qbar + row * K + k0, scale * tile_load(q + row * K + k0, n) * tile_exp(g), n);
+        tile_store(qbar + row * K + k0, scale * tile_load(q + source * K + k0, n) * tile_exp(g), n);
     }
     const float16 last = g;
     g = (float16)(0.0f);
     for (int i = 0; i < L; i++) {
-        const int row = ROW(i);
-        if (gate_kind == GATE_PER_KEY) g += tile_load(gate + row * K + k0, n);
-        else if (gate_kind == GATE_PER_HEAD) g += (float16)(gate[row]);
-        tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * tile_exp(last - g), n);
+        const int row = ROW(i), source = SOURCE_ROW(i);
+        if (gate_kind == GATE_PER_KEY) g += tile_load(gate + source * K + k0, n);
+        else if (gate_kind == GATE_PER_HEAD) g += (float16)(gate[source]);
+        tile_store(kbar + row * K + k0, tile_load(key + source * K + k0, n) * tile_exp(last - g), n);
         // Row i meets boundary n = 16·b2 as a row of that sub-chunk (b2 = i / 16) or of an earlier one.
         if (gate_kind == GATE_PER_KEY)
             for (int b2 = max(1, i / SUB); b2 * SUB < L; b2++) tile_store(bounds + (b2 - 1) * PLANE + row * K + k0, tile_exp(-fabs(g - boundary[b2])), n);
@@ -661,8 +683,8 @@ kernel void scan_chunk_output_tiles(SIZES, global const float *qbar, global cons
         }
     }
     for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
-        tile_store(output + ri[r] * V + v0, acc[r][0], n);
-        tile_store(output + ri[r] * V + v0 + 16, acc[r][1], n - 16);
+        tile_store(output + SOURCE_ROW(i0 + r) * V + v0, acc[r][0], n);
+        tile_store(output + SOURCE_ROW(i0 + r) * V + v0 + 16, acc[r][1], n - 16);
     }
 }
 
@@ -706,8 +728,8 @@ kernel void scan_chunk_value_gradient_tiles(SIZES, int has_output_gradient, glob
         }
     }
     for (int r = 0; r < PRODUCT_ROWS && j0 + r < L; r++) {
-        tile_store(dv + rj[r] * V + v0, acc[r][0], n);
-        tile_store(dv + rj[r] * V + v0 + 16, acc[r][1], n - 16);
+        tile_store(dv + SOURCE_ROW(j0 + r) * V + v0, acc[r][0], n);
+        tile_store(dv + SOURCE_ROW(j0 + r) * V + v0 + 16, acc[r][1], n - 16);
     }
 }
 
@@ -846,10 +868,10 @@ kernel void scan_chunk_key_gradients_tiles(SIZES, float scale, int has_output_gr
             }
     }
     for (int r = 0; r < TILE_ROWS && r0 + r < L; r++) {
-        const int row = rr[r];
-        tile_store(dq + row * K + k0, scale * dqt[r], n);
-        tile_store(dk + row * K + k0, dkt[r], n);
+        const int row = rr[r], source = SOURCE_ROW(r0 + r);
+        tile_store(dq + source * K + k0, scale * dqt[r], n);
+        tile_store(dk + source * K + k0, dkt[r], n);
         if (has_gate_gradient)
-            tile_store(dlog + row * K + k0, scale * tile_load(q + row * K + k0, n) * dqt[r] - tile_load(key + row * K + k0, n) * dkt[r], n);
+            tile_store(dlog + source * K + k0, scale * tile_load(q + row * K + k0, n) * dqt[r] - tile_load(key + row * K + k0, n) * dkt[r], n);
     }
 }

@@ -11,7 +11,7 @@ extension OpenCLBackend {
         "scan_chunk_carry_backward", "scan_chunk_key_gradients", "scan_chunk_value_gradient", "scan_chunk_gate_gradient",
         "scan_chunk_prepare_tiles", "scan_chunk_scores_tiles", "scan_chunk_outer_tiles", "scan_chunk_carry_forward_tiles",
         "scan_chunk_output_tiles", "scan_chunk_carry_backward_tiles", "scan_chunk_transpose", "scan_chunk_key_gradients_tiles",
-        "scan_chunk_value_gradient_tiles",
+        "scan_chunk_value_gradient_tiles", "scan_chunk_pack_tiles",
     ]
 
     /// Builds `scan_chunked.cl` on first use; false (with the error recorded) when it cannot be built.
@@ -28,10 +28,20 @@ extension OpenCLBackend {
     }
 
     /// The per-chunk quantities both passes need: G, Q̄, K̄, exp(G_L), the score matrices and the states at
-    /// every chunk boundary (`states`, slot 0 the initial state; `finalState` written when given).
+    /// every chunk boundary (`states`, slot 0 the initial state; `finalState` written when given). In the
+    /// CPU layout G, Q̄, K̄ and the boundary factors are packed ([B·H·NC, CHUNK, ·]), and so are the copies
+    /// of q, k and v its kernels read (`query`, `key`, `value`; the inputs themselves in the GPU layout).
     private struct ChunkedScanPass {
         let chunks: Int
         let gcum: DeviceBuffer, bounds: DeviceBuffer, qbar: DeviceBuffer, kbar: DeviceBuffer, decayTotal: DeviceBuffer, scores: DeviceBuffer, states: DeviceBuffer
+        let query: DeviceBuffer, key: DeviceBuffer, value: DeviceBuffer
+    }
+
+    /// `x` [B, T, H, width] packed into a new [B·H·NC, CHUNK, width] buffer for the CPU layout's kernels.
+    private func packChunks(_ x: DeviceBuffer, width: Int, shape: ScanShape, pieces: Int) -> DeviceBuffer {
+        let packed = allocate(max(1, pieces * Self.chunkLength * width))
+        launchChunkTiles("scan_chunk_pack_tiles", tiles(width), 1, pieces, chunkSizes(shape, gate: .none) + [.int(width), .buffer(x), .buffer(packed)])
+        return packed
     }
 
     private func chunkSizes(_ shape: ScanShape, gate: ScanGate) -> [Argument] {
@@ -63,24 +73,31 @@ extension OpenCLBackend {
         let pairs = shape.batch * shape.heads, pieces = pairs * chunks, chunk = Self.chunkLength
         let keys = shape.keyDimension, values = shape.valueDimension
         let sizes = chunkSizes(shape, gate: inputs.gate)
+        let cpu = chunkedScanTiles
+        // The CPU layout's packed rows: every chunk CHUNK rows long.
+        let rows = cpu ? pieces * chunk : shape.batch * shape.length * shape.heads
+        let gateCount = inputs.gate.isPerKey ? rows * keys : rows
         let pass = ChunkedScanPass(
-            chunks: chunks, gcum: inputs.gate.buffer == nil ? placeholder : allocate(max(1, inputs.gate.count(shape))),
-            bounds: inputs.gate.kernelCode == 2 ? allocate(max(1, (Self.chunkLength / 16 - 1) * shape.keyCount)) : placeholder,
-            qbar: allocate(max(1, shape.keyCount)), kbar: allocate(max(1, shape.keyCount)), decayTotal: allocate(max(1, pieces * keys)),
-            scores: allocate(max(1, pieces * Self.chunkLength * Self.chunkLength)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)))
+            chunks: chunks, gcum: inputs.gate.buffer == nil ? placeholder : allocate(max(1, gateCount)),
+            bounds: inputs.gate.kernelCode == 2 ? allocate(max(1, (Self.chunkLength / 16 - 1) * rows * keys)) : placeholder,
+            qbar: allocate(max(1, rows * keys)), kbar: allocate(max(1, rows * keys)), decayTotal: allocate(max(1, pieces * keys)),
+            scores: allocate(max(1, pieces * Self.chunkLength * Self.chunkLength)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)),
+            query: cpu ? packChunks(inputs.query, width: keys, shape: shape, pieces: pieces) : inputs.query,
+            key: cpu ? packChunks(inputs.key, width: keys, shape: shape, pieces: pieces) : inputs.key,
+            value: cpu ? packChunks(inputs.value, width: values, shape: shape, pieces: pieces) : inputs.value)
         let prepare: [Argument] = sizes + [
             .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.gate.buffer ?? placeholder),
             .buffer(pass.gcum), .buffer(pass.bounds), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.decayTotal),
         ]
         let scores: [Argument] = sizes + [
-            .float(scale), .int(0), .buffer(inputs.query), .buffer(inputs.key), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(pass.scores),
+            .float(scale), .int(0), .buffer(pass.query), .buffer(pass.key), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(pass.scores),
         ]
-        let outer: [Argument] = sizes + [.int(1), .int(1), .buffer(pass.kbar), .buffer(inputs.value), .buffer(pass.states)]
+        let outer: [Argument] = sizes + [.int(1), .int(1), .buffer(pass.kbar), .buffer(pass.value), .buffer(pass.states)]
         let carry: [Argument] = sizes + [
             .int(inputs.initialState == nil ? 0 : 1), .int(finalState == nil ? 0 : 1), .buffer(pass.decayTotal),
             .buffer(inputs.initialState ?? placeholder), .buffer(pass.states), .buffer(finalState ?? placeholder),
         ]
-        if chunkedScanTiles {
+        if cpu {
             launchChunkTiles("scan_chunk_prepare_tiles", tiles(keys), 1, pieces, prepare)
             launchChunkTiles("scan_chunk_scores_tiles", chunk / 4, chunk / 4, pieces, scores)
             launchChunkTiles("scan_chunk_outer_tiles", tiles(values, 32), tiles(keys, 8), pieces, outer)
@@ -99,7 +116,7 @@ extension OpenCLBackend {
         let pass = chunkedForwardPass(inputs, shape: shape, scale: scale, finalState: outputs.finalState)
         let pieces = shape.batch * shape.heads * pass.chunks
         let arguments = chunkSizes(shape, gate: inputs.gate) + [
-            .buffer(pass.qbar), .buffer(inputs.value), .buffer(pass.scores), .buffer(pass.states), .buffer(outputs.output),
+            .buffer(pass.qbar), .buffer(pass.value), .buffer(pass.scores), .buffer(pass.states), .buffer(outputs.output),
         ]
         if chunkedScanTiles {
             launchChunkTiles("scan_chunk_output_tiles", tiles(shape.valueDimension, 32), Self.chunkLength / 8, pieces, arguments)
@@ -117,8 +134,8 @@ extension OpenCLBackend {
         let keys = shape.keyDimension, values = shape.valueDimension, chunk = Self.chunkLength
         let sizes = chunkSizes(shape, gate: inputs.gate)
         let hasOutputGradient = outputGradients.output != nil
-        let dO = outputGradients.output ?? placeholder
         let cpu = chunkedScanTiles
+        let dO = outputGradients.output.map { cpu ? packChunks($0, width: values, shape: shape, pieces: pieces) : $0 } ?? placeholder
         // dL/dS at every chunk boundary: each chunk's Q̄ᵀ dO, then the carry from the last chunk.
         let stateCount = pairs * (pass.chunks + 1) * keys * values
         let stateGradients = allocate(max(1, stateCount))
@@ -137,7 +154,7 @@ extension OpenCLBackend {
         let scoreGradients = hasOutputGradient ? allocate(max(1, pieces * chunk * chunk)) : placeholder
         if hasOutputGradient {
             let arguments: [Argument] = sizes + [
-                .float(scale), .int(1), .buffer(dO), .buffer(inputs.value), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(scoreGradients),
+                .float(scale), .int(1), .buffer(dO), .buffer(pass.value), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(scoreGradients),
             ]
             if cpu { launchChunkTiles("scan_chunk_scores_tiles", chunk / 4, chunk / 4, pieces, arguments) }
             else { launchChunked("scan_chunk_scores", chunk, chunk, pieces, arguments) }
@@ -145,7 +162,7 @@ extension OpenCLBackend {
         let logGradient = gradients.gate == nil ? placeholder : allocate(max(1, shape.keyCount))
         let flags: [Argument] = [.float(scale), .int(hasOutputGradient ? 1 : 0), .int(gradients.gate == nil ? 0 : 1)]
         let operands: [Argument] = [
-            .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.value), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(dO), .buffer(scoreGradients),
+            .buffer(pass.query), .buffer(pass.key), .buffer(pass.value), .buffer(pass.gcum), .buffer(pass.bounds), .buffer(dO), .buffer(scoreGradients),
         ]
         let keyResults: [Argument] = [.buffer(gradients.query), .buffer(gradients.key), .buffer(logGradient)]
         let value: [Argument] = sizes + [
