@@ -348,7 +348,29 @@ kernel void delta_chunk_inverse_gradient(SIZES, int step, global const float *be
 }
 
 // Per row i: dβ_i, and (gated, with `has_gate_gradient`) ∂L/∂G_i without the τ terms in `dlog` and τ_i in
-// `tau` ([B, T, H] each; see the top of this file). global = [CHUNK, 1, B·H·NC].
+// `tau` ([B, T, H] each; see the top of this file). The operands' rows are at IN(a): ROW(a) here, packed in
+// the CPU layout (delta_chunk_row_gradients_tiles); the results' at ROW(i) in both.
+#define ROW_GRADIENTS_BODY(IN)                                                                                              \
+    const int ri = IN(i), wi = ROW(i);                                                                                  \
+    float from_t = 0.0f, from_a = 0.0f;                                                                                 \
+    for (int a = i; a < L; a++) from_t += MAT(dt, pc, a, i) * MAT(n, pc, a, i);                                         \
+    for (int j = 0; j < i; j++) from_a += MAT(da, pc, i, j) * MAT(kg, pc, i, j);                                        \
+    dbeta[wi] = from_t + from_a;                                                                                        \
+    if (!(gated && has_gate_gradient)) return;                                                                          \
+    /* Through Γ: row sums minus column sums of dP ⊙ P and of dA ⊙ β_row KG. */                                        \
+    float pairs = 0.0f;                                                                                                 \
+    for (int j = 0; j <= i; j++) pairs += MAT(dp, pc, i, j) * MAT(p, pc, i, j) + MAT(da, pc, i, j) * (beta[ri] * MAT(kg, pc, i, j)); \
+    for (int a = i; a < L; a++) pairs -= MAT(dp, pc, a, i) * MAT(p, pc, a, i) + MAT(da, pc, a, i) * (beta[IN(a)] * MAT(kg, pc, a, i)); \
+    float direct = 0.0f, t = 0.0f;                                                                                      \
+    const float e = exp(gcum[ri]);                                                                                      \
+    for (int k = 0; k < K; k++) {                                                                                       \
+        direct += qbar[ri * K + k] * dqs[ri * K + k] + e * key[ri * K + k] * dkw[ri * K + k];                           \
+        t += kbar[ri * K + k] * dke[ri * K + k];                                                                        \
+    }                                                                                                                   \
+    dlog[wi] = pairs + direct;                                                                                          \
+    tau[wi] = t;
+
+// global = [CHUNK, 1, B·H·NC].
 kernel void delta_chunk_row_gradients(SIZES, int has_gate_gradient, global const float *beta, global const float *key,
                                       global const float *qbar, global const float *kbar, global const float *gcum,
                                       global const float *n, global const float *kg, global const float *p,
@@ -359,24 +381,7 @@ kernel void delta_chunk_row_gradients(SIZES, int has_gate_gradient, global const
     if (i >= CHUNK) return;
     CHUNK_OF(pc);
     if (i >= L) return;
-    const int ri = ROW(i);
-    float from_t = 0.0f, from_a = 0.0f;
-    for (int a = i; a < L; a++) from_t += MAT(dt, pc, a, i) * MAT(n, pc, a, i);
-    for (int j = 0; j < i; j++) from_a += MAT(da, pc, i, j) * MAT(kg, pc, i, j);
-    dbeta[ri] = from_t + from_a;
-    if (!(gated && has_gate_gradient)) return;
-    // Through Γ: row sums minus column sums of dP ⊙ P and of dA ⊙ β_row KG.
-    float pairs = 0.0f;
-    for (int j = 0; j <= i; j++) pairs += MAT(dp, pc, i, j) * MAT(p, pc, i, j) + MAT(da, pc, i, j) * (beta[ri] * MAT(kg, pc, i, j));
-    for (int a = i; a < L; a++) pairs -= MAT(dp, pc, a, i) * MAT(p, pc, a, i) + MAT(da, pc, a, i) * (beta[ROW(a)] * MAT(kg, pc, a, i));
-    float direct = 0.0f, t = 0.0f;
-    const float e = exp(gcum[ri]);
-    for (int k = 0; k < K; k++) {
-        direct += qbar[ri * K + k] * dqs[ri * K + k] + e * key[ri * K + k] * dkw[ri * K + k];
-        t += kbar[ri * K + k] * dke[ri * K + k];
-    }
-    dlog[ri] = pairs + direct;
-    tau[ri] = t;
+    ROW_GRADIENTS_BODY(ROW)
 }
 
 // The gate's gradient of one chunk: dg_t = Σ_{i≥t} ∂L/∂G_i, where the last row also holds Σ τ and
@@ -494,7 +499,50 @@ static float16 tile_sums4x4(const float16 *acc) {
     return (float16)(u[0].even + u[0].odd, u[1].even + u[1].odd);
 }
 
+// The CPU layout reads every [B, T, H, ·] operand packed, [B·H·NC, CHUNK, ·]: the host copies q, k, v, β,
+// the gate and dO (delta_chunk_pack_tiles), and the scratch the `_tiles` kernels pass to one another (G, Q̄,
+// K̄, W, U′, dU, the state products, Tᵀ dW) is kept so, so that a chunk's rows are contiguous (in
+// [B, T, H, K] they lie H · K floats apart and a chunk's K-slices fall into a few L1 sets). PACKED(i) is
+// row i of chunk pc in that layout (pc in scope); o, dq, dk (and dβ, ∂L/∂G, τ) are stored at their rows
+// in [B, T, H, ·] (ROW, SOURCE_ROW), dv through a packed buffer and delta_chunk_pack_tiles back.
+#define PACKED(i) (pc * CHUNK + (i))
+#define SOURCE_ROW(i) ((b * T + t0 + (i)) * H + h)
+#undef ROW
+#define ROW(i) PACKED(i)
+
 #define CLAMPED_ROW(i) ROW(min((i), L - 1))
+
+// x [B, T, H, width] packed into [B·H·NC, CHUNK, width] (or, with `unpack`, back), 16 columns of one chunk
+// per work-item; rows past a chunk's length are left as they are (the tiles never read them).
+// global = [⌈width / 16⌉, 1, B·H·NC].
+kernel void delta_chunk_pack_tiles(SIZES, int width, int unpack, global const float *x, global float *y) {
+    const int c0 = get_global_id(0) * 16, pc = get_global_id(2);
+    if (c0 >= width || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int n = width - c0;
+    for (int i = 0; i < L; i++) {
+        const int from = unpack ? PACKED(i) : SOURCE_ROW(i), to = unpack ? SOURCE_ROW(i) : PACKED(i);
+        tile_store(y + to * width + c0, tile_load(x + from * width + c0, n), n);
+    }
+}
+
+// delta_chunk_row_gradients on packed operands. global = [CHUNK, 1, B·H·NC].
+kernel void delta_chunk_row_gradients_tiles(SIZES, int has_gate_gradient, global const float *beta, global const float *key,
+                                            global const float *qbar, global const float *kbar, global const float *gcum,
+                                            global const float *n, global const float *kg, global const float *p,
+                                            global const float *dp, global const float *dt, global const float *da,
+                                            global const float *dqs, global const float *dke, global const float *dkw,
+                                            global float *dbeta, global float *dlog, global float *tau) {
+    const int i = get_global_id(0), pc = get_global_id(2);
+    if (i >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (i >= L) return;
+#undef ROW
+#define ROW(i) SOURCE_ROW(i)
+    ROW_GRADIENTS_BODY(PACKED)
+#undef ROW
+#define ROW(i) PACKED(i)
+}
 
 // e^x for 16 lanes, x ≤ 88: as tile_exp in scan_chunked.cl (Cephes' expf; 0 below −87, NaN stays NaN).
 static float16 tile_exp(float16 x) {
@@ -698,7 +746,7 @@ kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_fina
                                             global float *states, global float *final_state) {
     const int v0 = get_global_id(0) * 32, p = get_global_id(2);
     if (v0 >= V || p >= B * H) return;
-    const int b = p / H, h = p % H, n = V - v0;
+    const int n = V - v0;
     global float *s0 = STATE(states, p, 0) + v0;
     for (int k = 0; k < K; k++) {
         global const float *from = initial + ((size_t)p * K + k) * V + v0;
@@ -706,7 +754,7 @@ kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_fina
         tile_store(s0 + k * V + 16, has_initial ? tile_load(from + 16, n - 16) : (float16)(0.0f), n - 16);
     }
     for (int c = 0; c < CHUNKS; c++) {
-        const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
+        const int pc = p * CHUNKS + c, L = min(CHUNK, T - c * CHUNK);
         global const float *s = STATE(states, p, c) + v0;
         global float *next = STATE(states, p, c + 1) + v0;
         for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
@@ -806,8 +854,8 @@ kernel void delta_chunk_output_tiles(SIZES, global const float *qbar, global con
         }
     }
     for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
-        tile_store(output + ri[r] * V + v0, acc[r][0], n);
-        tile_store(output + ri[r] * V + v0 + 16, acc[r][1], n - 16);
+        tile_store(output + SOURCE_ROW(i0 + r) * V + v0, acc[r][0], n);
+        tile_store(output + SOURCE_ROW(i0 + r) * V + v0 + 16, acc[r][1], n - 16);
     }
 }
 
@@ -820,7 +868,7 @@ kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int
                                              global float *initial_gradient) {
     const int v0 = get_global_id(0) * 32, p = get_global_id(2);
     if (v0 >= V || p >= B * H) return;
-    const int b = p / H, h = p % H, n = V - v0;
+    const int n = V - v0;
     global float *last = STATE(gradients, p, CHUNKS) + v0;
     for (int k = 0; k < K; k++) {
         global const float *from = final_gradient + ((size_t)p * K + k) * V + v0;
@@ -828,7 +876,7 @@ kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int
         tile_store(last + k * V + 16, has_final_gradient ? tile_load(from + 16, n - 16) : (float16)(0.0f), n - 16);
     }
     for (int c = CHUNKS - 1; c >= 0; c--) {
-        const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
+        const int pc = p * CHUNKS + c, L = min(CHUNK, T - c * CHUNK);
         global const float *d = STATE(gradients, p, c + 1) + v0;
         global float *previous = STATE(gradients, p, c) + v0;
         // dU_i += Σ_k K̄_ik D_{c+1}[k]
@@ -1082,7 +1130,7 @@ kernel void delta_chunk_key_gradients_tiles(SIZES, float scale, global const flo
         float16 k_part = fma((float16)(beta[row]), rowwise[r], dkt[r]);
         k_part = fma((float16)(exp(gl - gr)), tile_load(dke + row * K + k0, n), k_part);
         k_part = fma((float16)(exp(gr)), tile_load(dkw + row * K + k0, n), k_part);
-        tile_store(dq + row * K + k0, scale * q_part, n);
-        tile_store(dk + row * K + k0, k_part, n);
+        tile_store(dq + SOURCE_ROW(r0 + r) * K + k0, scale * q_part, n);
+        tile_store(dk + SOURCE_ROW(r0 + r) * K + k0, k_part, n);
     }
 }
