@@ -407,9 +407,9 @@ static float16 tile_sums4x4(const float16 *acc) {
 // exp(x) of a non-positive decay exponent (clamped at 0), 1 without a gate (`gate_kind` in scope).
 #define TILE_DECAY(x) (gate_kind == GATE_NONE ? (float16)(1.0f) : tile_exp(fmin((x), 0.0f)))
 
-// The CPU layout reads every [B, T, H, ·] operand packed: the host copies q, k, v and dO
-// (scan_chunk_pack_tiles) and scan_chunk_prepare_tiles writes G, Q̄, K̄ and the boundary factors as
-// [B·H·NC, CHUNK, ·], so that a chunk's rows are contiguous (in [B, T, H, K] they lie H · K floats apart
+// The CPU layout reads every [B, T, H, ·] operand packed: scan_chunk_prepare_tiles writes G, Q̄, K̄, the
+// boundary factors and copies of q and k as [B·H·NC, CHUNK, ·], the host copies v and dO
+// (scan_chunk_pack_tiles), so that a chunk's rows are contiguous (in [B, T, H, K] they lie H · K floats apart
 // and a chunk's K-slices fall into a few L1 sets). ROW(i) below is row i of chunk pc in that layout (pc
 // in scope); SOURCE_ROW(i) its row in [B, T, H, ·], where the results (o, dq, dk, dv, ∂L/∂G) are stored.
 #undef ROW
@@ -439,10 +439,11 @@ static float16 tile_cumulative(global const float *gcum, int gate_kind, int row,
     return (float16)(0.0f);
 }
 
-// scan_chunk_prepare for 16 keys at once. global = [⌈K / 16⌉, 1, B·H·NC].
+// scan_chunk_prepare for 16 keys at once, reading q, k and the gate in [B, T, H, ·], writing packed (and
+// packed copies of q and k, `packed_q` and `packed_key`, the CPU layout's q and k). global = [⌈K / 16⌉, 1, B·H·NC].
 kernel void scan_chunk_prepare_tiles(SIZES, float scale, global const float *q, global const float *key, global const float *gate,
                                      global float *gcum, global float *bounds, global float *qbar, global float *kbar,
-                                     global float *decay_total) {
+                                     global float *decay_total, global float *packed_q, global float *packed_key) {
     const int k0 = get_global_id(0) * 16, pc = get_global_id(2);
     if (k0 >= K || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
@@ -458,7 +459,9 @@ kernel void scan_chunk_prepare_tiles(SIZES, float scale, global const float *q, 
             g += (float16)(gate[source]);
             if (k0 == 0) gcum[row] = g.s0;
         }
-        tile_store(qbar + row * K + k0, scale * tile_load(q + source * K + k0, n) * tile_exp(g), n);
+        const float16 qi = tile_load(q + source * K + k0, n);
+        tile_store(packed_q + row * K + k0, qi, n);
+        tile_store(qbar + row * K + k0, scale * qi * tile_exp(g), n);
     }
     const float16 last = g;
     g = (float16)(0.0f);
@@ -466,7 +469,9 @@ kernel void scan_chunk_prepare_tiles(SIZES, float scale, global const float *q, 
         const int row = ROW(i), source = SOURCE_ROW(i);
         if (gate_kind == GATE_PER_KEY) g += tile_load(gate + source * K + k0, n);
         else if (gate_kind == GATE_PER_HEAD) g += (float16)(gate[source]);
-        tile_store(kbar + row * K + k0, tile_load(key + source * K + k0, n) * tile_exp(last - g), n);
+        const float16 ki = tile_load(key + source * K + k0, n);
+        tile_store(packed_key + row * K + k0, ki, n);
+        tile_store(kbar + row * K + k0, ki * tile_exp(last - g), n);
         // Row i meets boundary n = 16·b2 as a row of that sub-chunk (b2 = i / 16) or of an earlier one.
         if (gate_kind == GATE_PER_KEY)
             for (int b2 = max(1, i / SUB); b2 * SUB < L; b2++) tile_store(bounds + (b2 - 1) * PLANE + row * K + k0, tile_exp(-fabs(g - boundary[b2])), n);

@@ -82,8 +82,7 @@ extension OpenCLBackend {
             bounds: inputs.gate.kernelCode == 2 ? allocate(max(1, (Self.chunkLength / 16 - 1) * rows * keys)) : placeholder,
             qbar: allocate(max(1, rows * keys)), kbar: allocate(max(1, rows * keys)), decayTotal: allocate(max(1, pieces * keys)),
             scores: allocate(max(1, pieces * Self.chunkLength * Self.chunkLength)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)),
-            query: cpu ? packChunks(inputs.query, width: keys, shape: shape, pieces: pieces) : inputs.query,
-            key: cpu ? packChunks(inputs.key, width: keys, shape: shape, pieces: pieces) : inputs.key,
+            query: cpu ? allocate(max(1, rows * keys)) : inputs.query, key: cpu ? allocate(max(1, rows * keys)) : inputs.key,
             value: cpu ? packChunks(inputs.value, width: values, shape: shape, pieces: pieces) : inputs.value)
         let prepare: [Argument] = sizes + [
             .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.gate.buffer ?? placeholder),
@@ -98,7 +97,8 @@ extension OpenCLBackend {
             .buffer(inputs.initialState ?? placeholder), .buffer(pass.states), .buffer(finalState ?? placeholder),
         ]
         if cpu {
-            launchChunkTiles("scan_chunk_prepare_tiles", tiles(keys), 1, pieces, prepare)
+            // The prepare step also packs q and k (`pass.query`, `pass.key`).
+            launchChunkTiles("scan_chunk_prepare_tiles", tiles(keys), 1, pieces, prepare + [.buffer(pass.query), .buffer(pass.key)])
             launchChunkTiles("scan_chunk_scores_tiles", chunk / 4, chunk / 4, pieces, scores)
             launchChunkTiles("scan_chunk_outer_tiles", tiles(values, 32), tiles(keys, 8), pieces, outer)
             launchChunkTiles("scan_chunk_carry_forward_tiles", tiles(values), keys, pairs, carry)
