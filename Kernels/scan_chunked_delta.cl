@@ -593,26 +593,33 @@ static float16 tile_exp(float16 x) {
         rj[a] = CLAMPED_ROW((j0) + a);                        \
     }
 
-// delta_chunk_prepare for 16 keys at once. global = [⌈K / 16⌉, 1, B·H·NC].
+// delta_chunk_prepare for 16 keys at once; the decays exp(G_i) and exp(G_L − G_i) of the chunk's rows 16 rows
+// per vector exp (every exponent ≤ 0). global = [⌈K / 16⌉, 1, B·H·NC].
 kernel void delta_chunk_prepare_tiles(SIZES, float scale, global const float *q, global const float *key, global const float *gate,
                                       global float *gcum, global float *qbar, global float *kbar, global float *decay_total) {
     const int k0 = get_global_id(0) * 16, pc = get_global_id(2);
     if (k0 >= K || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     const int n = K - k0;
-    float g = 0.0f;
-    for (int i = 0; i < L; i++) {
-        const int row = ROW(i);
-        if (gated) g += gate[row];
-        if (k0 == 0) gcum[row] = g;
-        tile_store(qbar + row * K + k0, tile_load(q + row * K + k0, n) * (scale * exp(g)), n);
+    float g = 0.0f, gs[CHUNK], to_q[CHUNK], to_k[CHUNK];
+    for (int i = 0; i < CHUNK; i++) {
+        if (i < L) {
+            const int row = ROW(i);
+            if (gated) g += gate[row];
+            if (k0 == 0) gcum[row] = g;
+        }
+        gs[i] = g;
     }
     const float last = g;
-    g = 0.0f;
+    for (int i0 = 0; i0 < L; i0 += 16) {
+        const float16 gv = vload16(0, gs + i0);
+        vstore16(gated ? scale * tile_exp(gv) : (float16)(scale), 0, to_q + i0);
+        vstore16(gated ? tile_exp(last - gv) : (float16)(1.0f), 0, to_k + i0);
+    }
     for (int i = 0; i < L; i++) {
         const int row = ROW(i);
-        if (gated) g += gate[row];
-        tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * exp(last - g), n);
+        tile_store(qbar + row * K + k0, tile_load(q + row * K + k0, n) * to_q[i], n);
+        tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * to_k[i], n);
     }
     if (k0 == 0) decay_total[pc] = exp(last);
 }
@@ -630,6 +637,16 @@ kernel void delta_chunk_matrices_tiles(SIZES, float scale, global const float *q
         DOT_TILE(kk, key, key, K)
         DOT_TILE(qk, q, key, K)
     }
+    // Γ of the block's 16 pairs in one vector exp (exponents ≤ 0 for j ≤ i; the others are not used).
+    float decays[16];
+    if (live && gated) {
+        float x[16];
+#pragma unroll
+        for (int a = 0; a < TILE_ROWS; a++)
+#pragma unroll
+            for (int b2 = 0; b2 < TILE_ROWS; b2++) x[a * TILE_ROWS + b2] = fmin(gcum[ri[a]] - gcum[rj[b2]], 0.0f);
+        vstore16(tile_exp(vload16(0, x)), 0, decays);
+    }
 #pragma unroll
     for (int a = 0; a < TILE_ROWS; a++)
 #pragma unroll
@@ -637,7 +654,7 @@ kernel void delta_chunk_matrices_tiles(SIZES, float scale, global const float *q
             const int i = i0 + a, j = j0 + b2;
             float g = 0.0f, kgv = 0.0f, pv = 0.0f;
             if (live && j <= i && i < L) {
-                g = gated ? exp(gcum[ri[a]] - gcum[rj[b2]]) : 1.0f;
+                g = gated ? decays[a * TILE_ROWS + b2] : 1.0f;
                 kgv = j < i ? g * kk[a][b2] : 0.0f;
                 pv = (scale * qk[a][b2]) * g;
             }
@@ -1014,6 +1031,14 @@ kernel void delta_chunk_pair_gradients_tiles(SIZES, int has_output_gradient, glo
         DOT_TILE(tv, du, value, V)
         DOT_TILE(tk, dw, key, K)
     }
+    // exp(G_j) of the block's columns in one vector exp (lanes 0 … 3).
+    float decays[16];
+    if (live && gated) {
+        float x[16];
+#pragma unroll
+        for (int l = 0; l < 16; l++) x[l] = gcum[rj[l % TILE_ROWS]];
+        vstore16(tile_exp(vload16(0, x)), 0, decays);
+    }
 #pragma unroll
     for (int a = 0; a < TILE_ROWS; a++)
 #pragma unroll
@@ -1022,7 +1047,7 @@ kernel void delta_chunk_pair_gradients_tiles(SIZES, int has_output_gradient, glo
             float pv = 0.0f, t = 0.0f;
             if (live && j <= i && i < L) {
                 pv = has_output_gradient ? ps[a][b2] : 0.0f;
-                t = (gated ? exp(gcum[rj[b2]]) : 1.0f) * tk[a][b2] + tv[a][b2];
+                t = (gated ? decays[b2] : 1.0f) * tk[a][b2] + tv[a][b2];
             }
             MAT(dp, pc, i, j) = pv;
             MAT(dt, pc, i, j) = t;
@@ -1122,14 +1147,18 @@ kernel void delta_chunk_key_gradients_tiles(SIZES, float scale, global const flo
             dkt[r] = fma((float16)(dpc[at] * gc[at]), qi, fma((float16)(dac[at] * (bi * gc[at])), ki, dkt[r]));
         }
     }
+    // exp(G_r) (lanes 0 … 3) and exp(G_L − G_r) (lanes 4 … 7) of the tile's rows in one vector exp.
     const float gl = gcum[ROW(L - 1)];
+    float x[16], decays[16];
+#pragma unroll
+    for (int l = 0; l < 16; l++) x[l] = l < TILE_ROWS ? gcum[rr[l]] : l < 2 * TILE_ROWS ? gl - gcum[rr[l - TILE_ROWS]] : 0.0f;
+    vstore16(tile_exp(vload16(0, x)), 0, decays);
     for (int r = 0; r < TILE_ROWS && r0 + r < L; r++) {
         const int row = rr[r];
-        const float gr = gcum[row];
-        const float16 q_part = fma((float16)(exp(gr)), tile_load(dqs + row * K + k0, n), dqt[r]);
+        const float16 q_part = fma((float16)(decays[r]), tile_load(dqs + row * K + k0, n), dqt[r]);
         float16 k_part = fma((float16)(beta[row]), rowwise[r], dkt[r]);
-        k_part = fma((float16)(exp(gl - gr)), tile_load(dke + row * K + k0, n), k_part);
-        k_part = fma((float16)(exp(gr)), tile_load(dkw + row * K + k0, n), k_part);
+        k_part = fma((float16)(decays[TILE_ROWS + r]), tile_load(dke + row * K + k0, n), k_part);
+        k_part = fma((float16)(decays[r]), tile_load(dkw + row * K + k0, n), k_part);
         tile_store(dq + SOURCE_ROW(r0 + r) * K + k0, scale * q_part, n);
         tile_store(dk + SOURCE_ROW(r0 + r) * K + k0, k_part, n);
     }
