@@ -34,7 +34,9 @@
 // Layouts (row-major, float32): q, k, the per-key gate and G, Q̄, K̄ [B, T, H, K]; v, o [B, T, H, V];
 // the per-head gate and its G [B, T, H]; states [B, H, K, V]. A pair is p = b·H + h; its chunk c is
 // pc = p·NC + c (NC = ⌈T / CHUNK⌉). Scratch the host allocates: exp(G_L) [B·H·NC, K]; per-key gates'
-// boundary factors [CHUNK / 16 − 1, B, T, H, K]; A and dA
+// boundary factors [CHUNK / 16 − 1, B, T, H, K]; in the CPU layout G, Q̄, K̄ and the boundary factors
+// packed by chunk ([B·H·NC, CHUNK, ·], rows past a chunk's length unused) and packed copies of q, k, v
+// and dO, the same O(T · D) per pair; A and dA
 // [B·H·NC, CHUNK, CHUNK] (one chunk's square per chunk, T·CHUNK floats per pair: no [T, T] matrix);
 // the states and their gradients at every chunk boundary [B·H, NC + 1, K, V], O(T / CHUNK · K · V).
 //
@@ -321,15 +323,18 @@ kernel void scan_chunk_gate_gradient(SIZES, global const float *dlog, global con
 // work-items and vectorize across work-items only where the kernel body has no inner loops, so the
 // kernels above (a scalar work-item per matrix element, each with a loop over K or a chunk) run scalar
 // there. The `_tiles` kernels below are the same steps with the same arguments and results, shaped for
-// such devices: each work-item holds a register tile of TILE_ROWS rows × 16 contiguous columns as float16
-// vectors (a row of one operand broadcast, a row slice of the other loaded as one vector, multiplied and
-// added), or, for the score matrices (sums over K of two row-major operands), a TILE_ROWS × TILE_ROWS
+// such devices: each work-item holds a register tile of rows × 16 contiguous columns as float16 vectors
+// (a row of one operand broadcast, a row slice of the other loaded as one vector, multiplied and added;
+// TILE_ROWS = 4 rows for the prepare step and the key gradients, and 8 rows × 32 columns, two vectors per
+// row, for the outer products, the output and the value gradient, so that each broadcast feeds two
+// FMAs), or, for the score matrices (sums over K of two row-major operands), a TILE_ROWS × TILE_ROWS
 // block of float16 partial sums that are added across lanes at the end. Every chunk of every pair still
-// runs at once (the chunks' parts are independent); only the carries are sequential. Rows past a
-// chunk's length are clamped to its last row (computed, never stored), so the inner loops carry no
-// guards; columns past K or V are zero in loaded vectors and never stored.
-//   global = [column tiles, row tiles, B·H·NC] (the prepare and carry kernels: [column tiles, K or 1,
-//   B·H·NC or B·H]), local = [4, 16, 1] rounded by the host; edges are guarded.
+// runs at once (the chunks' parts are independent); only the carries are sequential. The operands'
+// rows are read packed, each chunk's CHUNK rows contiguous (see PACKED below). Rows past a chunk's
+// length are clamped to its last row (computed, never stored), so the inner loops carry no guards;
+// columns past K or V are zero in loaded vectors and never stored.
+//   global = [column tiles, row tiles, B·H·NC] (the prepare, pack and carry kernels: [column tiles, K or 1,
+//   B·H·NC or B·H]), local = [1, 16, 1] (or [1, 1, 1] with one row tile) rounded by the host; edges are guarded.
 // The carries, the gate's gradient and the states' transposes (`scan_chunk_transpose`, which gives the
 // backward kernels S_cᵀ and D_{c+1}ᵀ as rows) are cheap next to the products.
 
@@ -387,7 +392,7 @@ static float tile_sum(float16 x) {
 
 // The 16 sums tile_sum(acc[a][b]) of a 4 × 4 block of float16 partial sums as one float16 (lane 4a + b), by
 // halving all of them together: the same pairs added in the same order as tile_sum (lanes l and l + 8, then
-// l + 4, l + 2, l + 1), so the bits are tile_sum's, in 30 vector additions instead of 64 and few shuffles.
+// l + 4, l + 2, l + 1), so the bits are tile_sum's, each level's additions for 2 to 16 sums in one vector.
 static float8 tile_half_sums(float16 z) { return (float8)(z.s0123 + z.s4567, z.s89ab + z.scdef); }
 static float8 tile_quarter_sums(float16 w) { return (float8)(w.s0145 + w.s2367, w.s89cd + w.sabef); }
 #if TILE_ROWS != 4
@@ -407,7 +412,7 @@ static float16 tile_sums4x4(const float16 *acc) {
 // exp(x) of a non-positive decay exponent (clamped at 0), 1 without a gate (`gate_kind` in scope).
 #define TILE_DECAY(x) (gate_kind == GATE_NONE ? (float16)(1.0f) : tile_exp(fmin((x), 0.0f)))
 
-// The CPU layout reads every [B, T, H, ·] operand packed: scan_chunk_prepare_tiles writes G, Q̄, K̄, the
+// PACKED: the CPU layout reads every [B, T, H, ·] operand packed: scan_chunk_prepare_tiles writes G, Q̄, K̄, the
 // boundary factors and copies of q and k as [B·H·NC, CHUNK, ·], the host copies v and dO
 // (scan_chunk_pack_tiles), so that a chunk's rows are contiguous (in [B, T, H, K] they lie H · K floats apart
 // and a chunk's K-slices fall into a few L1 sets). ROW(i) below is row i of chunk pc in that layout (pc

@@ -48,13 +48,15 @@
 // pc = p·NC + c (NC = ⌈T / CHUNK⌉). Scratch the host allocates: exp(G_L) [B·H·NC]; the chunk matrices
 // Γ, KG, P, N (and, backward, dP, dT, X, dA) [B·H·NC, CHUNK, CHUNK], T·CHUNK floats per pair and matrix
 // (no [T, T] matrix); the states and their gradients at every chunk boundary [B·H, NC + 1, K, V],
-// O(T / CHUNK · K · V).
+// O(T / CHUNK · K · V). In the CPU layout the [B, T, H, ·] scratch is packed by chunk ([B·H·NC, CHUNK, ·],
+// rows past a chunk's length unused), with packed copies of q, k, v, β, the gate and dO and a packed dv,
+// the same O(T · D) per pair.
 //
 // Two layouts of the same steps, chosen by ScanTuning.chunkedLayout (`scan.chunkedLayout`): the GPU layout
 // (the kernels below up to "The CPU layout", the default on GPUs) and the CPU layout (the `_tiles`
 // kernels of that section, register tiles of float16 vectors per work-item: the default on CPU devices,
 // PoCL and Intel's or AMD's CPU runtimes, where the GPU layout ran 14 to 17× slower than the recurrent
-// kernels); delta_chunk_row_gradients and delta_chunk_gate_gradient serve both.
+// kernels); delta_chunk_gate_gradient serves both, and delta_chunk_row_gradients' body (ROW_GRADIENTS_BODY).
 //
 // Launch geometry (GPU layout): every kernel but the two carries and the per-chunk gate sum runs one
 // work-item per element of a chunk's matrix for every chunk at once, global = [round_up(n0, G), n1, B·H·NC],
@@ -439,15 +441,20 @@ kernel void delta_chunk_key_gradients(SIZES, float scale, global const float *q,
 //
 // As in scan_chunked.cl (its "CPU layout" section): for CPU OpenCL devices (PoCL, which runs a work-group
 // as a loop over its work-items and vectorizes across them only where the body has no inner loops), the
-// `_tiles` kernels are the same steps with the same arguments and results, each work-item a register
-// tile of TILE_ROWS rows × 16 contiguous columns as float16 vectors (a broadcast times a loaded row slice),
-// or, for the chunk matrices that are sums over K or V of two row-major operands, TILE_ROWS × TILE_ROWS
-// blocks of float16 partial sums added across lanes at the end. The triangular inverse runs 16 columns
-// of N per work-item, row by row (N_i = e_i − Σ_{m<i} A_im N_m: N is lower triangular, so the columns past
-// i come out zero), and the two carries one work-item per 16 state columns of a pair. Rows past a chunk's
-// length are clamped to its last row (computed, never stored). The per-row gradients (dβ, the gate's
-// terms) and the gate's reverse sum keep the GPU layout's kernels: O(CHUNK²) scalar work per chunk.
-//   global = [column tiles, row tiles, B·H·NC], local = [1, 16, 1] rounded by the host; edges are guarded.
+// `_tiles` kernels are the same steps with the same results (on packed operands, see PACKED below), each
+// work-item a register tile of rows × 16 contiguous columns as float16 vectors (a broadcast times a loaded
+// row slice: TILE_ROWS = 4 rows for the key gradients; PRODUCT_ROWS = 8 rows × 32 columns, two vectors per
+// row so that each broadcast feeds two FMAs, for the triangular products, the output and the two carries;
+// TILE_ROWS × 32 for the state products), or, for the chunk matrices that are sums over K or V of two
+// row-major operands, TILE_ROWS × TILE_ROWS blocks of float16 partial sums added across lanes at the end.
+// Decays are vector exps, 16 per call (tile_exp). The triangular inverse runs 16 columns of N per
+// work-item, row by row (N_i = e_i − Σ_{m<i} A_im N_m: N is lower triangular, so the columns past i come
+// out zero), and the two carries one work-item per 32 state columns of a pair. Rows past a chunk's length
+// are clamped to its last row (computed, never stored). The per-row gradients (dβ, the gate's terms) are
+// the GPU layout's kernel body on packed rows (delta_chunk_row_gradients_tiles) and the gate's reverse sum
+// the GPU layout's kernel: O(CHUNK²) scalar work per chunk.
+//   global = [column tiles, row tiles, B·H·NC], local = [1, 16, 1] (or [1, 1, 1] with one row tile)
+//   rounded by the host; edges are guarded.
 // The helpers below repeat scan_chunked.cl's (one file per program; see the top of this file).
 
 #define TILE_ROWS 4
@@ -482,7 +489,7 @@ static float tile_sum(float16 x) {
 
 // The 16 sums tile_sum(acc[a][b]) of a 4 × 4 block of float16 partial sums as one float16 (lane 4a + b), by
 // halving all of them together: the same pairs added in the same order as tile_sum (lanes l and l + 8, then
-// l + 4, l + 2, l + 1), so the bits are tile_sum's, in 30 vector additions instead of 64 and few shuffles.
+// l + 4, l + 2, l + 1), so the bits are tile_sum's, each level's additions for 2 to 16 sums in one vector.
 static float8 tile_half_sums(float16 z) { return (float8)(z.s0123 + z.s4567, z.s89ab + z.scdef); }
 static float8 tile_quarter_sums(float16 w) { return (float8)(w.s0145 + w.s2367, w.s89cd + w.sabef); }
 #if TILE_ROWS != 4

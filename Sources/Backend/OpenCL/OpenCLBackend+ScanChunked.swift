@@ -2,7 +2,8 @@
 // top comment has the math and the launch geometry), chosen by `ScanTuning.form` (the delta rule's chunked
 // form is OpenCLBackend+ScanChunkedDelta.swift). Scratch per call: the states and their gradients
 // at every chunk boundary (O(T / 64 · K · V) per pair), one 64 × 64 score matrix per chunk, and a few
-// [B, T, H, K] buffers (G, Q̄, K̄, ∂L/∂G, and three planes of sub-chunk boundary factors for per-key gates).
+// [B, T, H, K] buffers (G, Q̄, K̄, ∂L/∂G, and three planes of sub-chunk boundary factors for per-key gates);
+// the CPU layout keeps them packed by chunk ([B·H·NC, 64, ·]) and reads packed copies of q, k, v and dO.
 
 extension OpenCLBackend {
     private static let chunkLength = 64

@@ -3,7 +3,8 @@
 // are. Scratch per call: the states and their gradients at every chunk boundary (O(T / 64 · K · V) per
 // pair), four 64 × 64 matrices per chunk forward (Γ, Γ ⊙ K Kᵀ, P, N) and four more backward (dP, dT, and
 // the two steps of dA), and a few [B, T, H, K] and [B, T, H, V] buffers (Q̄, K̄, W, U′, dU, and the
-// backward pass's products with the states).
+// backward pass's products with the states); the CPU layout keeps those packed by chunk ([B·H·NC, 64, ·])
+// and reads packed copies of q, k, v, β, the gate and dO.
 
 extension OpenCLBackend {
     private static let deltaChunkLength = 64
