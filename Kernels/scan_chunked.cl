@@ -34,7 +34,9 @@
 // Layouts (row-major, float32): q, k, the per-key gate and G, Q̄, K̄ [B, T, H, K]; v, o [B, T, H, V];
 // the per-head gate and its G [B, T, H]; states [B, H, K, V]. A pair is p = b·H + h; its chunk c is
 // pc = p·NC + c (NC = ⌈T / CHUNK⌉). Scratch the host allocates: exp(G_L) [B·H·NC, K]; per-key gates'
-// boundary factors [CHUNK / 16 − 1, B, T, H, K]; A and dA
+// boundary factors [CHUNK / 16 − 1, B, T, H, K]; in the CPU layout G, Q̄, K̄ and the boundary factors
+// packed by chunk ([B·H·NC, CHUNK, ·], rows past a chunk's length unused) and packed copies of q, k, v
+// and dO, the same O(T · D) per pair; A and dA
 // [B·H·NC, CHUNK, CHUNK] (one chunk's square per chunk, T·CHUNK floats per pair: no [T, T] matrix);
 // the states and their gradients at every chunk boundary [B·H, NC + 1, K, V], O(T / CHUNK · K · V).
 //
@@ -321,20 +323,25 @@ kernel void scan_chunk_gate_gradient(SIZES, global const float *dlog, global con
 // work-items and vectorize across work-items only where the kernel body has no inner loops, so the
 // kernels above (a scalar work-item per matrix element, each with a loop over K or a chunk) run scalar
 // there. The `_tiles` kernels below are the same steps with the same arguments and results, shaped for
-// such devices: each work-item holds a register tile of TILE_ROWS rows × 16 contiguous columns as float16
-// vectors (a row of one operand broadcast, a row slice of the other loaded as one vector, multiplied and
-// added), or, for the score matrices (sums over K of two row-major operands), a TILE_ROWS × TILE_ROWS
+// such devices: each work-item holds a register tile of rows × 16 contiguous columns as float16 vectors
+// (a row of one operand broadcast, a row slice of the other loaded as one vector, multiplied and added;
+// TILE_ROWS = 4 rows for the prepare step and the key gradients, and 8 rows × 32 columns, two vectors per
+// row, for the outer products, the output and the value gradient, so that each broadcast feeds two
+// FMAs), or, for the score matrices (sums over K of two row-major operands), a TILE_ROWS × TILE_ROWS
 // block of float16 partial sums that are added across lanes at the end. Every chunk of every pair still
-// runs at once (the chunks' parts are independent); only the carries are sequential. Rows past a
-// chunk's length are clamped to its last row (computed, never stored), so the inner loops carry no
-// guards; columns past K or V are zero in loaded vectors and never stored.
-//   global = [column tiles, row tiles, B·H·NC] (the prepare and carry kernels: [column tiles, K or 1,
-//   B·H·NC or B·H]), local = [4, 16, 1] rounded by the host; edges are guarded.
+// runs at once (the chunks' parts are independent); only the carries are sequential. The operands'
+// rows are read packed, each chunk's CHUNK rows contiguous (see PACKED below). Rows past a chunk's
+// length are clamped to its last row (computed, never stored), so the inner loops carry no guards;
+// columns past K or V are zero in loaded vectors and never stored.
+//   global = [column tiles, row tiles, B·H·NC] (the prepare, pack and carry kernels: [column tiles, K or 1,
+//   B·H·NC or B·H]), local = [1, 16, 1] (or [1, 1, 1] with one row tile) rounded by the host; edges are guarded.
 // The carries, the gate's gradient and the states' transposes (`scan_chunk_transpose`, which gives the
 // backward kernels S_cᵀ and D_{c+1}ᵀ as rows) are cheap next to the products.
 
 #define TILE_ROWS 4
 #define OUTER_ROWS 8
+// Rows of the tiles of the output and the value gradient (32 columns each).
+#define PRODUCT_ROWS 8
 
 // n ≤ 16 floats from p (all 16 when n ≥ 16), zeros past n.
 static float16 tile_load(global const float *p, int n) {
@@ -383,11 +390,52 @@ static float tile_sum(float16 x) {
     return c.x + c.y;
 }
 
+// The 16 sums tile_sum(acc[a][b]) of a 4 × 4 block of float16 partial sums as one float16 (lane 4a + b), by
+// halving all of them together: the same pairs added in the same order as tile_sum (lanes l and l + 8, then
+// l + 4, l + 2, l + 1), so the bits are tile_sum's, each level's additions for 2 to 16 sums in one vector.
+static float8 tile_half_sums(float16 z) { return (float8)(z.s0123 + z.s4567, z.s89ab + z.scdef); }
+static float8 tile_quarter_sums(float16 w) { return (float8)(w.s0145 + w.s2367, w.s89cd + w.sabef); }
+#if TILE_ROWS != 4
+#error "tile_sums4x4 sums 4 × 4 blocks: TILE_ROWS must be 4"
+#endif
+static float16 tile_sums4x4(const float16 *acc) {
+    float16 z[8], w[4], u[2];
+#pragma unroll
+    for (int m = 0; m < 8; m++) z[m] = (float16)(acc[2 * m].lo + acc[2 * m].hi, acc[2 * m + 1].lo + acc[2 * m + 1].hi);
+#pragma unroll
+    for (int m = 0; m < 4; m++) w[m] = (float16)(tile_half_sums(z[2 * m]), tile_half_sums(z[2 * m + 1]));
+#pragma unroll
+    for (int m = 0; m < 2; m++) u[m] = (float16)(tile_quarter_sums(w[2 * m]), tile_quarter_sums(w[2 * m + 1]));
+    return (float16)(u[0].even + u[0].odd, u[1].even + u[1].odd);
+}
+
 // exp(x) of a non-positive decay exponent (clamped at 0), 1 without a gate (`gate_kind` in scope).
 #define TILE_DECAY(x) (gate_kind == GATE_NONE ? (float16)(1.0f) : tile_exp(fmin((x), 0.0f)))
 
+// PACKED: the CPU layout reads every [B, T, H, ·] operand packed: scan_chunk_prepare_tiles writes G, Q̄, K̄, the
+// boundary factors and copies of q and k as [B·H·NC, CHUNK, ·], the host copies v and dO
+// (scan_chunk_pack_tiles), so that a chunk's rows are contiguous (in [B, T, H, K] they lie H · K floats apart
+// and a chunk's K-slices fall into a few L1 sets). ROW(i) below is row i of chunk pc in that layout (pc
+// in scope); SOURCE_ROW(i) its row in [B, T, H, ·], where the results (o, dq, dk, dv, ∂L/∂G) are stored.
+#undef ROW
+#define ROW(i) (pc * CHUNK + (i))
+#define SOURCE_ROW(i) ((b * T + t0 + (i)) * H + h)
+// One plane of the packed boundary factors.
+#undef PLANE
+#define PLANE ((size_t)B * H * CHUNKS * CHUNK * K)
+
 // Row i of the chunk, clamped to its last row.
 #define CLAMPED_ROW(i) ROW(min((i), L - 1))
+
+// x [B, T, H, width] packed into [B·H·NC, CHUNK, width], 16 columns of one chunk per work-item (rows past a
+// chunk's length are left as they are: the tiles never read them). global = [⌈width / 16⌉, 1, B·H·NC].
+kernel void scan_chunk_pack_tiles(SIZES, int width, global const float *x, global float *packed) {
+    const int c0 = get_global_id(0) * 16, pc = get_global_id(2);
+    if (c0 >= width || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int n = width - c0;
+    for (int i = 0; i < L; i++) tile_store(packed + ROW(i) * width + c0, tile_load(x + SOURCE_ROW(i) * width + c0, n), n);
+}
 
 // The cumulative log gate of row `row` at keys k0 … k0 + 15 (n of them valid) as a vector.
 static float16 tile_cumulative(global const float *gcum, int gate_kind, int row, int K, int k0, int n) {
@@ -396,34 +444,39 @@ static float16 tile_cumulative(global const float *gcum, int gate_kind, int row,
     return (float16)(0.0f);
 }
 
-// scan_chunk_prepare for 16 keys at once. global = [⌈K / 16⌉, 1, B·H·NC].
+// scan_chunk_prepare for 16 keys at once, reading q, k and the gate in [B, T, H, ·], writing packed (and
+// packed copies of q and k, `packed_q` and `packed_key`, the CPU layout's q and k). global = [⌈K / 16⌉, 1, B·H·NC].
 kernel void scan_chunk_prepare_tiles(SIZES, float scale, global const float *q, global const float *key, global const float *gate,
                                      global float *gcum, global float *bounds, global float *qbar, global float *kbar,
-                                     global float *decay_total) {
+                                     global float *decay_total, global float *packed_q, global float *packed_key) {
     const int k0 = get_global_id(0) * 16, pc = get_global_id(2);
     if (k0 >= K || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     const int n = K - k0;
     float16 g = (float16)(0.0f), boundary[CHUNK / SUB];
     for (int i = 0; i < L; i++) {
-        const int row = ROW(i);
+        const int row = ROW(i), source = SOURCE_ROW(i);
         if (gate_kind == GATE_PER_KEY) {
-            g += tile_load(gate + row * K + k0, n);
+            g += tile_load(gate + source * K + k0, n);
             tile_store(gcum + row * K + k0, g, n);
             if (i % SUB == 0) boundary[i / SUB] = g;
         } else if (gate_kind == GATE_PER_HEAD) {
-            g += (float16)(gate[row]);
+            g += (float16)(gate[source]);
             if (k0 == 0) gcum[row] = g.s0;
         }
-        tile_store(qbar + row * K + k0, scale * tile_load(q + row * K + k0, n) * tile_exp(g), n);
+        const float16 qi = tile_load(q + source * K + k0, n);
+        tile_store(packed_q + row * K + k0, qi, n);
+        tile_store(qbar + row * K + k0, scale * qi * tile_exp(g), n);
     }
     const float16 last = g;
     g = (float16)(0.0f);
     for (int i = 0; i < L; i++) {
-        const int row = ROW(i);
-        if (gate_kind == GATE_PER_KEY) g += tile_load(gate + row * K + k0, n);
-        else if (gate_kind == GATE_PER_HEAD) g += (float16)(gate[row]);
-        tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * tile_exp(last - g), n);
+        const int row = ROW(i), source = SOURCE_ROW(i);
+        if (gate_kind == GATE_PER_KEY) g += tile_load(gate + source * K + k0, n);
+        else if (gate_kind == GATE_PER_HEAD) g += (float16)(gate[source]);
+        const float16 ki = tile_load(key + source * K + k0, n);
+        tile_store(packed_key + row * K + k0, ki, n);
+        tile_store(kbar + row * K + k0, ki * tile_exp(last - g), n);
         // Row i meets boundary n = 16·b2 as a row of that sub-chunk (b2 = i / 16) or of an earlier one.
         if (gate_kind == GATE_PER_KEY)
             for (int b2 = max(1, i / SUB); b2 * SUB < L; b2++) tile_store(bounds + (b2 - 1) * PLANE + row * K + k0, tile_exp(-fabs(g - boundary[b2])), n);
@@ -512,6 +565,8 @@ kernel void scan_chunk_scores_tiles(SIZES, float scale, int gradient, global con
             SCORE_STEP(PART_LOAD)
         }
     }
+    float sums[16];
+    vstore16(tile_sums4x4(&acc[0][0]), 0, sums);
     global float *target = scores + ((size_t)pc * CHUNK + i0) * CHUNK + j0;
 #pragma unroll
     for (int a = 0; a < TILE_ROWS; a++)
@@ -520,34 +575,42 @@ kernel void scan_chunk_scores_tiles(SIZES, float scale, int gradient, global con
             const int i = i0 + a, j = j0 + b2;
             float value = 0.0f;
             if (j <= i && i < L) {
-                value = tile_sum(acc[a][b2]);
+                value = sums[a * TILE_ROWS + b2];
                 if (!gradient) value *= scale * (gate_kind == GATE_PER_HEAD ? exp(gcum[ri[a]] - gcum[rj[b2]]) : 1.0f);
             }
             target[a * CHUNK + b2] = value;
         }
 }
 
-// scan_chunk_outer for OUTER_ROWS keys × 16 values. global = [⌈V / 16⌉, ⌈K / OUTER_ROWS⌉, B·H·NC].
+// scan_chunk_outer for OUTER_ROWS keys × 32 values (two float16 per row). global = [⌈V / 32⌉, ⌈K / OUTER_ROWS⌉, B·H·NC].
 kernel void scan_chunk_outer_tiles(SIZES, int shift, int has_y, global const float *x, global const float *y, global float *states) {
-    const int v0 = get_global_id(0) * 16, k0 = get_global_id(1) * OUTER_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, k0 = get_global_id(1) * OUTER_ROWS, pc = get_global_id(2);
     if (v0 >= V || k0 >= K || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     const int n = V - v0, rows = min(OUTER_ROWS, K - k0);
     int kk[OUTER_ROWS];
     #pragma unroll
     for (int r = 0; r < OUTER_ROWS; r++) kk[r] = min(k0 + r, K - 1);
-    float16 acc[OUTER_ROWS];
+    float16 acc[OUTER_ROWS][2];
     #pragma unroll
-    for (int r = 0; r < OUTER_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < OUTER_ROWS; r++) acc[r][0] = acc[r][1] = (float16)(0.0f);
     if (has_y)
         for (int i = 0; i < L; i++) {
-            const float16 yv = tile_load(y + ROW(i) * V + v0, n);
+            global const float *yr = y + ROW(i) * V + v0;
+            const float16 y_lo = tile_load(yr, n), y_hi = tile_load(yr + 16, n - 16);
             global const float *xr = x + ROW(i) * K;
             #pragma unroll
-            for (int r = 0; r < OUTER_ROWS; r++) acc[r] = fma((float16)(xr[kk[r]]), yv, acc[r]);
+            for (int r = 0; r < OUTER_ROWS; r++) {
+                const float16 xv = (float16)(xr[kk[r]]);
+                acc[r][0] = fma(xv, y_lo, acc[r][0]);
+                acc[r][1] = fma(xv, y_hi, acc[r][1]);
+            }
         }
     global float *out = STATE(states, p_, c + shift);
-    for (int r = 0; r < rows; r++) tile_store(out + (k0 + r) * V + v0, acc[r], n);
+    for (int r = 0; r < rows; r++) {
+        tile_store(out + (k0 + r) * V + v0, acc[r][0], n);
+        tile_store(out + (k0 + r) * V + v0 + 16, acc[r][1], n - 16);
+    }
 }
 
 // scan_chunk_carry_forward for 16 values of one key row. global = [⌈V / 16⌉, K, B·H].
@@ -591,70 +654,93 @@ kernel void scan_chunk_transpose(SIZES, global const float *states, global float
     for (int k = 0; k < K; k++) t[k] = s[k * V + v];
 }
 
-// scan_chunk_output for TILE_ROWS rows × 16 values. global = [⌈V / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+// scan_chunk_output for PRODUCT_ROWS rows × 32 values (two float16 per row). global = [⌈V / 32⌉,
+// CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void scan_chunk_output_tiles(SIZES, global const float *qbar, global const float *value, global const float *scores,
                                     global const float *states, global float *output) {
-    const int v0 = get_global_id(0) * 16, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, i0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (v0 >= V || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (i0 >= L) return;
     const int n = V - v0;
-    int ri[TILE_ROWS];
+    int ri[PRODUCT_ROWS];
     #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) ri[r] = CLAMPED_ROW(i0 + r);
-    float16 acc[TILE_ROWS];
+    for (int r = 0; r < PRODUCT_ROWS; r++) ri[r] = CLAMPED_ROW(i0 + r);
+    float16 acc[PRODUCT_ROWS][2];
     #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r][0] = acc[r][1] = (float16)(0.0f);
     global const float *s = STATE(states, p_, c) + v0;
     for (int k = 0; k < K; k++) {
-        const float16 sv = tile_load(s + k * V, n);
+        const float16 s_lo = tile_load(s + k * V, n), s_hi = tile_load(s + k * V + 16, n - 16);
         #pragma unroll
-        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(qbar[ri[r] * K + k]), sv, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 qv = (float16)(qbar[ri[r] * K + k]);
+            acc[r][0] = fma(qv, s_lo, acc[r][0]);
+            acc[r][1] = fma(qv, s_hi, acc[r][1]);
+        }
     }
     // A is zero above the diagonal and on rows past L.
     global const float *a = scores + ((size_t)pc * CHUNK + i0) * CHUNK;
-    const int last = min(i0 + TILE_ROWS, L);
+    const int last = min(i0 + PRODUCT_ROWS, L);
     for (int j = 0; j < last; j++) {
-        const float16 vv = tile_load(value + ROW(j) * V + v0, n);
+        global const float *vr = value + ROW(j) * V + v0;
+        const float16 v_lo = tile_load(vr, n), v_hi = tile_load(vr + 16, n - 16);
         #pragma unroll
-        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(a[r * CHUNK + j]), vv, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 av = (float16)(a[r * CHUNK + j]);
+            acc[r][0] = fma(av, v_lo, acc[r][0]);
+            acc[r][1] = fma(av, v_hi, acc[r][1]);
+        }
     }
-    #pragma unroll
-    for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) tile_store(output + ri[r] * V + v0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
+        tile_store(output + SOURCE_ROW(i0 + r) * V + v0, acc[r][0], n);
+        tile_store(output + SOURCE_ROW(i0 + r) * V + v0 + 16, acc[r][1], n - 16);
+    }
 }
 
-// scan_chunk_value_gradient for TILE_ROWS rows × 16 values, with D_{c+1} as stored ([K, V]).
-// global = [⌈V / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+// scan_chunk_value_gradient for PRODUCT_ROWS rows × 32 values (two float16 per row), with D_{c+1} as stored
+// ([K, V]). global = [⌈V / 32⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void scan_chunk_value_gradient_tiles(SIZES, int has_output_gradient, global const float *kbar, global const float *output_gradient,
                                             global const float *scores, global const float *gradients, global float *dv) {
-    const int v0 = get_global_id(0) * 16, j0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, j0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (v0 >= V || j0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (j0 >= L) return;
     const int n = V - v0;
-    int rj[TILE_ROWS];
+    int rj[PRODUCT_ROWS];
     #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) rj[r] = CLAMPED_ROW(j0 + r);
-    float16 acc[TILE_ROWS];
+    for (int r = 0; r < PRODUCT_ROWS; r++) rj[r] = CLAMPED_ROW(j0 + r);
+    float16 acc[PRODUCT_ROWS][2];
     #pragma unroll
-    for (int r = 0; r < TILE_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r][0] = acc[r][1] = (float16)(0.0f);
     global const float *d = STATE(gradients, p_, c + 1) + v0;
     for (int k = 0; k < K; k++) {
-        const float16 dvk = tile_load(d + k * V, n);
+        const float16 d_lo = tile_load(d + k * V, n), d_hi = tile_load(d + k * V + 16, n - 16);
         #pragma unroll
-        for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(kbar[rj[r] * K + k]), dvk, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 kv = (float16)(kbar[rj[r] * K + k]);
+            acc[r][0] = fma(kv, d_lo, acc[r][0]);
+            acc[r][1] = fma(kv, d_hi, acc[r][1]);
+        }
     }
     if (has_output_gradient) {
         // A_ij for i ≥ j0: zero where j > i.
         global const float *a = scores + (size_t)pc * CHUNK * CHUNK + j0;
         for (int i = j0; i < L; i++) {
-            const float16 o = tile_load(output_gradient + ROW(i) * V + v0, n);
+            global const float *orow = output_gradient + ROW(i) * V + v0;
+            const float16 o_lo = tile_load(orow, n), o_hi = tile_load(orow + 16, n - 16);
             #pragma unroll
-            for (int r = 0; r < TILE_ROWS; r++) acc[r] = fma((float16)(a[i * CHUNK + r]), o, acc[r]);
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
+                const float16 av = (float16)(a[i * CHUNK + r]);
+                acc[r][0] = fma(av, o_lo, acc[r][0]);
+                acc[r][1] = fma(av, o_hi, acc[r][1]);
+            }
         }
     }
-    #pragma unroll
-    for (int r = 0; r < TILE_ROWS && j0 + r < L; r++) tile_store(dv + rj[r] * V + v0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && j0 + r < L; r++) {
+        tile_store(dv + SOURCE_ROW(j0 + r) * V + v0, acc[r][0], n);
+        tile_store(dv + SOURCE_ROW(j0 + r) * V + v0 + 16, acc[r][1], n - 16);
+    }
 }
 
 // scan_chunk_key_gradients for TILE_ROWS rows × 16 keys, with the states S_c and D_{c+1} transposed
@@ -792,10 +878,10 @@ kernel void scan_chunk_key_gradients_tiles(SIZES, float scale, int has_output_gr
             }
     }
     for (int r = 0; r < TILE_ROWS && r0 + r < L; r++) {
-        const int row = rr[r];
-        tile_store(dq + row * K + k0, scale * dqt[r], n);
-        tile_store(dk + row * K + k0, dkt[r], n);
+        const int row = rr[r], source = SOURCE_ROW(r0 + r);
+        tile_store(dq + source * K + k0, scale * dqt[r], n);
+        tile_store(dk + source * K + k0, dkt[r], n);
         if (has_gate_gradient)
-            tile_store(dlog + row * K + k0, scale * tile_load(q + row * K + k0, n) * dqt[r] - tile_load(key + row * K + k0, n) * dkt[r], n);
+            tile_store(dlog + source * K + k0, scale * tile_load(q + row * K + k0, n) * dqt[r] - tile_load(key + row * K + k0, n) * dkt[r], n);
     }
 }

@@ -48,13 +48,15 @@
 // pc = p·NC + c (NC = ⌈T / CHUNK⌉). Scratch the host allocates: exp(G_L) [B·H·NC]; the chunk matrices
 // Γ, KG, P, N (and, backward, dP, dT, X, dA) [B·H·NC, CHUNK, CHUNK], T·CHUNK floats per pair and matrix
 // (no [T, T] matrix); the states and their gradients at every chunk boundary [B·H, NC + 1, K, V],
-// O(T / CHUNK · K · V).
+// O(T / CHUNK · K · V). In the CPU layout the [B, T, H, ·] scratch is packed by chunk ([B·H·NC, CHUNK, ·],
+// rows past a chunk's length unused), with packed copies of q, k, v, β, the gate and dO and a packed dv,
+// the same O(T · D) per pair.
 //
 // Two layouts of the same steps, chosen by ScanTuning.chunkedLayout (`scan.chunkedLayout`): the GPU layout
 // (the kernels below up to "The CPU layout", the default on GPUs) and the CPU layout (the `_tiles`
 // kernels of that section, register tiles of float16 vectors per work-item: the default on CPU devices,
 // PoCL and Intel's or AMD's CPU runtimes, where the GPU layout ran 14 to 17× slower than the recurrent
-// kernels); delta_chunk_row_gradients and delta_chunk_gate_gradient serve both.
+// kernels); delta_chunk_gate_gradient serves both, and delta_chunk_row_gradients' body (ROW_GRADIENTS_BODY).
 //
 // Launch geometry (GPU layout): every kernel but the two carries and the per-chunk gate sum runs one
 // work-item per element of a chunk's matrix for every chunk at once, global = [round_up(n0, G), n1, B·H·NC],
@@ -348,7 +350,29 @@ kernel void delta_chunk_inverse_gradient(SIZES, int step, global const float *be
 }
 
 // Per row i: dβ_i, and (gated, with `has_gate_gradient`) ∂L/∂G_i without the τ terms in `dlog` and τ_i in
-// `tau` ([B, T, H] each; see the top of this file). global = [CHUNK, 1, B·H·NC].
+// `tau` ([B, T, H] each; see the top of this file). The operands' rows are at IN(a): ROW(a) here, packed in
+// the CPU layout (delta_chunk_row_gradients_tiles); the results' at ROW(i) in both.
+#define ROW_GRADIENTS_BODY(IN)                                                                                              \
+    const int ri = IN(i), wi = ROW(i);                                                                                  \
+    float from_t = 0.0f, from_a = 0.0f;                                                                                 \
+    for (int a = i; a < L; a++) from_t += MAT(dt, pc, a, i) * MAT(n, pc, a, i);                                         \
+    for (int j = 0; j < i; j++) from_a += MAT(da, pc, i, j) * MAT(kg, pc, i, j);                                        \
+    dbeta[wi] = from_t + from_a;                                                                                        \
+    if (!(gated && has_gate_gradient)) return;                                                                          \
+    /* Through Γ: row sums minus column sums of dP ⊙ P and of dA ⊙ β_row KG. */                                        \
+    float pairs = 0.0f;                                                                                                 \
+    for (int j = 0; j <= i; j++) pairs += MAT(dp, pc, i, j) * MAT(p, pc, i, j) + MAT(da, pc, i, j) * (beta[ri] * MAT(kg, pc, i, j)); \
+    for (int a = i; a < L; a++) pairs -= MAT(dp, pc, a, i) * MAT(p, pc, a, i) + MAT(da, pc, a, i) * (beta[IN(a)] * MAT(kg, pc, a, i)); \
+    float direct = 0.0f, t = 0.0f;                                                                                      \
+    const float e = exp(gcum[ri]);                                                                                      \
+    for (int k = 0; k < K; k++) {                                                                                       \
+        direct += qbar[ri * K + k] * dqs[ri * K + k] + e * key[ri * K + k] * dkw[ri * K + k];                           \
+        t += kbar[ri * K + k] * dke[ri * K + k];                                                                        \
+    }                                                                                                                   \
+    dlog[wi] = pairs + direct;                                                                                          \
+    tau[wi] = t;
+
+// global = [CHUNK, 1, B·H·NC].
 kernel void delta_chunk_row_gradients(SIZES, int has_gate_gradient, global const float *beta, global const float *key,
                                       global const float *qbar, global const float *kbar, global const float *gcum,
                                       global const float *n, global const float *kg, global const float *p,
@@ -359,24 +383,7 @@ kernel void delta_chunk_row_gradients(SIZES, int has_gate_gradient, global const
     if (i >= CHUNK) return;
     CHUNK_OF(pc);
     if (i >= L) return;
-    const int ri = ROW(i);
-    float from_t = 0.0f, from_a = 0.0f;
-    for (int a = i; a < L; a++) from_t += MAT(dt, pc, a, i) * MAT(n, pc, a, i);
-    for (int j = 0; j < i; j++) from_a += MAT(da, pc, i, j) * MAT(kg, pc, i, j);
-    dbeta[ri] = from_t + from_a;
-    if (!(gated && has_gate_gradient)) return;
-    // Through Γ: row sums minus column sums of dP ⊙ P and of dA ⊙ β_row KG.
-    float pairs = 0.0f;
-    for (int j = 0; j <= i; j++) pairs += MAT(dp, pc, i, j) * MAT(p, pc, i, j) + MAT(da, pc, i, j) * (beta[ri] * MAT(kg, pc, i, j));
-    for (int a = i; a < L; a++) pairs -= MAT(dp, pc, a, i) * MAT(p, pc, a, i) + MAT(da, pc, a, i) * (beta[ROW(a)] * MAT(kg, pc, a, i));
-    float direct = 0.0f, t = 0.0f;
-    const float e = exp(gcum[ri]);
-    for (int k = 0; k < K; k++) {
-        direct += qbar[ri * K + k] * dqs[ri * K + k] + e * key[ri * K + k] * dkw[ri * K + k];
-        t += kbar[ri * K + k] * dke[ri * K + k];
-    }
-    dlog[ri] = pairs + direct;
-    tau[ri] = t;
+    ROW_GRADIENTS_BODY(ROW)
 }
 
 // The gate's gradient of one chunk: dg_t = Σ_{i≥t} ∂L/∂G_i, where the last row also holds Σ τ and
@@ -434,15 +441,20 @@ kernel void delta_chunk_key_gradients(SIZES, float scale, global const float *q,
 //
 // As in scan_chunked.cl (its "CPU layout" section): for CPU OpenCL devices (PoCL, which runs a work-group
 // as a loop over its work-items and vectorizes across them only where the body has no inner loops), the
-// `_tiles` kernels are the same steps with the same arguments and results, each work-item a register
-// tile of TILE_ROWS rows × 16 contiguous columns as float16 vectors (a broadcast times a loaded row slice),
-// or, for the chunk matrices that are sums over K or V of two row-major operands, TILE_ROWS × TILE_ROWS
-// blocks of float16 partial sums added across lanes at the end. The triangular inverse runs 16 columns
-// of N per work-item, row by row (N_i = e_i − Σ_{m<i} A_im N_m: N is lower triangular, so the columns past
-// i come out zero), and the two carries one work-item per 16 state columns of a pair. Rows past a chunk's
-// length are clamped to its last row (computed, never stored). The per-row gradients (dβ, the gate's
-// terms) and the gate's reverse sum keep the GPU layout's kernels: O(CHUNK²) scalar work per chunk.
-//   global = [column tiles, row tiles, B·H·NC], local = [1, 16, 1] rounded by the host; edges are guarded.
+// `_tiles` kernels are the same steps with the same results (on packed operands, see PACKED below), each
+// work-item a register tile of rows × 16 contiguous columns as float16 vectors (a broadcast times a loaded
+// row slice: TILE_ROWS = 4 rows for the key gradients; PRODUCT_ROWS = 8 rows × 32 columns, two vectors per
+// row so that each broadcast feeds two FMAs, for the triangular products, the output and the two carries;
+// TILE_ROWS × 32 for the state products), or, for the chunk matrices that are sums over K or V of two
+// row-major operands, TILE_ROWS × TILE_ROWS blocks of float16 partial sums added across lanes at the end.
+// Decays are vector exps, 16 per call (tile_exp). The triangular inverse runs 16 columns of N per
+// work-item, row by row (N_i = e_i − Σ_{m<i} A_im N_m: N is lower triangular, so the columns past i come
+// out zero), and the two carries one work-item per 32 state columns of a pair. Rows past a chunk's length
+// are clamped to its last row (computed, never stored). The per-row gradients (dβ, the gate's terms) are
+// the GPU layout's kernel body on packed rows (delta_chunk_row_gradients_tiles) and the gate's reverse sum
+// the GPU layout's kernel: O(CHUNK²) scalar work per chunk.
+//   global = [column tiles, row tiles, B·H·NC], local = [1, 16, 1] (or [1, 1, 1] with one row tile)
+//   rounded by the host; edges are guarded.
 // The helpers below repeat scan_chunked.cl's (one file per program; see the top of this file).
 
 #define TILE_ROWS 4
@@ -475,7 +487,69 @@ static float tile_sum(float16 x) {
     return c.x + c.y;
 }
 
+// The 16 sums tile_sum(acc[a][b]) of a 4 × 4 block of float16 partial sums as one float16 (lane 4a + b), by
+// halving all of them together: the same pairs added in the same order as tile_sum (lanes l and l + 8, then
+// l + 4, l + 2, l + 1), so the bits are tile_sum's, each level's additions for 2 to 16 sums in one vector.
+static float8 tile_half_sums(float16 z) { return (float8)(z.s0123 + z.s4567, z.s89ab + z.scdef); }
+static float8 tile_quarter_sums(float16 w) { return (float8)(w.s0145 + w.s2367, w.s89cd + w.sabef); }
+#if TILE_ROWS != 4
+#error "tile_sums4x4 sums 4 × 4 blocks: TILE_ROWS must be 4"
+#endif
+static float16 tile_sums4x4(const float16 *acc) {
+    float16 z[8], w[4], u[2];
+#pragma unroll
+    for (int m = 0; m < 8; m++) z[m] = (float16)(acc[2 * m].lo + acc[2 * m].hi, acc[2 * m + 1].lo + acc[2 * m + 1].hi);
+#pragma unroll
+    for (int m = 0; m < 4; m++) w[m] = (float16)(tile_half_sums(z[2 * m]), tile_half_sums(z[2 * m + 1]));
+#pragma unroll
+    for (int m = 0; m < 2; m++) u[m] = (float16)(tile_quarter_sums(w[2 * m]), tile_quarter_sums(w[2 * m + 1]));
+    return (float16)(u[0].even + u[0].odd, u[1].even + u[1].odd);
+}
+
+// The CPU layout reads every [B, T, H, ·] operand packed, [B·H·NC, CHUNK, ·]: the host copies q, k, v, β,
+// the gate and dO (delta_chunk_pack_tiles), and the scratch the `_tiles` kernels pass to one another (G, Q̄,
+// K̄, W, U′, dU, the state products, Tᵀ dW) is kept so, so that a chunk's rows are contiguous (in
+// [B, T, H, K] they lie H · K floats apart and a chunk's K-slices fall into a few L1 sets). PACKED(i) is
+// row i of chunk pc in that layout (pc in scope); o, dq, dk (and dβ, ∂L/∂G, τ) are stored at their rows
+// in [B, T, H, ·] (ROW, SOURCE_ROW), dv through a packed buffer and delta_chunk_pack_tiles back.
+#define PACKED(i) (pc * CHUNK + (i))
+#define SOURCE_ROW(i) ((b * T + t0 + (i)) * H + h)
+#undef ROW
+#define ROW(i) PACKED(i)
+
 #define CLAMPED_ROW(i) ROW(min((i), L - 1))
+
+// x [B, T, H, width] packed into [B·H·NC, CHUNK, width] (or, with `unpack`, back), 16 columns of one chunk
+// per work-item; rows past a chunk's length are left as they are (the tiles never read them).
+// global = [⌈width / 16⌉, 1, B·H·NC].
+kernel void delta_chunk_pack_tiles(SIZES, int width, int unpack, global const float *x, global float *y) {
+    const int c0 = get_global_id(0) * 16, pc = get_global_id(2);
+    if (c0 >= width || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    const int n = width - c0;
+    for (int i = 0; i < L; i++) {
+        const int from = unpack ? PACKED(i) : SOURCE_ROW(i), to = unpack ? SOURCE_ROW(i) : PACKED(i);
+        tile_store(y + to * width + c0, tile_load(x + from * width + c0, n), n);
+    }
+}
+
+// delta_chunk_row_gradients on packed operands. global = [CHUNK, 1, B·H·NC].
+kernel void delta_chunk_row_gradients_tiles(SIZES, int has_gate_gradient, global const float *beta, global const float *key,
+                                            global const float *qbar, global const float *kbar, global const float *gcum,
+                                            global const float *n, global const float *kg, global const float *p,
+                                            global const float *dp, global const float *dt, global const float *da,
+                                            global const float *dqs, global const float *dke, global const float *dkw,
+                                            global float *dbeta, global float *dlog, global float *tau) {
+    const int i = get_global_id(0), pc = get_global_id(2);
+    if (i >= CHUNK || pc >= B * H * CHUNKS) return;
+    CHUNK_OF(pc);
+    if (i >= L) return;
+#undef ROW
+#define ROW(i) SOURCE_ROW(i)
+    ROW_GRADIENTS_BODY(PACKED)
+#undef ROW
+#define ROW(i) PACKED(i)
+}
 
 // e^x for 16 lanes, x ≤ 88: as tile_exp in scan_chunked.cl (Cephes' expf; 0 below −87, NaN stays NaN).
 static float16 tile_exp(float16 x) {
@@ -512,8 +586,10 @@ static float16 tile_exp(float16 x) {
             _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++)                                           \
                 _Pragma("unroll") for (int b2 = 0; b2 < TILE_ROWS; b2++) acc_[a][b2] = fma(xs_[a], ys_[b2], acc_[a][b2]); \
         }                                                                                                   \
+        float sums_[16];                                                                                    \
+        vstore16(tile_sums4x4(&acc_[0][0]), 0, sums_);                                                      \
         _Pragma("unroll") for (int a = 0; a < TILE_ROWS; a++)                                               \
-            _Pragma("unroll") for (int b2 = 0; b2 < TILE_ROWS; b2++) out[a][b2] = tile_sum(acc_[a][b2]);    \
+            _Pragma("unroll") for (int b2 = 0; b2 < TILE_ROWS; b2++) out[a][b2] = sums_[a * TILE_ROWS + b2]; \
     }
 
 // The tile's row indices: ri for rows i0 …, rj for rows j0 … (clamped).
@@ -524,26 +600,33 @@ static float16 tile_exp(float16 x) {
         rj[a] = CLAMPED_ROW((j0) + a);                        \
     }
 
-// delta_chunk_prepare for 16 keys at once. global = [⌈K / 16⌉, 1, B·H·NC].
+// delta_chunk_prepare for 16 keys at once; the decays exp(G_i) and exp(G_L − G_i) of the chunk's rows 16 rows
+// per vector exp (every exponent ≤ 0). global = [⌈K / 16⌉, 1, B·H·NC].
 kernel void delta_chunk_prepare_tiles(SIZES, float scale, global const float *q, global const float *key, global const float *gate,
                                       global float *gcum, global float *qbar, global float *kbar, global float *decay_total) {
     const int k0 = get_global_id(0) * 16, pc = get_global_id(2);
     if (k0 >= K || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     const int n = K - k0;
-    float g = 0.0f;
-    for (int i = 0; i < L; i++) {
-        const int row = ROW(i);
-        if (gated) g += gate[row];
-        if (k0 == 0) gcum[row] = g;
-        tile_store(qbar + row * K + k0, tile_load(q + row * K + k0, n) * (scale * exp(g)), n);
+    float g = 0.0f, gs[CHUNK], to_q[CHUNK], to_k[CHUNK];
+    for (int i = 0; i < CHUNK; i++) {
+        if (i < L) {
+            const int row = ROW(i);
+            if (gated) g += gate[row];
+            if (k0 == 0) gcum[row] = g;
+        }
+        gs[i] = g;
     }
     const float last = g;
-    g = 0.0f;
+    for (int i0 = 0; i0 < L; i0 += 16) {
+        const float16 gv = vload16(0, gs + i0);
+        vstore16(gated ? scale * tile_exp(gv) : (float16)(scale), 0, to_q + i0);
+        vstore16(gated ? tile_exp(last - gv) : (float16)(1.0f), 0, to_k + i0);
+    }
     for (int i = 0; i < L; i++) {
         const int row = ROW(i);
-        if (gated) g += gate[row];
-        tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * exp(last - g), n);
+        tile_store(qbar + row * K + k0, tile_load(q + row * K + k0, n) * to_q[i], n);
+        tile_store(kbar + row * K + k0, tile_load(key + row * K + k0, n) * to_k[i], n);
     }
     if (k0 == 0) decay_total[pc] = exp(last);
 }
@@ -561,6 +644,16 @@ kernel void delta_chunk_matrices_tiles(SIZES, float scale, global const float *q
         DOT_TILE(kk, key, key, K)
         DOT_TILE(qk, q, key, K)
     }
+    // Γ of the block's 16 pairs in one vector exp (exponents ≤ 0 for j ≤ i; the others are not used).
+    float decays[16];
+    if (live && gated) {
+        float x[16];
+#pragma unroll
+        for (int a = 0; a < TILE_ROWS; a++)
+#pragma unroll
+            for (int b2 = 0; b2 < TILE_ROWS; b2++) x[a * TILE_ROWS + b2] = fmin(gcum[ri[a]] - gcum[rj[b2]], 0.0f);
+        vstore16(tile_exp(vload16(0, x)), 0, decays);
+    }
 #pragma unroll
     for (int a = 0; a < TILE_ROWS; a++)
 #pragma unroll
@@ -568,7 +661,7 @@ kernel void delta_chunk_matrices_tiles(SIZES, float scale, global const float *q
             const int i = i0 + a, j = j0 + b2;
             float g = 0.0f, kgv = 0.0f, pv = 0.0f;
             if (live && j <= i && i < L) {
-                g = gated ? exp(gcum[ri[a]] - gcum[rj[b2]]) : 1.0f;
+                g = gated ? decays[a * TILE_ROWS + b2] : 1.0f;
                 kgv = j < i ? g * kk[a][b2] : 0.0f;
                 pv = (scale * qk[a][b2]) * g;
             }
@@ -599,26 +692,32 @@ kernel void delta_chunk_inverse_tiles(SIZES, global const float *beta, global co
     }
 }
 
-// delta_chunk_triangular for PRODUCT_ROWS rows × 16 columns. global = [⌈width / 16⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
+// delta_chunk_triangular for PRODUCT_ROWS rows × 32 columns (two float16 per row).
+// global = [⌈width / 32⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, int with_decay, int has_x, int width,
                                          global const float *m, global const float *beta, global const float *gcum,
                                          global const float *x, global float *out) {
-    const int c0 = get_global_id(0) * 16, r0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
+    const int c0 = get_global_id(0) * 32, r0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (c0 >= width || r0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (r0 >= L) return;
     const int n = width - c0;
-    float16 acc[PRODUCT_ROWS];
+    float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
-    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = (float16)(0.0f);
+    for (int r = 0; r < PRODUCT_ROWS; r++) acc[r][0] = acc[r][1] = (float16)(0.0f);
     global const float *mc = m + (size_t)pc * CHUNK * CHUNK;
     if (has_x) {
         if (transpose) {
             // out_j = s_j Σ_{i≥j} M_ij x_i (M_ij = 0 for i < j)
             for (int i = r0; i < L; i++) {
-                const float16 xi = tile_load(x + ROW(i) * width + c0, n);
+                global const float *xr = x + ROW(i) * width + c0;
+                const float16 x_lo = tile_load(xr, n), x_hi = tile_load(xr + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(mc[i * CHUNK + r0 + r]), xi, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 mr = (float16)(mc[i * CHUNK + r0 + r]);
+                    acc[r][0] = fma(mr, x_lo, acc[r][0]);
+                    acc[r][1] = fma(mr, x_hi, acc[r][1]);
+                }
             }
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
@@ -626,7 +725,8 @@ kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, in
                 float s = 1.0f;
                 if (with_beta) s *= beta[row];
                 if (with_decay) s *= exp(gcum[row]);
-                acc[r] *= s;
+                acc[r][0] *= s;
+                acc[r][1] *= s;
             }
         } else {
             // out_i = Σ_{j≤i} M_ij s_j x_j (M_ij = 0 for j > i); the s_j first, their exps 16 at a time.
@@ -644,161 +744,228 @@ kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, in
                 vstore8(sv.hi, 1, sj + j0);
             }
             for (int j = 0; j < last; j++) {
-                const int row = ROW(j);
-                const float16 xj = sj[j] * tile_load(x + row * width + c0, n);
+                global const float *xr = x + ROW(j) * width + c0;
+                const float16 x_lo = sj[j] * tile_load(xr, n), x_hi = sj[j] * tile_load(xr + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(mc[(r0 + r) * CHUNK + j]), xj, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 mr = (float16)(mc[(r0 + r) * CHUNK + j]);
+                    acc[r][0] = fma(mr, x_lo, acc[r][0]);
+                    acc[r][1] = fma(mr, x_hi, acc[r][1]);
+                }
             }
         }
     }
-    for (int r = 0; r < PRODUCT_ROWS && r0 + r < L; r++) tile_store(out + ROW(r0 + r) * width + c0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && r0 + r < L; r++) {
+        global float *o = out + ROW(r0 + r) * width + c0;
+        tile_store(o, acc[r][0], n);
+        tile_store(o + 16, acc[r][1], n - 16);
+    }
 }
 
-// delta_chunk_carry_forward for 16 state columns v0 … of a pair: U′ = U − W S_c PRODUCT_ROWS rows at a time,
-// S_{c+1} = exp(G_L) S_c + K̄ᵀ U′ PRODUCT_ROWS key rows at a time. global = [⌈V / 16⌉, 1, B·H].
+// delta_chunk_carry_forward for 32 state columns v0 … of a pair (two float16 per row): U′ = U − W S_c
+// PRODUCT_ROWS rows at a time, S_{c+1} = exp(G_L) S_c + K̄ᵀ U′ PRODUCT_ROWS key rows at a time.
+// global = [⌈V / 32⌉, 1, B·H].
 kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_final, global const float *w, global const float *kbar,
                                             global const float *decay_total, global const float *initial, global float *u,
                                             global float *states, global float *final_state) {
-    const int v0 = get_global_id(0) * 16, p = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, p = get_global_id(2);
     if (v0 >= V || p >= B * H) return;
-    const int b = p / H, h = p % H, n = V - v0;
+    const int n = V - v0;
     global float *s0 = STATE(states, p, 0) + v0;
-    for (int k = 0; k < K; k++) tile_store(s0 + k * V, has_initial ? tile_load(initial + ((size_t)p * K + k) * V + v0, n) : (float16)(0.0f), n);
+    for (int k = 0; k < K; k++) {
+        global const float *from = initial + ((size_t)p * K + k) * V + v0;
+        tile_store(s0 + k * V, has_initial ? tile_load(from, n) : (float16)(0.0f), n);
+        tile_store(s0 + k * V + 16, has_initial ? tile_load(from + 16, n - 16) : (float16)(0.0f), n - 16);
+    }
     for (int c = 0; c < CHUNKS; c++) {
-        const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
+        const int pc = p * CHUNKS + c, L = min(CHUNK, T - c * CHUNK);
         global const float *s = STATE(states, p, c) + v0;
         global float *next = STATE(states, p, c + 1) + v0;
         for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
             int rows[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
                 rows[r] = CLAMPED_ROW(i0 + r);
-                acc[r] = (float16)(0.0f);
+                acc[r][0] = acc[r][1] = (float16)(0.0f);
             }
             for (int k = 0; k < K; k++) {
-                const float16 sk = tile_load(s + k * V, n);
+                const float16 s_lo = tile_load(s + k * V, n), s_hi = tile_load(s + k * V + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(w[rows[r] * K + k]), sk, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 wr = (float16)(w[rows[r] * K + k]);
+                    acc[r][0] = fma(wr, s_lo, acc[r][0]);
+                    acc[r][1] = fma(wr, s_hi, acc[r][1]);
+                }
             }
             for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
                 global float *ur = u + rows[r] * V + v0;
-                tile_store(ur, tile_load(ur, n) - acc[r], n);
+                tile_store(ur, tile_load(ur, n) - acc[r][0], n);
+                tile_store(ur + 16, tile_load(ur + 16, n - 16) - acc[r][1], n - 16);
             }
         }
         const float decay = decay_total[p * CHUNKS + c];
         for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
             int keys[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
                 keys[r] = min(k0 + r, K - 1);
-                acc[r] = (float16)(0.0f);
+                acc[r][0] = acc[r][1] = (float16)(0.0f);
             }
             for (int i = 0; i < L; i++) {
                 const int row = ROW(i);
-                const float16 ui = tile_load(u + row * V + v0, n);
+                const float16 u_lo = tile_load(u + row * V + v0, n), u_hi = tile_load(u + row * V + v0 + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(kbar[row * K + keys[r]]), ui, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 kr = (float16)(kbar[row * K + keys[r]]);
+                    acc[r][0] = fma(kr, u_lo, acc[r][0]);
+                    acc[r][1] = fma(kr, u_hi, acc[r][1]);
+                }
             }
-            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++) tile_store(next + (k0 + r) * V, fma((float16)(decay), tile_load(s + (k0 + r) * V, n), acc[r]), n);
+            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++) {
+                global const float *sr = s + (k0 + r) * V;
+                tile_store(next + (k0 + r) * V, fma((float16)(decay), tile_load(sr, n), acc[r][0]), n);
+                tile_store(next + (k0 + r) * V + 16, fma((float16)(decay), tile_load(sr + 16, n - 16), acc[r][1]), n - 16);
+            }
         }
     }
     if (has_final) {
         global const float *s = STATE(states, p, CHUNKS) + v0;
-        for (int k = 0; k < K; k++) tile_store(final_state + ((size_t)p * K + k) * V + v0, tile_load(s + k * V, n), n);
+        for (int k = 0; k < K; k++) {
+            global float *to = final_state + ((size_t)p * K + k) * V + v0;
+            tile_store(to, tile_load(s + k * V, n), n);
+            tile_store(to + 16, tile_load(s + k * V + 16, n - 16), n - 16);
+        }
     }
 }
 
-// delta_chunk_output for PRODUCT_ROWS rows × 16 values. global = [⌈V / 16⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
+// delta_chunk_output for PRODUCT_ROWS rows × 32 values (two float16 per row).
+// global = [⌈V / 32⌉, CHUNK / PRODUCT_ROWS, B·H·NC].
 kernel void delta_chunk_output_tiles(SIZES, global const float *qbar, global const float *u, global const float *p,
                                      global const float *states, global float *output) {
-    const int v0 = get_global_id(0) * 16, i0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, i0 = get_global_id(1) * PRODUCT_ROWS, pc = get_global_id(2);
     if (v0 >= V || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (i0 >= L) return;
     const int n = V - v0;
     int ri[PRODUCT_ROWS];
-    float16 acc[PRODUCT_ROWS];
+    float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
     for (int r = 0; r < PRODUCT_ROWS; r++) {
         ri[r] = CLAMPED_ROW(i0 + r);
-        acc[r] = (float16)(0.0f);
+        acc[r][0] = acc[r][1] = (float16)(0.0f);
     }
     global const float *s = STATE(states, p_, c) + v0;
     for (int k = 0; k < K; k++) {
-        const float16 sv = tile_load(s + k * V, n);
+        const float16 s_lo = tile_load(s + k * V, n), s_hi = tile_load(s + k * V + 16, n - 16);
 #pragma unroll
-        for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(qbar[ri[r] * K + k]), sv, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 qr = (float16)(qbar[ri[r] * K + k]);
+            acc[r][0] = fma(qr, s_lo, acc[r][0]);
+            acc[r][1] = fma(qr, s_hi, acc[r][1]);
+        }
     }
     const int last = min(i0 + PRODUCT_ROWS, L);
     for (int j = 0; j < last; j++) {
-        const float16 uj = tile_load(u + ROW(j) * V + v0, n);
+        global const float *ur = u + ROW(j) * V + v0;
+        const float16 u_lo = tile_load(ur, n), u_hi = tile_load(ur + 16, n - 16);
 #pragma unroll
-        for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(MAT(p, pc, i0 + r, j)), uj, acc[r]);
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            const float16 pr = (float16)(MAT(p, pc, i0 + r, j));
+            acc[r][0] = fma(pr, u_lo, acc[r][0]);
+            acc[r][1] = fma(pr, u_hi, acc[r][1]);
+        }
     }
-    for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) tile_store(output + ri[r] * V + v0, acc[r], n);
+    for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
+        tile_store(output + SOURCE_ROW(i0 + r) * V + v0, acc[r][0], n);
+        tile_store(output + SOURCE_ROW(i0 + r) * V + v0 + 16, acc[r][1], n - 16);
+    }
 }
 
-// delta_chunk_carry_backward for 16 state columns v0 … of a pair. global = [⌈V / 16⌉, 1, B·H].
+// delta_chunk_carry_backward for 32 state columns v0 … of a pair (two float16 per row).
+// global = [⌈V / 32⌉, 1, B·H].
 kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int has_final_gradient, int has_initial_gradient,
                                              global const float *w, global const float *kbar, global const float *qbar,
                                              global const float *decay_total, global const float *output_gradient,
                                              global const float *final_gradient, global float *du, global float *gradients,
                                              global float *initial_gradient) {
-    const int v0 = get_global_id(0) * 16, p = get_global_id(2);
+    const int v0 = get_global_id(0) * 32, p = get_global_id(2);
     if (v0 >= V || p >= B * H) return;
-    const int b = p / H, h = p % H, n = V - v0;
+    const int n = V - v0;
     global float *last = STATE(gradients, p, CHUNKS) + v0;
-    for (int k = 0; k < K; k++)
-        tile_store(last + k * V, has_final_gradient ? tile_load(final_gradient + ((size_t)p * K + k) * V + v0, n) : (float16)(0.0f), n);
+    for (int k = 0; k < K; k++) {
+        global const float *from = final_gradient + ((size_t)p * K + k) * V + v0;
+        tile_store(last + k * V, has_final_gradient ? tile_load(from, n) : (float16)(0.0f), n);
+        tile_store(last + k * V + 16, has_final_gradient ? tile_load(from + 16, n - 16) : (float16)(0.0f), n - 16);
+    }
     for (int c = CHUNKS - 1; c >= 0; c--) {
-        const int t0 = c * CHUNK, L = min(CHUNK, T - t0);
+        const int pc = p * CHUNKS + c, L = min(CHUNK, T - c * CHUNK);
         global const float *d = STATE(gradients, p, c + 1) + v0;
         global float *previous = STATE(gradients, p, c) + v0;
         // dU_i += Σ_k K̄_ik D_{c+1}[k]
         for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
             int rows[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
                 rows[r] = CLAMPED_ROW(i0 + r);
-                acc[r] = (float16)(0.0f);
+                acc[r][0] = acc[r][1] = (float16)(0.0f);
             }
             for (int k = 0; k < K; k++) {
-                const float16 dk = tile_load(d + k * V, n);
+                const float16 d_lo = tile_load(d + k * V, n), d_hi = tile_load(d + k * V + 16, n - 16);
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(kbar[rows[r] * K + k]), dk, acc[r]);
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 kr = (float16)(kbar[rows[r] * K + k]);
+                    acc[r][0] = fma(kr, d_lo, acc[r][0]);
+                    acc[r][1] = fma(kr, d_hi, acc[r][1]);
+                }
             }
             for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
                 global float *dur = du + rows[r] * V + v0;
-                tile_store(dur, tile_load(dur, n) + acc[r], n);
+                tile_store(dur, tile_load(dur, n) + acc[r][0], n);
+                tile_store(dur + 16, tile_load(dur + 16, n - 16) + acc[r][1], n - 16);
             }
         }
         // D_c[k] = exp(G_L) D_{c+1}[k] + Σ_i (Q̄_ik dO_i − W_ik dU_i)
         const float decay = decay_total[p * CHUNKS + c];
         for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
             int keys[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS];
+            float16 acc[PRODUCT_ROWS][2];
 #pragma unroll
             for (int r = 0; r < PRODUCT_ROWS; r++) {
                 keys[r] = min(k0 + r, K - 1);
-                acc[r] = (float16)(0.0f);
+                acc[r][0] = acc[r][1] = (float16)(0.0f);
             }
             for (int i = 0; i < L; i++) {
                 const int row = ROW(i);
-                const float16 dui = tile_load(du + row * V + v0, n);
-                const float16 doi = has_output_gradient ? tile_load(output_gradient + row * V + v0, n) : (float16)(0.0f);
+                const float16 du_lo = tile_load(du + row * V + v0, n), du_hi = tile_load(du + row * V + v0 + 16, n - 16);
+                float16 do_lo = (float16)(0.0f), do_hi = (float16)(0.0f);
+                if (has_output_gradient) {
+                    do_lo = tile_load(output_gradient + row * V + v0, n);
+                    do_hi = tile_load(output_gradient + row * V + v0 + 16, n - 16);
+                }
 #pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) acc[r] = fma((float16)(qbar[row * K + keys[r]]), doi, fma((float16)(-w[row * K + keys[r]]), dui, acc[r]));
+                for (int r = 0; r < PRODUCT_ROWS; r++) {
+                    const float16 qr = (float16)(qbar[row * K + keys[r]]), wr = (float16)(-w[row * K + keys[r]]);
+                    acc[r][0] = fma(qr, do_lo, fma(wr, du_lo, acc[r][0]));
+                    acc[r][1] = fma(qr, do_hi, fma(wr, du_hi, acc[r][1]));
+                }
             }
-            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++)
-                tile_store(previous + (k0 + r) * V, fma((float16)(decay), tile_load(d + (k0 + r) * V, n), acc[r]), n);
+            for (int r = 0; r < PRODUCT_ROWS && k0 + r < K; r++) {
+                global const float *dr = d + (k0 + r) * V;
+                tile_store(previous + (k0 + r) * V, fma((float16)(decay), tile_load(dr, n), acc[r][0]), n);
+                tile_store(previous + (k0 + r) * V + 16, fma((float16)(decay), tile_load(dr + 16, n - 16), acc[r][1]), n - 16);
+            }
         }
     }
     if (has_initial_gradient) {
         global const float *d = STATE(gradients, p, 0) + v0;
-        for (int k = 0; k < K; k++) tile_store(initial_gradient + ((size_t)p * K + k) * V + v0, tile_load(d + k * V, n), n);
+        for (int k = 0; k < K; k++) {
+            global float *to = initial_gradient + ((size_t)p * K + k) * V + v0;
+            tile_store(to, tile_load(d + k * V, n), n);
+            tile_store(to + 16, tile_load(d + k * V + 16, n - 16), n - 16);
+        }
     }
 }
 
@@ -811,37 +978,48 @@ kernel void delta_chunk_transpose(SIZES, global const float *states, global floa
     for (int k = 0; k < K; k++) t[k] = s[k * V + v];
 }
 
-// delta_chunk_state_products for TILE_ROWS rows × 16 keys, with S_c and D_{c+1} transposed (`states_t`,
-// `gradients_t` [B·H, NC + 1, V, K]). global = [⌈K / 16⌉, CHUNK / TILE_ROWS, B·H·NC].
+// delta_chunk_state_products for TILE_ROWS rows × 32 keys (two float16 per row), with S_c and D_{c+1}
+// transposed (`states_t`, `gradients_t` [B·H, NC + 1, V, K]). global = [⌈K / 32⌉, CHUNK / TILE_ROWS, B·H·NC].
 kernel void delta_chunk_state_products_tiles(SIZES, int has_output_gradient, global const float *output_gradient, global const float *du,
                                              global const float *u, global const float *states_t, global const float *gradients_t,
                                              global float *dqs, global float *dw, global float *dke) {
-    const int k0 = get_global_id(0) * 16, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
+    const int k0 = get_global_id(0) * 32, i0 = get_global_id(1) * TILE_ROWS, pc = get_global_id(2);
     if (k0 >= K || i0 >= CHUNK || pc >= B * H * CHUNKS) return;
     CHUNK_OF(pc);
     if (i0 >= L) return;
     const int n = K - k0;
     int ri[TILE_ROWS];
-    float16 aq[TILE_ROWS], aw[TILE_ROWS], ak[TILE_ROWS];
+    float16 aq[TILE_ROWS][2], aw[TILE_ROWS][2], ak[TILE_ROWS][2];
 #pragma unroll
     for (int r = 0; r < TILE_ROWS; r++) {
         ri[r] = CLAMPED_ROW(i0 + r);
-        aq[r] = aw[r] = ak[r] = (float16)(0.0f);
+        aq[r][0] = aq[r][1] = aw[r][0] = aw[r][1] = ak[r][0] = ak[r][1] = (float16)(0.0f);
     }
     global const float *st = STATE(states_t, p_, c) + k0, *dt = STATE(gradients_t, p_, c + 1) + k0;
     for (int v = 0; v < V; v++) {
-        const float16 s = tile_load(st + v * K, n), d = tile_load(dt + v * K, n);
+        const float16 s_lo = tile_load(st + v * K, n), s_hi = tile_load(st + v * K + 16, n - 16);
+        const float16 d_lo = tile_load(dt + v * K, n), d_hi = tile_load(dt + v * K + 16, n - 16);
 #pragma unroll
         for (int r = 0; r < TILE_ROWS; r++) {
-            if (has_output_gradient) aq[r] = fma((float16)(output_gradient[ri[r] * V + v]), s, aq[r]);
-            aw[r] = fma((float16)(du[ri[r] * V + v]), s, aw[r]);
-            ak[r] = fma((float16)(u[ri[r] * V + v]), d, ak[r]);
+            if (has_output_gradient) {
+                const float16 o = (float16)(output_gradient[ri[r] * V + v]);
+                aq[r][0] = fma(o, s_lo, aq[r][0]);
+                aq[r][1] = fma(o, s_hi, aq[r][1]);
+            }
+            const float16 e = (float16)(du[ri[r] * V + v]), f = (float16)(u[ri[r] * V + v]);
+            aw[r][0] = fma(e, s_lo, aw[r][0]);
+            aw[r][1] = fma(e, s_hi, aw[r][1]);
+            ak[r][0] = fma(f, d_lo, ak[r][0]);
+            ak[r][1] = fma(f, d_hi, ak[r][1]);
         }
     }
     for (int r = 0; r < TILE_ROWS && i0 + r < L; r++) {
-        tile_store(dqs + ri[r] * K + k0, aq[r], n);
-        tile_store(dw + ri[r] * K + k0, -aw[r], n);
-        tile_store(dke + ri[r] * K + k0, ak[r], n);
+        tile_store(dqs + ri[r] * K + k0, aq[r][0], n);
+        tile_store(dqs + ri[r] * K + k0 + 16, aq[r][1], n - 16);
+        tile_store(dw + ri[r] * K + k0, -aw[r][0], n);
+        tile_store(dw + ri[r] * K + k0 + 16, -aw[r][1], n - 16);
+        tile_store(dke + ri[r] * K + k0, ak[r][0], n);
+        tile_store(dke + ri[r] * K + k0 + 16, ak[r][1], n - 16);
     }
 }
 
@@ -860,6 +1038,14 @@ kernel void delta_chunk_pair_gradients_tiles(SIZES, int has_output_gradient, glo
         DOT_TILE(tv, du, value, V)
         DOT_TILE(tk, dw, key, K)
     }
+    // exp(G_j) of the block's columns in one vector exp (lanes 0 … 3).
+    float decays[16];
+    if (live && gated) {
+        float x[16];
+#pragma unroll
+        for (int l = 0; l < 16; l++) x[l] = gcum[rj[l % TILE_ROWS]];
+        vstore16(tile_exp(vload16(0, x)), 0, decays);
+    }
 #pragma unroll
     for (int a = 0; a < TILE_ROWS; a++)
 #pragma unroll
@@ -868,7 +1054,7 @@ kernel void delta_chunk_pair_gradients_tiles(SIZES, int has_output_gradient, glo
             float pv = 0.0f, t = 0.0f;
             if (live && j <= i && i < L) {
                 pv = has_output_gradient ? ps[a][b2] : 0.0f;
-                t = (gated ? exp(gcum[rj[b2]]) : 1.0f) * tk[a][b2] + tv[a][b2];
+                t = (gated ? decays[b2] : 1.0f) * tk[a][b2] + tv[a][b2];
             }
             MAT(dp, pc, i, j) = pv;
             MAT(dt, pc, i, j) = t;
@@ -968,15 +1154,19 @@ kernel void delta_chunk_key_gradients_tiles(SIZES, float scale, global const flo
             dkt[r] = fma((float16)(dpc[at] * gc[at]), qi, fma((float16)(dac[at] * (bi * gc[at])), ki, dkt[r]));
         }
     }
+    // exp(G_r) (lanes 0 … 3) and exp(G_L − G_r) (lanes 4 … 7) of the tile's rows in one vector exp.
     const float gl = gcum[ROW(L - 1)];
+    float x[16], decays[16];
+#pragma unroll
+    for (int l = 0; l < 16; l++) x[l] = l < TILE_ROWS ? gcum[rr[l]] : l < 2 * TILE_ROWS ? gl - gcum[rr[l - TILE_ROWS]] : 0.0f;
+    vstore16(tile_exp(vload16(0, x)), 0, decays);
     for (int r = 0; r < TILE_ROWS && r0 + r < L; r++) {
         const int row = rr[r];
-        const float gr = gcum[row];
-        const float16 q_part = fma((float16)(exp(gr)), tile_load(dqs + row * K + k0, n), dqt[r]);
+        const float16 q_part = fma((float16)(decays[r]), tile_load(dqs + row * K + k0, n), dqt[r]);
         float16 k_part = fma((float16)(beta[row]), rowwise[r], dkt[r]);
-        k_part = fma((float16)(exp(gl - gr)), tile_load(dke + row * K + k0, n), k_part);
-        k_part = fma((float16)(exp(gr)), tile_load(dkw + row * K + k0, n), k_part);
-        tile_store(dq + row * K + k0, scale * q_part, n);
-        tile_store(dk + row * K + k0, k_part, n);
+        k_part = fma((float16)(decays[TILE_ROWS + r]), tile_load(dke + row * K + k0, n), k_part);
+        k_part = fma((float16)(decays[r]), tile_load(dkw + row * K + k0, n), k_part);
+        tile_store(dq + SOURCE_ROW(r0 + r) * K + k0, scale * q_part, n);
+        tile_store(dk + SOURCE_ROW(r0 + r) * K + k0, k_part, n);
     }
 }

@@ -3,7 +3,8 @@
 // are. Scratch per call: the states and their gradients at every chunk boundary (O(T / 64 · K · V) per
 // pair), four 64 × 64 matrices per chunk forward (Γ, Γ ⊙ K Kᵀ, P, N) and four more backward (dP, dT, and
 // the two steps of dA), and a few [B, T, H, K] and [B, T, H, V] buffers (Q̄, K̄, W, U′, dU, and the
-// backward pass's products with the states).
+// backward pass's products with the states); the CPU layout keeps those packed by chunk ([B·H·NC, 64, ·])
+// and reads packed copies of q, k, v, β, the gate and dO.
 
 extension OpenCLBackend {
     private static let deltaChunkLength = 64
@@ -14,7 +15,7 @@ extension OpenCLBackend {
         "delta_chunk_prepare_tiles", "delta_chunk_matrices_tiles", "delta_chunk_inverse_tiles", "delta_chunk_triangular_tiles",
         "delta_chunk_carry_forward_tiles", "delta_chunk_output_tiles", "delta_chunk_carry_backward_tiles", "delta_chunk_transpose",
         "delta_chunk_state_products_tiles", "delta_chunk_pair_gradients_tiles", "delta_chunk_inverse_gradient_tiles",
-        "delta_chunk_key_gradients_tiles",
+        "delta_chunk_key_gradients_tiles", "delta_chunk_pack_tiles", "delta_chunk_row_gradients_tiles",
     ]
 
     /// Builds `scan_chunked_delta.cl` on first use; false (with the error recorded) when it cannot be built.
@@ -63,6 +64,38 @@ extension OpenCLBackend {
     /// ⌈width / per⌉.
     private func deltaTiles(_ width: Int, _ per: Int = 16) -> Int { (width + per - 1) / per }
 
+    /// Rows of the [B, T, H, ·] scratch: B·T·H, or in the CPU layout, whose kernels read every chunk's rows
+    /// packed ([B·H·NC, CHUNK, ·]), CHUNK per chunk.
+    private func deltaRows(_ shape: ScanShape) -> Int {
+        guard chunkedScanTiles else { return shape.batch * shape.length * shape.heads }
+        return shape.batch * shape.heads * ((shape.length + Self.deltaChunkLength - 1) / Self.deltaChunkLength) * Self.deltaChunkLength
+    }
+
+    /// `x` [B, T, H, width] packed into a new [B·H·NC, CHUNK, width] buffer (`delta_chunk_pack_tiles`), or
+    /// (`into`) a packed buffer copied back into `into`'s [B, T, H, width].
+    @discardableResult
+    private func deltaPack(_ x: DeviceBuffer, width: Int, shape: ScanShape, into: DeviceBuffer? = nil) -> DeviceBuffer {
+        let pieces = shape.batch * shape.heads * ((shape.length + Self.deltaChunkLength - 1) / Self.deltaChunkLength)
+        let target = into ?? allocate(max(1, deltaRows(shape) * width))
+        launchChunkTiles("delta_chunk_pack_tiles", deltaTiles(width), 1, pieces, deltaChunkSizes(shape, gated: false) + [
+            .int(width), .int(into == nil ? 0 : 1), .buffer(x), .buffer(target),
+        ])
+        return target
+    }
+
+    /// The operands as the layout's kernels read them: the inputs (GPU layout), or packed copies of q, k, v,
+    /// β and the gate (CPU layout; the initial state as it is).
+    private func deltaOperands(_ inputs: DeltaRuleInputs, shape: ScanShape) -> DeltaRuleInputs {
+        guard chunkedScanTiles else { return inputs }
+        var packed = inputs
+        packed.query = deltaPack(inputs.query, width: shape.keyDimension, shape: shape)
+        packed.key = deltaPack(inputs.key, width: shape.keyDimension, shape: shape)
+        packed.value = deltaPack(inputs.value, width: shape.valueDimension, shape: shape)
+        packed.beta = deltaPack(inputs.beta, width: 1, shape: shape)
+        packed.gate = inputs.gate.map { deltaPack($0, width: 1, shape: shape) }
+        return packed
+    }
+
     /// The chunk matrix `[B·H·NC, CHUNK, CHUNK]` of a pass.
     private func deltaChunkMatrix(pieces: Int) -> DeviceBuffer {
         allocate(max(1, pieces * Self.deltaChunkLength * Self.deltaChunkLength))
@@ -74,11 +107,12 @@ extension OpenCLBackend {
         let pairs = shape.batch * shape.heads, pieces = pairs * chunks
         let keys = shape.keyDimension, values = shape.valueDimension
         let sizes = deltaChunkSizes(shape, gated: inputs.gate != nil)
+        let rows = deltaRows(shape)
         let pass = ChunkedDeltaPass(
-            chunks: chunks, gcum: allocate(max(1, shape.headStepCount)), qbar: allocate(max(1, shape.keyCount)), kbar: allocate(max(1, shape.keyCount)),
+            chunks: chunks, gcum: allocate(max(1, rows)), qbar: allocate(max(1, rows * keys)), kbar: allocate(max(1, rows * keys)),
             decayTotal: allocate(max(1, pieces)), gamma: deltaChunkMatrix(pieces: pieces), kg: deltaChunkMatrix(pieces: pieces),
-            p: deltaChunkMatrix(pieces: pieces), n: deltaChunkMatrix(pieces: pieces), w: allocate(max(1, shape.keyCount)),
-            u: allocate(max(1, shape.valueCount)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)))
+            p: deltaChunkMatrix(pieces: pieces), n: deltaChunkMatrix(pieces: pieces), w: allocate(max(1, rows * keys)),
+            u: allocate(max(1, rows * values)), states: allocate(max(1, pairs * (chunks + 1) * keys * values)))
         launchDelta("delta_chunk_prepare", elements: (keys, 1, pieces), tiles: (deltaTiles(keys), 1, pieces), sizes + [
             .float(scale), .buffer(inputs.query), .buffer(inputs.key), .buffer(inputs.gate ?? placeholder),
             .buffer(pass.gcum), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.decayTotal),
@@ -92,7 +126,7 @@ extension OpenCLBackend {
                    x: inputs.key, width: keys, into: pass.w)
         triangular(sizes, shape: shape, pieces: pieces, transpose: false, beta: inputs.beta, decay: false, matrix: pass.n, gcum: pass.gcum,
                    x: inputs.value, width: values, into: pass.u)
-        launchDelta("delta_chunk_carry_forward", elements: (values, 1, pairs), tiles: (deltaTiles(values), 1, pairs), sizes + [
+        launchDelta("delta_chunk_carry_forward", elements: (values, 1, pairs), tiles: (deltaTiles(values, 32), 1, pairs), sizes + [
             .int(inputs.initialState == nil ? 0 : 1), .int(finalState == nil ? 0 : 1), .buffer(pass.w), .buffer(pass.kbar), .buffer(pass.decayTotal),
             .buffer(inputs.initialState ?? placeholder), .buffer(pass.u), .buffer(pass.states), .buffer(finalState ?? placeholder),
         ])
@@ -103,7 +137,7 @@ extension OpenCLBackend {
     /// with s_j = β_j (when `beta` is given) · exp(G_j) (when `decay`); x nil is zero.
     private func triangular(_ sizes: [Argument], shape: ScanShape, pieces: Int, transpose: Bool, beta: DeviceBuffer?, decay: Bool,
                             matrix: DeviceBuffer, gcum: DeviceBuffer, x: DeviceBuffer?, width: Int, into out: DeviceBuffer) {
-        launchDelta("delta_chunk_triangular", elements: (width, Self.deltaChunkLength, pieces), tiles: (deltaTiles(width), Self.deltaChunkLength / 8, pieces), sizes + [
+        launchDelta("delta_chunk_triangular", elements: (width, Self.deltaChunkLength, pieces), tiles: (deltaTiles(width, 32), Self.deltaChunkLength / 8, pieces), sizes + [
             .int(transpose ? 1 : 0), .int(beta == nil ? 0 : 1), .int(decay ? 1 : 0), .int(x == nil ? 0 : 1), .int(width),
             .buffer(matrix), .buffer(beta ?? placeholder), .buffer(gcum), .buffer(x ?? placeholder), .buffer(out),
         ])
@@ -111,10 +145,11 @@ extension OpenCLBackend {
 
     func chunkedDeltaRuleScan(_ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, into outputs: ScanOutputs) {
         guard shape.batch * shape.heads > 0, loadChunkedDeltaKernels() else { return }
+        let inputs = deltaOperands(inputs, shape: shape)
         let pass = chunkedDeltaForwardPass(inputs, shape: shape, scale: scale, finalState: outputs.finalState)
         let pieces = shape.batch * shape.heads * pass.chunks
         launchDelta("delta_chunk_output", elements: (shape.valueDimension, Self.deltaChunkLength, pieces),
-                    tiles: (deltaTiles(shape.valueDimension), Self.deltaChunkLength / 8, pieces), deltaChunkSizes(shape, gated: inputs.gate != nil) + [
+                    tiles: (deltaTiles(shape.valueDimension, 32), Self.deltaChunkLength / 8, pieces), deltaChunkSizes(shape, gated: inputs.gate != nil) + [
             .buffer(pass.qbar), .buffer(pass.u), .buffer(pass.p), .buffer(pass.states), .buffer(outputs.output),
         ])
     }
@@ -123,6 +158,7 @@ extension OpenCLBackend {
         _ inputs: DeltaRuleInputs, shape: ScanShape, scale: Float, outputGradients: ScanOutputGradients, into gradients: DeltaRuleGradients
     ) {
         guard shape.batch * shape.heads > 0, loadChunkedDeltaKernels() else { return }
+        let inputs = deltaOperands(inputs, shape: shape)
         let pass = chunkedDeltaForwardPass(inputs, shape: shape, scale: scale, finalState: nil)
         let chunk = Self.deltaChunkLength
         let pairs = shape.batch * shape.heads, pieces = pairs * pass.chunks
@@ -130,28 +166,30 @@ extension OpenCLBackend {
         let gated = inputs.gate != nil
         let sizes = deltaChunkSizes(shape, gated: gated)
         let hasOutputGradient = outputGradients.output != nil
-        let dO = outputGradients.output ?? placeholder
+        let cpu = chunkedScanTiles, rows = deltaRows(shape)
+        let outputGradient = outputGradients.output.map { cpu ? deltaPack($0, width: values, shape: shape) : $0 }
+        let dO = outputGradient ?? placeholder
         // dU = Pᵀ dO, then (the carry, last chunk first) + K̄ D_{c+1}, and D at every chunk boundary.
-        let du = allocate(max(1, shape.valueCount))
+        let du = allocate(max(1, rows * values))
         triangular(sizes, shape: shape, pieces: pieces, transpose: true, beta: nil, decay: false, matrix: pass.p, gcum: pass.gcum,
-                   x: outputGradients.output, width: values, into: du)
+                   x: outputGradient, width: values, into: du)
         let stateGradients = allocate(max(1, pairs * (pass.chunks + 1) * keys * values))
-        launchDelta("delta_chunk_carry_backward", elements: (values, 1, pairs), tiles: (deltaTiles(values), 1, pairs), sizes + [
+        launchDelta("delta_chunk_carry_backward", elements: (values, 1, pairs), tiles: (deltaTiles(values, 32), 1, pairs), sizes + [
             .int(hasOutputGradient ? 1 : 0), .int(outputGradients.finalState == nil ? 0 : 1), .int(gradients.initialState == nil ? 0 : 1),
             .buffer(pass.w), .buffer(pass.kbar), .buffer(pass.qbar), .buffer(pass.decayTotal), .buffer(dO),
             .buffer(outputGradients.finalState ?? placeholder), .buffer(du), .buffer(stateGradients), .buffer(gradients.initialState ?? placeholder),
         ])
         guard pieces > 0 else { return }
         // dO S_cᵀ, dW = −dU S_cᵀ, U′ D_{c+1}ᵀ; then dP, dT; dV = Tᵀ dU and Tᵀ dW.
-        let dqs = allocate(shape.keyCount), dw = allocate(shape.keyCount), dke = allocate(shape.keyCount), dkw = allocate(shape.keyCount)
-        if chunkedScanTiles {
+        let dqs = allocate(rows * keys), dw = allocate(rows * keys), dke = allocate(rows * keys), dkw = allocate(rows * keys)
+        if cpu {
             // The tiles read S_c and D_{c+1} by columns: transposed first, so they are rows.
             let stateCount = pairs * (pass.chunks + 1) * keys * values
             let statesT = allocate(max(1, stateCount)), gradientsT = allocate(max(1, stateCount))
             for (source, target) in [(pass.states, statesT), (stateGradients, gradientsT)] {
                 launch("delta_chunk_transpose", global: [values, 1, pairs * (pass.chunks + 1)], local: [16, 1, 1], sizes + [.buffer(source), .buffer(target)])
             }
-            launchChunkTiles("delta_chunk_state_products_tiles", deltaTiles(keys), chunk / 4, pieces, sizes + [
+            launchChunkTiles("delta_chunk_state_products_tiles", deltaTiles(keys, 32), chunk / 4, pieces, sizes + [
                 .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(du), .buffer(pass.u), .buffer(statesT), .buffer(gradientsT),
                 .buffer(dqs), .buffer(dw), .buffer(dke),
             ])
@@ -166,8 +204,11 @@ extension OpenCLBackend {
             .int(hasOutputGradient ? 1 : 0), .buffer(dO), .buffer(pass.u), .buffer(dw), .buffer(inputs.key), .buffer(du), .buffer(inputs.value),
             .buffer(pass.gcum), .buffer(dp), .buffer(dt),
         ])
+        // dV through a packed buffer in the CPU layout.
+        let dv = cpu ? allocate(rows * values) : gradients.value
         triangular(sizes, shape: shape, pieces: pieces, transpose: true, beta: inputs.beta, decay: false, matrix: pass.n, gcum: pass.gcum,
-                   x: du, width: values, into: gradients.value)
+                   x: du, width: values, into: dv)
+        if cpu { deltaPack(dv, width: values, shape: shape, into: gradients.value) }
         triangular(sizes, shape: shape, pieces: pieces, transpose: true, beta: inputs.beta, decay: false, matrix: pass.n, gcum: pass.gcum,
                    x: dw, width: keys, into: dkw)
         // dA = −Nᵀ (dT diag(β)) Nᵀ in two steps.
@@ -181,7 +222,7 @@ extension OpenCLBackend {
         let gateGradient = gated ? gradients.gate : nil
         let dlog = gateGradient == nil ? placeholder : allocate(shape.headStepCount)
         let tau = gateGradient == nil ? placeholder : allocate(shape.headStepCount)
-        launchDeltaChunked("delta_chunk_row_gradients", chunk, 1, pieces, sizes + [
+        launchDeltaChunked(cpu ? "delta_chunk_row_gradients_tiles" : "delta_chunk_row_gradients", chunk, 1, pieces, sizes + [
             .int(gateGradient == nil ? 0 : 1), .buffer(inputs.beta), .buffer(inputs.key), .buffer(pass.qbar), .buffer(pass.kbar), .buffer(pass.gcum),
             .buffer(pass.n), .buffer(pass.kg), .buffer(pass.p), .buffer(dp), .buffer(dt), .buffer(da), .buffer(dqs), .buffer(dke), .buffer(dkw),
             .buffer(gradients.beta), .buffer(dlog), .buffer(tau),
