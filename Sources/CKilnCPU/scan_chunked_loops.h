@@ -32,7 +32,8 @@
 // Every per-key factor (exp(G), exp(G_L − G), exp(G_L), the blocks' factors and pairwise decays) is a
 // running product of the steps' decays d = exp(g) ∈ [0, 1]: one exp per gate value, a multiplication
 // per factor, each within about L ulp of exp of the cumulative sum (whose own rounding, |G| · L ulp,
-// is larger under strong gates); products below FLT_MIN are set to 0, so none is subnormal. With a per-head gate (or none) the decay is one scalar per pair:
+// is larger under strong gates); products below FLT_MIN are set to 0, so none is subnormal. With a
+// per-head gate (or none) the decay is one scalar per pair:
 // A = (Q̃ Kᵀ) ⊙ Γ, Γ_ij = exp(G_i − G_j).
 // Backward, with dS = ∂L/∂S_end:
 //   dA = dO Vᵀ (lower),  dV = Aᵀ dO + K̄ dS,  dS0 = Q̄ᵀ dO + diag(exp(G_L)) dS
