@@ -40,8 +40,8 @@
 // triangular inverse and a carry that is itself a product, U′ = U − W S), and a program per algorithm
 // keeps each one's build short on PoCL (about 1.3 s cold per program); like scan_chunked.cl it needs no
 // compile-time key dimension, so it is built once per device. Its few index macros (SIZES, CHUNK_OF, ROW,
-// STATE) repeat scan_chunked.cl's on purpose: a program is built from one file, and the program cache
-// keys on that file's hash alone, so an #include'd header could go stale in the cache.
+// STATE) repeat scan_chunked.cl's, each defined for this file's layouts; the register-tile helpers are
+// shared (scan_tiles.cl, included).
 //
 // Layouts (row-major, float32): q, k, Q̄, K̄, W and the key-sized gradients [B, T, H, K]; v, o, U′, dU
 // [B, T, H, V]; β, the gate and G [B, T, H]; states [B, H, K, V]. A pair is p = b·H + h; its chunk c is
@@ -455,56 +455,12 @@ kernel void delta_chunk_key_gradients(SIZES, float scale, global const float *q,
 // the GPU layout's kernel: O(CHUNK²) scalar work per chunk.
 //   global = [column tiles, row tiles, B·H·NC], local = [1, 16, 1] (or [1, 1, 1] with one row tile)
 //   rounded by the host; edges are guarded.
-// The helpers below repeat scan_chunked.cl's (one file per program; see the top of this file).
 
 #define TILE_ROWS 4
 // Rows of the tiles of the triangular products, the output and the carries (one accumulator each).
 #define PRODUCT_ROWS 8
 
-static float16 tile_load(global const float *p, int n) {
-    if (n >= 16) return (float16)(vload8(0, p), vload8(1, p));
-    float t[16];
-    for (int c = 0; c < 16; c++) t[c] = c < n ? p[c] : 0.0f;
-    return (float16)(vload8(0, t), vload8(1, t));
-}
-
-static void tile_store(global float *p, float16 x, int n) {
-    if (n >= 16) {
-        vstore8(x.lo, 0, p);
-        vstore8(x.hi, 1, p);
-        return;
-    }
-    float t[16];
-    vstore8(x.lo, 0, t);
-    vstore8(x.hi, 1, t);
-    for (int c = 0; c < n; c++) p[c] = t[c];
-}
-
-static float tile_sum(float16 x) {
-    const float8 a = x.lo + x.hi;
-    const float4 b = a.lo + a.hi;
-    const float2 c = b.lo + b.hi;
-    return c.x + c.y;
-}
-
-// The 16 sums tile_sum(acc[a][b]) of a 4 × 4 block of float16 partial sums as one float16 (lane 4a + b), by
-// halving all of them together: the same pairs added in the same order as tile_sum (lanes l and l + 8, then
-// l + 4, l + 2, l + 1), so the bits are tile_sum's, each level's additions for 2 to 16 sums in one vector.
-static float8 tile_half_sums(float16 z) { return (float8)(z.s0123 + z.s4567, z.s89ab + z.scdef); }
-static float8 tile_quarter_sums(float16 w) { return (float8)(w.s0145 + w.s2367, w.s89cd + w.sabef); }
-#if TILE_ROWS != 4
-#error "tile_sums4x4 sums 4 × 4 blocks: TILE_ROWS must be 4"
-#endif
-static float16 tile_sums4x4(const float16 *acc) {
-    float16 z[8], w[4], u[2];
-#pragma unroll
-    for (int m = 0; m < 8; m++) z[m] = (float16)(acc[2 * m].lo + acc[2 * m].hi, acc[2 * m + 1].lo + acc[2 * m + 1].hi);
-#pragma unroll
-    for (int m = 0; m < 4; m++) w[m] = (float16)(tile_half_sums(z[2 * m]), tile_half_sums(z[2 * m + 1]));
-#pragma unroll
-    for (int m = 0; m < 2; m++) u[m] = (float16)(tile_quarter_sums(w[2 * m]), tile_quarter_sums(w[2 * m + 1]));
-    return (float16)(u[0].even + u[0].odd, u[1].even + u[1].odd);
-}
+#include "scan_tiles.cl"
 
 // The CPU layout reads every [B, T, H, ·] operand packed, [B·H·NC, CHUNK, ·]: the host copies q, k, v, β,
 // the gate and dO (delta_chunk_pack_tiles), and the scratch the `_tiles` kernels pass to one another (G, Q̄,
@@ -551,21 +507,6 @@ kernel void delta_chunk_row_gradients_tiles(SIZES, int has_gate_gradient, global
 #define ROW(i) PACKED(i)
 }
 
-// e^x for 16 lanes, x ≤ 88: as tile_exp in scan_chunked.cl (Cephes' expf; 0 below −87, NaN stays NaN).
-static float16 tile_exp(float16 x) {
-    const float16 xc = fmax(x, -87.0f);
-    const float16 n = rint(xc * 1.44269504088896341f);
-    float16 r = fma(n, (float16)(-0.693359375f), xc);
-    r = fma(n, (float16)(2.12194440e-4f), r);
-    float16 p = fma(r, (float16)(1.9875691500e-4f), (float16)(1.3981999507e-3f));
-    p = fma(p, r, (float16)(8.3334519073e-3f));
-    p = fma(p, r, (float16)(4.1665795894e-2f));
-    p = fma(p, r, (float16)(1.6666665459e-1f));
-    p = fma(p, r, (float16)(5.0000001201e-1f));
-    p = fma(p, r * r, r + 1.0f);
-    const float16 scaled = p * as_float16((convert_int16(n) + 127) << 23);
-    return select(select(scaled, (float16)(0.0f), x < -87.0f), x, isnan(x));
-}
 
 // 16 floats of a chunk matrix's row (whole: CHUNK is a multiple of 16).
 #define FULL_ROW(p) ((float16)(vload8(0, (p)), vload8(1, (p))))

@@ -71,6 +71,11 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
 /// The disk cache lives in `KILN_CACHE_DIR` (default `~/.cache/kiln`); each entry is keyed by the SHA-256
 /// of the source text, the build options, the device name, the driver version and the platform version,
 /// so editing a kernel, changing a `-D` option or updating the driver builds afresh.
+///
+/// A line `#include "name.cl"` in a kernel file is replaced by that file's text from the same kernels
+/// folder (each file once, nested includes too), with `#line` directives so that build logs name the
+/// file and line the compiler saw; the key covers the text after the replacement, so editing an included
+/// file builds afresh as well.
 package final class ProgramCache: Sendable {
     /// How programs were obtained so far, for tests and benchmarks.
     public struct Statistics: Sendable, Equatable {
@@ -129,16 +134,12 @@ package final class ProgramCache: Sendable {
         file: String, options: String, context: cl_context, device: cl_device_id,
         locator: ResourceLocator = ResourceLocator(.kernels)
     ) throws(KernelError) -> BuiltProgram {
-        let url: URL
-        do { url = try locator.file(named: file) } catch { throw .missing(error) }
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw .missing(.fileNotFound(name: file, folder: url.deletingLastPathComponent().path, searched: [url.path]))
-        }
-        let source = String(decoding: data, as: UTF8.self)
+        var included = Set<String>()
+        let (url, source) = try Self.expandedSource(file, locator: locator, included: &included)
         let key = Key(
             context: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(context))),
             device: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(device))),
-            path: url.path, options: options, sourceDigest: ProgramCache.sha256Hex(data))
+            path: url.path, options: options, sourceDigest: ProgramCache.sha256Hex(Data(source.utf8)))
         if let program = programs.withLock({ $0[key] }) {
             counters.withLock { $0.memoryHits += 1 }
             return program
@@ -149,6 +150,33 @@ package final class ProgramCache: Sendable {
             table[key] = program
             return program
         }
+    }
+
+    /// The text of kernel file `file` with its `#include "name.cl"` lines replaced (see the type's
+    /// documentation); a file already in `included` is replaced by nothing.
+    private static func expandedSource(_ file: String, locator: ResourceLocator, included: inout Set<String>) throws(KernelError) -> (URL, String) {
+        let url: URL
+        do { url = try locator.file(named: file) } catch { throw .missing(error) }
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw .missing(.fileNotFound(name: file, folder: url.deletingLastPathComponent().path, searched: [url.path]))
+        }
+        included.insert(file)
+        var lines: [String] = []
+        for (index, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("#include \""), trimmed.hasSuffix("\""), trimmed.count > 11 else {
+                lines.append(String(line))
+                continue
+            }
+            let name = String(trimmed.dropFirst(10).dropLast())
+            if !included.contains(name) {
+                let (_, text) = try expandedSource(name, locator: locator, included: &included)
+                lines.append("#line 1 \"\(name)\"")
+                lines.append(text)
+            }
+            lines.append("#line \(index + 2) \"\(file)\"")
+        }
+        return (url, lines.joined(separator: "\n"))
     }
 
     /// Forgets the programs built in this process (the disk cache stays); tests use it to act as a new process.

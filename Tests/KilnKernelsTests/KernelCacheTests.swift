@@ -91,6 +91,53 @@ struct KernelCacheTests {
         }
     }
 
+    @Test("#include \"name.cl\" takes the other file's text: editing it rebuilds, its errors name it, a missing one is missing")
+    func includes() throws {
+        let context = try #require(TestContext.make())
+        try withTemporaryFolders("include") { kernels, cache in
+            func write(_ text: String, _ name: String) throws {
+                try text.write(to: kernels.appendingPathComponent(name), atomically: true, encoding: .utf8)
+            }
+            try write("static float twice(float x) { return 2.0f * x; }\n", "helpers.cl")
+            // Included twice (once through another include): the second is dropped, else `twice` would be defined twice.
+            try write("#include \"helpers.cl\"\n", "more.cl")
+            try write("#include \"helpers.cl\"\n#include \"more.cl\"\n__kernel void probe(__global float* out) { out[get_global_id(0)] = twice(1.0f); }\n", "probe.cl")
+            let locator = ResourceLocator(.kernels, environment: ["KILN_KERNELS": kernels.path])
+            let programs = ProgramCache(cacheDirectory: cache)
+            func build() throws(KernelError) -> BuiltProgram {
+                try programs.program(file: "probe.cl", options: "", context: context.context, device: context.device, locator: locator)
+            }
+            #expect(try build().origin == .source)
+            programs.removeAllInMemory()
+            #expect(try build().origin == .diskCache)
+
+            // Editing only the included file is a new program, in memory and on disk.
+            try write("static float twice(float x) { return x + x; }\n", "helpers.cl")
+            #expect(try build().origin == .source)
+            #expect(programs.statistics.sourceBuilds == 2)
+
+            // A compiler error inside the included file is reported at that file's line.
+            try write("\nstatic float twice(float x) { return undeclared_helper_name * x; }\n", "helpers.cl")
+            do throws(KernelError) {
+                _ = try build()
+                Issue.record("a broken included file should not build")
+            } catch {
+                let log = try #require(error.buildLog)
+                #expect(log.contains("undeclared_helper_name"))
+                #expect(log.contains("helpers.cl:2"))
+            }
+
+            try FileManager.default.removeItem(at: kernels.appendingPathComponent("helpers.cl"))
+            do throws(KernelError) {
+                _ = try build()
+                Issue.record("a missing included file should be an error")
+            } catch {
+                #expect(error.description.contains("helpers.cl"))
+                #expect(error.buildLog == nil)
+            }
+        }
+    }
+
     @Test("a syntax error is reported with the file name and the compiler's build log")
     func buildFailure() throws {
         let context = try #require(TestContext.make())
