@@ -703,6 +703,44 @@ kernel void delta_chunk_triangular_tiles(SIZES, int transpose, int with_beta, in
     }
 }
 
+// 32 state columns (n ≤ 32 of them real) of K rows, V floats apart: to = from, or zeros when !copy.
+static void state_columns_copy(global float *to, global const float *from, int copy, int K, int V, int n) {
+    for (int k = 0; k < K; k++) {
+        tile_store(to + k * V, copy ? tile_load(from + k * V, n) : (float16)(0.0f), n);
+        tile_store(to + k * V + 16, copy ? tile_load(from + k * V + 16, n - 16) : (float16)(0.0f), n - 16);
+    }
+}
+
+// out_i ± Σ_k a_ik s_k for the L packed rows first … first + L − 1 of a [·, K] and out [·, V] (out at
+// the state's 32 columns, n ≤ 32 of them real), s the K state rows of those columns (V floats apart):
+// the carries' products with a state, PRODUCT_ROWS rows at a time.
+static void rows_times_state(global const float *a, global const float *s, global float *out, int first, int L, int K,
+                             int V, int n, int subtract) {
+    for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
+        int rows[PRODUCT_ROWS];
+        float16 acc[PRODUCT_ROWS][2];
+#pragma unroll
+        for (int r = 0; r < PRODUCT_ROWS; r++) {
+            rows[r] = first + min(i0 + r, L - 1);
+            acc[r][0] = acc[r][1] = (float16)(0.0f);
+        }
+        for (int k = 0; k < K; k++) {
+            const float16 s_lo = tile_load(s + k * V, n), s_hi = tile_load(s + k * V + 16, n - 16);
+#pragma unroll
+            for (int r = 0; r < PRODUCT_ROWS; r++) {
+                const float16 ar = (float16)(a[rows[r] * K + k]);
+                acc[r][0] = fma(ar, s_lo, acc[r][0]);
+                acc[r][1] = fma(ar, s_hi, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
+            global float *o = out + rows[r] * V;
+            tile_store(o, subtract ? tile_load(o, n) - acc[r][0] : tile_load(o, n) + acc[r][0], n);
+            tile_store(o + 16, subtract ? tile_load(o + 16, n - 16) - acc[r][1] : tile_load(o + 16, n - 16) + acc[r][1], n - 16);
+        }
+    }
+}
+
 // delta_chunk_carry_forward for 32 state columns v0 … of a pair (two float16 per row): U′ = U − W S_c
 // PRODUCT_ROWS rows at a time, S_{c+1} = exp(G_L) S_c + K̄ᵀ U′ PRODUCT_ROWS key rows at a time.
 // global = [⌈V / 32⌉, 1, B·H].
@@ -712,39 +750,12 @@ kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_fina
     const int v0 = get_global_id(0) * 32, p = get_global_id(2);
     if (v0 >= V || p >= B * H) return;
     const int n = V - v0;
-    global float *s0 = STATE(states, p, 0) + v0;
-    for (int k = 0; k < K; k++) {
-        global const float *from = initial + ((size_t)p * K + k) * V + v0;
-        tile_store(s0 + k * V, has_initial ? tile_load(from, n) : (float16)(0.0f), n);
-        tile_store(s0 + k * V + 16, has_initial ? tile_load(from + 16, n - 16) : (float16)(0.0f), n - 16);
-    }
+    state_columns_copy(STATE(states, p, 0) + v0, initial + (size_t)p * K * V + v0, has_initial, K, V, n);
     for (int c = 0; c < CHUNKS; c++) {
         const int pc = p * CHUNKS + c, L = min(CHUNK, T - c * CHUNK);
         global const float *s = STATE(states, p, c) + v0;
         global float *next = STATE(states, p, c + 1) + v0;
-        for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
-            int rows[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS][2];
-#pragma unroll
-            for (int r = 0; r < PRODUCT_ROWS; r++) {
-                rows[r] = CLAMPED_ROW(i0 + r);
-                acc[r][0] = acc[r][1] = (float16)(0.0f);
-            }
-            for (int k = 0; k < K; k++) {
-                const float16 s_lo = tile_load(s + k * V, n), s_hi = tile_load(s + k * V + 16, n - 16);
-#pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) {
-                    const float16 wr = (float16)(w[rows[r] * K + k]);
-                    acc[r][0] = fma(wr, s_lo, acc[r][0]);
-                    acc[r][1] = fma(wr, s_hi, acc[r][1]);
-                }
-            }
-            for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
-                global float *ur = u + rows[r] * V + v0;
-                tile_store(ur, tile_load(ur, n) - acc[r][0], n);
-                tile_store(ur + 16, tile_load(ur + 16, n - 16) - acc[r][1], n - 16);
-            }
-        }
+        rows_times_state(w, s, u + v0, ROW(0), L, K, V, n, 1);  // U′ = U − W S_c
         const float decay = decay_total[p * CHUNKS + c];
         for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
             int keys[PRODUCT_ROWS];
@@ -771,14 +782,7 @@ kernel void delta_chunk_carry_forward_tiles(SIZES, int has_initial, int has_fina
             }
         }
     }
-    if (has_final) {
-        global const float *s = STATE(states, p, CHUNKS) + v0;
-        for (int k = 0; k < K; k++) {
-            global float *to = final_state + ((size_t)p * K + k) * V + v0;
-            tile_store(to, tile_load(s + k * V, n), n);
-            tile_store(to + 16, tile_load(s + k * V + 16, n - 16), n - 16);
-        }
-    }
+    if (has_final) state_columns_copy(final_state + (size_t)p * K * V + v0, STATE(states, p, CHUNKS) + v0, 1, K, V, n);
 }
 
 // delta_chunk_output for PRODUCT_ROWS rows × 32 values (two float16 per row).
@@ -834,40 +838,12 @@ kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int
     const int v0 = get_global_id(0) * 32, p = get_global_id(2);
     if (v0 >= V || p >= B * H) return;
     const int n = V - v0;
-    global float *last = STATE(gradients, p, CHUNKS) + v0;
-    for (int k = 0; k < K; k++) {
-        global const float *from = final_gradient + ((size_t)p * K + k) * V + v0;
-        tile_store(last + k * V, has_final_gradient ? tile_load(from, n) : (float16)(0.0f), n);
-        tile_store(last + k * V + 16, has_final_gradient ? tile_load(from + 16, n - 16) : (float16)(0.0f), n - 16);
-    }
+    state_columns_copy(STATE(gradients, p, CHUNKS) + v0, final_gradient + (size_t)p * K * V + v0, has_final_gradient, K, V, n);
     for (int c = CHUNKS - 1; c >= 0; c--) {
         const int pc = p * CHUNKS + c, L = min(CHUNK, T - c * CHUNK);
         global const float *d = STATE(gradients, p, c + 1) + v0;
         global float *previous = STATE(gradients, p, c) + v0;
-        // dU_i += Σ_k K̄_ik D_{c+1}[k]
-        for (int i0 = 0; i0 < L; i0 += PRODUCT_ROWS) {
-            int rows[PRODUCT_ROWS];
-            float16 acc[PRODUCT_ROWS][2];
-#pragma unroll
-            for (int r = 0; r < PRODUCT_ROWS; r++) {
-                rows[r] = CLAMPED_ROW(i0 + r);
-                acc[r][0] = acc[r][1] = (float16)(0.0f);
-            }
-            for (int k = 0; k < K; k++) {
-                const float16 d_lo = tile_load(d + k * V, n), d_hi = tile_load(d + k * V + 16, n - 16);
-#pragma unroll
-                for (int r = 0; r < PRODUCT_ROWS; r++) {
-                    const float16 kr = (float16)(kbar[rows[r] * K + k]);
-                    acc[r][0] = fma(kr, d_lo, acc[r][0]);
-                    acc[r][1] = fma(kr, d_hi, acc[r][1]);
-                }
-            }
-            for (int r = 0; r < PRODUCT_ROWS && i0 + r < L; r++) {
-                global float *dur = du + rows[r] * V + v0;
-                tile_store(dur, tile_load(dur, n) + acc[r][0], n);
-                tile_store(dur + 16, tile_load(dur + 16, n - 16) + acc[r][1], n - 16);
-            }
-        }
+        rows_times_state(kbar, d, du + v0, ROW(0), L, K, V, n, 0);  // dU_i += Σ_k K̄_ik D_{c+1}[k]
         // D_c[k] = exp(G_L) D_{c+1}[k] + Σ_i (Q̄_ik dO_i − W_ik dU_i)
         const float decay = decay_total[p * CHUNKS + c];
         for (int k0 = 0; k0 < K; k0 += PRODUCT_ROWS) {
@@ -900,14 +876,7 @@ kernel void delta_chunk_carry_backward_tiles(SIZES, int has_output_gradient, int
             }
         }
     }
-    if (has_initial_gradient) {
-        global const float *d = STATE(gradients, p, 0) + v0;
-        for (int k = 0; k < K; k++) {
-            global float *to = initial_gradient + ((size_t)p * K + k) * V + v0;
-            tile_store(to, tile_load(d + k * V, n), n);
-            tile_store(to + 16, tile_load(d + k * V + 16, n - 16), n - 16);
-        }
-    }
+    if (has_initial_gradient) state_columns_copy(initial_gradient + (size_t)p * K * V + v0, STATE(gradients, p, 0) + v0, 1, K, V, n);
 }
 
 // The states of a [B·H, NC + 1, K, V] buffer transposed into [B·H, NC + 1, V, K]. global = [V, 1, B·H·(NC + 1)].
